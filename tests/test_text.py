@@ -1,0 +1,45 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qgen.text import SEP, normalize, split_title
+
+
+def test_examples():
+    assert normalize("東京 [SEP] 東京は日本の首都です。") == "東京 [SEP] 東京は日本の首都です。"
+    assert normalize("ａｂｃ\r\nＡＢＣ") == "abcABC"  # NFKC, newline removed, case kept
+    assert normalize("すごーーーい！！") == "すごーい!!"
+    assert normalize("タイトル [sep] 本文") == f"タイトル {SEP} 本文"
+
+
+def test_korean_skips_neologdn():
+    # neologdn would delete the space between Hangul words; Korean keeps word spacing
+    assert normalize("안녕  하세요\n반갑습니다", lang="ko") == "안녕 하세요반갑습니다"
+    assert normalize("ｶﾀｶﾅ", lang="ko") == "カタカナ"
+
+
+def test_bad_args():
+    with pytest.raises(TypeError):
+        normalize(None)
+    with pytest.raises(ValueError):
+        normalize("x", lang="fr")
+
+
+def test_split_title():
+    assert split_title("題 [SEP] 本文です") == ("題", "本文です")
+    assert split_title("本文です") == (None, "本文です")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(), st.sampled_from(["ja", "ko"]))
+def test_idempotent(text, lang):
+    once = normalize(text, lang)
+    assert normalize(once, lang) == once
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("あア亜aA1１ 　\n-ー〜~[]SEPsep！?")), max_size=30))
+def test_idempotent_japanese_alphabet(text):
+    once = normalize(text)
+    assert normalize(once) == once
+    assert "\n" not in once
