@@ -1,0 +1,43 @@
+"""`qgen <command>`: a dispatcher to each command module's `main(argv)`; bad input prints `error: …`, never a traceback."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from qgen.errors import QgenInputError
+
+COMMANDS = {
+    "train": ("qgen.train_cli", "fine-tune a model (same as train.py)"),
+    "predict": ("qgen.predict", "predict over files (same as predict.py)"),
+    "generate": ("qgen.generate_cli", "generate for one input (same as generate.py)"),
+    "eval": ("qgen.evaluate", "score a predictions JSONL and write a report"),
+    "index": ("qgen.retrieval", "build / query a local BM25 index"),
+    "quiz": ("qgen.quiz_cli", "quiz tools (tune-gate)"),
+    "merge": ("qgen.models.merge", "merge a LoRA adapter into a full model"),
+}
+
+
+def run(module: str, argv: list[str] | None) -> int:
+    """Run a command's `main`, turning QgenInputError into a one-line message and exit code 2."""
+    try:
+        return importlib.import_module(module).main(argv) or 0
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+        print("usage: qgen <command> [options]\n\ncommands:\n" + "\n".join(lines))
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return run(COMMANDS[argv[0]][0], argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Training/inference inputs as plain `Example` records, from the three formats data_prep writes.
+
+- TSV `{id}\t{source}\t{target}` (no header): seq2seq tasks (QA, AQG, AQG-HL).
+- Instruction JSON: a list of `{"instruction", "input"?, "output", "id"?}` objects (quiz data; JSON lines also accepted).
+- JSONL `{"text": ...}`: plain causal LM text, the loss covers the whole text (e.g. KorQuAD instruction prompts).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgen.errors import QgenInputError
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    source: str  # prompt / encoder input ("" for plain text)
+    target: str  # what the loss is computed on
+    input: str = ""  # instruction data only: the optional `input` field, kept apart for prompt templates
+
+
+def read_tsv(path) -> list[Example]:
+    """Read `{id}\\t{source}\\t{target}` rows; a row with another field count is an error naming its line."""
+    path = Path(path)
+    out = []
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if len(fields) != 3:
+                raise QgenInputError(
+                    f"expected 3 tab-separated fields (id, source, target), got {len(fields)}", path=path, line=lineno
+                )
+            qid, source, target = fields
+            for name, value in (("id", qid), ("source", source), ("target", target)):
+                if not value.strip():
+                    raise QgenInputError("empty field", path=path, line=lineno, field=name)
+            out.append(Example(qid, source, target))
+    return out
+
+
+def _load_json_or_lines(path: Path):
+    text = path.read_text(encoding="utf-8-sig")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            return [(i, r) for i, r in enumerate(json.loads(text), 1)], "record"
+        except json.JSONDecodeError as e:
+            raise QgenInputError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}", path=path) from None
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((lineno, json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise QgenInputError(f"malformed JSON line (column {e.colno}: {e.msg})", path=path, line=lineno) from None
+    return rows, "line"
+
+
+def _str_field(obj, key, path, where, required=True) -> str:
+    if not isinstance(obj, dict):
+        raise QgenInputError(f"expected an object, got {type(obj).__name__}", path=path, **where)
+    value = obj.get(key, None if required else "")
+    if value is None:
+        raise QgenInputError("missing key", path=path, field=key, **where)
+    if not isinstance(value, str):
+        raise QgenInputError(f"expected a string, got {type(value).__name__}", path=path, field=key, **where)
+    return value
+
+
+def read_instructions(path) -> list[Example]:
+    """Read instruction data (`instruction`, optional `input`, `output`, optional `id`) from a JSON list or JSON lines."""
+    path = Path(path)
+    rows, unit = _load_json_or_lines(path)
+    out = []
+    for n, obj in rows:
+        where = {unit: n}
+        instruction = _str_field(obj, "instruction", path, where)
+        output = _str_field(obj, "output", path, where)
+        if not output.strip():
+            raise QgenInputError("empty output", path=path, field="output", **where)
+        inp = _str_field(obj, "input", path, where, required=False)
+        qid = str(obj.get("id", n))
+        out.append(Example(qid, instruction, output, inp))
+    return out
+
+
+def read_text_jsonl(path) -> list[Example]:
+    """Read `{"text": ...}` lines for plain causal LM training."""
+    path = Path(path)
+    rows, unit = _load_json_or_lines(path)
+    out = []
+    for n, obj in rows:
+        text = _str_field(obj, "text", path, {unit: n})
+        if not text.strip():
+            raise QgenInputError("empty text", path=path, field="text", **{unit: n})
+        out.append(Example(str(obj.get("id", n)), "", text))
+    return out
+
+
+def read_examples(path) -> list[Example]:
+    """Pick the reader from the file: `.tsv` → TSV; JSON whose records have `text` → plain text; else instructions."""
+    path = Path(path)
+    if not path.is_file():
+        raise QgenInputError("file not found", path=path)
+    if path.suffix.lower() in (".tsv", ".txt"):
+        return read_tsv(path)
+    rows, _ = _load_json_or_lines(path)
+    if not rows:
+        raise QgenInputError("no records", path=path)
+    first = rows[0][1]
+    if isinstance(first, dict) and "text" in first and "instruction" not in first:
+        return read_text_jsonl(path)
+    return read_instructions(path)
