@@ -1,0 +1,60 @@
+"""Load a tokenizer and model by hub name, local path or built-in tiny name; the adapter is chosen from the config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgen.models.tiny import build_tiny, is_tiny
+
+
+def resolve(name_or_path: str, texts=None, cache_dir=None) -> str:
+    """Return a loadable name/path; a `tiny-*` name is built from `texts` into `cache_dir` (reused when present)."""
+    if is_tiny(name_or_path):
+        if cache_dir is None:
+            raise ValueError(f"{name_or_path} needs a cache directory to be built in")
+        cached = Path(cache_dir) / name_or_path
+        if texts is None and not (cached / "config.json").is_file():
+            raise ValueError(f"{name_or_path} is built from training texts; none given and none cached in {cache_dir}")
+        return str(build_tiny(name_or_path, texts or [], cache_dir))
+    return str(name_or_path)
+
+
+def model_kind(config) -> str:
+    """"seq2seq" for encoder-decoder configs (T5, mT5, BART …), else "causal" (GPT-2, GPT-NeoX, Llama …)."""
+    return "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
+
+
+def load_config(name_or_path: str, trust_remote_code: bool = False):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+
+
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    if tok.pad_token is None:  # GPT-2 / Llama ship without one; padding positions are masked anyway
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(name_or_path: str, kind: str | None = None, trust_remote_code: bool = False, **kwargs):
+    """Load weights (safetensors preferred by transformers) with the Auto class for `kind`."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    if kind is None:
+        kind = model_kind(load_config(name_or_path, trust_remote_code))
+    cls = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
+    return cls.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, **kwargs)
+
+
+def make_adapter(kind: str, tokenizer, **options):
+    """The adapter turning examples into ids/labels for `kind`; options are the adapter's keyword arguments."""
+    if kind == "seq2seq":
+        from qgen.models.seq2seq import Seq2SeqAdapter
+
+        return Seq2SeqAdapter(tokenizer, **options)
+    from qgen.models.causal import CausalAdapter
+
+    return CausalAdapter(tokenizer, **options)

@@ -1,0 +1,51 @@
+"""Encoder-decoder adapter (T5, mT5, anything AutoModelForSeq2SeqLM loads): source → target."""
+
+from __future__ import annotations
+
+import torch
+
+from qgen.data.examples import Example
+
+IGNORE = -100
+
+
+class Seq2SeqAdapter:
+    kind = "seq2seq"
+
+    def __init__(self, tokenizer, max_source_len: int = 512, max_target_len: int = 64, **_ignored):
+        self.tokenizer = tokenizer
+        self.max_source_len = max_source_len
+        self.max_target_len = max_target_len
+
+    def prompt(self, ex: Example) -> str:
+        return ex.source + (f"\n{ex.input}" if ex.input else "")
+
+    def encode(self, ex: Example) -> dict:
+        """Token ids of source and target (the tokenizer appends EOS, as T5 was trained)."""
+        tok = self.tokenizer
+        src = tok(self.prompt(ex), truncation=True, max_length=self.max_source_len)["input_ids"]
+        tgt = tok(text_target=ex.target, truncation=True, max_length=self.max_target_len)["input_ids"]
+        return {"input_ids": src, "labels": tgt}
+
+    def collate(self, features: list[dict]) -> dict:
+        pad = self.tokenizer.pad_token_id
+        n_src = max(len(f["input_ids"]) for f in features)
+        n_tgt = max(len(f["labels"]) for f in features)
+        input_ids = torch.full((len(features), n_src), pad, dtype=torch.long)
+        attention_mask = torch.zeros((len(features), n_src), dtype=torch.long)
+        labels = torch.full((len(features), n_tgt), IGNORE, dtype=torch.long)
+        for i, f in enumerate(features):
+            input_ids[i, : len(f["input_ids"])] = torch.tensor(f["input_ids"])
+            attention_mask[i, : len(f["input_ids"])] = 1
+            labels[i, : len(f["labels"])] = torch.tensor(f["labels"])
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+    def logits(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward without the model's own loss; returns (logits, labels) aligned position by position."""
+        labels = batch["labels"]
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        decoder_input_ids = base.prepare_decoder_input_ids_from_labels(labels=labels)
+        out = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids
+        )
+        return out.logits, labels

@@ -1,0 +1,53 @@
+"""Prompt formats for causal models: the prompt is everything before the target; only the target carries loss.
+
+Named plain templates are the formats the seed models were trained with. `chat` uses the tokenizer's own chat template
+(instruct models: gemma-it, llama-3-instruct …). `auto` picks `chat` when the tokenizer has a template, else `opencalm`.
+A template's cue is not repeated when the data already ends with it (quiz train-style prompts end with `### 回答:`).
+"""
+
+from __future__ import annotations
+
+from qgen.data.examples import Example
+
+ALPACA_PREAMBLE = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+)
+JA_SYSTEM = "あなたは優秀なアシスタントです。"
+
+# name -> (template with {source} and {input_block}, cue that ends the prompt)
+TEMPLATES = {
+    "raw": ("{source}{input_block}", ""),
+    "opencalm": ("{source}{input_block}", "\n### 回答:\n"),
+    "alpaca": (ALPACA_PREAMBLE + "\n\n### Instruction:\n{source}{input_block}", "\n\n### Response:\n"),
+    "ja-chat": ("### システム: " + JA_SYSTEM + "\n### ユーザー: {source}{input_block}", "\n### アシスタント: "),
+}
+INPUT_BLOCKS = {"alpaca": "\n\n### Input:\n{input}", "raw": "{input}"}
+FORMATS = ("auto", "chat", *TEMPLATES)
+
+
+def resolve_format(name: str, tokenizer) -> str:
+    if name not in FORMATS:
+        raise ValueError(f"unknown prompt format {name!r}; choose from {FORMATS}")
+    if name == "auto":
+        return "chat" if getattr(tokenizer, "chat_template", None) else "opencalm"
+    return name
+
+
+def format_prompt(ex: Example, name: str, tokenizer=None) -> str:
+    """The text before the target for `ex` under prompt format `name`."""
+    name = resolve_format(name, tokenizer)
+    if name == "chat":
+        content = ex.source + (f"\n{ex.input}" if ex.input else "")
+        messages = [{"role": "user", "content": content}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    template, cue = TEMPLATES[name]
+    input_block = INPUT_BLOCKS.get(name, "\n{input}").format(input=ex.input) if ex.input else ""
+    text = template.format(source=ex.source, input_block=input_block)
+    if cue and not text.rstrip().endswith(cue.strip()):
+        text += cue
+    return text
+
+
+def coverage_text() -> list[str]:
+    """Every template's fixed text, so a tokenizer trained for a tiny model can spell the cues."""
+    return [ALPACA_PREAMBLE, JA_SYSTEM] + [t + c for t, c in TEMPLATES.values()]
