@@ -1,0 +1,183 @@
+"""SQuAD-layout questions → seq2seq TSV rows for QA, answer-aware QG (AQG) and highlight QG (AQG-HL).
+
+Each text (question, answer, context) is normalised on its own with `clean`, then put into the task's template; the
+assembled source is not normalised again (neologdn would delete the template's spaces next to Japanese text, e.g.
+`梅雨 <hl> 小笠原` → `梅雨<hl>小笠原`). Inference must build its inputs with `build_source` to match.
+
+Highlighting: the raw context is cut at `answer_start` into before / answer / after, each piece is normalised separately
+and the pieces joined as `before <hl> answer <hl> after`. So the marked span is the annotated occurrence (not the first
+occurrence of the string) and is exactly `clean(answer)` — the same string the QA task uses as its target — even where
+normalising the whole context would shift offsets or merge characters across the span's edges. Running it again on its
+own (normalised) pieces gives the same text, because `clean` is idempotent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from qgen.data.examples import Example
+from qgen.data.skips import Skips, print_summary
+from qgen.data.squad import SquadQuestion, read_squad
+from qgen.data.tsv import clean, write_tsv_files
+from qgen.errors import QgenInputError
+
+HL = "<hl>"
+_SEP_RE = re.compile(r"\[sep\]", re.IGNORECASE)
+TASKS = ("qa", "aqg", "aqg_hl")
+QA_TEMPLATE = "question: {question} context: {context}"
+AQG_TEMPLATE = "answer: {answer} context: {context}"
+
+
+def highlight(context: str, answer_start: int, answer: str, lang: str = "ja") -> str:
+    """`context` with the span [answer_start, answer_start+len(answer)) wrapped as `<hl> answer <hl>`, normalised."""
+    end = answer_start + len(answer)
+    if answer_start < 0 or end > len(context) or context[answer_start:end] != answer:
+        raise ValueError(f"answer {answer!r} is not at offset {answer_start} of the context")
+    before, span, after = (clean(t, lang).strip() for t in (context[:answer_start], answer, context[end:]))
+    if not span:
+        raise ValueError("the answer is empty after normalisation")
+    return " ".join(p for p in (before, HL, span, HL, after) if p)
+
+
+def build_source(task: str, *, context: str, question: str = "", answer: str = "", answer_start: int | None = None,
+                 lang: str = "ja") -> str:
+    """The model input for `task` from raw texts (normalised here)."""
+    if task == "qa":
+        return QA_TEMPLATE.format(question=clean(question, lang), context=clean(context, lang))
+    if task == "aqg":
+        return AQG_TEMPLATE.format(answer=clean(answer, lang), context=clean(context, lang))
+    if task == "aqg_hl":
+        if answer_start is None:
+            raise ValueError("aqg_hl needs answer_start")
+        return highlight(context, answer_start, answer, lang)
+    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+
+
+def convert(questions: Iterable[SquadQuestion], task: str, lang: str = "ja", skips: Skips | None = None) -> list[Example]:
+    """One Example per usable question; questions that normalise to something unusable are added to `skips`."""
+    skips = Skips() if skips is None else skips
+    out = []
+    for q in questions:
+        qid = q.id.strip()
+        if any(c in qid for c in "\t\r\n") or qid != clean(qid, "en"):
+            skips.add("id contains whitespace control characters", repr(q.id))
+            continue
+        question, answer = clean(q.question, lang), clean(q.answer, lang)
+        if not question or not answer or not clean(q.context, lang):
+            skips.add("empty text after normalisation", qid)
+            continue
+        if task == "aqg_hl" and HL in q.context.lower():
+            skips.add(f"context already contains {HL}", qid)
+            continue
+        source = build_source(task, context=q.context, question=q.question, answer=q.answer,
+                              answer_start=q.answer_start, lang=lang)
+        target = answer if task == "qa" else question
+        out.append(Example(qid, source, target))
+    return out
+
+
+def answer_in_body(q: SquadQuestion) -> SquadQuestion:
+    """Move an answer whose answer_start lies in the "TITLE [SEP]" prefix to its first occurrence in the body, if any.
+
+    JSQuAD's answer_start is the first occurrence of the answer in the whole "TITLE [SEP] body" context, so an answer
+    equal to (part of) the title points at the title even when the annotator read it in the body. Opt-in
+    (`--answer-in-body`): by default the annotated offset is kept.
+    """
+    m = _SEP_RE.search(q.context)
+    if m is None or q.answer_start >= m.start():
+        return q
+    pos = q.context.find(q.answer, m.end())
+    return q if pos < 0 else dataclasses.replace(q, answer_start=pos)
+
+
+def context_key(source_context: str, lang: str) -> str:
+    return clean(source_context, lang)
+
+
+def holdout_split(questions: list[SquadQuestion], fraction: float, seed: int, lang: str = "ja"
+                  ) -> tuple[list[SquadQuestion], list[SquadQuestion]]:
+    """(train, dev) split by context: every question on one (normalised) context lands on the same side.
+
+    Contexts are ranked by sha256(seed, context) and the first round(fraction × contexts) (at least 1, at most all but
+    one) go to dev, so the split does not depend on file order, and a context keeps its side when others are added.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError("holdout fraction must be between 0 and 1 (exclusive)")
+    keys = sorted({context_key(q.context, lang) for q in questions})
+    if len(keys) < 2:
+        raise ValueError(f"cannot hold out part of {len(keys)} context(s); need at least 2")
+    ranked = sorted(keys, key=lambda k: hashlib.sha256(f"{seed}\0{k}".encode()).hexdigest())
+    n_dev = min(len(keys) - 1, max(1, round(fraction * len(keys))))
+    dev_keys = set(ranked[:n_dev])
+    train = [q for q in questions if context_key(q.context, lang) not in dev_keys]
+    dev = [q for q in questions if context_key(q.context, lang) in dev_keys]
+    return train, dev
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="prepare_jsquad",
+        description="Convert a SQuAD-v1.1-layout file (JSQuAD, KorQuAD, SQuAD) to `id\\tsource\\ttarget` TSV rows.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--input", required=True, type=Path, help="SQuAD-layout JSON file")
+    p.add_argument("--task", required=True, choices=TASKS, help="qa: question+context→answer; aqg: answer+context→"
+                   "question; aqg_hl: context with <hl> answer <hl>→question")
+    p.add_argument("--output", required=True, type=Path, help="TSV to write")
+    p.add_argument("--lang", default="ja", choices=("ja", "ko", "en"), help="normalisation (neologdn for ja only)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N usable questions (file order)")
+    p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                   help="move this fraction of the contexts (with all their questions) to --holdout-output")
+    p.add_argument("--holdout-output", type=Path, default=None, help="TSV for the held-out questions")
+    p.add_argument("--seed", type=int, default=0, help="seed of the holdout split")
+    p.add_argument("--answer-in-body", action="store_true",
+                   help="move an answer_start that points into the 'TITLE [SEP]' prefix to the answer's first "
+                   "occurrence in the body (JSQuAD's offsets are first occurrences, so some point at the title)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.holdout is None) != (args.holdout_output is None):
+        parser.error("--holdout and --holdout-output go together")
+    if args.holdout is not None and not 0 < args.holdout < 1:
+        parser.error("--holdout must be between 0 and 1 (exclusive)")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
+    try:
+        questions, skips = read_squad(args.input)
+        if args.limit is not None:
+            questions = questions[: args.limit]
+        moved = 0
+        if args.answer_in_body:
+            anchored = [answer_in_body(q) for q in questions]
+            moved = sum(a is not q for a, q in zip(anchored, questions))
+            questions = anchored
+        if args.holdout is None:
+            outputs = {args.output: convert(questions, args.task, args.lang, skips)}
+        else:
+            try:
+                train, dev = holdout_split(questions, args.holdout, args.seed, args.lang)
+            except ValueError as e:
+                raise QgenInputError(str(e), path=args.input) from None
+            outputs = {args.output: convert(train, args.task, args.lang, skips),
+                       args.holdout_output: convert(dev, args.task, args.lang, skips)}
+        if not any(outputs.values()):
+            raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input)
+        written = write_tsv_files(outputs)
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_summary(written, skips, extra=[f"moved {moved} answers from the title to the body"] if args.answer_in_body else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

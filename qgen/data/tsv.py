@@ -1,0 +1,62 @@
+"""Writing `{id}\\t{source}\\t{target}` TSV rows that `qgen.data.examples.read_tsv` reads back unchanged.
+
+`clean` is the only text preparation: qgen.text.normalize plus replacing the characters that would break a TSV row or
+a line-based reader (tab, and the separators Python's str.splitlines also treats as line ends) with a space.
+The writer itself never rewrites text: a field that would break the row is a bug in the caller and raises ValueError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Mapping
+
+from qgen.data.examples import Example, read_tsv
+from qgen.io import atomic_write
+from qgen.text import normalize
+
+__all__ = ["clean", "format_row", "read_tsv", "write_tsv", "write_tsv_files"]
+
+# Tab, plus the C0/C1 separators str.splitlines() splits on that normalize() does not remove.
+_ROW_BREAKERS_RE = re.compile(r"[\t\x1c\x1d\x1e\x1f]")
+_FORBIDDEN = set("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029")
+
+
+def clean(text: str, lang: str = "ja") -> str:
+    """normalize(text) with tabs and record separators turned into spaces first (so neologdn treats them as spaces)."""
+    return normalize(_ROW_BREAKERS_RE.sub(" ", text), lang)
+
+
+def format_row(row) -> str:
+    """One TSV line (with "\\n") from an Example or an (id, source, target) tuple; ValueError if a field cannot be written."""
+    fields = (row.id, row.source, row.target) if isinstance(row, Example) else tuple(row)
+    if len(fields) != 3:
+        raise ValueError(f"a TSV row needs 3 fields (id, source, target), got {len(fields)}")
+    for name, value in zip(("id", "source", "target"), fields):
+        if not isinstance(value, str):
+            raise ValueError(f"TSV field {name} must be a string, got {type(value).__name__}")
+        if not value.strip():
+            raise ValueError(f"TSV field {name} is empty (row {fields[0]!r})")
+        bad = _FORBIDDEN.intersection(value)
+        if bad:
+            raise ValueError(f"TSV field {name} of row {fields[0]!r} contains {sorted(bad)!r}; clean() it first")
+    return "\t".join(fields) + "\n"
+
+
+def write_tsv_files(outputs: Mapping[object, Iterable]) -> dict[str, int]:
+    """Write several TSV files together: all appear, or (on any error) none is replaced. Returns rows per path."""
+    counts: dict[str, int] = {}
+    with contextlib.ExitStack() as stack:
+        for path, rows in outputs.items():
+            f = stack.enter_context(atomic_write(path))
+            n = 0
+            for row in rows:
+                f.write(format_row(row))
+                n += 1
+            counts[str(path)] = n
+    return counts
+
+
+def write_tsv(path, rows: Iterable) -> int:
+    """Write rows atomically; returns the number written."""
+    return write_tsv_files({path: rows})[str(path)]
