@@ -1,0 +1,62 @@
+"""Throughput of qgen.hallucination.hallucinations on real JSQuAD pairs (each question against its context).
+
+    .venv/bin/python bench/bench_hallucination.py [--data PATH] [--copies N] [--workers 1 2] [--repeat 3]
+
+`--copies N` makes N distinct variants of every pair (a numbered suffix on question and context) so that larger
+corpora, where worker processes pay off, can be timed without a cache hit. Prints pairs/s per setting (best of
+`--repeat`), plus the one-off start-up cost (loading ja_ginza and the Sudachi dictionary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from qgen import hallucination as H
+
+DEFAULT_DATA = Path(os.environ.get("QGEN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def load_pairs(path: Path) -> tuple[list[str], list[str]]:
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    pairs = [(q["question"], p["context"]) for a in data for p in a["paragraphs"] for q in p["qas"]]
+    return [q for q, _ in pairs], [c for _, c in pairs]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA / "jglue" / "jsquad-v1.3" / "valid-v1.3.json")
+    ap.add_argument("--copies", type=int, default=1)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    cands, refs = load_pairs(args.data)
+    if args.copies > 1:
+        cands = [f"{q}（{k}）" for k in range(args.copies) for q in cands]
+        refs = [f"{c}（{k}）" for k in range(args.copies) for c in refs]
+    chars = sum(map(len, dict.fromkeys(cands))) + sum(map(len, dict.fromkeys(refs)))
+    print(
+        f"{len(cands)} pairs, {len(set(refs))} distinct references, {chars:,} characters of distinct text, "
+        f"{os.cpu_count()} CPUs"
+    )
+    t = time.perf_counter()
+    H.hallucinations(cands[:1], refs[:1], workers=1)
+    print(f"start-up (ja_ginza + Sudachi dictionary): {time.perf_counter() - t:.2f} s")
+    baseline = None
+    for w in args.workers:
+        best = float("inf")
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            out = H.hallucinations(cands, refs, H.QUESTION_WORDS, workers=w)
+            best = min(best, time.perf_counter() - t)
+        baseline = out if baseline is None else baseline
+        assert out == baseline, "results differ between worker counts"
+        rate = sum(1 for h in out if h) / len(out)
+        print(f"workers={w}: {len(cands) / best:,.0f} pairs/s ({best:.2f} s), hallucination rate {rate:.3f}")
+
+
+if __name__ == "__main__":
+    main()

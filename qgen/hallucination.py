@@ -1,0 +1,299 @@
+"""Hallucinated content words: words of a generated text that its source never mentions.
+
+The analysis is GiNZA's tokenizer, ``spacy.load("ja_ginza").tokenizer(text)``: SudachiPy with SudachiDict-core in
+split mode C, and spaCy's Japanese tag maps for the UD part of speech (``token.pos_``), ``token.lemma_`` (dictionary
+form) and ``token.norm_`` (Sudachi's normalised form, e.g. わるい → 悪い). The statistical components (tagger, parser,
+NER) are not run: they never change the segmentation, only relabel a few parts of speech, and cost 20-50x more.
+
+Rules (`hallucination`):
+- content words of the candidate = tokens whose ``pos_`` is in `CONTENT_POS` (NOUN, PROPN, VERB, ADJ, NUM);
+- such a word *occurs in the reference* when its surface, lemma or norm equals the surface, lemma or norm of any
+  token of the reference (any part of speech, so 完成した matches 完成する and わるい matches 悪い);
+- a word is dropped when its surface, lemma or norm is in `stop_words`;
+- the result is the set of surfaces of the candidate's content words that do not occur in the reference.
+An empty candidate gives ``set()``; an empty reference makes every content word hallucinated.
+
+`hallucinations` / `hallucination_rate` give the same result for many pairs, fast: each distinct text is analysed
+once, straight from SudachiPy with the same tag maps (no spaCy Doc, no sub-token splits), and large batches are spread
+over worker processes. tests/test_hallucination.py checks the two paths agree token for token on JSQuAD.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import threading
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_all_start_methods, get_context
+
+CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "NUM"})
+# Interrogatives that GiNZA tags as content words (何 is NUM, いくつ/何人 NOUN, どんな ADJ): a generated question
+# is expected to contain them although its context does not. `qgen eval` passes these as stop words.
+QUESTION_WORDS = frozenset(
+    "何 なに なん 何人 何個 何回 何歳 幾つ いくつ 幾ら いくら どんな どう 何故 なぜ 何時 いつ 誰 どこ 何処 どれ どの どちら どっち".split()
+)
+SUDACHI_MAX_BYTES = 49149  # SudachiPy refuses longer input; longer texts are analysed in pieces (see _pieces)
+_GAP = "空白"
+PARALLEL_MIN_CHARS = 2_000_000  # below this, starting worker processes costs more than it saves
+
+
+@functools.cache
+def load_ginza():
+    """The ja_ginza pipeline, loaded once on first use (spaCy is not imported before)."""
+    import spacy
+
+    return spacy.load("ja_ginza")
+
+
+def _pieces(text: str) -> list[str]:
+    """Cut `text` after 。 or newlines into pieces under Sudachi's byte limit (almost always just [text])."""
+    if len(text.encode("utf-8")) <= SUDACHI_MAX_BYTES:
+        return [text]
+    out, cur, size = [], "", 0
+    for sent in re.split(r"(?<=[。\n])", text):
+        while len(sent.encode("utf-8")) > SUDACHI_MAX_BYTES:  # one huge sentence: cut by characters
+            out.append(sent[: SUDACHI_MAX_BYTES // 4])
+            sent = sent[SUDACHI_MAX_BYTES // 4 :]
+        n = len(sent.encode("utf-8"))
+        if size + n > SUDACHI_MAX_BYTES:
+            out.append(cur)
+            cur, size = "", 0
+        cur += sent
+        size += n
+    out.append(cur)
+    return [p for p in out if p]
+
+
+def analyse(text: str) -> list[tuple[str, str, str, str]]:
+    """The documented analysis: (surface, pos_, lemma_, norm_) of every token of GiNZA's tokenizer."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected str, got {type(text).__name__}")
+    tokenizer = load_ginza().tokenizer
+    return [(t.text, t.pos_, t.lemma_, t.norm_) for piece in _pieces(text) for t in tokenizer(piece)]
+
+
+def _keys(tokens) -> frozenset[str]:
+    return frozenset(k for surface, _, lemma, norm in tokens for k in (surface, lemma, norm))
+
+
+def _content(tokens) -> tuple[tuple[str, str, str], ...]:
+    return tuple((s, lemma, norm) for s, pos, lemma, norm in tokens if pos in CONTENT_POS)
+
+
+def _judge(content, ref_keys: frozenset[str], stop: frozenset[str]) -> set[str]:
+    return {
+        s
+        for s, lemma, norm in content
+        if s not in ref_keys
+        and lemma not in ref_keys
+        and norm not in ref_keys
+        and s not in stop
+        and lemma not in stop
+        and norm not in stop
+    }
+
+
+def hallucination(candidate: str, reference: str, stop_words: Iterable[str] = ()) -> set[str]:
+    """Content words of `candidate` (surfaces) that do not occur in `reference`; rules in the module docstring.
+
+    >>> sorted(hallucination("今日はわるい天気だ", "今日はよい天気だ"))
+    ['わるい']
+    """
+    return _judge(_content(analyse(candidate)), _keys(analyse(reference)), frozenset(stop_words))
+
+
+# ---- fast path: the same analysis straight from SudachiPy ---------------------------------------------------------
+
+
+@functools.cache
+def _tables() -> tuple[str, dict, dict, dict]:
+    """(split mode, tag -> POS, tag -> {orth: POS}, (tag, next tag) -> (POS | None, next POS | None)) as strings."""
+    from spacy.lang.ja.tag_bigram_map import TAG_BIGRAM_MAP
+    from spacy.lang.ja.tag_map import TAG_MAP
+    from spacy.lang.ja.tag_orth_map import TAG_ORTH_MAP
+    from spacy.parts_of_speech import NAMES
+    from spacy.symbols import POS
+
+    def name(pos):
+        return NAMES[pos] if pos else None
+
+    split_mode = load_ginza().tokenizer.split_mode
+    uni = {tag: name(attrs[POS]) for tag, attrs in TAG_MAP.items()}
+    orth = {tag: {o: name(p) for o, p in m.items()} for tag, m in TAG_ORTH_MAP.items()}
+    bi = {k: (name(a), name(b)) for k, (a, b) in TAG_BIGRAM_MAP.items()}
+    return split_mode, uni, orth, bi
+
+
+class _Analyser:
+    """GiNZA's tokenizer without the Doc: spaCy's JapaneseTokenizer.__call__ (v3.8) restated on plain tuples."""
+
+    def __init__(self, tables):
+        from sudachipy import Dictionary, SplitMode
+
+        split_mode, self.uni, self.orth, self.bi = tables
+        mode = {None: SplitMode.A, "A": SplitMode.A, "B": SplitMode.B, "C": SplitMode.C}[split_mode]
+        self.tok = Dictionary().create(mode=mode)
+        self.tags: dict[int, str] = {}
+
+    def _tag(self, m) -> str:
+        pid = m.part_of_speech_id()
+        tag = self.tags.get(pid)
+        if tag is None:
+            tag = self.tags[pid] = "-".join(x for x in m.part_of_speech()[:4] if x != "*")
+        return tag
+
+    def _resolve(self, orth: str, tag: str, next_tag: str | None):
+        m = self.orth.get(tag)
+        if m is not None and orth in m:
+            return m[orth], None
+        if next_tag:
+            pair = self.bi.get((tag, next_tag))
+            if pair is not None:
+                return (pair[0] or self.uni[tag]), pair[1]
+        return self.uni[tag], None
+
+    def tokens(self, text: str) -> list[tuple[str, str, str, str]]:
+        out = []
+        for piece in _pieces(text):
+            out.extend(self._piece(piece))
+        return out
+
+    def _piece(self, text: str) -> list[tuple[str, str, str, str]]:
+        raw = [(m.surface(), self._tag(m), m.dictionary_form(), m.normalized_form()) for m in self.tok.tokenize(text)]
+        raw = [t for t in raw if t[0]]
+        # merge runs of space tokens (JapaneseTokenizer._get_dtokens)
+        dt = [
+            t
+            for i, t in enumerate(raw)
+            if i == 0 or not t[0].isspace() or t[1] != _GAP or not raw[i - 1][0].isspace() or raw[i - 1][1] != _GAP
+        ]
+        if not dt:
+            return []
+        if all(t[0].isspace() for t in dt):
+            toks = [(text, _GAP, text, text)]
+        else:  # align with the text, turning whitespace into gap tokens (get_dtokens_and_spaces)
+            toks, pos = [], 0
+            for i, t in enumerate(dt):
+                word = t[0]
+                if word.isspace():
+                    continue
+                start = text.index(word, pos)
+                if start > pos:
+                    w = text[pos:start]
+                    toks.append((w, _GAP, w, w))
+                toks.append(t)
+                pos = start + len(word)
+                if i + 1 < len(dt) and dt[i + 1][0] == " ":
+                    pos += 1
+            if pos < len(text):
+                w = text[pos:]
+                toks.append((w, _GAP, w, w))
+        out, next_pos = [], None
+        for i, (s, tag, lemma, norm) in enumerate(toks):
+            if next_pos:
+                pos_, next_pos = next_pos, None
+            else:
+                pos_, next_pos = self._resolve(s, tag, toks[i + 1][1] if i + 1 < len(toks) else None)
+            out.append((s, pos_, lemma or s, norm))
+        return out
+
+
+_worker: _Analyser | None = None
+
+
+def _init_worker(tables) -> None:
+    global _worker
+    _worker = _Analyser(tables)
+
+
+def _work(items: list[tuple[bool, str]]) -> list:
+    """Analyse (is_reference, text) items: reference -> key set, candidate -> content words."""
+    return [_keys(_worker.tokens(t)) if is_ref else _content(_worker.tokens(t)) for is_ref, t in items]
+
+
+@functools.cache
+def _local() -> _Analyser:
+    return _Analyser(_tables())
+
+
+def _default_workers() -> int:
+    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _start_method() -> str:
+    """fork when it is safe (no torch/OpenMP threads in this process): instant start, no re-import of __main__;
+    otherwise spawn (then a calling script needs the usual `if __name__ == "__main__":` guard)."""
+    if "fork" in get_all_start_methods() and "torch" not in sys.modules and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+def _analyse_all(items: list[tuple[bool, str]], workers: int) -> list:
+    if workers > 1 and len(items) > 1:
+        size = max(1, -(-len(items) // (workers * 8)))
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        ctx = get_context(_start_method())
+        try:
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(_tables(),)) as ex:
+                return [r for chunk in ex.map(_work, chunks) for r in chunk]
+        except BrokenProcessPool as e:  # e.g. spawn from an unguarded script: same result, one core
+            warnings.warn(f"hallucination workers failed ({e}); analysing in this process", stacklevel=3)
+    return [_keys(_local().tokens(t)) if r else _content(_local().tokens(t)) for r, t in items]
+
+
+def _check_pairs(candidates: Sequence[str], references: Sequence[str]) -> None:
+    if len(candidates) != len(references):
+        raise ValueError(f"{len(candidates)} candidates but {len(references)} references")
+    if not candidates:
+        raise ValueError("no candidates: a rate over zero pairs is undefined")
+    for name, texts in (("candidate", candidates), ("reference", references)):
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"{name} {i} is {type(t).__name__}, expected str")
+
+
+def hallucination_details(
+    candidates: Sequence[str], references: Sequence[str], stop_words: Iterable[str] = (), workers: int | None = None
+) -> list[tuple[set[str], int]]:
+    """Per pair: (hallucinated words, number of content words in the candidate after stop words).
+
+    Same result as `hallucination` pair by pair. `workers`: processes to use (default: up to 2 cores, and only for
+    batches over `PARALLEL_MIN_CHARS` characters of distinct text); 1 = analyse in this process.
+    """
+    candidates, references = list(candidates), list(references)
+    _check_pairs(candidates, references)
+    refs = list(dict.fromkeys(references))
+    cands = list(dict.fromkeys(candidates))
+    items = [(True, t) for t in refs] + [(False, t) for t in cands]
+    if workers is None:
+        workers = _default_workers() if sum(len(t) for _, t in items) >= PARALLEL_MIN_CHARS else 1
+    results = _analyse_all(items, workers)
+    ref_keys = dict(zip(refs, results[: len(refs)]))
+    content = dict(zip(cands, results[len(refs) :]))
+    stop = frozenset(stop_words)
+    out = []
+    for c, r in zip(candidates, references):
+        words = content[c]
+        n = sum(1 for s, lemma, norm in words if s not in stop and lemma not in stop and norm not in stop)
+        out.append((_judge(words, ref_keys[r], stop), n))
+    return out
+
+
+def hallucinations(
+    candidates: Sequence[str], references: Sequence[str], stop_words: Iterable[str] = (), workers: int | None = None
+) -> list[set[str]]:
+    """`hallucination` for many pairs at once (fast path); raises ValueError on empty or mismatched lists."""
+    return [h for h, _ in hallucination_details(candidates, references, stop_words, workers)]
+
+
+def hallucination_rate(
+    candidates: Sequence[str], references: Sequence[str], stop_words: Iterable[str] = (), workers: int | None = None
+) -> float:
+    """Share of pairs (in [0, 1]) whose candidate has at least one hallucinated content word."""
+    found = hallucinations(candidates, references, stop_words, workers)
+    return sum(1 for h in found if h) / len(found)
