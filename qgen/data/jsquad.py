@@ -39,7 +39,7 @@ def highlight(context: str, answer_start: int, answer: str, lang: str = "ja") ->
     end = answer_start + len(answer)
     if answer_start < 0 or end > len(context) or context[answer_start:end] != answer:
         raise ValueError(f"answer {answer!r} is not at offset {answer_start} of the context")
-    before, span, after = (clean(t, lang).strip() for t in (context[:answer_start], answer, context[end:]))
+    before, span, after = (clean(t, lang) for t in (context[:answer_start], answer, context[end:]))
     if not span:
         raise ValueError("the answer is empty after normalisation")
     return " ".join(p for p in (before, HL, span, HL, after) if p)
@@ -96,10 +96,6 @@ def answer_in_body(q: SquadQuestion) -> SquadQuestion:
     return q if pos < 0 else dataclasses.replace(q, answer_start=pos)
 
 
-def context_key(source_context: str, lang: str) -> str:
-    return clean(source_context, lang)
-
-
 def holdout_split(questions: list[SquadQuestion], fraction: float, seed: int, lang: str = "ja"
                   ) -> tuple[list[SquadQuestion], list[SquadQuestion]]:
     """(train, dev) split by context: every question on one (normalised) context lands on the same side.
@@ -109,14 +105,15 @@ def holdout_split(questions: list[SquadQuestion], fraction: float, seed: int, la
     """
     if not 0 < fraction < 1:
         raise ValueError("holdout fraction must be between 0 and 1 (exclusive)")
-    keys = sorted({context_key(q.context, lang) for q in questions})
+    key_of = {c: clean(c, lang) for c in {q.context for q in questions}}
+    keys = sorted(set(key_of.values()))
     if len(keys) < 2:
         raise ValueError(f"cannot hold out part of {len(keys)} context(s); need at least 2")
     ranked = sorted(keys, key=lambda k: hashlib.sha256(f"{seed}\0{k}".encode()).hexdigest())
     n_dev = min(len(keys) - 1, max(1, round(fraction * len(keys))))
     dev_keys = set(ranked[:n_dev])
-    train = [q for q in questions if context_key(q.context, lang) not in dev_keys]
-    dev = [q for q in questions if context_key(q.context, lang) in dev_keys]
+    train = [q for q in questions if key_of[q.context] not in dev_keys]
+    dev = [q for q in questions if key_of[q.context] in dev_keys]
     return train, dev
 
 

@@ -23,8 +23,11 @@ _FORBIDDEN = set("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029")
 
 
 def clean(text: str, lang: str = "ja") -> str:
-    """normalize(text) with tabs and record separators turned into spaces first (so neologdn treats them as spaces)."""
-    return normalize(_ROW_BREAKERS_RE.sub(" ", text), lang)
+    """normalize(text), stripped, with tabs and record separators turned into spaces first (as neologdn treats spaces).
+
+    Stripped because normalize keeps the spaces of `" [SEP] "` at the edges (normalize("[SEP] x") == " [SEP] x").
+    """
+    return normalize(_ROW_BREAKERS_RE.sub(" ", text), lang).strip()
 
 
 def format_row(row) -> str:
