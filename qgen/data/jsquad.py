@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from qgen.data.examples import Example
-from qgen.data.skips import Skips, print_summary
+from qgen.data.skips import Skips, print_reasons, print_summary
 from qgen.data.squad import SquadQuestion, read_squad
 from qgen.data.tsv import clean, write_tsv_files
 from qgen.errors import QgenInputError
@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             outputs = {args.output: convert(train, args.task, args.lang, skips),
                        args.holdout_output: convert(dev, args.task, args.lang, skips)}
         if not any(outputs.values()):
+            print_reasons(skips)
             raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input)
         written = write_tsv_files(outputs)
     except QgenInputError as e:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from qgen.data.jsonfile import load_json
-from qgen.data.skips import Skips, print_summary
+from qgen.data.skips import Skips, print_reasons, print_summary
 from qgen.data.squad import SquadQuestion, read_squad
 from qgen.data.tsv import clean
 from qgen.errors import QgenInputError
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, n_para, used = build_rows(questions, lang=args.lang, with_context=args.with_context,
                                 paraphrases=paraphrases, skips=skips)
         if not rows:
+            print_reasons(skips)
             raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input)
         n = write_jsonl(args.output, rows)
     except QgenInputError as e:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qgen.data.jsonfile import load_json, load_records, read_text
-from qgen.data.skips import Skips, print_summary
+from qgen.data.skips import Skips, print_reasons, print_summary
 from qgen.data.tsv import clean
 from qgen.errors import QgenInputError
 from qgen.io import write_json
@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                                       normalize=args.normalize)
         quizzes = quizzes[: args.limit] if args.limit else quizzes
         if not quizzes:
+            print_reasons(skips)
             raise QgenInputError(f"no usable quizzes ({len(skips)} skipped)", path=args.input)
         records = [render(q, args.style, template) for q in quizzes]
         write_json(args.output, records)

@@ -40,6 +40,11 @@ def print_summary(written: dict[str, int], skips: Skips, *, extra: list[str] | N
     for line in extra or []:
         print(line)
     print(f"skipped {len(skips)}" + (" (reasons on stderr)" if len(skips) else ""))
+    print_reasons(skips, max_ids)
+
+
+def print_reasons(skips: Skips, max_ids: int = 10) -> None:
+    """The skip reasons with (truncated) ids, on stderr; nothing when nothing was skipped."""
     if len(skips):
         print("skipped records by reason:", file=sys.stderr)
         for line in skips.report(max_ids):
