@@ -1,0 +1,194 @@
+"""Multiple-choice scoring of a causal LM: choice-token probability, choice log-likelihood, or parsed generation.
+
+- `choice-token`: the next-token distribution after the prompt; a label's score is the log of the summed probability of
+  every single-token spelling of it ("2", "▁2", "Ġ2", "２", "▁２" … whichever the vocabulary has), and the five
+  scores are softmaxed over the labels only.
+- `loglik` / `loglik-norm`: the sum of log p(token) of each choice's continuation after the prompt (prompt and
+  continuation tokenised apart, as in training), as lm-evaluation-harness does; `-norm` divides by the continuation's
+  character count (harness `acc_norm`). Probabilities are the softmax of those scores over the choices. The
+  continuation is the choice text (`--loglik-target text`) or the whole answer "N: text" (`answer`).
+- `generate`: greedy decoding parsed as "N: text" (number, text, or both; see `parse_answer`); its probabilities are
+  the choice-token ones of the first decoding step (the same forward pass).
+Batches are right-padded; logits are read at each row's own positions, so padding never changes a score.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import torch
+
+from qgen.quiz_prompt import QuizItem, QuizPrompter
+
+METHODS = ("choice-token", "loglik", "loglik-norm", "generate")
+_FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+_SPACE_MARKS = ("", "▁", "Ġ", " ")
+_ANSWER_RE = re.compile(r"^\s*(\d+)\s*(?:[:.)、,]\s*(.*))?$", re.S)
+
+
+@dataclass
+class Scored:
+    probs: list[float]
+    pred: int | None
+    raw: str = ""
+    scores: list[float] = field(default_factory=list)  # per-choice raw scores (log-probs, loglik sums …)
+    prompt_tokens: int = 0
+    cut: dict = field(default_factory=dict)
+
+
+def label_token_ids(tokenizer, labels: list[str]) -> list[list[int]]:
+    """Every single-token spelling of each label: ASCII / full-width digit, with or without a leading space marker,
+    plus the first token the tokenizer itself produces for "N: …" when that token is the label."""
+    vocab = tokenizer.get_vocab()
+    out = []
+    for label in labels:
+        ids = []
+        for digits in (label, label.translate(_FULLWIDTH)):
+            for mark in _SPACE_MARKS:
+                tid = vocab.get(mark + digits)
+                if tid is not None and tid not in ids:
+                    ids.append(tid)
+        first = tokenizer(f"{label}: x", add_special_tokens=False)["input_ids"][:1]
+        if first and first[0] not in ids and tokenizer.decode(first).strip() == label:
+            ids.append(first[0])
+        if not ids:
+            raise ValueError(f"choice label {label!r} is not a single token of this tokenizer; use --scoring loglik")
+        out.append(ids)
+    flat = [i for ids in out for i in ids]
+    if len(flat) != len(set(flat)):
+        raise ValueError("two choice labels share a token")
+    return out
+
+
+def parse_answer(text: str, choices: list[str]) -> int | None:
+    """The choice a generated answer names: a leading in-range number ("2", "2: …", "２．…") wins; otherwise a choice
+    text equal to the answer (after NFKC), else the only choice text contained in it (the longest when one contains
+    another). None when nothing matches."""
+    line = unicodedata.normalize("NFKC", text).strip().split("\n", 1)[0].strip()
+    m = _ANSWER_RE.match(line)
+    if m and int(m.group(1)) < len(choices):
+        return int(m.group(1))
+    body = (m.group(2) or "").strip() if m else line
+    norm = [unicodedata.normalize("NFKC", c).strip() for c in choices]
+    for i, c in enumerate(norm):
+        if c and c == body:
+            return i
+    found = [i for i, c in enumerate(norm) if c and c in body]
+    found = [i for i in found if not any(j != i and norm[i] in norm[j] for j in found)]
+    return found[0] if len(found) == 1 else None
+
+
+def _pad_right(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    n = max(len(r) for r in rows)
+    ids = torch.full((len(rows), n), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), n), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+class QuizScorer:
+    """Scores quiz items with one causal model; `budget` for prompts is the context minus room for the answer."""
+
+    def __init__(self, model, tokenizer, adapter, method: str = "choice-token", *, prompt_style: str = "train",
+                 template=None, max_len: int = 512, batch_size: int = 8, loglik_target: str = "text",
+                 max_new_tokens: int = 24):
+        if method not in METHODS:
+            raise ValueError(f"unknown scoring {method!r}; choose from {METHODS}")
+        if loglik_target not in ("text", "answer"):
+            raise ValueError("loglik_target must be text or answer")
+        from qgen.data.quiz import QuizTemplate
+
+        self.model, self.tokenizer, self.method = model.eval(), tokenizer, method
+        self.batch_size, self.loglik_target, self.max_new_tokens = batch_size, loglik_target, max_new_tokens
+        self.template = template or QuizTemplate()
+        self.max_len = max_len
+        room = {"choice-token": 1, "generate": max_new_tokens}.get(method, 48)
+        self.prompter = QuizPrompter(adapter, prompt_style, self.template, budget=max(8, max_len - room))
+        self._label_ids: dict[tuple, list[list[int]]] = {}
+
+    def label_ids(self, labels: list[str]) -> list[list[int]]:
+        key = tuple(labels)
+        if key not in self._label_ids:
+            self._label_ids[key] = label_token_ids(self.tokenizer, labels)
+        return self._label_ids[key]
+
+    def _forward(self, rows: list[list[int]]) -> torch.Tensor:
+        ids, mask = _pad_right(rows, self.tokenizer.pad_token_id)
+        with torch.no_grad():
+            return self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits.float()
+
+    def _label_logprobs(self, next_logits: torch.Tensor, labels: list[str]) -> torch.Tensor:
+        logp = torch.log_softmax(next_logits.float(), dim=-1)
+        return torch.stack([torch.logsumexp(logp[ids], dim=0) for ids in self.label_ids(labels)])
+
+    def score(self, items: list[QuizItem], passages: list[list[dict]] | None = None) -> list[Scored]:
+        """One Scored per item; `passages[i]` (may be empty) go into item i's `[参考]` block."""
+        passages = passages or [[] for _ in items]
+        built = [self.prompter.build(it, ps) for it, ps in zip(items, passages)]
+        out: list[Scored] = []
+        for start in range(0, len(items), self.batch_size):
+            chunk = list(range(start, min(start + self.batch_size, len(items))))
+            if self.method == "choice-token":
+                out += self._choice_token([items[i] for i in chunk], [built[i] for i in chunk])
+            elif self.method == "generate":
+                out += self._generate([items[i] for i in chunk], [built[i] for i in chunk])
+            else:
+                out += [self._loglik(items[i], built[i]) for i in chunk]
+        return out
+
+    def _choice_token(self, items, built) -> list[Scored]:
+        logits = self._forward([ids for ids, _ in built])
+        out = []
+        for row, (item, (ids, cut)) in enumerate(zip(items, built)):
+            scores = self._label_logprobs(logits[row, len(ids) - 1], item.labels)
+            probs = torch.softmax(scores, dim=0)
+            out.append(Scored(probs.tolist(), int(probs.argmax()), "", scores.tolist(), len(ids), cut))
+        return out
+
+    def continuation(self, item: QuizItem, i: int) -> str:
+        if self.loglik_target == "answer":
+            return self.template.output.format(label=item.labels[i], text=item.choices[i])
+        return item.choices[i]
+
+    def _loglik(self, item: QuizItem, built) -> Scored:
+        ids, cut = built
+        conts = [self.tokenizer(self.continuation(item, i), add_special_tokens=False)["input_ids"]
+                 for i in range(len(item.choices))]
+        logits = self._forward([ids + c for c in conts])
+        sums = []
+        for row, c in enumerate(conts):
+            logp = torch.log_softmax(logits[row, len(ids) - 1: len(ids) + len(c) - 1], dim=-1)
+            sums.append(float(logp.gather(1, torch.tensor(c, device=logp.device)[:, None]).sum()))
+        if self.method == "loglik-norm":
+            scores = [s / max(1, len(self.continuation(item, i))) for i, s in enumerate(sums)]
+        else:
+            scores = sums
+        probs = torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0)
+        return Scored(probs.tolist(), int(probs.argmax()), "", sums, len(ids), cut)
+
+    def _generate(self, items, built) -> list[Scored]:
+        tok = self.tokenizer
+        rows = [ids for ids, _ in built]
+        n = max(len(r) for r in rows)
+        pad = tok.pad_token_id
+        ids = torch.tensor([[pad] * (n - len(r)) + r for r in rows])  # generation needs left padding
+        mask = torch.tensor([[0] * (n - len(r)) + [1] * len(r) for r in rows])
+        with torch.no_grad():
+            gen = self.model.generate(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
+                                      max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,
+                                      output_logits=True, return_dict_in_generate=True,
+                                      pad_token_id=pad, eos_token_id=tok.eos_token_id)
+        out = []
+        for row, (item, (pids, cut)) in enumerate(zip(items, built)):
+            new = gen.sequences[row, n:].tolist()
+            if tok.eos_token_id in new:
+                new = new[: new.index(tok.eos_token_id)]
+            raw = tok.decode(new, skip_special_tokens=True)
+            scores = self._label_logprobs(gen.logits[0][row], item.labels)
+            probs = torch.softmax(scores, dim=0)
+            out.append(Scored(probs.tolist(), parse_answer(raw, item.choices), raw, scores.tolist(), len(pids), cut))
+        return out

@@ -1,0 +1,172 @@
+"""`predict.py --task quiz …` (multiple-choice evaluation, optionally confidence-gated retrieval) and `qgen quiz tune-gate`.
+
+    python predict.py --task quiz --model runs/quiz/best --input dev1.json dev2.json --output-dir results/
+    qgen quiz eval --model runs/quiz/best --input dev.json --output-dir results/ --retrieval idx --gate-top1 0.5
+    qgen quiz tune-gate --without results/plain/result.json --with results/all/result.json --tune-fraction 0.5
+
+Writes (atomically) result.json (one record per question), result.log (readable), metrics.json and reliability.png
+(reliability_first_pass.png too when retrieval is on) into the output directory; prints accuracy per file and overall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from qgen.errors import QgenInputError
+
+log = logging.getLogger(__name__)
+
+
+def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | None, device: str, dtype: str):
+    """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its qgen_config.yaml)."""
+    import torch
+
+    from qgen.config import SAVED_NAME, load_saved
+    from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind
+
+    path = Path(model_path)
+    saved = load_saved(path) if (path / SAVED_NAME).is_file() else None
+    trust = bool(saved and saved.model.trust_remote_code)
+    fmt = prompt_format or (saved.model.prompt_format if saved else "auto")
+    tok = load_tokenizer(model_path, trust)
+    torch_dtype = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    kw = {"dtype": torch_dtype} if torch_dtype else {}
+    if (path / "adapter_config.json").is_file():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(model_path, **kw)
+        config = model.config
+    else:
+        config = load_config(model_path, trust)
+        if model_kind(config) != "causal":
+            raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=model_path)
+        model = load_model(model_path, "causal", trust, **kw)
+    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 2048
+    max_len = min(max_len or (saved.model.max_len if saved else context), context)
+    model.to(device)
+    adapter = make_adapter("causal", tok, max_len=max_len, prompt_format=fmt)
+    return model, tok, adapter, max_len
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from qgen.quiz import METHODS
+
+    p = argparse.ArgumentParser(prog="predict.py --task quiz", description="Evaluate a causal LM on multiple-choice quizzes.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help="checkpoint directory (e.g. runs/quiz/best) or hub id")
+    p.add_argument("--input", nargs="+", required=True, type=Path, help="eval-style (or train-style) quiz JSON files")
+    p.add_argument("--output-dir", required=True, type=Path, help="where result.json, result.log, metrics.json go")
+    p.add_argument("--scoring", choices=METHODS, default="choice-token", help="how a choice is picked")
+    p.add_argument("--loglik-target", choices=("text", "answer"), default="text",
+                   help="loglik continuation: the choice text, or the whole answer 'N: text'")
+    p.add_argument("--prompt-style", choices=("train", "record"), default="train",
+                   help="train: re-render with the quiz train template; record: the record's own instruction/input")
+    p.add_argument("--template-file", type=Path, help="JSON/YAML QuizTemplate overrides (as in prepare_quiz)")
+    p.add_argument("--prompt-format", default=None, help="override the checkpoint's prompt format (auto, chat, opencalm …)")
+    p.add_argument("--max-len", type=int, default=None, help="context tokens (default: the checkpoint's max_len)")
+    p.add_argument("--batch-size", type=int, default=8, help="questions per forward pass")
+    p.add_argument("--max-new-tokens", type=int, default=24, help="generate: answer tokens")
+    p.add_argument("--limit", type=int, default=None, help="first N questions of each file")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="weights dtype")
+    r = p.add_argument_group("retrieval")
+    r.add_argument("--retrieval", type=Path, default=None, help="BM25 index directory (qgen index build)")
+    r.add_argument("--gate-top1", type=float, default=0.5, help="retrieve when top-1 probability < P")
+    r.add_argument("--gate-margin", type=float, default=0.0, help="… or when top-1 minus top-2 < M")
+    r.add_argument("--retrieve-all", action="store_true", help="retrieve for every question (input for tune-gate)")
+    r.add_argument("--retrieval-k", type=int, default=1, help="passages per choice query")
+    r.add_argument("--max-passages", type=int, default=5, help="passages per question")
+    return p
+
+
+def _record(item, scored, method) -> dict:
+    from qgen.calibration import confidence
+
+    top1, margin = confidence([scored.probs])
+    return {"id": item.id, "file": item.file, "question": item.question, "choices": item.choices, "gold": item.gold,
+            "pred": scored.pred, "correct": scored.pred is not None and scored.pred == item.gold,
+            "probs": [round(p, 6) for p in scored.probs], "confidence": float(top1[0]), "margin": float(margin[0]),
+            "scoring": method, "scores": scored.scores, "raw": scored.raw,
+            "unparseable": method == "generate" and scored.pred is None,
+            "prompt_tokens": scored.prompt_tokens, "cut": scored.cut, "retrieval_used": False, "passages": []}
+
+
+def evaluate(args) -> dict:
+    from qgen.data.quiz import QuizTemplate, load_template
+    from qgen.quiz import QuizScorer
+    from qgen.quiz_prompt import read_quiz
+    from qgen.quiz_report import write_outputs
+    from qgen.retrieval import gate_fires, load_index, retrieve_for
+
+    files = {str(f): read_quiz(f)[: args.limit] if args.limit else read_quiz(f) for f in args.input}
+    index = load_index(args.retrieval) if args.retrieval else None
+    template = load_template(args.template_file) if args.template_file else QuizTemplate()
+    model, tok, adapter, max_len = load_for_quiz(args.model, args.prompt_format, args.max_len, args.device, args.dtype)
+    scorer = QuizScorer(model, tok, adapter, args.scoring, prompt_style=args.prompt_style, template=template,
+                        max_len=max_len, batch_size=args.batch_size, loglik_target=args.loglik_target,
+                        max_new_tokens=args.max_new_tokens)
+    records, timing = [], {"first_pass": 0.0, "search": 0.0, "second_pass": 0.0}
+    for items in files.values():
+        t = time.perf_counter()
+        first = scorer.score(items)
+        timing["first_pass"] += time.perf_counter() - t
+        recs = [_record(it, s, args.scoring) for it, s in zip(items, first)]
+        if index is not None:
+            fire = [args.retrieve_all or gate_fires(r["confidence"], r["margin"], args.gate_top1, args.gate_margin)
+                    for r in recs]
+            chosen = [i for i, f in enumerate(fire) if f]
+            t = time.perf_counter()
+            passages = [retrieve_for(index, items[i].question, items[i].choices, args.retrieval_k, args.max_passages)
+                        for i in chosen]
+            timing["search"] += time.perf_counter() - t
+            t = time.perf_counter()
+            second = scorer.score([items[i] for i in chosen], passages) if chosen else []
+            timing["second_pass"] += time.perf_counter() - t
+            for r in recs:
+                r["first_pass"] = {k: r[k] for k in ("pred", "correct", "probs", "confidence", "margin", "raw")}
+            for i, ps, s in zip(chosen, passages, second):
+                new = _record(items[i], s, args.scoring)
+                new.update(retrieval_used=True, passages=[p["id"] for p in ps], first_pass=recs[i]["first_pass"])
+                recs[i] = new
+        records += recs
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    settings["input"] = [str(f) for f in args.input]
+    settings["max_len_used"] = max_len
+    return write_outputs(args.output_dir, records, list(files), settings, timing)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # predict.py may pass its own `--task quiz` through
+    for flag in ("--task=quiz",):
+        while flag in argv:
+            argv.remove(flag)
+    while "--task" in argv:
+        i = argv.index("--task")
+        del argv[i: i + 2]
+    try:
+        if argv[:1] == ["tune-gate"]:
+            from qgen.quiz_gate import main as tune_gate_main
+
+            return tune_gate_main(argv[1:])
+        if argv[:1] == ["eval"]:
+            argv = argv[1:]
+        args = build_parser().parse_args(argv)
+        metrics = evaluate(args)
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for name, m in metrics["files"].items():
+        print(f"{name}\taccuracy {m['final']['accuracy']:.4f}\t(n={m['final']['n']})")
+    o = metrics["overall"]
+    line = f"overall\taccuracy {o['final']['accuracy']:.4f}\t(n={o['final']['n']})"
+    if "retrieval" in o:
+        rv = o["retrieval"]
+        line += f"\twithout retrieval {o['first_pass']['accuracy']:.4f}\tretrieval rate {rv['rate']:.3f}"
+    print(line)
+    return 0
+
