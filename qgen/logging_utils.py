@@ -1,0 +1,101 @@
+"""Run logging on rank 0: a tqdm bar, metrics.jsonl (one flushed line per record), TensorBoard events, loss.png."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from qgen.io import atomic_write, write_jsonl
+
+log = logging.getLogger(__name__)
+
+
+class RunLogger:
+    """Everything is a no-op on ranks other than 0, so the loop can call it unconditionally."""
+
+    def __init__(self, output_dir, enabled: bool, total_steps: int, start_step: int = 0):
+        self.enabled = enabled
+        self.dir = Path(output_dir)
+        self.metrics_path = self.dir / "metrics.jsonl"
+        self.bar = self.tb = self._file = None
+        if not enabled:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if start_step and self.metrics_path.is_file():  # resumed: drop records the interrupted run wrote after last/
+            write_jsonl(self.metrics_path, [r for r in self.read() if r.get("step", 0) <= start_step])
+        elif not start_step:
+            self.metrics_path.unlink(missing_ok=True)
+        self._file = open(self.metrics_path, "a", encoding="utf-8")
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(self.dir / "tensorboard"), purge_step=start_step or None)
+        except ImportError:  # tensorboard not installed: the JSONL and the plot still work
+            log.warning("tensorboard is not installed; no TensorBoard events")
+
+    def read(self) -> list[dict]:
+        if not self.metrics_path.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def write(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()
+        if self.tb is not None:
+            for k, v in record.items():
+                if k not in ("step", "epoch", "event") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(f"{record.get('event', 'train')}/{k}", v, record["step"])
+        if record.get("event") == "valid":
+            self.bar.write(f"step {record['step']}: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
+
+    def progress(self, steps: int, **postfix) -> None:
+        if self.enabled:
+            self.bar.update(steps)
+            self.bar.set_postfix({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in postfix.items()}, refresh=False)
+
+    def message(self, text: str) -> None:
+        if self.enabled:
+            self.bar.write(text)
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        self.bar.close()
+        self._file.close()
+        if self.tb is not None:
+            self.tb.close()
+        try:
+            plot_losses(self.read(), self.dir / "loss.png")
+        except Exception as e:  # a missing plot must not fail a finished run
+            log.warning("could not draw loss.png: %s", e)
+
+
+def plot_losses(records: list[dict], path) -> None:
+    """Train and validation loss against the optimiser step, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [(r["step"], r["loss"]) for r in records if r.get("event") == "train" and "loss" in r]
+    valid = [(r["step"], r["valid_loss"]) for r in records if r.get("event") == "valid" and "valid_loss" in r]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if train:
+        ax.plot(*zip(*train), label="train loss", linewidth=1)
+    if valid:
+        ax.plot(*zip(*valid), "o-", label="validation loss")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("loss (per target token)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,72 @@
+"""Model + tokenizer + adapter from a TrainConfig, in separate visible steps the PEFT/quantisation code plugs into.
+
+Order: resolve the name (tiny-* built from the training texts) → tokenizer → (quantised) weights → special tokens
+→ LoRA → gradient checkpointing → adapter. Each step is one call so LoRA/QLoRA/special tokens stay out of the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
+from qgen.models.tiny import is_tiny
+
+
+@dataclass
+class Loaded:
+    model: object
+    tokenizer: object
+    adapter: object
+    kind: str
+    path: str  # what the weights were loaded from
+
+
+def _peft():
+    try:
+        from qgen.models import peft
+    except ImportError:
+        return None
+    return peft
+
+
+def _require(feature: str, attr: str):
+    peft = _peft()
+    if peft is None or not hasattr(peft, attr):
+        raise NotImplementedError(f"{feature} is not available yet (qgen.models.peft.{attr} is missing)")
+    return getattr(peft, attr)
+
+
+def load_kwargs(cfg) -> dict:
+    """Extra from_pretrained arguments: the quantised (QLoRA) loading hook."""
+    if cfg.lora.quantization == "none":
+        return {}
+    return _require(f"--quantization {cfg.lora.quantization}", "quantization_kwargs")(cfg)
+
+
+def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = None) -> Loaded:
+    """Everything the loop needs; `weights_from` (e.g. `last/` on resume) overrides where weights + tokenizer come from."""
+    m = cfg.model
+    name = resolve(m.model, texts, Path(output_dir) / "tiny") if is_tiny(m.model) else m.model
+    path = str(weights_from or name)
+    tokenizer = load_tokenizer(path, m.trust_remote_code)
+    kind = model_kind(load_config(path, m.trust_remote_code))
+    model = load_model(path, kind, m.trust_remote_code, **load_kwargs(cfg))
+    if m.add_special_tokens:
+        _require("--add-special-tokens", "add_special_tokens")(model, tokenizer, m.add_special_tokens)
+    if cfg.lora.lora_r > 0:
+        model = _require("LoRA (--lora-r > 0)", "apply_peft")(model, cfg)
+    if m.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    adapter = make_adapter(kind, tokenizer, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
+                           max_len=m.max_len, prompt_format=m.prompt_format)
+    return Loaded(model, tokenizer, adapter, kind, path)
+
+
+def adapter_settings(cfg, kind: str) -> dict:
+    """The settings that change how an example is tokenised (part of the tokenisation cache key)."""
+    m = cfg.model
+    if kind == "seq2seq":
+        return {"max_source_len": m.max_source_len, "max_target_len": m.max_target_len}
+    return {"max_len": m.max_len, "prompt_format": m.prompt_format}

@@ -1,0 +1,45 @@
+"""AdamW (fused on CUDA) with decoupled weight decay off for biases and norms, and the warmup + decay LR schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+SCHEDULERS = ("linear", "cosine", "constant")
+
+
+def make_optimizer(model: torch.nn.Module, optim, device: torch.device) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(
+        [g for g in groups if g["params"]], lr=optim.lr, betas=(optim.adam_beta1, optim.adam_beta2), eps=optim.adam_eps,
+        fused=device.type == "cuda" or None,
+    )
+
+
+def warmup_steps(optim, total_steps: int) -> int:
+    return optim.warmup_steps if optim.warmup_steps > 0 else math.ceil(optim.warmup_ratio * total_steps)
+
+
+def lr_factor(step: int, warmup: int, total: int, kind: str) -> float:
+    """Multiplier of the peak LR for optimiser step `step` (0-based): linear warmup, then linear/cosine/constant."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if kind == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if kind == "linear":
+        return 1.0 - progress
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown scheduler {kind!r}; choose from {SCHEDULERS}")
+
+
+def make_scheduler(optimizer, optim, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    warmup = warmup_steps(optim, total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total_steps, optim.scheduler))
