@@ -50,7 +50,7 @@ def main() -> None:
         best = float("inf")
         for _ in range(args.repeat):
             t = time.perf_counter()
-            out = H.hallucinations(cands, refs, H.QUESTION_WORDS, workers=w)
+            out = H.hallucinations(cands, refs, H.QUESTION_STOP_WORDS, workers=w)
             best = min(best, time.perf_counter() - t)
         baseline = out if baseline is None else baseline
         assert out == baseline, "results differ between worker counts"

@@ -8,7 +8,9 @@ NER) are not run: they never change the segmentation, only relabel a few parts o
 Rules (`hallucination`):
 - content words of the candidate = tokens whose ``pos_`` is in `CONTENT_POS` (NOUN, PROPN, VERB, ADJ, NUM);
 - such a word *occurs in the reference* when its surface, lemma or norm equals the surface, lemma or norm of any
-  token of the reference (any part of speech, so 完成した matches 完成する and わるい matches 悪い);
+  token of the reference (any part of speech, so 完成した matches 完成する and わるい matches 悪い), or when its
+  surface is a substring of the reference text (Sudachi may segment the same words differently in another sentence:
+  労働関係調整法 is one token in one context and three in a question);
 - a word is dropped when its surface, lemma or norm is in `stop_words`;
 - the result is the set of surfaces of the candidate's content words that do not occur in the reference.
 An empty candidate gives ``set()``; an empty reference makes every content word hallucinated.
@@ -32,10 +34,13 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_all_start_methods, get_context
 
 CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "NUM"})
-# Interrogatives that GiNZA tags as content words (何 is NUM, いくつ/何人 NOUN, どんな ADJ): a generated question
-# is expected to contain them although its context does not. `qgen eval` passes these as stop words.
-QUESTION_WORDS = frozenset(
-    "何 なに なん 何人 何個 何回 何歳 幾つ いくつ 幾ら いくら どんな どう 何故 なぜ 何時 いつ 誰 どこ 何処 どれ どの どちら どっち".split()
+# Words a generated question contains whatever its context says: interrogatives GiNZA tags as content words (何 is
+# NUM, いくつ/何人 NOUN, どんな ADJ), formal nouns (こと, もの, ため …), light verbs and the verbs inside compound
+# particles (において → おい/おく, による → よる, について → つい/つく, に対して → 対し/対する), and 呼ぶ/言う of
+# 何と呼ぶ/何という. Matched like any stop word (surface, lemma or norm). `qgen eval` uses them by default.
+QUESTION_STOP_WORDS = frozenset(
+    "何 なに なん 何人 何個 何回 何歳 幾つ いくつ 幾ら いくら どんな どう 何故 なぜ 何時 いつ 誰 どこ 何処 どれ どの どちら どっち "
+    "こと もの ため ところ わけ はず とき ほう よう ある いる する なる いう 言う 呼ぶ おく よる つく 対する".split()
 )
 SUDACHI_MAX_BYTES = 49149  # SudachiPy refuses longer input; longer texts are analysed in pieces (see _pieces)
 _GAP = "空白"
@@ -85,17 +90,15 @@ def _content(tokens) -> tuple[tuple[str, str, str], ...]:
     return tuple((s, lemma, norm) for s, pos, lemma, norm in tokens if pos in CONTENT_POS)
 
 
-def _judge(content, ref_keys: frozenset[str], stop: frozenset[str]) -> set[str]:
-    return {
-        s
-        for s, lemma, norm in content
-        if s not in ref_keys
-        and lemma not in ref_keys
-        and norm not in ref_keys
-        and s not in stop
-        and lemma not in stop
-        and norm not in stop
-    }
+def _judge(content, ref_keys: frozenset[str], ref_text: str, stop: frozenset[str]) -> set[str]:
+    out = set()
+    for s, lemma, norm in content:
+        if s in stop or lemma in stop or norm in stop:
+            continue
+        if s in ref_keys or lemma in ref_keys or norm in ref_keys or s in ref_text:
+            continue
+        out.add(s)
+    return out
 
 
 def hallucination(candidate: str, reference: str, stop_words: Iterable[str] = ()) -> set[str]:
@@ -104,7 +107,7 @@ def hallucination(candidate: str, reference: str, stop_words: Iterable[str] = ()
     >>> sorted(hallucination("今日はわるい天気だ", "今日はよい天気だ"))
     ['わるい']
     """
-    return _judge(_content(analyse(candidate)), _keys(analyse(reference)), frozenset(stop_words))
+    return _judge(_content(analyse(candidate)), _keys(analyse(reference)), reference, frozenset(stop_words))
 
 
 # ---- fast path: the same analysis straight from SudachiPy ---------------------------------------------------------
@@ -280,7 +283,7 @@ def hallucination_details(
     for c, r in zip(candidates, references):
         words = content[c]
         n = sum(1 for s, lemma, norm in words if s not in stop and lemma not in stop and norm not in stop)
-        out.append((_judge(words, ref_keys[r], stop), n))
+        out.append((_judge(words, ref_keys[r], r, stop), n))
     return out
 
 

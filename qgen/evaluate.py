@@ -1,0 +1,214 @@
+"""`qgen eval`: score a predictions JSONL (what predict.py writes) and write a report plus a metrics JSON.
+
+Each line is `{"id", "source", "prediction", "target"}`; `target` is a string or a non-empty list of strings (the
+prediction is scored against its best reference). Blank lines are skipped; any other bad line is an error naming the
+file, line and field.
+
+Hallucination: the content words of the prediction that do not occur in the *reference text*, which is the source
+field (`--source-field`) with everything up to a `context:` marker removed: for question generation sources like
+`answer: 1958年 context: 東京タワー [SEP] …` the reference is the context (the answer is a span of it), and each
+distinct context is analysed once. `--keep-source-prefix` uses the whole field. Interrogatives such as 何, いくつ
+(`qgen.hallucination.QUESTION_STOP_WORDS`) are not counted: a question is expected to contain them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from qgen.errors import QgenInputError
+
+_CONTEXT_MARK = re.compile(r"\bcontext\s*[:：]\s*", re.IGNORECASE)
+SORT_KEYS = ("hallucination", "f1", "rougeL")
+
+
+def reference_from_source(source: str) -> str:
+    """The text after the first `context:` marker (case-insensitive), or the whole source when there is none."""
+    m = _CONTEXT_MARK.search(source)
+    return source[m.end() :] if m else source
+
+
+def _check_record(obj, where: dict, path, need_source: str | None) -> dict:
+    if not isinstance(obj, dict):
+        raise QgenInputError(f"expected a JSON object, got {type(obj).__name__}", path=path, **where)
+    for field in ("prediction",) + ((need_source,) if need_source else ()):
+        if field not in obj:
+            raise QgenInputError("missing field", path=path, field=field, **where)
+        if not isinstance(obj[field], str):
+            raise QgenInputError(f"expected a string, got {type(obj[field]).__name__}", path=path, field=field, **where)
+    if "target" not in obj:
+        raise QgenInputError("missing field", path=path, field="target", **where)
+    target = obj["target"]
+    if isinstance(target, list):
+        if not target or not all(isinstance(t, str) for t in target):
+            raise QgenInputError("expected a non-empty list of strings", path=path, field="target", **where)
+    elif not isinstance(target, str):
+        raise QgenInputError(
+            f"expected a string or list of strings, got {type(target).__name__}", path=path, field="target", **where
+        )
+    return obj
+
+
+def read_predictions(path, source_field: str | None = "source") -> list[dict]:
+    """Read and check a predictions JSONL; `source_field=None` does not require a source."""
+    path = Path(path)
+    if not path.is_file():
+        raise QgenInputError("no such file", path=path)
+    records = []
+    with open(path, encoding="utf-8-sig") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise QgenInputError(f"malformed JSON (column {e.colno}: {e.msg})", path=path, line=lineno) from None
+            records.append(_check_record(obj, {"line": lineno}, path, source_field))
+    if not records:
+        raise QgenInputError("no prediction records", path=path)
+    return records
+
+
+def evaluate_records(
+    records: Sequence[dict],
+    *,
+    source_field: str = "source",
+    hallucination: bool = True,
+    strip_source_prefix: bool = True,
+    stop_words: Iterable[str] | None = None,
+    tokenize: str = "ja-mecab",
+    workers: int | None = None,
+) -> dict:
+    """Metrics for prediction records: {"metrics": {...}, "examples": [...]} (examples in input order).
+
+    metrics: n, exact_match, char_f1 (JSQuAD, [0, 1]), bleu (0-100), bleu_signature, rouge1/rouge2/rougeL ([0, 1]),
+    and with `hallucination`: hallucination_rate (share of predictions with >= 1 hallucinated content word) and
+    hallucinated_word_rate (hallucinated / content words). Each example adds em, f1, rouge1/2/L, hallucinated (sorted
+    list) and content_words. `stop_words` defaults to `QUESTION_STOP_WORDS`. Bad records raise QgenInputError.
+    """
+    from qgen import metrics as M
+
+    if not records:
+        raise QgenInputError("no prediction records")
+    records = [
+        _check_record(r, {"record": i}, None, source_field if hallucination else None) for i, r in enumerate(records)
+    ]
+    preds = [r["prediction"] for r in records]
+    refs = [r["target"] for r in records]
+    ems, f1s, rouges = M.exact_match_scores(preds, refs), M.char_f1_scores(preds, refs), M.rouge_scores(preds, refs)
+    bleu, signature = M.bleu_with_signature(preds, refs, tokenize=tokenize)
+    n = len(records)
+    metrics = {
+        "n": n,
+        "exact_match": sum(ems) / n,
+        "char_f1": sum(f1s) / n,
+        "bleu": bleu,
+        "bleu_signature": signature,
+        **{k: sum(r[k] for r in rouges) / n for k in M.ROUGE_TYPES},
+    }
+    examples = [
+        {
+            "id": str(r.get("id", i)),
+            "source": r.get(source_field, ""),
+            "prediction": r["prediction"],
+            "target": r["target"],
+            "em": em,
+            "f1": f1,
+            **rg,
+        }
+        for i, (r, em, f1, rg) in enumerate(zip(records, ems, f1s, rouges))
+    ]
+    if hallucination:
+        from qgen import hallucination as H
+
+        stop = H.QUESTION_STOP_WORDS if stop_words is None else frozenset(stop_words)
+        sources = [r[source_field] for r in records]
+        references = [reference_from_source(s) for s in sources] if strip_source_prefix else sources
+        details = H.hallucination_details(preds, references, stop, workers)
+        for ex, (words, n_content) in zip(examples, details):
+            ex["hallucinated"], ex["content_words"] = sorted(words), n_content
+        n_words = sum(n_content for _, n_content in details)
+        metrics["hallucination_rate"] = sum(1 for words, _ in details if words) / n
+        metrics["hallucinated_word_rate"] = sum(len(w) for w, _ in details) / n_words if n_words else 0.0
+    return {"metrics": metrics, "examples": examples}
+
+
+def worst_first(examples: list[dict], sort: str = "hallucination") -> list[dict]:
+    """Examples ordered worst first: most hallucinated words (then lowest ROUGE-L), or lowest F1 / ROUGE-L."""
+    if sort == "hallucination":
+        return sorted(examples, key=lambda e: (-len(e.get("hallucinated", ())), e["rougeL"], e["f1"]))
+    if sort in ("f1", "rougeL"):
+        return sorted(examples, key=lambda e: (e[sort], -len(e.get("hallucinated", ()))))
+    raise ValueError(f"unknown sort {sort!r}; expected one of {SORT_KEYS}")
+
+
+def format_metrics(metrics: dict) -> str:
+    """The metrics as aligned `name  value` lines for the terminal."""
+    lines = []
+    for k, v in metrics.items():
+        if k == "bleu_signature":
+            continue
+        value = f"{v:.2f}" if k == "bleu" else f"{v:.4f}" if isinstance(v, float) else str(v)
+        if k == "bleu":
+            value += f"  ({metrics['bleu_signature']})"
+        lines.append(f"{k:<24}{value}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="qgen eval", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    ap.add_argument(
+        "--predictions", required=True, type=Path, help="predictions JSONL (id, source, prediction, target)"
+    )
+    ap.add_argument("--source-field", default="source", help="field holding the text the prediction was generated from")
+    ap.add_argument(
+        "--keep-source-prefix", action="store_true", help="use the whole source field, not the text after `context:`"
+    )
+    ap.add_argument("--no-hallucination", action="store_true", help="skip the GiNZA hallucination check")
+    ap.add_argument(
+        "--report", type=Path, help="report path (.html or .md); default: report.html beside the predictions"
+    )
+    ap.add_argument("--metrics", type=Path, help="metrics JSON path; default: metrics.json beside the report")
+    ap.add_argument(
+        "--sort", choices=SORT_KEYS, default="hallucination", help="order of the report's examples, worst first"
+    )
+    ap.add_argument("--max-rows", type=int, default=500, help="examples shown in the report (0 = all)")
+    ap.add_argument("--tokenize", default="ja-mecab", help="sacrebleu tokenizer for BLEU (ja-mecab, char, …)")
+    ap.add_argument("--workers", type=int, default=None, help="processes for the hallucination check (default: auto)")
+    args = ap.parse_args(argv)
+
+    from qgen import report
+    from qgen.io import write_json
+
+    hallu = not args.no_hallucination
+    records = read_predictions(args.predictions, args.source_field if hallu else None)
+    result = evaluate_records(
+        records,
+        source_field=args.source_field,
+        hallucination=hallu,
+        strip_source_prefix=not args.keep_source_prefix,
+        tokenize=args.tokenize,
+        workers=args.workers,
+    )
+    report_path = args.report or args.predictions.with_name("report.html")
+    metrics_path = args.metrics or report_path.with_name("metrics.json")
+    rows = worst_first(result["examples"], args.sort)
+    report.write_report(
+        report_path, result["metrics"], rows, title=f"qgen eval: {args.predictions.name}", max_rows=args.max_rows
+    )
+    write_json(
+        metrics_path, {"predictions": str(args.predictions), "source_field": args.source_field, **result["metrics"]}
+    )
+    print(format_metrics(result["metrics"]))
+    print(f"wrote {report_path} and {metrics_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""qgen.report: escaping, highlighting, row limits, format chosen by suffix, the plot."""
+
+from qgen.report import (
+    highlight_html,
+    highlight_markdown,
+    plot_distributions,
+    render_html,
+    render_markdown,
+    write_report,
+)
+
+METRICS = {"n": 2, "exact_match": 0.5, "bleu": 12.3456, "bleu_signature": "nrefs:1|tok:ja-mecab"}
+EXAMPLES = [
+    {
+        "id": "b",
+        "source": "context: <b>東京</b>",
+        "prediction": "大阪タワーは<高い>",
+        "target": ["東京タワー", "x|y"],
+        "em": 0.0,
+        "f1": 0.4,
+        "rouge1": 0.3,
+        "rouge2": 0.1,
+        "rougeL": 0.3,
+        "hallucinated": ["タワー", "大阪"],
+    },
+    {
+        "id": "a",
+        "source": "s",
+        "prediction": "東京",
+        "target": "東京",
+        "em": 1.0,
+        "f1": 1.0,
+        "rouge1": 1.0,
+        "rouge2": 1.0,
+        "rougeL": 1.0,
+        "hallucinated": [],
+    },
+]
+
+
+def test_highlighting_merges_adjacent_words_and_escapes():
+    assert highlight_html("大阪タワーは<高い>", ["大阪", "タワー"]) == "<mark>大阪タワー</mark>は&lt;高い&gt;"
+    assert highlight_html("a<b", []) == "a&lt;b"
+    # every occurrence is marked; the longest word wins where two overlap
+    assert highlight_html("東京都と東京", ["東京", "東京都"]) == "<mark>東京都</mark>と<mark>東京</mark>"
+    assert highlight_markdown("大阪|タワー*", ["大阪"]) == "**大阪**\\|タワー\\*"
+
+
+def test_html_report():
+    page = render_html(METRICS, EXAMPLES, title="t<1>")
+    assert "<title>t&lt;1&gt;</title>" in page and "&lt;b&gt;東京&lt;/b&gt;" in page  # nothing unescaped
+    assert "<td class='num'>12.35</td>" in page and "<code>nrefs:1|tok:ja-mecab</code>" in page
+    assert "<mark>大阪タワー</mark>" in page and "x|y" in page
+    assert page.index("<td>b</td>") < page.index("<td>a</td>")  # rows keep the given (worst-first) order
+    assert "Examples (1 of 2" in render_html(METRICS, EXAMPLES, max_rows=1)
+
+
+def test_markdown_report(tmp_path):
+    md = render_markdown(METRICS, EXAMPLES)
+    assert "| exact_match | 0.5000 |" in md and "| bleu | 12.35 |" in md
+    assert "| b | **大阪タワー**は<高い> | 東京タワー / x\\|y | 0 | 0.400 | 0.300 | タワー、大阪 |" in md
+    assert write_report(tmp_path / "r.md", METRICS, EXAMPLES).read_text(encoding="utf-8") == md
+    assert (
+        write_report(tmp_path / "r.html", METRICS, EXAMPLES).read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    )
+
+
+def test_plot_has_one_panel_per_distribution():
+    assert len(plot_distributions(EXAMPLES).axes) == 3
+    no_h = [{k: v for k, v in e.items() if k != "hallucinated"} for e in EXAMPLES]
+    assert len(plot_distributions(no_h).axes) == 2
+    assert "hallucinated" not in render_markdown(METRICS, no_h)
