@@ -29,6 +29,7 @@ from qgen.errors import QgenInputError
 
 HL = "<hl>"
 _SEP_RE = re.compile(r"\[sep\]", re.IGNORECASE)
+_ID_BREAKERS_RE = re.compile(r"[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 TASKS = ("qa", "aqg", "aqg_hl")
 QA_TEMPLATE = "question: {question} context: {context}"
 AQG_TEMPLATE = "answer: {answer} context: {context}"
@@ -65,14 +66,14 @@ def convert(questions: Iterable[SquadQuestion], task: str, lang: str = "ja", ski
     out = []
     for q in questions:
         qid = q.id.strip()
-        if any(c in qid for c in "\t\r\n") or qid != clean(qid, "en"):
+        if _ID_BREAKERS_RE.search(qid):
             skips.add("id contains whitespace control characters", repr(q.id))
             continue
         question, answer = clean(q.question, lang), clean(q.answer, lang)
         if not question or not answer or not clean(q.context, lang):
             skips.add("empty text after normalisation", qid)
             continue
-        if task == "aqg_hl" and HL in q.context.lower():
+        if task == "aqg_hl" and HL in clean(q.context, lang).lower():
             skips.add(f"context already contains {HL}", qid)
             continue
         source = build_source(task, context=q.context, question=q.question, answer=q.answer,
