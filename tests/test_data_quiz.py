@@ -117,3 +117,13 @@ def test_num_choices_option(tmp_path, capsys):
     assert all(len(r["input"].split("\n")) == 3 for r in rows)
     assert rows[0]["instruction"].startswith("以下の問題について、0, 1, 2の選択肢から")
     capsys.readouterr()
+
+
+def test_json_list_input_and_unnamed_bad_record(tmp_path, capsys):
+    recs = _jaqket_records(2)
+    del recs[1]["qid"]
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps(recs, ensure_ascii=False, indent=1), encoding="utf-8")
+    rows, _ = _run(tmp_path, path, "jaqket", "train")
+    assert [r["id"] for r in rows] == [recs[0]["qid"]]
+    assert "missing key 'qid': 1 (record 2)" in capsys.readouterr().err
