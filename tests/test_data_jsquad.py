@@ -181,3 +181,19 @@ def test_tsv_round_trip(tmp_path_factory, pairs):
     path = tmp_path_factory.mktemp("rt") / "rows.tsv"
     write_tsv(path, rows)
     assert read_tsv(path) == rows
+
+
+def test_build_source_for_interactive_use():
+    # no answer_start (e.g. generate.py): the first occurrence is marked; an absent answer is an error
+    assert build_source("aqg_hl", context="猫と犬と猫", answer="猫") == "<hl> 猫 <hl> と犬と猫"
+    assert build_source("qa", context="ｶﾀｶﾅ\n本文", question="何？") == "question: 何? context: カタカナ本文"
+    with pytest.raises(ValueError, match="does not occur"):
+        build_source("aqg_hl", context="猫と犬", answer="鳥")
+
+
+def test_same_output_paths_refused(tmp_path, jsquad_valid, capsys):
+    out = str(tmp_path / "a.tsv")
+    with pytest.raises(SystemExit) as e:
+        jsquad.main(["--input", str(jsquad_valid), "--task", "qa", "--output", out, "--holdout", "0.1",
+                     "--holdout-output", out])
+    assert e.value.code == 2 and "must be different files" in capsys.readouterr().err

@@ -48,14 +48,16 @@ def highlight(context: str, answer_start: int, answer: str, lang: str = "ja") ->
 
 def build_source(task: str, *, context: str, question: str = "", answer: str = "", answer_start: int | None = None,
                  lang: str = "ja") -> str:
-    """The model input for `task` from raw texts (normalised here)."""
+    """The model input for `task` from raw texts (normalised here); aqg_hl without answer_start marks the first occurrence."""
     if task == "qa":
         return QA_TEMPLATE.format(question=clean(question, lang), context=clean(context, lang))
     if task == "aqg":
         return AQG_TEMPLATE.format(answer=clean(answer, lang), context=clean(context, lang))
     if task == "aqg_hl":
-        if answer_start is None:
-            raise ValueError("aqg_hl needs answer_start")
+        if answer_start is None:  # interactive use: no offset given, mark the first occurrence
+            answer_start = context.find(answer)
+            if not answer or answer_start < 0:
+                raise ValueError(f"answer {answer!r} does not occur in the context")
         return highlight(context, answer_start, answer, lang)
     raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
 
@@ -149,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--holdout must be between 0 and 1 (exclusive)")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    paths = [p.resolve() for p in (args.input, args.output, args.holdout_output) if p is not None]
+    if len(set(paths)) != len(paths):
+        parser.error("--input, --output and --holdout-output must be different files")
     try:
         questions, skips = read_squad(args.input)
         if args.limit is not None:
