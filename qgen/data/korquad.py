@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    if args.input.resolve() == args.output.resolve():
+        parser.error("--output must not be the --input file")
     try:
         questions, skips = read_squad(args.input)
         questions = questions[: args.limit] if args.limit else questions

@@ -216,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--num-choices must be at least 2")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
+    if args.input.resolve() == args.output.resolve():
+        parser.error("--output must not be the --input file")
     try:
         template = load_template(args.template_file) if args.template_file else QuizTemplate()
         quizzes, skips = read_quizzes(args.input, args.format, num_choices=args.num_choices, seed=args.seed,
