@@ -4,7 +4,7 @@
 
 `--copies N` makes N distinct variants of every pair (a numbered suffix on question and context) so that larger
 corpora, where worker processes pay off, can be timed without a cache hit. Prints pairs/s per setting (best of
-`--repeat`), plus the one-off start-up cost (loading ja_ginza and the Sudachi dictionary).
+`--repeat`), the plain per-pair `hallucination()` for comparison, and the one-off start-up cost (loading ja_ginza and the Sudachi dictionary).
 """
 
 from __future__ import annotations
@@ -12,10 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
-from qgen import hallucination as H
+try:
+    from qgen import hallucination as H
+except ImportError:  # a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from qgen import hallucination as H
 
 DEFAULT_DATA = Path(os.environ.get("QGEN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -32,6 +37,7 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=1)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--plain", type=int, default=500, help="pairs timed with the plain per-pair path (0 = skip)")
     args = ap.parse_args()
     cands, refs = load_pairs(args.data)
     if args.copies > 1:
@@ -45,6 +51,11 @@ def main() -> None:
     t = time.perf_counter()
     H.hallucinations(cands[:1], refs[:1], workers=1)
     print(f"start-up (ja_ginza + Sudachi dictionary): {time.perf_counter() - t:.2f} s")
+    if args.plain:
+        t = time.perf_counter()
+        plain = [H.hallucination(c, r, H.QUESTION_STOP_WORDS) for c, r in zip(cands[: args.plain], refs[: args.plain])]
+        dt = time.perf_counter() - t
+        print(f"plain hallucination() per pair (GiNZA tokenizer Doc, no cache): {len(plain) / dt:,.0f} pairs/s")
     baseline = None
     for w in args.workers:
         best = float("inf")

@@ -1,7 +1,7 @@
 """Evaluation reports: a metrics table and per-example rows (hallucinated words highlighted), as HTML or Markdown.
 
 Rows are shown in the order given (`qgen.evaluate.worst_first` puts the worst first). Every text is escaped. The HTML
-report embeds a PNG of the per-example score distributions (matplotlib, Agg backend). Highlighting marks every
+report embeds a PNG of the per-example score distributions (a matplotlib Figure rendered by Agg, pyplot untouched). Highlighting marks every
 occurrence of a hallucinated word in the prediction, so a word that also appears inside a longer word is marked there too.
 """
 
@@ -74,10 +74,7 @@ def highlight_markdown(text: str, words) -> str:
 
 def plot_distributions(examples: list[dict]):
     """A matplotlib Figure: histograms of per-example char F1 and ROUGE-L, and of hallucinated words per example."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
 
     has_h = any("hallucinated" in e for e in examples)
     fig = Figure(figsize=(4 * (3 if has_h else 2), 3), layout="constrained")

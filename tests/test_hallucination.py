@@ -76,7 +76,9 @@ def test_fast_path_equals_plain_analysis_on_jsquad(jsquad_pairs):
     assert any(plain) and not all(plain)  # a real mix, so the comparison means something
 
 
-def test_worker_processes_give_the_same_result(jsquad_pairs):
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_worker_processes_give_the_same_result(jsquad_pairs, start_method, monkeypatch):
+    monkeypatch.setattr(H, "_start_method", lambda: start_method)
     pairs = jsquad_pairs[:400]
     cands, refs = [q for q, _ in pairs], [c for _, c in pairs]
     one = hallucinations(cands, refs, QUESTION_STOP_WORDS, workers=1)
