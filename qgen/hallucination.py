@@ -61,9 +61,12 @@ def _pieces(text: str) -> list[str]:
         return [text]
     out, cur, size = [], "", 0
     for sent in re.split(r"(?<=[。\n])", text):
-        while len(sent.encode("utf-8")) > SUDACHI_MAX_BYTES:  # one huge sentence: cut by characters
-            out.append(sent[: SUDACHI_MAX_BYTES // 4])
-            sent = sent[SUDACHI_MAX_BYTES // 4 :]
+        if len(sent.encode("utf-8")) > SUDACHI_MAX_BYTES:  # one huge sentence: cut by characters (<= 4 bytes each)
+            out.append(cur)
+            cur, size = "", 0
+            k = SUDACHI_MAX_BYTES // 4
+            out.extend(sent[i : i + k] for i in range(0, len(sent) - k, k))
+            sent = sent[(len(sent) - 1) // k * k :]
         n = len(sent.encode("utf-8"))
         if size + n > SUDACHI_MAX_BYTES:
             out.append(cur)

@@ -54,7 +54,10 @@ def test_edge_cases():
 
 def test_text_over_sudachi_limit_is_analysed_in_pieces():
     long = "今日はわるい天気だ。" * 6000  # ~162 kB, over Sudachi's 49,149-byte limit
-    assert len(H._pieces(long)) > 1 and "".join(H._pieces(long)) == long
+    for text in (long, "あ" * 100_000, "い。" * 20_000 + "う" * 70_000):  # sentences, one huge run, both
+        pieces = H._pieces(text)
+        assert len(pieces) > 1 and "".join(pieces) == text
+        assert all(0 < len(p.encode("utf-8")) <= H.SUDACHI_MAX_BYTES for p in pieces)
     assert hallucination("わるい雨", long) == {"雨"}
     assert hallucinations(["わるい雨"], [long], workers=1) == [{"雨"}]
 
