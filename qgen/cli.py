@@ -11,6 +11,10 @@ COMMANDS = {
     "train": ("qgen.train_cli", "fine-tune a model (same as train.py)"),
     "predict": ("qgen.predict", "predict over files (same as predict.py)"),
     "generate": ("qgen.generate_cli", "generate for one input (same as generate.py)"),
+    "prepare-jsquad": ("qgen.data.jsquad", "SQuAD-layout JSON → QA / AQG / AQG-HL TSV"),
+    "prepare-quiz": ("qgen.data.quiz", "JAQKET / JCommonsenseQA → 5-choice instruction JSON"),
+    "prepare-korquad": ("qgen.data.korquad", "KorQuAD → instruction-prompt JSONL"),
+    "download": ("qgen.data.download", "fetch the official data files (or copy from QGEN_DATA_MIRROR)"),
     "eval": ("qgen.evaluate", "score a predictions JSONL and write a report"),
     "index": ("qgen.retrieval", "build / query a local BM25 index"),
     "quiz": ("qgen.quiz_cli", "quiz tools (tune-gate)"),
@@ -33,7 +37,7 @@ def run(module: str, argv: list[str] | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+        lines = [f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items()]
         print("usage: qgen <command> [options]\n\ncommands:\n" + "\n".join(lines))
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return run(COMMANDS[argv[0]][0], argv[1:])

@@ -1,6 +1,7 @@
 """Text normalisation shared by data preparation, training and inference.
 
-`normalize` = newline removal + Unicode NFKC + neologdn (Japanese only), no lower-casing. The JSQuAD title separator
+`normalize` = newline removal + Unicode NFKC + neologdn (Japanese only), no lower-casing. For Korean (and English)
+neologdn is skipped, a newline becomes a space and runs of spaces collapse to one. The JSQuAD title separator
 `[SEP]` (any case) is kept as one token written `" [SEP] "`: neologdn would otherwise glue it to the words around it.
 """
 
@@ -17,14 +18,15 @@ LANGS = ("ja", "ko", "en")
 
 
 def _normalize_piece(text: str, lang: str) -> str:
-    text = _NEWLINES_RE.sub("", text)
-    text = unicodedata.normalize("NFKC", text)
     if lang == "ja":
         import neologdn
 
-        text = neologdn.normalize(text)
+        text = _NEWLINES_RE.sub("", text)
+        text = neologdn.normalize(unicodedata.normalize("NFKC", text))
     else:
-        text = _SPACES_RE.sub(" ", text).strip()
+        # Korean and English separate words with spaces: a newline becomes a space rather than gluing two words.
+        text = _NEWLINES_RE.sub(" ", text)
+        text = _SPACES_RE.sub(" ", unicodedata.normalize("NFKC", text)).strip()
     return text
 
 

@@ -14,7 +14,7 @@ def test_examples():
 
 def test_korean_skips_neologdn():
     # neologdn would delete the space between Hangul words; Korean keeps word spacing
-    assert normalize("안녕  하세요\n반갑습니다", lang="ko") == "안녕 하세요반갑습니다"
+    assert normalize("안녕  하세요\n반갑습니다", lang="ko") == "안녕 하세요 반갑습니다"
     assert normalize("ｶﾀｶﾅ", lang="ko") == "カタカナ"
 
 
