@@ -1,0 +1,118 @@
+"""Words the output must not contain, blocked during decoding and checked on the decoded text.
+
+A word has many token spellings: sentencepiece writes it with `▁` at the start of a word and without inside one, a
+longer token can swallow its first or last characters, and the model sees normalised text while the user may type
+the raw form. Two layers block it:
+
+1. `bad_words_ids` (transformers' NoBadWordsLogitsProcessor): the tokenisations of every variant (raw and normalised;
+   bare, after a space, and after several other characters — the word's own ids when it sits inside a longer string).
+2. `SubstringBanProcessor`: works on text, not ids. Before each step it decodes the end of every hypothesis and bans
+   every token whose text would complete a variant there (the variant inside the token, or a prefix of the variant
+   ending the hypothesis and the rest starting the token). This covers spellings no tokenisation of the word produces.
+
+Tokens whose text cannot be known alone (byte-fallback pieces of one character) are not covered by layer 2, so the
+decoded output is always checked (`contains_bad`) and callers re-rank / widen the search when one slips through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from transformers import LogitsProcessor
+
+from qgen.text import normalize
+
+# Characters put before a word to find its ids inside a longer string (kana, kanji, latin, digit, punctuation).
+CONTEXT_PREFIXES = ("", " ", "x", "a", "あ", "の", "は", "日", "1", "、", "「")
+
+
+def variants(words: Iterable[str], lang: str = "ja") -> list[str]:
+    """The distinct text forms to ban: each word stripped, and normalised as training normalised text."""
+    out: list[str] = []
+    for w in words:
+        for v in (w.strip(), normalize(w, lang).strip()):
+            if v and v not in out:
+                out.append(v)
+    return out
+
+
+def contains_bad(text: str, bad: list[str], lang: str = "ja") -> str | None:
+    """The first variant found in `text` (as decoded, or normalised), else None."""
+    forms = (text, normalize(text, lang))
+    for v in bad:
+        if any(v in f for f in forms):
+            return v
+    return None
+
+
+def bad_words_ids(tokenizer, bad: list[str]) -> list[list[int]]:
+    """Token id sequences of every variant: bare, and as it tokenises after each of CONTEXT_PREFIXES."""
+    special = set(tokenizer.all_special_ids)
+    seqs: list[list[int]] = []
+    for v in bad:
+        for prefix in CONTEXT_PREFIXES:
+            enc = tokenizer(prefix + v, add_special_tokens=False, return_offsets_mapping=True)
+            ids, offsets = enc["input_ids"], enc["offset_mapping"]
+            start = len(prefix)
+            # the word's own ids start at the first token reaching into it, unless that token also covers part of
+            # the prefix other than whitespace (then the word has no ids of its own in this context)
+            cut = next((i for i, (_, e) in enumerate(offsets) if e > start), None)
+            if cut is None or (offsets[cut][0] < start and not prefix[offsets[cut][0]:].isspace()):
+                continue
+            seq = ids[cut:]
+            # an <unk> (or other special id) inside means the model cannot spell the word this way
+            if seq and not special.intersection(seq) and seq not in seqs:
+                seqs.append(seq)
+    return seqs
+
+
+def token_texts(tokenizer, size: int) -> list[str | None]:
+    """The text each id adds when decoded after other text ("" for special ids, None when it cannot be known alone)."""
+    anchor = tokenizer("a", add_special_tokens=False)["input_ids"][:1]
+    base = tokenizer.decode(anchor, skip_special_tokens=True)
+    n = min(size, len(tokenizer))
+    decoded = tokenizer.batch_decode([anchor + [i] for i in range(n)], skip_special_tokens=True,
+                                     clean_up_tokenization_spaces=False)
+    special = set(tokenizer.all_special_ids)
+    out: list[str | None] = []
+    for i, d in enumerate(decoded):
+        if i in special:
+            out.append("")
+        elif "\ufffd" in d or not d.startswith(base):
+            out.append(None)
+        else:
+            out.append(d[len(base):])
+    return out + [""] * (size - n)
+
+
+class SubstringBanProcessor(LogitsProcessor):
+    """Ban every next token whose text would make the generated text contain a banned variant."""
+
+    def __init__(self, tokenizer, bad: list[str], vocab_size: int, prompt_len: int):
+        self.tokenizer, self.prompt_len = tokenizer, prompt_len
+        texts = token_texts(tokenizer, vocab_size)
+        always: set[int] = set()
+        rules: dict[str, set[int]] = {}  # suffix of the generated text -> ids that complete a variant after it
+        for v in bad:
+            always.update(i for i, t in enumerate(texts) if t and v in t)
+            for k in range(1, len(v)):
+                head, rest = v[:k], v[k:]
+                ids = {i for i, t in enumerate(texts) if t and t.startswith(rest)}
+                rules.setdefault(head, set()).update(ids)
+        self.always = torch.tensor(sorted(always), dtype=torch.long)
+        self.rules = [(head, torch.tensor(sorted(ids), dtype=torch.long)) for head, ids in rules.items() if ids]
+        self.tail = 3 * max((len(v) for v in bad), default=1) + 4  # ids enough to hold any head (byte pieces: 3/char)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if len(self.always):
+            scores[:, self.always] = -float("inf")
+        if not self.rules:
+            return scores
+        gen = input_ids[:, self.prompt_len:][:, -self.tail:].tolist()
+        tails = self.tokenizer.batch_decode(gen, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        for row, tail in enumerate(tails):
+            for head, ids in self.rules:
+                if tail.endswith(head):
+                    scores[row, ids] = -float("inf")
+        return scores

@@ -1,0 +1,136 @@
+"""Load what inference needs from a checkpoint: model, tokenizer, adapter and the config training saved.
+
+A checkpoint is a `save_pretrained` directory (`runs/x/best`), a LoRA adapter directory (peft's `adapter_config.json`
+beside the tokenizer and `qgen_config.yaml`; the base model is the one named in the adapter config), or a hub name.
+The saved `qgen_config.yaml` says how inputs were built in training (task, lang, prompt format, lengths); without one
+the defaults apply and the caller may override task / lang.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgen.config import SAVED_NAME, TrainConfig, load_saved
+from qgen.errors import QgenInputError
+from qgen.models.loading import load_config, load_tokenizer, make_adapter, model_kind
+
+log = logging.getLogger(__name__)
+ADAPTER_CONFIG = "adapter_config.json"
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class InferenceModel:
+    model: object  # a transformers PreTrainedModel (LoRA weights merged in when possible), in eval mode
+    tokenizer: object
+    adapter: object  # Seq2SeqAdapter | CausalAdapter, built with the saved lengths / prompt format
+    kind: str  # "seq2seq" | "causal"
+    config: TrainConfig
+    path: str
+    has_saved_config: bool
+
+    @property
+    def task(self) -> str:
+        return self.config.model.task
+
+    @property
+    def lang(self) -> str:
+        return self.config.model.lang
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+
+def _torch_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        if device.startswith("cuda") and torch.cuda.is_available():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _adapter_kind(adapter_dir: Path, trust_remote_code: bool) -> tuple[str, str]:
+    """(kind, base model) of a LoRA adapter directory."""
+    try:
+        cfg = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise QgenInputError(f"unreadable LoRA adapter config: {e}", path=adapter_dir / ADAPTER_CONFIG) from None
+    base = cfg.get("base_model_name_or_path")
+    if not base:
+        raise QgenInputError("no base_model_name_or_path", path=adapter_dir / ADAPTER_CONFIG, field="base_model_name_or_path")
+    task_type = cfg.get("task_type")
+    if task_type == "SEQ_2_SEQ_LM":
+        return "seq2seq", base
+    if task_type == "CAUSAL_LM":
+        return "causal", base
+    return model_kind(load_config(base, trust_remote_code)), base
+
+
+def load_inference_model(name_or_path: str, *, device: str = "cpu", dtype: str = "auto", merge_lora: bool = True,
+                         task: str | None = None, lang: str | None = None) -> InferenceModel:
+    """Load a checkpoint / LoRA adapter dir / hub model for generation; `task` and `lang` override the saved config."""
+    try:
+        return _load(str(name_or_path), device, dtype, merge_lora, task, lang)
+    except QgenInputError:
+        raise
+    except (OSError, ValueError) as e:  # unreadable / incomplete checkpoint, unknown hub name offline …
+        raise QgenInputError(f"cannot load the model: {e}", path=name_or_path) from None
+
+
+def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: str | None,
+          lang: str | None) -> InferenceModel:
+    path = Path(name_or_path)
+    is_dir = path.is_dir()
+    if not is_dir and (path.is_absolute() or str(name_or_path).startswith((".", "~")) or path.exists()):
+        raise QgenInputError("model directory not found", path=name_or_path)
+    if is_dir and not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
+        raise QgenInputError("not a model directory (no config.json or adapter_config.json)", path=path)
+    has_saved = is_dir and (path / SAVED_NAME).is_file()
+    cfg = load_saved(path) if has_saved else TrainConfig()
+    if not has_saved:
+        log.warning("%s has no %s: using default input settings (task %s, lang %s)", name_or_path, SAVED_NAME,
+                    task or cfg.model.task, lang or cfg.model.lang)
+    if task:
+        cfg.model.task = task
+    if lang:
+        cfg.model.lang = lang
+    trust = cfg.model.trust_remote_code
+    device = _resolve_device(device)
+    torch_dtype = _torch_dtype(dtype, device)
+
+    if is_dir and (path / ADAPTER_CONFIG).is_file():
+        from peft import AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM
+
+        kind, base = _adapter_kind(path, trust)
+        cls = AutoPeftModelForSeq2SeqLM if kind == "seq2seq" else AutoPeftModelForCausalLM
+        model = cls.from_pretrained(str(path), dtype=torch_dtype, trust_remote_code=trust)
+        if merge_lora and not getattr(model.get_base_model(), "is_quantized", False):
+            model = model.merge_and_unload()  # plain weights: faster, and generate() sees an ordinary model
+        tok_src = str(path) if (path / "tokenizer_config.json").is_file() else base
+    else:
+        from qgen.models.loading import load_model
+
+        kind = model_kind(load_config(str(name_or_path), trust))
+        model = load_model(str(name_or_path), kind, trust_remote_code=trust, dtype=torch_dtype)
+        tok_src = str(name_or_path)
+    tokenizer = load_tokenizer(tok_src, trust)
+    model.to(device)
+    model.eval()
+    m = cfg.model
+    adapter = make_adapter(kind, tokenizer, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
+                           max_len=m.max_len, prompt_format=m.prompt_format)
+    return InferenceModel(model, tokenizer, adapter, kind, cfg, str(name_or_path), has_saved)

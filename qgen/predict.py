@@ -1,0 +1,148 @@
+"""`predict.py`: generate for every example of a file and write `{"id", "source", "prediction", "target"}` JSONL.
+
+Inputs are the files data preparation writes (TSV `id\\tsource\\ttarget`, instruction JSON); prompts are built by the
+checkpoint's own adapter exactly as in training. `--eval` scores the predictions with qgen.evaluate. `--task quiz`
+hands the whole command line to the quiz scorer (qgen.quiz_cli).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from qgen.errors import QgenInputError
+
+
+def add_generation_args(p: argparse.ArgumentParser, beams: int = 1, max_new_tokens: int = 64) -> None:
+    """Model and decoding flags shared with generate.py."""
+    g = p.add_argument_group("model")
+    g.add_argument("--model", required=True, help="checkpoint dir (runs/x/best), LoRA adapter dir, or hub name")
+    g.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto = fp32 on CPU, bf16 (else fp16) on GPU")
+    g.add_argument("--lang", default=None, choices=("ja", "ko", "en"), help="override the saved normalisation language")
+    d = p.add_argument_group("decoding")
+    d.add_argument("--num-beams", "--num_beams", type=int, default=beams, help="beam width (1 = greedy)")
+    d.add_argument("--num-return-sequences", "--num_return_sequences", type=int, default=1,
+                   help="outputs per input (at most --num-beams unless sampling)")
+    d.add_argument("--max-new-tokens", "--max_new_tokens", type=int, default=max_new_tokens, help="tokens generated at most")
+    d.add_argument("--do-sample", "--do_sample", action="store_true", help="sample instead of greedy / beam search")
+    d.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    d.add_argument("--top-p", "--top_p", type=float, default=1.0, help="nucleus sampling mass")
+    d.add_argument("--top-k", "--top_k", type=int, default=50, help="sample among the k most likely tokens")
+    d.add_argument("--seed", type=int, default=None, help="seed for sampling")
+    d.add_argument("--length-penalty", "--length_penalty", type=float, default=1.0, help="beam search length penalty")
+    d.add_argument("--no-repeat-ngram-size", "--no_repeat_ngram_size", type=int, default=0,
+                   help="forbid repeating n-grams of this size (0 = off)")
+
+
+def quiet_loading() -> None:
+    """No per-checkpoint "Loading weights" bars on the terminal: the command's own progress is enough."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def settings_from_args(args):
+    from qgen.generation import GenerationSettings
+
+    s = GenerationSettings(
+        num_beams=args.num_beams, num_return_sequences=args.num_return_sequences, max_new_tokens=args.max_new_tokens,
+        do_sample=args.do_sample, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
+        length_penalty=args.length_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size,
+    )
+    try:
+        s.check()
+    except ValueError as e:
+        raise QgenInputError(str(e), field="decoding options") from None
+    return s
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="predict.py", description=__doc__,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--task", default=None, help="quiz: multiple-choice scoring (qgen.quiz_cli); otherwise the saved task")
+    p.add_argument("--input", required=True, type=Path, help="TSV (id, source, target) or instruction JSON/JSONL")
+    p.add_argument("--output", required=True, type=Path, help="predictions JSONL to write")
+    p.add_argument("--batch-size", "--batch_size", type=int, default=32, help="inputs generated together")
+    p.add_argument("--limit", type=int, default=None, help="only the first N examples")
+    p.add_argument("--eval", action="store_true", help="also score the predictions (qgen.evaluate) and save the metrics")
+    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
+    p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
+    add_generation_args(p)
+    return p
+
+
+def _wants_quiz(argv: list[str]) -> bool:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task")
+    known, _ = pre.parse_known_args(argv)
+    return known.task == "quiz"
+
+
+def records(examples, outputs) -> list[dict]:
+    rows = []
+    for ex, out in zip(examples, outputs):
+        row = {"id": ex.id, "source": ex.source + (f"\n{ex.input}" if ex.input else ""),
+               "prediction": out.texts[0] if out.texts else "", "target": ex.target}
+        if len(out.texts) > 1:
+            row["predictions"] = out.texts
+        rows.append(row)
+    return rows
+
+
+def run(args) -> int:
+    from qgen.data.examples import read_examples
+    from qgen.generation import Generator
+    from qgen.inference_model import load_inference_model
+    from qgen.io import write_json, write_jsonl
+
+    if args.batch_size < 1:
+        raise QgenInputError("must be at least 1", field="--batch-size")
+    if args.limit is not None and args.limit < 1:
+        raise QgenInputError("must be at least 1", field="--limit")
+    settings = settings_from_args(args)
+    quiet_loading()
+    examples = read_examples(args.input)
+    if args.limit is not None:
+        examples = examples[: args.limit]
+    for n, ex in enumerate(examples, 1):
+        if not ex.source.strip():
+            raise QgenInputError("no source to generate from (plain-text JSONL is training data, not a prediction "
+                                 "input)", path=args.input, record=n, field="source")
+    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang)
+    outputs = Generator(im).generate(examples, settings, batch_size=args.batch_size, progress=True)
+    rows = records(examples, outputs)
+    write_jsonl(args.output, rows)
+    print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
+    if args.eval:
+        try:
+            from qgen.evaluate import evaluate_records, format_metrics
+        except ImportError as e:  # the evaluation layer is optional for prediction itself
+            raise QgenInputError(f"--eval needs qgen.evaluate ({e})") from None
+        result = evaluate_records(rows, hallucination=not args.no_hallucination)
+        path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+        write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
+                          "settings": vars(settings), "metrics": result["metrics"]})
+        print(format_metrics(result["metrics"]))
+        print(f"metrics saved to {path}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _wants_quiz(argv):
+        from qgen.quiz_cli import main as quiz_main
+
+        return quiz_main(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
