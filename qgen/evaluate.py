@@ -87,7 +87,7 @@ def evaluate_records(
 
     metrics: n, exact_match, char_f1 (JSQuAD, [0, 1]), bleu (0-100), bleu_signature, rouge1/rouge2/rougeL ([0, 1]),
     and with `hallucination`: hallucination_rate (share of predictions with >= 1 hallucinated content word) and
-    hallucinated_word_rate (hallucinated / content words). Each example adds em, f1, rouge1/2/L, hallucinated (sorted
+    hallucinated_word_rate (hallucinated / distinct content words, summed over predictions). Each example adds em, f1, rouge1/2/L, hallucinated (sorted
     list) and content_words. `stop_words` defaults to `QUESTION_STOP_WORDS`. Bad records raise QgenInputError.
     """
     from qgen import metrics as M
@@ -211,4 +211,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from qgen.cli import run  # bad input -> `error: …`, exit code 2, as with `qgen eval`
+
+    sys.exit(run("qgen.evaluate", sys.argv[1:]))

@@ -266,7 +266,7 @@ def _check_pairs(candidates: Sequence[str], references: Sequence[str]) -> None:
 def hallucination_details(
     candidates: Sequence[str], references: Sequence[str], stop_words: Iterable[str] = (), workers: int | None = None
 ) -> list[tuple[set[str], int]]:
-    """Per pair: (hallucinated words, number of content words in the candidate after stop words).
+    """Per pair: (hallucinated words, number of distinct content words of the candidate that are not stop words).
 
     Same result as `hallucination` pair by pair. `workers`: processes to use (default: up to 2 cores, and only for
     batches over `PARALLEL_MIN_CHARS` characters of distinct text); 1 = analyse in this process.
@@ -285,7 +285,7 @@ def hallucination_details(
     out = []
     for c, r in zip(candidates, references):
         words = content[c]
-        n = sum(1 for s, lemma, norm in words if s not in stop and lemma not in stop and norm not in stop)
+        n = len({s for s, lemma, norm in words if s not in stop and lemma not in stop and norm not in stop})
         out.append((_judge(words, ref_keys[r], r, stop), n))
     return out
 

@@ -86,3 +86,8 @@ def test_worker_processes_give_the_same_result(jsquad_pairs, start_method, monke
     cands, refs = [q for q, _ in pairs], [c for _, c in pairs]
     one = hallucinations(cands, refs, QUESTION_STOP_WORDS, workers=1)
     assert hallucinations(cands, refs, QUESTION_STOP_WORDS, workers=2) == one
+
+
+def test_details_count_distinct_content_words():
+    # 天気 twice counts once; だ/は are not content words; 今日 is a stop word here
+    assert H.hallucination_details(["今日は天気、天気だ"], ["雨"], stop_words={"今日"}, workers=1) == [({"天気"}, 1)]
