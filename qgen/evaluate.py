@@ -7,8 +7,9 @@ file, line and field.
 Hallucination: the content words of the prediction that do not occur in the *reference text*, which is the source
 field (`--source-field`) with everything up to a `context:` marker removed: for question generation sources like
 `answer: 1958年 context: 東京タワー [SEP] …` the reference is the context (the answer is a span of it), and each
-distinct context is analysed once. `--keep-source-prefix` uses the whole field. Interrogatives such as 何, いくつ
-(`qgen.hallucination.QUESTION_STOP_WORDS`) are not counted: a question is expected to contain them.
+distinct context is analysed once. `<hl>` answer markers (AQG-HL sources) are removed too. `--keep-source-prefix`
+uses the whole field as it is. Interrogatives (何, いくつ), formal nouns (こと, もの) and the like
+(`qgen.hallucination.QUESTION_STOP_WORDS`) are not counted: a question contains them whatever its context says.
 """
 
 from __future__ import annotations
@@ -23,13 +24,21 @@ from pathlib import Path
 from qgen.errors import QgenInputError
 
 _CONTEXT_MARK = re.compile(r"\bcontext\s*[:：]\s*", re.IGNORECASE)
+_HL = re.compile(r"\s*<hl>\s*", re.IGNORECASE)
 SORT_KEYS = ("hallucination", "f1", "rougeL")
 
 
 def reference_from_source(source: str) -> str:
-    """The text after the first `context:` marker (case-insensitive), or the whole source when there is none."""
+    """The source without a leading `… context:` part (case-insensitive) and without `<hl>` answer markers."""
     m = _CONTEXT_MARK.search(source)
-    return source[m.end() :] if m else source
+    text = source[m.end() :] if m else source
+    return _HL.sub(_unmark, text).strip() if "<" in text else text
+
+
+def _unmark(m: re.Match) -> str:
+    """A removed `<hl>` leaves a space only between two ASCII letters/digits (Japanese text has none there)."""
+    left, right = m.string[m.start() - 1 : m.start()], m.string[m.end() : m.end() + 1]
+    return " " if (left + right).isascii() and left.isalnum() and right.isalnum() else ""
 
 
 def _check_record(obj, where: dict, path, need_source: str | None) -> dict:

@@ -83,6 +83,9 @@ def test_reference_from_source():
     assert reference_from_source("answer: 1958年 context: 東京タワー [SEP] 1958年完成") == "東京タワー [SEP] 1958年完成"
     assert reference_from_source("question: 何 Context：本文") == "本文"
     assert reference_from_source("本文だけ") == "本文だけ"
+    # AQG-HL sources: the markers go, Japanese text closes up, ASCII words keep their space
+    assert reference_from_source("梅雨 [SEP] 北海道と<hl>小笠原諸島<hl>を除く") == "梅雨 [SEP] 北海道と小笠原諸島を除く"
+    assert reference_from_source("<hl> Tokyo <hl> Tower <HL>") == "Tokyo Tower"
 
 
 def test_metrics_equal_direct_computation(records):
