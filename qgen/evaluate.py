@@ -181,15 +181,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-hallucination", action="store_true", help="skip the GiNZA hallucination check")
     ap.add_argument(
-        "--report", type=Path, help="report path (.html or .md); default: report.html beside the predictions"
+        "--report", type=Path, help="report path (.html or .md); %(default)s = report.html beside the predictions"
     )
-    ap.add_argument("--metrics", type=Path, help="metrics JSON path; default: metrics.json beside the report")
+    ap.add_argument("--metrics", type=Path, help="metrics JSON path; %(default)s = metrics.json beside the report")
     ap.add_argument(
         "--sort", choices=SORT_KEYS, default="hallucination", help="order of the report's examples, worst first"
     )
     ap.add_argument("--max-rows", type=int, default=500, help="examples shown in the report (0 = all)")
     ap.add_argument("--tokenize", default="ja-mecab", help="sacrebleu tokenizer for BLEU (ja-mecab, char, …)")
-    ap.add_argument("--workers", type=int, default=None, help="processes for the hallucination check (default: auto)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for the hallucination check; %(default)s = up to 2 for large inputs, else 1",
+    )
     args = ap.parse_args(argv)
 
     from qgen import report
