@@ -78,7 +78,7 @@ def _config(name: str, vocab_size: int):
         )
     if name == "tiny-llama":
         return tf.LlamaConfig(
-            hidden_size=128, intermediate_size=344, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
             max_position_embeddings=1024, bos_token_id=BOS, **common,
         )
     raise ValueError(f"unknown tiny model {name!r}; choose from {TINY_MODELS}")
