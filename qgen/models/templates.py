@@ -37,14 +37,36 @@ def format_prompt(ex: Example, name: str, tokenizer=None) -> str:
     """The text before the target for `ex` under prompt format `name`."""
     name = resolve_format(name, tokenizer)
     if name == "chat":
-        content = ex.source + (f"\n{ex.input}" if ex.input else "")
-        messages = [{"role": "user", "content": content}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return chat_prompt(ex, tokenizer)
     template, cue = TEMPLATES[name]
     input_block = INPUT_BLOCKS.get(name, "\n{input}").format(input=ex.input) if ex.input else ""
     text = template.format(source=ex.source, input_block=input_block)
     if cue and not text.rstrip().endswith(cue.strip()):
         text += cue
+    return text
+
+
+def adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts BOS in front of plain text itself (Llama, Gemma) or not (GPT-2 style)."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
+
+
+def chat_prompt(ex: Example, tokenizer) -> str:
+    """One user turn through the tokenizer's chat template, ending with the assistant cue.
+
+    Templates such as Gemma's and Llama-3's write the BOS text themselves; when the tokenizer also adds BOS the
+    leading one is dropped here, so the ids start with exactly one BOS.
+    """
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise ValueError("prompt format 'chat' needs a tokenizer with a chat_template; use --prompt-format "
+                         "opencalm, alpaca, ja-chat or raw for base models")
+    content = ex.source + (f"\n{ex.input}" if ex.input else "")
+    text = tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                         add_generation_prompt=True)
+    bos = getattr(tokenizer, "bos_token", None)
+    if bos and text.startswith(bos) and adds_bos(tokenizer):
+        text = text[len(bos):]
     return text
 
 
