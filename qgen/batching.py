@@ -24,7 +24,13 @@ MEGA = 50  # length grouping sorts within mega-batches of MEGA × batch_size exa
 
 def _tokenizer_fingerprint(tokenizer) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    if backend is None:
+        text = json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    else:  # truncation/padding are call-time state the last encode() left behind, not part of the tokenizer
+        state = json.loads(backend.to_str())
+        state.pop("truncation", None)
+        state.pop("padding", None)
+        text = json.dumps(state, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -43,7 +43,8 @@ def get(name: str, **options) -> Callable:
 
 
 def _flat(logits: torch.Tensor, labels: torch.Tensor):
-    return logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1)
+    flat = logits.reshape(-1, logits.shape[-1])
+    return (flat if flat.dtype == torch.float64 else flat.float()), labels.reshape(-1)
 
 
 @register("ce")

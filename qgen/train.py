@@ -216,7 +216,8 @@ def _train(cfg, info) -> dict:
                 st["bad_evals"] += 1
                 if r.early_stopping_patience and st["bad_evals"] >= r.early_stopping_patience:
                     stop = "early_stopping"
-        if evaluated or stop or st["step"] == total or (r.save_steps and st["step"] % r.save_steps == 0):
+        periodic = r.save_steps and st["step"] % r.save_steps == 0 and not nonfinite  # no save mid skip-streak
+        if evaluated or stop or st["step"] == total or periodic:
             save(last_dir, with_state=True)
 
     if stop == "nonfinite":
