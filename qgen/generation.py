@@ -165,7 +165,8 @@ class Generator:
         return result
 
     def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False).strip()
+        """As the text2text pipeline decodes: special tokens dropped, spaces left as they are."""
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 
     def generate(self, examples: Sequence[Example], settings: GenerationSettings | None = None, batch_size: int = 32,
                  bad_words: Sequence[str] = (), progress: bool = False) -> list[Output]:
