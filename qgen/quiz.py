@@ -155,14 +155,27 @@ class QuizScorer:
         return item.choices[i]
 
     def _loglik(self, item: QuizItem, built) -> Scored:
+        """The prompt runs once; its KV cache is repeated for the choices, whose tokens then run as one batch."""
         ids, cut = built
         conts = [self.tokenizer(self.continuation(item, i), add_special_tokens=False)["input_ids"]
                  for i in range(len(item.choices))]
-        logits = self._forward([ids + c for c in conts])
-        sums = []
-        for row, c in enumerate(conts):
-            logp = torch.log_softmax(logits[row, len(ids) - 1: len(ids) + len(c) - 1], dim=-1)
-            sums.append(float(logp.gather(1, torch.tensor(c, device=logp.device)[:, None]).sum()))
+        dev = self.model.device
+        with torch.no_grad():
+            out = self.model(input_ids=torch.tensor([ids], device=dev), use_cache=True)
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            sums = [float(first[c[0]]) if c else 0.0 for c in conts]
+            if max(len(c) for c in conts) > 1:
+                past = out.past_key_values
+                past.batch_repeat_interleave(len(conts))
+                rest, mask = _pad_right([c[:-1] or [self.tokenizer.pad_token_id] for c in conts],
+                                        self.tokenizer.pad_token_id)
+                mask = torch.cat([torch.ones((len(conts), len(ids)), dtype=torch.long), mask], dim=1)
+                logits = self.model(input_ids=rest.to(dev), attention_mask=mask.to(dev), past_key_values=past).logits
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                for row, c in enumerate(conts):
+                    if len(c) > 1:
+                        target = torch.tensor(c[1:], device=logp.device)[:, None]
+                        sums[row] += float(logp[row, : len(c) - 1].gather(1, target).sum())
         if self.method == "loglik-norm":
             scores = [s / max(1, len(self.continuation(item, i))) for i, s in enumerate(sums)]
         else:
