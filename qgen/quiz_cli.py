@@ -55,7 +55,8 @@ def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | Non
 def build_parser() -> argparse.ArgumentParser:
     from qgen.quiz import METHODS
 
-    p = argparse.ArgumentParser(prog="predict.py --task quiz", description="Evaluate a causal LM on multiple-choice quizzes.",
+    p = argparse.ArgumentParser(prog="predict.py --task quiz", description="Evaluate a causal LM on multiple-choice quizzes "
+                                "(`qgen quiz eval …`; also `qgen quiz tune-gate --help`).",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="checkpoint directory (e.g. runs/quiz/best) or hub id")
     p.add_argument("--input", nargs="+", required=True, type=Path, help="eval-style (or train-style) quiz JSON files")

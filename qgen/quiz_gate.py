@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qgen quiz tune-gate", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--without", required=True, type=Path, help="result.json of a run without retrieval")
-    p.add_argument("--with", dest="with_", required=True, type=Path, help="result.json retrieving for every question")
+    p.add_argument("--with", dest="with_", metavar="WITH", required=True, type=Path, help="result.json retrieving for every question")
     p.add_argument("--test-without", type=Path, help="held-out split: result.json without retrieval")
     p.add_argument("--test-with", type=Path, help="held-out split: result.json with retrieval for every question")
     p.add_argument("--tune-fraction", type=float, default=None,
