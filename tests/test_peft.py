@@ -187,6 +187,9 @@ def test_qlora_4bit_trains_on_cpu(tiny_dir, examples, tmp_path):
     model = qpeft.apply_peft(model, cfg, tok)
     adapter, batch = batch_for(tok, "tiny-llama", examples)
     b0 = lora_b(model)
+    model.eval()
+    with torch.no_grad():  # validation before training (step 0): must not cut the 4-bit layers out of backward
+        adapter.logits(model, batch)
     losses = train_steps(model, adapter, batch)
     assert losses[-1] < losses[0] - 0.3
     assert all(not torch.equal(b0[n], v) for n, v in lora_b(model).items())
@@ -197,6 +200,7 @@ def test_qlora_4bit_trains_on_cpu(tiny_dir, examples, tmp_path):
     model.save_pretrained(tmp_path / "a")
     tok.save_pretrained(tmp_path / "a")
     again, _ = qpeft.load_adapter_model(tmp_path / "a", **qpeft.quantization_kwargs(cfg))
+    qpeft.keep_cpu_4bit_trainable(again)  # same fp32 dequantising path as in training, not the bf16 CPU kernel
     with torch.no_grad():
         torch.testing.assert_close(adapter.logits(again, batch)[0], want)
 

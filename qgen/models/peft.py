@@ -153,9 +153,30 @@ def _special_ids(tokenizer, cfg) -> list[int]:
     return list(tokenizer.convert_tokens_to_ids(tokens)) if tokens and tokenizer is not None else []
 
 
+def keep_cpu_4bit_trainable(model) -> int:
+    """Stop bitsandbytes repacking 4-bit weights for its CPU inference kernel; returns how many layers.
+
+    bitsandbytes 0.50 on AVX512-BF16 CPUs repacks a Linear4bit's weight the first time it runs in eval mode without
+    grad (validation), and from then on that layer passes no gradient to its input even in training: every LoRA
+    matrix below it silently stops learning. Training keeps the ordinary (dequantising) path instead.
+    """
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return 0
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    for m in layers:
+        if getattr(m.weight, "quant_state", None) is not None and getattr(m.weight.quant_state, "packing_format_for_cpu", False):
+            raise RuntimeError("4-bit weights were already repacked for CPU inference; load the model again to train")
+        m.support_avx512bf16_for_cpu = False
+    return len(layers)
+
+
 def _prepare_base(model, cfg) -> None:
     if is_quantized(model):
         from peft import prepare_model_for_kbit_training
+
+        keep_cpu_4bit_trainable(model)
 
         # freezes the base, upcasts norms to fp32, and (if asked) turns on non-reentrant checkpointing
         prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.model.gradient_checkpointing,
