@@ -49,16 +49,18 @@ def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = No
     m = cfg.model
     name = resolve(m.model, texts, Path(output_dir) / "tiny") if is_tiny(m.model) else m.model
     path = str(weights_from or name)
+    # a LoRA run's last/ is an adapter directory: the weights come from the base, then the adapter (qgen.models.peft)
+    resume_adapter = weights_from is not None and _require("LoRA resume", "is_adapter_dir")(weights_from)
+    base = str(name) if resume_adapter else path
     tokenizer = load_tokenizer(path, m.trust_remote_code)
-    kind = model_kind(load_config(path, m.trust_remote_code))
-    model = load_model(path, kind, m.trust_remote_code, **load_kwargs(cfg))
+    kind = model_kind(load_config(base, m.trust_remote_code))
+    model = load_model(base, kind, m.trust_remote_code, **load_kwargs(cfg))
     if m.add_special_tokens:
         _require("--add-special-tokens", "add_special_tokens")(model, tokenizer, m.add_special_tokens)
-    if cfg.lora.lora_r > 0:
-        model = _require("LoRA (--lora-r > 0)", "apply_peft")(model, cfg)
-    if m.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-        model.config.use_cache = False
+    if resume_adapter:
+        model = _require("LoRA resume", "load_adapter_for_training")(model, weights_from, cfg)
+    else:  # LoRA / QLoRA wrapping and (non-reentrant) gradient checkpointing; a no-op for plain full fine-tuning
+        model = _require("LoRA (--lora-r > 0)", "apply_peft")(model, cfg, tokenizer)
     adapter = make_adapter(kind, tokenizer, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
                            max_len=m.max_len, prompt_format=m.prompt_format)
     return Loaded(model, tokenizer, adapter, kind, path)
