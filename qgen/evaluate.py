@@ -96,8 +96,9 @@ def evaluate_records(
 
     metrics: n, exact_match, char_f1 (JSQuAD, [0, 1]), bleu (0-100), bleu_signature, rouge1/rouge2/rougeL ([0, 1]),
     and with `hallucination`: hallucination_rate (share of predictions with >= 1 hallucinated content word) and
-    hallucinated_word_rate (hallucinated / distinct content words, summed over predictions). Each example adds em, f1, rouge1/2/L, hallucinated (sorted
-    list) and content_words. `stop_words` defaults to `QUESTION_STOP_WORDS`. Bad records raise QgenInputError.
+    hallucinated_word_rate (hallucinated / distinct content words, summed over predictions). Each example adds em,
+    f1, rouge1/2/L and, with `hallucination`, hallucinated (sorted list) and content_words. `stop_words` defaults to
+    `QUESTION_STOP_WORDS`. Bad records raise QgenInputError naming the record index and field.
     """
     from qgen import metrics as M
 
