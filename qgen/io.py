@@ -11,6 +11,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = "\n") -> Iterator:
     """Write to a temp file beside `path`, fsync, then rename over it; on error the temp file is removed."""
@@ -23,6 +32,7 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _MODE)  # mkstemp creates 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
