@@ -1,14 +1,14 @@
 """Load what inference needs from a checkpoint: model, tokenizer, adapter and the config training saved.
 
 A checkpoint is a `save_pretrained` directory (`runs/x/best`), a LoRA adapter directory (peft's `adapter_config.json`
-beside the tokenizer and `qgen_config.yaml`; the base model is the one named in the adapter config), or a hub name.
+beside the tokenizer and `qgen_config.yaml`; loaded with qgen.models.peft over the base model the adapter names, and
+merged unless quantised), or a hub name.
 The saved `qgen_config.yaml` says how inputs were built in training (task, lang, prompt format, lengths); without one
 the defaults apply and the caller may override task / lang.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,23 +63,6 @@ def _resolve_device(device: str) -> str:
     return device
 
 
-def _adapter_kind(adapter_dir: Path, trust_remote_code: bool) -> tuple[str, str]:
-    """(kind, base model) of a LoRA adapter directory."""
-    try:
-        cfg = json.loads((adapter_dir / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise QgenInputError(f"unreadable LoRA adapter config: {e}", path=adapter_dir / ADAPTER_CONFIG) from None
-    base = cfg.get("base_model_name_or_path")
-    if not base:
-        raise QgenInputError("no base_model_name_or_path", path=adapter_dir / ADAPTER_CONFIG, field="base_model_name_or_path")
-    task_type = cfg.get("task_type")
-    if task_type == "SEQ_2_SEQ_LM":
-        return "seq2seq", base
-    if task_type == "CAUSAL_LM":
-        return "causal", base
-    return model_kind(load_config(base, trust_remote_code)), base
-
-
 def load_inference_model(name_or_path: str, *, device: str = "cpu", dtype: str = "auto", merge_lora: bool = True,
                          task: str | None = None, lang: str | None = None) -> InferenceModel:
     """Load a checkpoint / LoRA adapter dir / hub model for generation; `task` and `lang` override the saved config."""
@@ -113,21 +96,17 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
     torch_dtype = _torch_dtype(dtype, device)
 
     if is_dir and (path / ADAPTER_CONFIG).is_file():
-        from peft import AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM
+        # the peft helper's loader: base grown to the adapter's tokenizer (added tokens), adapter applied, merged
+        from qgen.models.peft import adapter_base, load_adapter_model
 
-        kind, base = _adapter_kind(path, trust)
-        cls = AutoPeftModelForSeq2SeqLM if kind == "seq2seq" else AutoPeftModelForCausalLM
-        model = cls.from_pretrained(str(path), dtype=torch_dtype, trust_remote_code=trust)
-        if merge_lora and not getattr(model.get_base_model(), "is_quantized", False):
-            model = model.merge_and_unload()  # plain weights: faster, and generate() sees an ordinary model
-        tok_src = str(path) if (path / "tokenizer_config.json").is_file() else base
+        _, kind = adapter_base(path)
+        model, tokenizer = load_adapter_model(path, merge=merge_lora, dtype=torch_dtype, trust_remote_code=trust)
     else:
         from qgen.models.loading import load_model
 
         kind = model_kind(load_config(str(name_or_path), trust))
         model = load_model(str(name_or_path), kind, trust_remote_code=trust, dtype=torch_dtype)
-        tok_src = str(name_or_path)
-    tokenizer = load_tokenizer(tok_src, trust)
+        tokenizer = load_tokenizer(str(name_or_path), trust)
     model.to(device)
     model.eval()
     m = cfg.model

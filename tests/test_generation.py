@@ -90,6 +90,7 @@ def _bad_word_cases(gens, sources):
     return cases
 
 
+@pytest.mark.slow
 def test_bad_words_blocked_at_word_start_inside_and_across_tokens(gens, sources):
     cases = _bad_word_cases(gens, sources)
     assert set(cases) == {"start of a word", "inside a word", "across a token boundary", "full-width form of an ASCII word"}
