@@ -73,5 +73,14 @@ def load_state(directory) -> tuple[dict, dict]:
     return state, info
 
 
+def recover(directory) -> None:
+    """A crash between atomic_dir's two renames leaves only `.NAME.old`: put it back."""
+    directory = Path(directory)
+    old = directory.with_name(f".{directory.name}.old")
+    if not directory.exists() and old.is_dir():
+        old.rename(directory)
+
+
 def has_state(directory) -> bool:
+    recover(directory)
     return (Path(directory) / STATE_PT).is_file() and (Path(directory) / STATE_JSON).is_file()

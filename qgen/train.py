@@ -52,7 +52,8 @@ def evaluate(model, adapter, features, batches, loss_fn, info, prec) -> dict:
 
 
 def train_step(model, adapter, micro, loss_fn, info, prec, scaler) -> tuple[float, float, int]:
-    """Forward/backward over one step's micro-batches; returns (loss_sum, target tokens, input tokens), all ranks."""
+    """Forward/backward over one step's micro-batches; returns (this rank's loss_sum, step target tokens and input
+    tokens summed over ranks)."""
     kind = adapter.kind
     tokens, n_in = distributed.sum_([sum(batching.count_targets(kind, b) for b in micro),
                                      sum(int(b["attention_mask"].sum()) for b in micro)], info)
@@ -167,7 +168,9 @@ def _train(cfg, info) -> dict:
         loss_sum, tokens, n_in = train_step(model, adapter, micro, loss_fn, info, prec, scaler)
         scaler.unscale_(optimizer)
         gnorm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), o.max_grad_norm or math.inf))
-        nonfinite = distributed.any_(not (math.isfinite(loss_sum) and math.isfinite(gnorm)), info)
+        # one all_reduce: the step's loss over all ranks, and whether any rank saw a non-finite gradient norm
+        loss_sum, bad = distributed.sum_([loss_sum, float(not math.isfinite(gnorm))], info)
+        nonfinite = bad != 0 or not math.isfinite(loss_sum)
         if nonfinite:  # skip: no optimiser/scheduler step; the scaler (fp16) lowers its scale
             st["skipped"] += 1
             st["consecutive_nonfinite"] += 1

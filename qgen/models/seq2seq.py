@@ -43,7 +43,8 @@ class Seq2SeqAdapter:
     def logits(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward without the model's own loss; returns (logits, labels) aligned position by position."""
         labels = batch["labels"]
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base = getattr(model, "module", model)  # inside DDP / FSDP wrappers
+        base = base.get_base_model() if hasattr(base, "get_base_model") else base
         decoder_input_ids = base.prepare_decoder_input_ids_from_labels(labels=labels)
         out = model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids
