@@ -34,6 +34,7 @@ def _to(batch: dict, device) -> dict:
 @torch.no_grad()
 def evaluate(model, adapter, features, batches, loss_fn, info, prec) -> dict:
     """Validation loss per target token (and token accuracy) over the whole set, summed over ranks."""
+    was_training = model.training
     model.eval()
     loss_sum = tokens = correct = 0.0
     for batch in batches:
@@ -45,7 +46,7 @@ def evaluate(model, adapter, features, batches, loss_fn, info, prec) -> dict:
         mask = labels != batching.IGNORE
         loss_sum, tokens = loss_sum + float(ls), tokens + int(n)
         correct += int(((logits.argmax(-1) == labels) & mask).sum())
-    model.train()
+    model.train(was_training)
     loss_sum, tokens, correct = distributed.sum_([loss_sum, tokens, correct], info)
     loss = loss_sum / max(tokens, 1)
     return {"valid_loss": loss, "valid_ppl": math.exp(min(loss, 50.0)), "valid_accuracy": correct / max(tokens, 1)}
