@@ -146,14 +146,17 @@ class Index:
             return []
         k = min(k, len(self))
         ids = [self.bm25.get_tokens_ids(tokenize(q)) for q in queries]
-        docs, scores = self.bm25.retrieve(ids, k=k, show_progress=False, n_threads=0)
-        out = []
-        for row_docs, row_scores in zip(docs, scores):
+        known = [i for i, q in enumerate(ids) if q]  # a query with no indexed word matches nothing
+        out: list[list[dict]] = [[] for _ in queries]
+        if not known:
+            return out
+        docs, scores = self.bm25.retrieve([ids[i] for i in known], k=k, show_progress=False, n_threads=0)
+        for i, row_docs, row_scores in zip(known, docs, scores):
             hits = []
             for d, s in zip(row_docs, row_scores):
                 if float(s) > 0:
                     hits.append({"id": d["id"], "title": d.get("title", ""), "text": d["text"], "score": float(s)})
-            out.append(hits)
+            out[i] = hits
         return out
 
 

@@ -69,7 +69,11 @@ def test_real_jsquad_question_finds_its_context(index_dir, jsquad_valid):
 
 
 def test_query_with_no_known_word_returns_nothing(index_dir):
-    assert load_index(index_dir).search(["ｘｙｚｚｙ"], k=3) == [[]]
+    index = load_index(index_dir)
+    assert tokenize("ぴよぴよぽん") and not index.bm25.get_tokens_ids(tokenize("ぴよぴよぽん"))
+    # an unknown-word query next to a real one: nothing for it, the real one unaffected
+    hits = index.search(["ぴよぴよぽん", "七色望遠鏡"], k=3)
+    assert hits[0] == [] and hits[1][0]["id"] == "planted-1"
 
 
 @pytest.mark.parametrize("top1,margin,p,m,fires", [
