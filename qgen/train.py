@@ -135,7 +135,7 @@ def _train(cfg, info) -> dict:
           "skipped": 0, "consecutive_nonfinite": 0, "valid_start": None}
     if resume:
         tensors, st = checkpoint.load_state(last_dir)
-        optimizer.load_state_dict(tensors["optimizer"])
+        distributed.load_optimizer_state(model, optimizer, tensors["optimizer"])
         scheduler.load_state_dict(tensors["scheduler"])
         scaler.load_state_dict(tensors["scaler"])
         checkpoint.set_rng_state(tensors["rng"])
@@ -144,10 +144,11 @@ def _train(cfg, info) -> dict:
                    f"{len(feats)} train / {len(vfeats)} valid examples, {total} steps")
 
     def save(directory, with_state):
+        weights, optim_state = distributed.state_for_save(model, optimizer, with_state)  # all ranks: FSDP gathers
         if info.is_main:
-            tensors = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            tensors = {"optimizer": optim_state, "scheduler": scheduler.state_dict(),
                        "scaler": scaler.state_dict(), "rng": checkpoint.rng_state()} if with_state else None
-            checkpoint.save(directory, raw, tok, cfg, dict(st), tensors)
+            checkpoint.save(directory, raw, tok, cfg, dict(st), tensors, weights)
         distributed.barrier(info)
 
     def validate_now():
@@ -160,6 +161,7 @@ def _train(cfg, info) -> dict:
     batches = epoch_batches(st["epoch"])
     window = [0.0, 0.0, 0, time.perf_counter()]  # loss sum, tokens, input tokens, since
     stop = None
+    started = time.perf_counter()
     model.train()
     while st["step"] < total and stop is None:
         # ---- one optimiser step -------------------------------------------------------------------------------
@@ -208,8 +210,10 @@ def _train(cfg, info) -> dict:
                           "grad_norm": gnorm, "tokens_per_s": window[2] / max(elapsed, 1e-9), "skipped": st["skipped"]})
             window = [0.0, 0.0, 0, time.perf_counter()]
         logger.progress(1, loss=loss_sum / max(tokens, 1), lr=lr, skipped=st["skipped"])
+        if r.max_minutes and time.perf_counter() - started > 60 * r.max_minutes:
+            stop = "time_limit"
         evaluated = bool(vfeats) and ((r.eval_steps and st["step"] % r.eval_steps == 0) or epoch_end
-                                      or st["step"] == total)
+                                      or st["step"] == total or stop == "time_limit")
         if evaluated:
             value = validate_now()[r.metric]
             better = st["best_metric"] is None or (value > st["best_metric"] if higher else value < st["best_metric"])
