@@ -13,7 +13,7 @@ from qgen.data.examples import Example
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
 from qgen.generate_cli import main as generate_main
-from qgen.generation import GenerationSettings, Generator, build_source
+from qgen.generation import GenerationSettings, Generator, Output, build_source
 from qgen.inference_model import load_inference_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -184,3 +184,32 @@ def test_lora_adapter_dir(models, gens, sources):
         enc = lora.tokenizer(ex.source, return_tensors="pt")
         ref = unmerged.generate(**enc, max_new_tokens=16, do_sample=False)[0].tolist()
         assert lora.decode(ref) == out.texts[0]
+
+
+def test_generate_avoiding_widens_the_search_when_a_bad_word_slips_through(gens, monkeypatch):
+    g = gens["t5"]
+    calls = []
+
+    def fake_generate(examples, settings, batch_size=32, bad_words=(), progress=False):
+        # a spelling the blocking could not see: the first, narrow search returns only the bad word
+        calls.append((settings.num_beams, settings.num_return_sequences, tuple(bad_words)))
+        texts = ["甲府はどこ"] if settings.num_beams == 1 else ["甲府はどこ", "県庁所在地は?", "首都は?", "甲府?"]
+        texts = texts[: settings.num_return_sequences]
+        return [Output(texts, [[] for _ in texts])]
+
+    monkeypatch.setattr(g, "generate", fake_generate)
+    texts, notes = g.generate_avoiding(Example("x", "s", ""), GenerationSettings(num_return_sequences=1), ["甲府"])
+    assert texts == ["県庁所在地は?"]
+    assert calls == [(1, 1, ("甲府",)), (2, 2, ("甲府",))]
+    assert any("dropped" in n for n in notes) and any("widening" in n for n in notes)
+    texts, notes = g.generate_avoiding(Example("x", "s", ""), GenerationSettings(), ["は", "甲府"], max_beams=4)
+    assert texts == [] and "only 0 of 1" in notes[-1]
+
+
+def test_sampling_is_reproducible_with_a_seed(gens, sources):
+    g = gens["t5"]
+    ex = [Example("x", sources[0], "")]
+    s = GenerationSettings(do_sample=True, top_k=50, top_p=0.95, temperature=1.5, seed=7, num_return_sequences=4,
+                           max_new_tokens=10)
+    a, b = g.generate(ex, s)[0].texts, g.generate(ex, s)[0].texts
+    assert a == b and len(a) == 4 and len(set(a)) > 1  # same seed, same samples; the samples differ among themselves
