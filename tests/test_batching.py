@@ -1,12 +1,17 @@
 """Batching on the real JSQuAD AQG rows: length grouping removes most padding; token budgets hold; orders are seeded."""
 
 import pytest
-from train_helpers import build_tiny
+from train_helpers import (
+    build_tiny,
+    one_thread,  # noqa: F401  (a fixture, used by pytestmark)
+)
 
 from qgen import batching
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
 from qgen.models.loading import load_tokenizer, make_adapter
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

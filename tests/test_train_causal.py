@@ -2,7 +2,14 @@
 
 import pytest
 import torch
-from train_helpers import build_tiny, prepare_run, records, settings, write_jsquad
+from train_helpers import (
+    build_tiny,
+    one_thread,  # noqa: F401  (a fixture, used by pytestmark)
+    prepare_run,
+    records,
+    settings,
+    write_jsquad,
+)
 from transformers import pipeline
 
 from qgen import batching, losses
@@ -12,6 +19,8 @@ from qgen.models.loading import load_model, load_tokenizer, make_adapter
 from qgen.train import evaluate, train
 
 CAUSAL = ["tiny-gpt2", "tiny-gpt-neox", "tiny-llama"]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

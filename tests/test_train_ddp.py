@@ -8,12 +8,21 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import build_tiny, prepare_run, records, settings, write_jsquad
+from train_helpers import (
+    build_tiny,
+    one_thread,  # noqa: F401  (a fixture, used by pytestmark)
+    prepare_run,
+    records,
+    settings,
+    write_jsquad,
+)
 
 from qgen.data.examples import read_examples
 from qgen.train import train
 
 REPO = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,14 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import build_tiny, prepare_run, records, settings, write_jsquad
+from train_helpers import (
+    build_tiny,
+    one_thread,  # noqa: F401  (a fixture, used by pytestmark)
+    prepare_run,
+    records,
+    settings,
+    write_jsquad,
+)
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from qgen import batching, checkpoint, losses, precision
@@ -14,6 +21,8 @@ from qgen.data.examples import read_examples
 from qgen.distributed import DistInfo
 from qgen.models.loading import load_model, load_tokenizer, make_adapter
 from qgen.train import TrainingDiverged, train, train_step
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,22 @@ import time
 from pathlib import Path
 
 import pytest
-from train_helpers import build_tiny, prepare_run, records, settings, write_jsquad
+from train_helpers import (
+    build_tiny,
+    one_thread,  # noqa: F401  (a fixture, used by pytestmark)
+    prepare_run,
+    records,
+    settings,
+    write_jsquad,
+)
 
 from qgen.data.examples import read_examples
 from qgen.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 8
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +58,7 @@ def test_killed_run_resumes_bit_identically(tmp_path, files, tiny):
     train({**conf, "output_dir": str(ref)})
 
     killed = prepare_run(tmp_path / "killed", tiny)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *_flags({**conf, "output_dir": str(killed)})],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300

@@ -6,6 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+import torch
+
 from qgen.data.jsquad import convert, holdout_split
 from qgen.data.squad import read_squad
 from qgen.data.tsv import write_tsv
@@ -56,3 +59,12 @@ def settings(out: Path, train: Path, valid: Path | None, **kw) -> dict:
 def records(out: Path, event: str) -> list[dict]:
     rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines() if line.strip()]
     return [r for r in rows if r.get("event") == event]
+
+
+@pytest.fixture(scope="module", autouse=False)
+def one_thread():
+    """Tiny models' matmuls are too small for two threads: one is faster, and much faster on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
