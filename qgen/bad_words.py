@@ -89,9 +89,10 @@ def token_texts(tokenizer, size: int) -> list[str | None]:
 class SubstringBanProcessor(LogitsProcessor):
     """Ban every next token whose text would make the generated text contain a banned variant."""
 
-    def __init__(self, tokenizer, bad: list[str], vocab_size: int, prompt_len: int):
+    def __init__(self, tokenizer, bad: list[str], vocab_size: int, prompt_len: int, texts: list | None = None):
+        """`texts`: token_texts(tokenizer, vocab_size), when the caller keeps it (it decodes the whole vocabulary)."""
         self.tokenizer, self.prompt_len = tokenizer, prompt_len
-        texts = token_texts(tokenizer, vocab_size)
+        texts = texts if texts is not None else token_texts(tokenizer, vocab_size)
         always: set[int] = set()
         rules: dict[str, set[int]] = {}  # suffix of the generated text -> ids that complete a variant after it
         for v in bad:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from qgen.bad_words import SubstringBanProcessor, bad_words_ids, contains_bad, variants
+from qgen.bad_words import SubstringBanProcessor, bad_words_ids, contains_bad, token_texts, variants
 from qgen.data.examples import Example
 from qgen.inference_model import InferenceModel
 
@@ -98,6 +98,7 @@ class Generator:
         self.im = im
         self.tokenizer = im.tokenizer
         self.pad_id = self.tokenizer.pad_token_id
+        self._token_texts: list | None = None  # what each id decodes to, for bad words; built on first use
 
     # ---- inputs -------------------------------------------------------------------------------------------------
     def encode(self, ex: Example, max_new_tokens: int = 64) -> list[int]:
@@ -138,9 +139,12 @@ class Generator:
                 kw["bad_words_ids"] = ids
             prompt_len = input_ids.shape[1] if self.im.kind == "causal" else 0
             vocab = model.get_output_embeddings().weight.shape[0]
+            if self._token_texts is None or len(self._token_texts) != vocab:
+                self._token_texts = token_texts(self.tokenizer, vocab)
             from transformers import LogitsProcessorList
 
-            kw["logits_processor"] = LogitsProcessorList([SubstringBanProcessor(self.tokenizer, bad, vocab, prompt_len)])
+            ban = SubstringBanProcessor(self.tokenizer, bad, vocab, prompt_len, self._token_texts)
+            kw["logits_processor"] = LogitsProcessorList([ban])
         if settings.seed is not None:
             from transformers import set_seed
 
