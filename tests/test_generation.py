@@ -213,3 +213,15 @@ def test_sampling_is_reproducible_with_a_seed(gens, sources):
                            max_new_tokens=10)
     a, b = g.generate(ex, s)[0].texts, g.generate(ex, s)[0].texts
     assert a == b and len(a) == 4 and len(set(a)) > 1  # same seed, same samples; the samples differ among themselves
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama"])
+def test_generate_cli_causal_bad_words(models, sources, capsys, name):
+    args = ["--model", str(models[name]), "--source", sources[1], "--num-beams", "1", "--max-new-tokens", "10"]
+    assert generate_main(args) == 0
+    free = capsys.readouterr().out.strip()
+    assert free and "### 回答" not in free  # only the new tokens are printed
+    word = next(free[i:i + 2] for i in range(1, len(free) - 1) if free[i:i + 2].isalpha())
+    assert generate_main([*args, "--bad-words", word]) == 0
+    blocked = capsys.readouterr().out.strip()
+    assert blocked and word not in blocked
