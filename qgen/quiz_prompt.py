@@ -145,7 +145,7 @@ class QuizPrompter:
         return self.adapter.prompt(Example(item.id, instruction, "", item.input))
 
     def count(self, text: str) -> int:
-        return len(self.adapter.bos) + len(self.adapter.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.adapter.bos) + len(self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def build(self, item: QuizItem, passages: list[dict] | None = None) -> tuple[list[int], dict]:
         """Prompt token ids (BOS included) fitted to the budget, and what was cut: {"cut_reference", "cut_question",
@@ -174,7 +174,7 @@ class QuizPrompter:
                 text = render(body, question)
                 n = self.count(text)
             info[f"cut_{part}"] = removed
-        ids = self.adapter.bos + self.adapter.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = self.adapter.bos + self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         if len(ids) > self.budget:
             keep = self.budget - len(self.adapter.bos)
             info["cut_left_tokens"] = len(ids) - self.budget
