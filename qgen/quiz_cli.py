@@ -22,34 +22,20 @@ log = logging.getLogger(__name__)
 
 
 def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | None, device: str, dtype: str):
-    """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its qgen_config.yaml)."""
-    import torch
+    """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its qgen_config.yaml), via the
+    shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
+    from qgen.inference_model import load_inference_model
+    from qgen.models.loading import make_adapter
 
-    from qgen.config import SAVED_NAME, load_saved
-    from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind
-
-    path = Path(model_path)
-    saved = load_saved(path) if (path / SAVED_NAME).is_file() else None
-    trust = bool(saved and saved.model.trust_remote_code)
-    fmt = prompt_format or (saved.model.prompt_format if saved else "auto")
-    tok = load_tokenizer(model_path, trust)
-    torch_dtype = {"auto": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
-    kw = {"dtype": torch_dtype} if torch_dtype else {}
-    if (path / "adapter_config.json").is_file():
-        from peft import AutoPeftModelForCausalLM
-
-        model = AutoPeftModelForCausalLM.from_pretrained(model_path, **kw)
-        config = model.config
-    else:
-        config = load_config(model_path, trust)
-        if model_kind(config) != "causal":
-            raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=model_path)
-        model = load_model(model_path, "causal", trust, **kw)
+    im = load_inference_model(model_path, device=device, dtype=dtype)
+    if im.kind != "causal":
+        raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=model_path)
+    config = im.model.config
     context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 2048
-    max_len = min(max_len or (saved.model.max_len if saved else context), context)
-    model.to(device)
-    adapter = make_adapter("causal", tok, max_len=max_len, prompt_format=fmt)
-    return model, tok, adapter, max_len
+    max_len = min(max_len or im.config.model.max_len, context)
+    adapter = make_adapter("causal", im.tokenizer, max_len=max_len,
+                           prompt_format=prompt_format or im.config.model.prompt_format)
+    return im.model, im.tokenizer, adapter, max_len
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="questions per forward pass")
     p.add_argument("--max-new-tokens", type=int, default=24, help="generate: answer tokens")
     p.add_argument("--limit", type=int, default=None, help="first N questions of each file")
-    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="weights dtype")
     r = p.add_argument_group("retrieval")
     r.add_argument("--retrieval", type=Path, default=None, help="BM25 index directory (qgen index build)")

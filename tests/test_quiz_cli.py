@@ -134,3 +134,6 @@ def test_bad_input_is_a_clean_error(setup, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "bad.json" in err and "output" in err
     assert not (tmp_path / "o").exists()
+    assert main(["--model", str(tmp_path / "no-model"), "--input", str(setup / "dev1.json"),
+                 "--output-dir", str(tmp_path / "o")]) == 2
+    assert "model directory not found" in capsys.readouterr().err
