@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
+import types
 from pathlib import Path
 
 import torch
@@ -241,3 +243,14 @@ def _train(cfg, info) -> dict:
             "valid_start": st["valid_start"], "best_dir": str(best_dir), "last_dir": str(last_dir),
             "steps": st["step"], "skipped_steps": st["skipped"], "stopped": stop or "completed", "task": cfg.model.task,
             "precision": prec}
+
+
+class _CallableModule(types.ModuleType):
+    """`from qgen import train; train(cfg)` must work even after `import qgen.train` has made `qgen.train` this
+    module (the import system sets the package attribute to the submodule): calling the module calls train()."""
+
+    def __call__(self, config) -> dict:
+        return train(config)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -84,3 +84,11 @@ def test_guess_task(tmp_path):
     assert guess_task([Example("1", "問題: …", "0")], tmp_path / "x.json") == "quiz"
     with pytest.raises(QgenInputError, match="--task"):
         guess_task([Example("1", "translate: x", "y")], tsv)
+
+
+def test_package_level_train_is_callable_after_importing_the_module(tmp_path):
+    import qgen.train  # noqa: F401  (makes the attribute qgen.train the submodule)
+    from qgen import train
+
+    with pytest.raises(QgenInputError, match="file not found"):
+        train({"train_file": str(tmp_path / "missing.tsv")})
