@@ -6,6 +6,14 @@
 
 Writes (atomically) result.json (one record per question), result.log (readable), metrics.json and reliability.png
 (reliability_first_pass.png too when retrieval is on) into the output directory; prints accuracy per file and overall.
+
+A result.json record: id, file, question, choices, gold, pred (None = unparseable generation), correct, probs (per
+choice), confidence (top-1 probability), margin (top-1 − top-2), scoring, scores (raw per-choice scores), raw (the
+generated text, `generate` only), unparseable, prompt_tokens, cut (what the truncation rule removed),
+retrieval_used, passages (ids of the `[参考]` passages); with `--retrieval` also gate_fired and first_pass (pred,
+correct, probs, confidence, margin, raw of the pass without retrieval). Gate: a question is re-scored with retrieved
+passages when top1 < --gate-top1 or margin < --gate-margin (or always with --retrieve-all), and the re-scored answer
+replaces the first one; when BM25 finds nothing the first answer stands (gate_fired true, retrieval_used false).
 """
 
 from __future__ import annotations
@@ -105,19 +113,22 @@ def evaluate(args) -> dict:
         if index is not None:
             fire = [args.retrieve_all or gate_fires(r["confidence"], r["margin"], args.gate_top1, args.gate_margin)
                     for r in recs]
-            chosen = [i for i, f in enumerate(fire) if f]
             t = time.perf_counter()
-            passages = [retrieve_for(index, items[i].question, items[i].choices, args.retrieval_k, args.max_passages)
-                        for i in chosen]
+            found = {i: retrieve_for(index, items[i].question, items[i].choices, args.retrieval_k, args.max_passages)
+                     for i, f in enumerate(fire) if f}
             timing["search"] += time.perf_counter() - t
+            chosen = [i for i, ps in found.items() if ps]  # nothing found: the first pass stands
+            passages = [found[i] for i in chosen]
             t = time.perf_counter()
             second = scorer.score([items[i] for i in chosen], passages) if chosen else []
             timing["second_pass"] += time.perf_counter() - t
-            for r in recs:
+            for r, f in zip(recs, fire):
                 r["first_pass"] = {k: r[k] for k in ("pred", "correct", "probs", "confidence", "margin", "raw")}
+                r["gate_fired"] = bool(f)
             for i, ps, s in zip(chosen, passages, second):
                 new = _record(items[i], s, args.scoring)
-                new.update(retrieval_used=True, passages=[p["id"] for p in ps], first_pass=recs[i]["first_pass"])
+                new.update(retrieval_used=True, gate_fired=True, passages=[p["id"] for p in ps],
+                           first_pass=recs[i]["first_pass"])
                 recs[i] = new
         records += recs
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -142,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             return tune_gate_main(argv[1:])
         if argv[:1] == ["eval"]:
             argv = argv[1:]
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.retrieve_all and not args.retrieval:
+            parser.error("--retrieve-all needs --retrieval INDEX")
         metrics = evaluate(args)
     except QgenInputError as e:
         print(f"error: {e}", file=sys.stderr)

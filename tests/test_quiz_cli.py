@@ -68,6 +68,8 @@ def test_gate_fires_exactly_by_the_rule(setup):
                             "--gate-margin", str(m))
     expected = (conf < p) | (margin < m)
     assert 0 < expected.sum() < len(plain)  # the thresholds split the questions
+    assert [r["gate_fired"] for r in records] == expected.tolist()
+    # the JSQuAD index finds passages for every question here, so every fired gate re-scored with a [参考] block
     assert [r["retrieval_used"] for r in records] == expected.tolist()
     for r, q in zip(records, plain):
         assert r["first_pass"]["probs"] == q["probs"] and r["first_pass"]["pred"] == q["pred"]
