@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, default=Path("runs/demo"))
     p.add_argument("--minutes", type=float, default=3.5, help="training wall-time budget")
     p.add_argument("--max-steps", type=int, default=2000, help="upper bound on optimiser steps (the LR schedule length)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (constant after 30 warmup steps)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-source-len", type=int, default=256, help="source tokens kept (answer first, then context)")
     p.add_argument("--dev-limit", type=int, default=256, help="held-out questions used for validation")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (tiny-t5's matmuls are too small to gain from more; 0 = torch default)")
@@ -82,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         train_tsv, dev_tsv, dev_q = prepare(args.data_dir, args.output_dir, args.dev_limit)
         summary = train({
             "model": "tiny-t5", "train_file": str(train_tsv), "valid_file": str(dev_tsv),
-            "output_dir": str(args.output_dir), "max_source_len": 256, "max_target_len": 48,
-            "batch_size": 16, "lr": 2e-3, "warmup_steps": 30, "scheduler": "constant", "max_grad_norm": 1.0,
+            "output_dir": str(args.output_dir), "max_source_len": args.max_source_len,
+            "max_target_len": 48, "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": 30, "scheduler": "constant", "max_grad_norm": 1.0,
             "max_steps": args.max_steps, "max_minutes": args.minutes, "eval_steps": 50, "log_steps": 10,
             "label_smoothing": 0.0, "seed": 0,
         })
