@@ -37,6 +37,24 @@ def tiny(files, tmp_path_factory):
     return build_tiny(tmp_path_factory.mktemp("tiny"), ["tiny-t5"], texts)
 
 
+def _flags(conf: dict) -> list[str]:
+    flags = []
+    for k, v in conf.items():
+        name = k.replace("_", "-")
+        flags += ([f"--{name}" if v else f"--no-{name}"] if isinstance(v, bool) else [f"--{name}", str(v)])
+    return flags
+
+
+def _torchrun(conf: dict) -> subprocess.CompletedProcess:
+    flags = _flags(conf)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(REPO / "train.py"), *flags]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 @pytest.mark.slow
 def test_two_process_gloo_ddp_equals_single_process(tmp_path, files, tiny):
     # 30 examples / 4 per global micro-batch = 8 micro-batches, grad_accum 3 → steps of 3, 3, 2 micro-batches;
@@ -46,13 +64,7 @@ def test_two_process_gloo_ddp_equals_single_process(tmp_path, files, tiny):
     train(settings(single, *files, batch_size=4, **common))
 
     ddp = prepare_run(tmp_path / "ddp", tiny, dropout=0.0)
-    conf = settings(ddp, *files, batch_size=2, **common)
-    flags = [x for k, v in conf.items() for x in (f"--{k.replace('_', '-')}", str(v))]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "train.py"), *flags]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _torchrun(settings(ddp, *files, batch_size=2, **common))
     assert "world 2" in proc.stdout + proc.stderr
 
     ls, ld = records(single, "train"), records(ddp, "train")
@@ -62,3 +74,17 @@ def test_two_process_gloo_ddp_equals_single_process(tmp_path, files, tiny):
     ws, wd = load_file(single / "last" / "model.safetensors"), load_file(ddp / "last" / "model.safetensors")
     for k in ws:
         torch.testing.assert_close(wd[k], ws[k], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_ddp_resume_is_bit_identical(tmp_path, files, tiny):
+    # constant LR, so stopping at step 3 and resuming to 6 is the same run as going to 6 at once;
+    # dropout on (0.1): each rank's dropout seed must come back too. Step 3 ends mid-epoch (8 micro-batches/epoch).
+    common = {"grad_accum": 2, "scheduler": "constant", "batch_size": 2, "valid_file": ""}
+    ref = prepare_run(tmp_path / "ref", tiny)
+    _torchrun(settings(ref, *files, max_steps=6, **common))
+    split = prepare_run(tmp_path / "split", tiny)
+    _torchrun(settings(split, *files, max_steps=3, **common))
+    _torchrun(settings(split, *files, max_steps=6, resume=True, **common))
+    assert (split / "last" / "model.safetensors").read_bytes() == (ref / "last" / "model.safetensors").read_bytes()
+    assert [r["loss"] for r in records(split, "train")] == [r["loss"] for r in records(ref, "train")]
