@@ -167,6 +167,7 @@ def _train(cfg, info) -> dict:
     model.train()
     while st["step"] < total and stop is None:
         # ---- one optimiser step -------------------------------------------------------------------------------
+        t_step = time.perf_counter()
         torch.manual_seed(step_seed(r.seed, st["step"], info.rank))
         todo = batches[st["batch"] : st["batch"] + o.grad_accum]
         micro = [batching.collate(adapter, feats, *batching.shard(b, info.rank, info.world)) for b in todo]
@@ -211,7 +212,8 @@ def _train(cfg, info) -> dict:
             logger.write({"event": "train", "step": st["step"], "epoch": st["epoch"], "loss": loss, "lr": lr,
                           "grad_norm": gnorm, "tokens_per_s": window[2] / max(elapsed, 1e-9), "skipped": st["skipped"]})
             window = [0.0, 0.0, 0, time.perf_counter()]
-        logger.progress(1, loss=loss_sum / max(tokens, 1), lr=lr, skipped=st["skipped"])
+        logger.progress(1, loss=loss_sum / max(tokens, 1), lr=lr, tok_s=int(n_in / (time.perf_counter() - t_step)),
+                        skipped=st["skipped"])
         if r.max_minutes and time.perf_counter() - started > 60 * r.max_minutes:
             stop = "time_limit"
         evaluated = bool(vfeats) and ((r.eval_steps and st["step"] % r.eval_steps == 0) or epoch_end
