@@ -45,18 +45,21 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(directory, model, tokenizer, cfg, info: dict, state: dict | None = None) -> Path:
-    """Write a checkpoint directory atomically; `state` (optimiser etc.) only for `last/`."""
+def save(directory, model, tokenizer, cfg, info: dict, state: dict | None = None, weights: dict | None = None) -> Path:
+    """Write a checkpoint directory atomically; `state` (optimiser etc.) only for `last/`; `weights`: a full state
+    dict gathered beforehand (FSDP), else save_pretrained reads the model."""
     from qgen.precision import weights_finite
 
-    if not weights_finite(model):
+    finite = all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point()) if weights is not None \
+        else weights_finite(model)
+    if not finite:
         raise NonFiniteWeightsError(f"refusing to save non-finite weights to {directory}")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Writing model shards" bars would interleave with the training bar
     directory = Path(directory)
     with atomic_dir(directory) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, **({"state_dict": weights} if weights is not None else {}))
         tokenizer.save_pretrained(tmp)
         cfg.save(tmp)
         if state is not None:

@@ -52,10 +52,8 @@ def cleanup() -> None:
 def wrap(model: torch.nn.Module, info: DistInfo, fsdp: bool = False) -> torch.nn.Module:
     """DDP under torchrun; FSDP is plugged in here (qgen.models.peft / the FSDP helper) when `--fsdp` is set."""
     if fsdp:
-        try:
-            from qgen.models.peft import wrap_fsdp
-        except ImportError:
-            raise NotImplementedError("--fsdp is not available yet (qgen.models.peft.wrap_fsdp is missing)") from None
+        from qgen.fsdp import wrap_fsdp
+
         return wrap_fsdp(model, info)
     if not info.enabled:
         return model
@@ -69,6 +67,27 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     return model.module if isinstance(model, DDP) else model
+
+
+def state_for_save(model: torch.nn.Module, optimizer, with_state: bool) -> tuple[dict | None, dict | None]:
+    """(model state dict, optimiser state) to save. Under FSDP both are gathered whole onto rank 0 by collectives,
+    so every rank must call this; otherwise (None = let save_pretrained read the model, optimizer.state_dict())."""
+    from qgen import fsdp
+
+    if fsdp.is_sharded(model):
+        weights = fsdp.full_state_dict(model)
+        return weights, fsdp.full_optimizer_state(model, optimizer) if with_state else None
+    return None, optimizer.state_dict() if with_state else None
+
+
+def load_optimizer_state(model: torch.nn.Module, optimizer, state: dict) -> None:
+    """Restore what `state_for_save` returned (FSDP: re-shard the full state into each rank's optimiser)."""
+    from qgen import fsdp
+
+    if fsdp.is_sharded(model):
+        fsdp.load_optimizer_state(model, optimizer, state)
+    else:
+        optimizer.load_state_dict(state)
 
 
 def no_sync(model: torch.nn.Module, skip: bool):
