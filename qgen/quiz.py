@@ -106,7 +106,7 @@ class QuizScorer:
         self.batch_size, self.loglik_target, self.max_new_tokens = batch_size, loglik_target, max_new_tokens
         self.template = template or QuizTemplate()
         self.max_len = max_len
-        room = {"choice-token": 1, "generate": max_new_tokens}.get(method, 48)
+        room = {"choice-token": 1, "generate": max_new_tokens}.get(method, 0)  # loglik: per item, see _budget
         self.prompter = QuizPrompter(adapter, prompt_style, self.template, budget=max(8, max_len - room))
         self._label_ids: dict[tuple, list[list[int]]] = {}
 
@@ -128,7 +128,7 @@ class QuizScorer:
     def score(self, items: list[QuizItem], passages: list[list[dict]] | None = None) -> list[Scored]:
         """One Scored per item; `passages[i]` (may be empty) go into item i's `[参考]` block."""
         passages = passages or [[] for _ in items]
-        built = [self.prompter.build(it, ps) for it, ps in zip(items, passages)]
+        built = [self.prompter.build(it, ps, self._budget(it)) for it, ps in zip(items, passages)]
         out: list[Scored] = []
         for start in range(0, len(items), self.batch_size):
             chunk = list(range(start, min(start + self.batch_size, len(items))))
@@ -139,6 +139,14 @@ class QuizScorer:
             else:
                 out += [self._loglik(items[i], built[i]) for i in chunk]
         return out
+
+    def _budget(self, item: QuizItem) -> int | None:
+        """loglik: the context minus this item's longest continuation (other methods: the fixed budget)."""
+        if not self.method.startswith("loglik"):
+            return None
+        longest = max(len(self.tokenizer(self.continuation(item, i), add_special_tokens=False)["input_ids"])
+                      for i in range(len(item.choices)))
+        return max(8, self.max_len - longest)
 
     def _choice_token(self, items, built) -> list[Scored]:
         logits = self._forward([ids for ids, _ in built])

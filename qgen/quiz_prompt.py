@@ -147,9 +147,11 @@ class QuizPrompter:
     def count(self, text: str) -> int:
         return len(self.adapter.bos) + len(self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
-    def build(self, item: QuizItem, passages: list[dict] | None = None) -> tuple[list[int], dict]:
-        """Prompt token ids (BOS included) fitted to the budget, and what was cut: {"cut_reference", "cut_question",
-        "cut_left_tokens"} (counts of characters / tokens removed)."""
+    def build(self, item: QuizItem, passages: list[dict] | None = None, budget: int | None = None
+              ) -> tuple[list[int], dict]:
+        """Prompt token ids (BOS included) fitted to `budget` (default self.budget), and what was cut:
+        {"cut_reference", "cut_question", "cut_left_tokens"} (counts of characters / tokens removed)."""
+        budget = self.budget if budget is None else budget
         block = reference_block(passages or [])
         body = block[len(REF_HEADER) + 1:] if block else ""
         question = item.question
@@ -163,9 +165,9 @@ class QuizPrompter:
         for part in ("reference", "question"):
             original = body if part == "reference" else item.question
             removed = 0
-            while n > self.budget and removed < len(original):
+            while n > budget and removed < len(original):
                 # characters per token of this prompt, a slight overestimate so the loop ends in a few steps
-                removed = min(len(original), removed + max(1, math.ceil((n - self.budget) * len(text) / n)))
+                removed = min(len(original), removed + max(1, math.ceil((n - budget) * len(text) / n)))
                 cut = cut_middle(original, removed)
                 if part == "reference":
                     body = cut
@@ -175,8 +177,8 @@ class QuizPrompter:
                 n = self.count(text)
             info[f"cut_{part}"] = removed
         ids = self.adapter.bos + self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-        if len(ids) > self.budget:
-            keep = self.budget - len(self.adapter.bos)
-            info["cut_left_tokens"] = len(ids) - self.budget
+        if len(ids) > budget:
+            keep = budget - len(self.adapter.bos)
+            info["cut_left_tokens"] = len(ids) - budget
             ids = self.adapter.bos + ids[len(ids) - keep:]
         return ids, info

@@ -202,3 +202,14 @@ def test_record_style_keeps_the_record_text(tiny, items):
     text = sc.prompter.text(items[0], "[参考]\n・本文")
     assert text.startswith(items[0].instruction.split("問題")[0] + "[参考]\n・本文\n\n問題")
     assert items[0].input in text and text.endswith("### 回答:\n")
+
+
+def test_loglik_prompt_leaves_room_for_the_longest_choice(tiny, items):
+    model, tok, adapter = tiny["tiny-gpt-neox"]
+    passages = [{"title": "記事", "text": "これは参考のための長い文章です。" * 10}]
+    for max_len in (120, 60):
+        sc = QuizScorer(model, tok, adapter, "loglik", max_len=max_len)
+        s = sc.score(items[:1], [passages])[0]
+        longest = max(len(tok(c, add_special_tokens=False)["input_ids"]) for c in items[0].choices)
+        assert s.prompt_tokens + longest <= max_len
+        assert s.cut["cut_reference"] > 0
