@@ -83,7 +83,6 @@ def test_gate_fires_exactly_by_the_rule(setup):
     assert (setup / "gated" / "reliability_first_pass.png").is_file()
 
 
-@pytest.mark.slow
 def test_all_scorings_run(setup):
     for scoring in ("loglik", "loglik-norm", "generate"):
         records, metrics = _run(setup, f"s-{scoring}", "--scoring", scoring, "--max-new-tokens", "4", "--limit", "4")
@@ -91,7 +90,6 @@ def test_all_scorings_run(setup):
     assert "unparseable" in metrics["overall"]  # generation lists the answers it could not parse
 
 
-@pytest.mark.slow
 def test_tune_gate_on_real_runs(setup, capsys):
     _run(setup, "p2")
     _run(setup, "all", "--retrieval", str(setup / "index"), "--retrieve-all")
