@@ -1,7 +1,8 @@
 """Quiz evaluation outputs: result.json, result.log, metrics.json and reliability diagrams (all written atomically).
 
 Per file and overall: calibration.summary of the final answers; with retrieval also of the first pass (= accuracy
-without retrieval), the retrieval rate and accuracy on retrieved vs non-retrieved questions.
+without retrieval), the retrieval rate (questions re-scored with passages; `gate_fired` also counts those for which
+BM25 found nothing) and accuracy on retrieved vs non-retrieved questions.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def _block(records: list[dict]) -> dict:
             return sum((r["first_pass"] if key else r)["correct"] for r in rs) / len(rs)
 
         out["retrieval"] = {"rate": len(used) / len(records), "retrieved": len(used),
+                            "gate_fired": sum(bool(r.get("gate_fired")) for r in records),
                             "accuracy_retrieved": acc(used), "accuracy_retrieved_before": acc(used, "first"),
                             "accuracy_not_retrieved": acc(rest)}
     return out
@@ -66,7 +68,7 @@ def render_log(records: list[dict], metrics: dict) -> str:
         if "retrieval" in m:
             rv = m["retrieval"]
             lines.append(f"   without retrieval accuracy={_fmt(m['first_pass'].get('accuracy'))} "
-                         f"retrieval rate={rv['rate']:.3f} ({rv['retrieved']}) "
+                         f"retrieval rate={rv['rate']:.3f} ({rv['retrieved']}, gate fired {rv['gate_fired']}) "
                          f"accuracy retrieved={_fmt(rv['accuracy_retrieved'])} (before {_fmt(rv['accuracy_retrieved_before'])}) "
                          f"not retrieved={_fmt(rv['accuracy_not_retrieved'])}")
         if m.get("unparseable", {}).get("count"):
