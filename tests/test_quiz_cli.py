@@ -78,7 +78,7 @@ def test_gate_fires_exactly_by_the_rule(setup):
         else:
             assert r["probs"] == q["probs"] and r["passages"] == []
     rv = metrics["overall"]["retrieval"]
-    assert rv["rate"] == pytest.approx(expected.mean()) and rv["retrieved"] == int(expected.sum())
+    assert rv["rate"] == pytest.approx(expected.mean()) and rv["retrieved"] == rv["gate_fired"] == int(expected.sum())
     assert metrics["overall"]["first_pass"]["accuracy"] == pytest.approx(np.mean([q["correct"] for q in plain]))
     assert (setup / "gated" / "reliability_first_pass.png").is_file()
 
