@@ -12,8 +12,8 @@ own (normalised) pieces gives the same text, because `clean` is idempotent.
 
 Context window (`context_window="sentence"`, `--context-window sentence`): the context is first cut to the sentence(s)
 holding the answer span, keeping the "TITLE [SEP]" prefix — sentence-level QG. Contexts get ~2.5× shorter (JSQuAD
-valid: mean 74 vs 184 characters, title included), so a small model trains far faster per step and can learn to copy from the source; questions
-needing facts from other sentences lose them. The default (`full`) keeps the whole paragraph.
+valid: mean 74 vs 184 characters, title included), so a small model trains far faster per step and can learn to copy
+from the source; questions needing facts from other sentences lose them. The default (`full`) keeps the paragraph.
 """
 
 from __future__ import annotations
