@@ -65,6 +65,9 @@ def validate(cfg: C.TrainConfig) -> None:
         raise QgenInputError(f"must be in [0, 1), got {o.warmup_ratio}", field="warmup_ratio")
     if not 0 <= r.label_smoothing < 1:
         raise QgenInputError(f"must be in [0, 1), got {r.label_smoothing}", field="label_smoothing")
+    from qgen.models.peft import check as check_peft
+
+    check_peft(cfg)  # LoRA / quantisation mistakes surface before any model is built
 
 
 def read_data(cfg: C.TrainConfig) -> tuple[list[Example], list[Example]]:
