@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from qgen.data.jsonfile import load_records, read_text
 from qgen.errors import QgenInputError
 
 
@@ -26,41 +26,21 @@ def read_tsv(path) -> list[Example]:
     """Read `{id}\\t{source}\\t{target}` rows; a row with another field count is an error naming its line."""
     path = Path(path)
     out = []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("\t")
-            if len(fields) != 3:
-                raise QgenInputError(
-                    f"expected 3 tab-separated fields (id, source, target), got {len(fields)}", path=path, line=lineno
-                )
-            qid, source, target = fields
-            for name, value in (("id", qid), ("source", source), ("target", target)):
-                if not value.strip():
-                    raise QgenInputError("empty field", path=path, line=lineno, field=name)
-            out.append(Example(qid, source, target))
-    return out
-
-
-def _load_json_or_lines(path: Path):
-    text = path.read_text(encoding="utf-8-sig")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            return [(i, r) for i, r in enumerate(json.loads(text), 1)], "record"
-        except json.JSONDecodeError as e:
-            raise QgenInputError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}", path=path) from None
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):  # BOM, bad UTF-8, missing file: named errors
+        line = line.rstrip("\r")
         if not line.strip():
             continue
-        try:
-            rows.append((lineno, json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise QgenInputError(f"malformed JSON line (column {e.colno}: {e.msg})", path=path, line=lineno) from None
-    return rows, "line"
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise QgenInputError(
+                f"expected 3 tab-separated fields (id, source, target), got {len(fields)}", path=path, line=lineno
+            )
+        qid, source, target = fields
+        for name, value in (("id", qid), ("source", source), ("target", target)):
+            if not value.strip():
+                raise QgenInputError("empty field", path=path, line=lineno, field=name)
+        out.append(Example(qid, source, target))
+    return out
 
 
 def _str_field(obj, key, path, where, required=True) -> str:
@@ -77,7 +57,7 @@ def _str_field(obj, key, path, where, required=True) -> str:
 def read_instructions(path) -> list[Example]:
     """Read instruction data (`instruction`, optional `input`, `output`, optional `id`) from a JSON list or JSON lines."""
     path = Path(path)
-    rows, unit = _load_json_or_lines(path)
+    rows, unit = load_records(path)
     out = []
     for n, obj in rows:
         where = {unit: n}
@@ -94,7 +74,7 @@ def read_instructions(path) -> list[Example]:
 def read_text_jsonl(path) -> list[Example]:
     """Read `{"text": ...}` lines for plain causal LM training."""
     path = Path(path)
-    rows, unit = _load_json_or_lines(path)
+    rows, unit = load_records(path)
     out = []
     for n, obj in rows:
         text = _str_field(obj, "text", path, {unit: n})
@@ -111,7 +91,7 @@ def read_examples(path) -> list[Example]:
         raise QgenInputError("file not found", path=path)
     if path.suffix.lower() in (".tsv", ".txt"):
         return read_tsv(path)
-    rows, _ = _load_json_or_lines(path)
+    rows, _ = load_records(path)
     if not rows:
         raise QgenInputError("no records", path=path)
     first = rows[0][1]
