@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import build_tiny, prepare_run, records, settings, write_jsquad
+from train_helpers import build_tiny_for, prepare_run, records, settings, write_jsquad
 
-from qgen.data.examples import read_examples
 from qgen.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,8 +22,7 @@ def files(jsquad_valid, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(files, tmp_path_factory):
-    texts = [t for ex in read_examples(files[0]) for t in (ex.source, ex.target)]
-    return build_tiny(tmp_path_factory.mktemp("tiny"), ["tiny-llama", "tiny-t5"], texts)
+    return build_tiny_for(tmp_path_factory.mktemp("tiny"), ["tiny-llama", "tiny-t5"], files[0])
 
 
 def torchrun(conf: dict, extra=()):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 from train_helpers import (
-    build_tiny,
+    build_tiny_for,
     one_thread,  # noqa: F401  (a fixture, used by pytestmark)
     prepare_run,
     records,
@@ -30,8 +30,7 @@ def files(jsquad_valid, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(files, tmp_path_factory):
-    texts = [t for ex in read_examples(files[0]) for t in (ex.source, ex.target)]
-    return build_tiny(tmp_path_factory.mktemp("tiny"), CAUSAL, texts)
+    return build_tiny_for(tmp_path_factory.mktemp("tiny"), CAUSAL, files[0])
 
 
 @pytest.mark.parametrize("name", CAUSAL)

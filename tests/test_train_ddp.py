@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from train_helpers import (
-    build_tiny,
+    build_tiny_for,
+    cli_flags,
     one_thread,  # noqa: F401  (a fixture, used by pytestmark)
     prepare_run,
     records,
@@ -17,7 +18,6 @@ from train_helpers import (
     write_jsquad,
 )
 
-from qgen.data.examples import read_examples
 from qgen.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,20 +33,13 @@ def files(jsquad_valid, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(files, tmp_path_factory):
-    texts = [t for ex in read_examples(files[0]) for t in (ex.source, ex.target)]
-    return build_tiny(tmp_path_factory.mktemp("tiny"), ["tiny-t5"], texts)
+    return build_tiny_for(tmp_path_factory.mktemp("tiny"), ["tiny-t5"], files[0])
 
 
-def _flags(conf: dict) -> list[str]:
-    flags = []
-    for k, v in conf.items():
-        name = k.replace("_", "-")
-        flags += ([f"--{name}" if v else f"--no-{name}"] if isinstance(v, bool) else [f"--{name}", str(v)])
-    return flags
 
 
 def _torchrun(conf: dict) -> subprocess.CompletedProcess:
-    flags = _flags(conf)
+    flags = cli_flags(conf)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(REPO / "train.py"), *flags]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 from train_helpers import (
-    build_tiny,
+    build_tiny_for,
+    cli_flags,
     one_thread,  # noqa: F401  (a fixture, used by pytestmark)
     prepare_run,
     records,
@@ -18,7 +19,6 @@ from train_helpers import (
     write_jsquad,
 )
 
-from qgen.data.examples import read_examples
 from qgen.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,12 +34,9 @@ def files(jsquad_valid, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny(files, tmp_path_factory):
-    texts = [t for ex in read_examples(files[0]) for t in (ex.source, ex.target)]
-    return build_tiny(tmp_path_factory.mktemp("tiny"), ["tiny-t5"], texts)
+    return build_tiny_for(tmp_path_factory.mktemp("tiny"), ["tiny-t5"], files[0])
 
 
-def _flags(conf: dict) -> list[str]:
-    return [x for k, v in conf.items() for x in (f"--{k.replace('_', '-')}", str(v))]
 
 
 def _saved_step(out: Path) -> int:
@@ -59,7 +56,7 @@ def test_killed_run_resumes_bit_identically(tmp_path, files, tiny):
 
     killed = prepare_run(tmp_path / "killed", tiny)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *_flags({**conf, "output_dir": str(killed)})],
+    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *cli_flags({**conf, "output_dir": str(killed)})],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while _saved_step(killed) < 2 and proc.poll() is None and time.monotonic() < deadline:

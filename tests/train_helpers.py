@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from qgen.data.examples import read_examples
 from qgen.data.jsquad import convert, holdout_split
 from qgen.data.squad import read_squad
 from qgen.data.tsv import write_tsv
@@ -32,6 +33,21 @@ def build_tiny(root: Path, names, texts) -> Path:
     for name in names:
         resolve(name, texts, root)
     return root
+
+
+def build_tiny_for(root: Path, names, train_file: Path) -> Path:
+    """Tiny models whose tokenizer is trained on a training file's texts, as train() would build them."""
+    texts = [t for ex in read_examples(train_file) for t in (ex.source, ex.target)]
+    return build_tiny(root, names, texts)
+
+
+def cli_flags(conf: dict) -> list[str]:
+    """train.py flags for a settings dict (booleans as --x / --no-x)."""
+    flags = []
+    for k, v in conf.items():
+        name = k.replace("_", "-")
+        flags += ([f"--{name}" if v else f"--no-{name}"] if isinstance(v, bool) else [f"--{name}", str(v)])
+    return flags
 
 
 def prepare_run(out: Path, tiny_root: Path, name: str = "tiny-t5", dropout: float | None = None) -> Path:
