@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", action="store_true", help="also score the predictions (qgen.evaluate) and save the metrics")
     p.add_argument("--metrics", type=Path, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
     p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
+    p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
+                   help="words no prediction may contain (blocked in every spelling, checked on the decoded text)")
     add_generation_args(p)
     return p
 
@@ -92,6 +94,23 @@ def records(examples, outputs) -> list[dict]:
     return rows
 
 
+def _recheck_bad_words(gen, examples, outputs, settings, bad_words) -> list:
+    """Batched decoding blocks the bad words' tokens; an output whose text still holds one is redone one by one with
+    generate.py's widening search, and an example with no clean output is reported (its prediction left empty)."""
+    from qgen.bad_words import contains_bad, variants
+    from qgen.generation import Output
+
+    bad = variants(bad_words, gen.im.lang)
+    fixed = list(outputs)
+    for i, out in enumerate(outputs):
+        if any(contains_bad(t, bad, gen.im.lang) for t in out.texts):
+            texts, _ = gen.generate_avoiding(examples[i], settings, bad_words)
+            fixed[i] = Output(texts)
+            if not texts:
+                print(f"warning: {examples[i].id}: no output avoids the bad words", file=sys.stderr)
+    return fixed
+
+
 def run(args) -> int:
     from qgen.data.examples import read_examples
     from qgen.generation import Generator
@@ -112,7 +131,10 @@ def run(args) -> int:
             raise QgenInputError("no source to generate from (plain-text JSONL is training data, not a prediction "
                                  "input)", path=args.input, record=n, field="source")
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang)
-    outputs = Generator(im).generate(examples, settings, batch_size=args.batch_size, progress=True)
+    gen = Generator(im)
+    outputs = gen.generate(examples, settings, batch_size=args.batch_size, bad_words=args.bad_words, progress=True)
+    if args.bad_words:
+        outputs = _recheck_bad_words(gen, examples, outputs, settings, args.bad_words)
     rows = records(examples, outputs)
     write_jsonl(args.output, rows)
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)

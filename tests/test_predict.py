@@ -167,3 +167,24 @@ def test_predict_task_quiz_dispatches(monkeypatch):
     monkeypatch.setattr("qgen.quiz_cli.main", lambda argv: seen.append(argv) or 7)
     argv = ["--task", "quiz", "--model", "m", "--input", "x.json"]
     assert predict_main(argv) == 7 and seen == [argv]
+
+
+def test_predict_bad_words_keep_every_prediction_clean(models, dev_tsv, tmp_path):
+    """Words the model writes unconstrained (taken from its own greedy output) vanish from every prediction."""
+    plain, blocked = tmp_path / "plain.jsonl", tmp_path / "blocked.jsonl"
+    base = ["--model", str(models["t5"]), "--input", str(dev_tsv), "--max-new-tokens", str(MAX_NEW)]
+    assert predict_main([*base, "--output", str(plain)]) == 0
+    preds = [json.loads(line)["prediction"] for line in plain.read_text(encoding="utf-8").splitlines()]
+    # the two most frequent 2-character strings of the unconstrained predictions
+    counts = {}
+    for p in preds:
+        for a, b in zip(p, p[1:]):
+            if (a + b).strip() == a + b:
+                counts[a + b] = counts.get(a + b, 0) + 1
+    words = sorted(counts, key=counts.get, reverse=True)[:2]
+    assert words and any(w in p for p in preds for w in words)
+    assert predict_main([*base, "--output", str(blocked), "--bad-words", *words]) == 0
+    rows = [json.loads(line) for line in blocked.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(preds)
+    for row in rows:
+        assert not any(w in row["prediction"] for w in words), (row["prediction"], words)
