@@ -56,6 +56,15 @@ def test_bad_value_and_unknown_choice(tmp_path, tsv, capsys):
     assert "precision" in _one_line_error(capsys)
 
 
+def test_model_that_cannot_load_is_a_named_error(tmp_path, tsv, capsys):
+    # an empty directory is neither a checkpoint nor (offline) a hub model
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    assert main(["--model", str(empty), "--train-file", str(tsv), "--output-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load the model" in err and "field 'model'" in err and "Traceback" not in err
+
+
 def test_train_py_exit_code(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "train.py"), "--train-file", str(tmp_path / "missing.tsv")],
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)

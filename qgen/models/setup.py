@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from qgen.errors import QgenInputError
 from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
 from qgen.models.tiny import is_tiny
 
@@ -52,9 +53,12 @@ def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = No
     # a LoRA run's last/ is an adapter directory: the weights come from the base, then the adapter (qgen.models.peft)
     resume_adapter = weights_from is not None and _require("LoRA resume", "is_adapter_dir")(weights_from)
     base = str(name) if resume_adapter else path
-    tokenizer = load_tokenizer(path, m.trust_remote_code)
-    kind = model_kind(load_config(base, m.trust_remote_code))
-    model = load_model(base, kind, m.trust_remote_code, **load_kwargs(cfg))
+    try:
+        tokenizer = load_tokenizer(path, m.trust_remote_code)
+        kind = model_kind(load_config(base, m.trust_remote_code))
+        model = load_model(base, kind, m.trust_remote_code, **load_kwargs(cfg))
+    except (OSError, ValueError) as e:  # unknown name, hub unreachable offline, incomplete checkpoint directory
+        raise QgenInputError(f"cannot load the model: {e}", path=base, field="model") from None
     if m.add_special_tokens:
         _require("--add-special-tokens", "add_special_tokens")(model, tokenizer, m.add_special_tokens)
     if resume_adapter:
