@@ -1,7 +1,7 @@
 """Model + tokenizer + adapter from a TrainConfig, in separate visible steps the PEFT/quantisation code plugs into.
 
 Order: resolve the name (tiny-* built from the training texts) → tokenizer → (quantised) weights → special tokens
-→ LoRA → gradient checkpointing → adapter. Each step is one call so LoRA/QLoRA/special tokens stay out of the loop.
+→ LoRA → gradient checkpointing → adapter. Each step is one call (LoRA/QLoRA/special tokens live in qgen.models.peft) so they stay out of the loop.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qgen.errors import QgenInputError
+from qgen.models import peft as qpeft
 from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
 from qgen.models.tiny import is_tiny
 
@@ -23,26 +24,11 @@ class Loaded:
     path: str  # what the weights were loaded from
 
 
-def _peft():
-    try:
-        from qgen.models import peft
-    except ImportError:
-        return None
-    return peft
-
-
-def _require(feature: str, attr: str):
-    peft = _peft()
-    if peft is None or not hasattr(peft, attr):
-        raise NotImplementedError(f"{feature} is not available yet (qgen.models.peft.{attr} is missing)")
-    return getattr(peft, attr)
-
-
 def load_kwargs(cfg) -> dict:
     """Extra from_pretrained arguments: the quantised (QLoRA) loading hook."""
     if cfg.lora.quantization == "none":
         return {}
-    return _require(f"--quantization {cfg.lora.quantization}", "quantization_kwargs")(cfg)
+    return qpeft.quantization_kwargs(cfg)
 
 
 def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = None) -> Loaded:
@@ -51,7 +37,7 @@ def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = No
     name = resolve(m.model, texts, Path(output_dir) / "tiny") if is_tiny(m.model) else m.model
     path = str(weights_from or name)
     # a LoRA run's last/ is an adapter directory: the weights come from the base, then the adapter (qgen.models.peft)
-    resume_adapter = weights_from is not None and _require("LoRA resume", "is_adapter_dir")(weights_from)
+    resume_adapter = weights_from is not None and qpeft.is_adapter_dir(weights_from)
     base = str(name) if resume_adapter else path
     try:
         tokenizer = load_tokenizer(path, m.trust_remote_code)
@@ -60,11 +46,11 @@ def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = No
     except (OSError, ValueError) as e:  # unknown name, hub unreachable offline, incomplete checkpoint directory
         raise QgenInputError(f"cannot load the model: {e}", path=base, field="model") from None
     if m.add_special_tokens:
-        _require("--add-special-tokens", "add_special_tokens")(model, tokenizer, m.add_special_tokens)
+        qpeft.add_special_tokens(model, tokenizer, m.add_special_tokens)
     if resume_adapter:
-        model = _require("LoRA resume", "load_adapter_for_training")(model, weights_from, cfg)
+        model = qpeft.load_adapter_for_training(model, weights_from, cfg)
     else:  # LoRA / QLoRA wrapping and (non-reentrant) gradient checkpointing; a no-op for plain full fine-tuning
-        model = _require("LoRA (--lora-r > 0)", "apply_peft")(model, cfg, tokenizer)
+        model = qpeft.apply_peft(model, cfg, tokenizer)
     adapter = make_adapter(kind, tokenizer, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
                            max_len=m.max_len, prompt_format=m.prompt_format)
     return Loaded(model, tokenizer, adapter, kind, path)
