@@ -139,10 +139,8 @@ def run(args) -> int:
     write_jsonl(args.output, rows)
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
     if args.eval:
-        try:
-            from qgen.evaluate import evaluate_records, format_metrics
-        except ImportError as e:  # the evaluation layer is optional for prediction itself
-            raise QgenInputError(f"--eval needs qgen.evaluate ({e})") from None
+        from qgen.evaluate import evaluate_records, format_metrics
+
         result = evaluate_records(rows, hallucination=not args.no_hallucination)
         path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
