@@ -50,7 +50,7 @@ def cleanup() -> None:
 
 
 def wrap(model: torch.nn.Module, info: DistInfo, fsdp: bool = False) -> torch.nn.Module:
-    """DDP under torchrun; FSDP is plugged in here (qgen.models.peft / the FSDP helper) when `--fsdp` is set."""
+    """DDP under torchrun, or FSDP2 (qgen.fsdp) when `--fsdp` is set."""
     if fsdp:
         from qgen.fsdp import wrap_fsdp
 

@@ -96,7 +96,7 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
     torch_dtype = _torch_dtype(dtype, device)
 
     if is_dir and (path / ADAPTER_CONFIG).is_file():
-        # the peft helper's loader: base grown to the adapter's tokenizer (added tokens), adapter applied, merged
+        # qgen.models.peft's loader: base grown to the adapter's tokenizer (added tokens), adapter applied, merged
         from qgen.models.peft import adapter_base, load_adapter_model
 
         _, kind = adapter_base(path)
