@@ -54,7 +54,8 @@ class DataArgs:
 
 @dataclass
 class OptimArgs:
-    lr: float = _f(3e-4, "peak learning rate (AdamW)")
+    optimizer: str = _f("adamw", "adamw | sgd (momentum 0.9: linear in the gradients, so it does not amplify float rounding as Adam does)")
+    lr: float = _f(3e-4, "peak learning rate")
     weight_decay: float = _f(0.0, "AdamW weight decay (not applied to biases and norms)")
     adam_beta1: float = _f(0.9, "AdamW beta1")
     adam_beta2: float = _f(0.999, "AdamW beta2")

@@ -7,15 +7,21 @@ import math
 import torch
 
 SCHEDULERS = ("linear", "cosine", "constant")
+OPTIMIZERS = ("adamw", "sgd")
 
 
-def make_optimizer(model: torch.nn.Module, optim, device: torch.device) -> torch.optim.AdamW:
+def make_optimizer(model: torch.nn.Module, optim, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW by default; SGD with momentum 0.9 (`optimizer: sgd`) moves weights linearly in the gradients, which makes two runs that differ
+    only in float summation order agree to rounding (Adam's 1/sqrt(v) turns a ~0 gradient's rounding into an O(lr)
+    step) — what the equivalence tests (accumulation, DDP, FSDP) compare with."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
     groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if optim.optimizer == "sgd":
+        return torch.optim.SGD([g for g in groups if g["params"]], lr=optim.lr, momentum=0.9)
     return torch.optim.AdamW(
         [g for g in groups if g["params"]], lr=optim.lr, betas=(optim.adam_beta1, optim.adam_beta2), eps=optim.adam_eps,
         fused=device.type == "cuda" or None,

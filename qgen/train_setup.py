@@ -48,6 +48,7 @@ def validate(cfg: C.TrainConfig) -> None:
     _choice(m.task, TASKS, "task")
     _choice(m.precision, precision.PRECISIONS, "precision")
     _choice(o.scheduler, schedule.SCHEDULERS, "scheduler")
+    _choice(o.optimizer, schedule.OPTIMIZERS, "optimizer")
     _choice(r.loss, losses.names(), "loss")
     _choice(r.metric, list(METRICS), "metric")
     for group, name, low in ((d, "batch_size", 1), (d, "valid_batch_size", 1), (o, "grad_accum", 1),

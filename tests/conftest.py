@@ -44,5 +44,11 @@ def jcqa_valid(data_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
+def jaquad_dir(data_dir) -> Path:
+    """JaQuAD 0.1.0: train/ (30 shards) and dev/ (4 shards), SQuAD layout, contexts with line breaks."""
+    return data_dir / "jaquad"
+
+
+@pytest.fixture(scope="session")
 def korquad_dev(data_dir) -> Path:
     return data_dir / "korquad" / "KorQuAD_v1.0_dev.json"

@@ -44,7 +44,7 @@ def weights(run: Path) -> dict:
 @pytest.mark.parametrize("name,lora", [("tiny-llama", {"lora_r": 8, "lora_dropout": 0.0}), ("tiny-t5", {})])
 def test_fsdp_two_processes_equal_single_process(tmp_path, files, tiny, name, lora):
     common = {"model": name, "max_steps": 3, "grad_accum": 2, "eval_steps": 3, "valid_batch_size": 4,
-              "scheduler": "constant", "lr": 3e-3, "max_len": 96, **lora}
+              "scheduler": "constant", "optimizer": "sgd", "lr": 0.5, "max_len": 96, **lora}  # SGD: see test_train_ddp
     single = prepare_run(tmp_path / "single", tiny, name, dropout=0.0)
     train(settings(single, *files, batch_size=4, **common))
     sharded = prepare_run(tmp_path / "fsdp", tiny, name, dropout=0.0)
@@ -58,6 +58,6 @@ def test_fsdp_two_processes_equal_single_process(tmp_path, files, tiny, name, lo
     ws, wf = weights(single), weights(sharded)  # rank 0 wrote the whole (gathered) model / adapter
     assert ws.keys() == wf.keys()
     for k in ws:
-        torch.testing.assert_close(wf[k], ws[k], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(wf[k], ws[k], atol=1e-6, rtol=1e-5)
     state = torch.load(sharded / "last" / "trainer_state.pt", weights_only=True)
     assert state["optimizer"]["state"]  # the optimiser state was gathered too (keyed by parameter name)

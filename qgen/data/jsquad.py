@@ -28,7 +28,7 @@ from pathlib import Path
 
 from qgen.data.examples import Example
 from qgen.data.skips import Skips, print_reasons, print_summary
-from qgen.data.squad import SquadQuestion, read_squad
+from qgen.data.squad import SquadQuestion, read_squad_files
 from qgen.data.tsv import clean, write_tsv_files
 from qgen.errors import QgenInputError
 
@@ -37,7 +37,7 @@ _SEP_RE = re.compile(r"\[sep\]", re.IGNORECASE)
 _ID_BREAKERS_RE = re.compile(r"[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 TASKS = ("qa", "aqg", "aqg_hl")
 CONTEXT_WINDOWS = ("full", "sentence")
-_SENTENCE_END = "。！？"
+_SENTENCE_END = "。！？\n"  # a line break ends a sentence too (JaQuAD headings and lists have no 。)
 QA_TEMPLATE = "question: {question} context: {context}"
 AQG_TEMPLATE = "answer: {answer} context: {context}"
 
@@ -69,7 +69,7 @@ def build_source(task: str, *, context: str, question: str = "", answer: str = "
     raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
 
 
-def sentence_window(q: SquadQuestion) -> SquadQuestion:
+def sentence_window(q: SquadQuestion, neighbours: int = 0) -> SquadQuestion:
     """`q` with its context cut to "TITLE [SEP] " + the sentence(s) holding the answer span (answer_start shifted).
 
     Sentences end after 。！？ (the end mark stays with its sentence); an answer crossing a sentence end keeps all the
@@ -86,6 +86,18 @@ def sentence_window(q: SquadQuestion) -> SquadQuestion:
     first = body if first < 0 else first + 1
     ends = [i for i in (ctx.find(c, max(end - 1, body)) for c in _SENTENCE_END) if i >= 0]
     last = min(ends) + 1 if ends else len(ctx)
+    for _ in range(neighbours):  # widen by one non-empty sentence on each side
+        k = first
+        while k > body and ctx[k - 1] in _SENTENCE_END:
+            k -= 1
+        if k > body:
+            first = max(ctx.rfind(c, body, k) for c in _SENTENCE_END) + 1 or body
+        j = last
+        while j < len(ctx) and ctx[j] in _SENTENCE_END:
+            j += 1
+        if j < len(ctx):
+            nxt = [i for i in (ctx.find(c, j) for c in _SENTENCE_END) if i >= 0]
+            last = min(nxt) + 1 if nxt else len(ctx)
     if start < body:  # the span stays in the title: keep the prefix, then the body's first sentence
         return dataclasses.replace(q, context=ctx[:body] + ctx[body:last])
     prefix = ctx[:body]
@@ -93,10 +105,11 @@ def sentence_window(q: SquadQuestion) -> SquadQuestion:
 
 
 def convert(questions: Iterable[SquadQuestion], task: str, lang: str = "ja", skips: Skips | None = None,
-            context_window: str = "full") -> list[Example]:
+            context_window: str = "full", neighbours: int = 0) -> list[Example]:
     """One Example per usable question; questions that normalise to something unusable are added to `skips`.
 
-    `context_window="sentence"` cuts each context to the answer's sentence(s) first (`sentence_window`).
+    `context_window="sentence"` cuts each context to the answer's sentence(s) first (`sentence_window`), widened by
+    `neighbours` sentences on each side.
     """
     if context_window not in CONTEXT_WINDOWS:
         raise ValueError(f"unknown context window {context_window!r}; expected one of {CONTEXT_WINDOWS}")
@@ -104,7 +117,7 @@ def convert(questions: Iterable[SquadQuestion], task: str, lang: str = "ja", ski
     out = []
     for q in questions:
         if context_window == "sentence":
-            q = sentence_window(q)
+            q = sentence_window(q, neighbours)
         qid = q.id.strip()
         if _ID_BREAKERS_RE.search(qid):
             skips.add("id contains whitespace control characters", repr(q.id))
@@ -164,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convert a SQuAD-v1.1-layout file (JSQuAD, KorQuAD, SQuAD) to `id\\tsource\\ttarget` TSV rows.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--input", required=True, type=Path, help="SQuAD-layout JSON file")
+    p.add_argument("--input", required=True, type=Path, nargs="+",
+                   help="SQuAD-layout JSON file(s) or directories of them (JaQuAD's shards: --input jaquad/train)")
     p.add_argument("--task", required=True, choices=TASKS, help="qa: question+context→answer; aqg: answer+context→"
                    "question; aqg_hl: context with <hl> answer <hl>→question")
     p.add_argument("--output", required=True, type=Path, help="TSV to write")
@@ -180,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context-window", default="full", choices=CONTEXT_WINDOWS,
                    help="full: the whole paragraph; sentence: only the sentence(s) holding the answer span, after the "
                    "'TITLE [SEP]' prefix (sentence-level QG; the holdout split still goes by whole paragraph)")
+    p.add_argument("--neighbours", type=int, default=0, metavar="N",
+                   help="with --context-window sentence: also keep N sentences before and after the answer's")
     return p
 
 
@@ -190,13 +206,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--holdout and --holdout-output go together")
     if args.holdout is not None and not 0 < args.holdout < 1:
         parser.error("--holdout must be between 0 and 1 (exclusive)")
+    if args.neighbours < 0 or (args.neighbours and args.context_window != "sentence"):
+        parser.error("--neighbours takes N >= 0 and needs --context-window sentence")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
-    paths = [p.resolve() for p in (args.input, args.output, args.holdout_output) if p is not None]
+    paths = [p.resolve() for p in (*args.input, args.output, args.holdout_output) if p is not None]
     if len(set(paths)) != len(paths):
         parser.error("--input, --output and --holdout-output must be different files")
     try:
-        questions, skips = read_squad(args.input)
+        questions, skips = read_squad_files(args.input)
         if args.limit is not None:
             questions = questions[: args.limit]
         moved = 0
@@ -205,17 +223,17 @@ def main(argv: list[str] | None = None) -> int:
             moved = sum(a is not q for a, q in zip(anchored, questions))
             questions = anchored
         if args.holdout is None:
-            outputs = {args.output: convert(questions, args.task, args.lang, skips, args.context_window)}
+            outputs = {args.output: convert(questions, args.task, args.lang, skips, args.context_window, args.neighbours)}
         else:
             try:
                 train, dev = holdout_split(questions, args.holdout, args.seed, args.lang)
             except ValueError as e:
-                raise QgenInputError(str(e), path=args.input) from None
-            outputs = {args.output: convert(train, args.task, args.lang, skips, args.context_window),
-                       args.holdout_output: convert(dev, args.task, args.lang, skips, args.context_window)}
+                raise QgenInputError(str(e), path=args.input[0]) from None
+            outputs = {args.output: convert(train, args.task, args.lang, skips, args.context_window, args.neighbours),
+                       args.holdout_output: convert(dev, args.task, args.lang, skips, args.context_window, args.neighbours)}
         if not any(outputs.values()):
             print_reasons(skips)
-            raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input)
+            raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input[0])
         written = write_tsv_files(outputs)
     except QgenInputError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -15,6 +15,10 @@ class Skips:
     def add(self, reason: str, ident) -> None:
         self.by_reason[reason].append(str(ident))
 
+    def merge(self, other: Skips) -> None:
+        for reason, ids in other.by_reason.items():
+            self.by_reason[reason].extend(ids)
+
     def __len__(self) -> int:
         return sum(len(v) for v in self.by_reason.values())
 

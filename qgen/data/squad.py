@@ -112,3 +112,37 @@ def read_squad(path) -> tuple[list[SquadQuestion], Skips]:
                     SquadQuestion(qa["id"], qa["question"], first["text"], first["answer_start"], context, title, qwhere)
                 )
     return out, skips
+
+
+def squad_files(inputs) -> list[Path]:
+    """The JSON files named by `inputs`: files as given, directories expanded to their `*.json` files (sorted).
+
+    JaQuAD ships as 30 train shards; `--input data/jaquad/train` reads them all in name order."""
+    files: list[Path] = []
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            found = sorted(item.glob("*.json"))
+            if not found:
+                raise QgenInputError("directory holds no *.json files", path=item)
+            files.extend(found)
+        else:
+            files.append(item)
+    return files
+
+
+def read_squad_files(inputs) -> tuple[list[SquadQuestion], Skips]:
+    """`read_squad` over several files and directories in order; an id repeated across files is skipped too."""
+    out: list[SquadQuestion] = []
+    skips = Skips()
+    seen: set[str] = set()
+    for path in squad_files(inputs):
+        questions, file_skips = read_squad(path)
+        skips.merge(file_skips)
+        for q in questions:
+            if q.id in seen:
+                skips.add("duplicate id", q.id)
+                continue
+            seen.add(q.id)
+            out.append(q)
+    return out, skips

@@ -86,10 +86,17 @@ def _config(name: str, vocab_size: int):
 
 def build_tiny(name: str, texts: Iterable[str], out_dir, vocab_size: int = 8000, seed: int = 0) -> Path:
     """Build (or reuse) `out_dir/name`: a saved tokenizer + randomly initialised model trained on nothing yet."""
+    return build_untrained(name, texts, Path(out_dir) / name, vocab_size=vocab_size, seed=seed)
+
+
+def build_untrained(name: str, texts: Iterable[str], out: Path, vocab_size: int = 8000, seed: int = 0,
+                    config_overrides: dict | None = None) -> Path:
+    """Build (or reuse) `out`: a sentencepiece tokenizer trained on `texts` and a randomly initialised model of the
+    `name` architecture, its config changed by `config_overrides` (e.g. `{"d_model": 256}`: qgen-small-ja's recipe)."""
     import torch
     import transformers as tf
 
-    out = Path(out_dir) / name
+    out = Path(out)
     if (out / "config.json").is_file() and (out / "tokenizer_config.json").is_file():
         return out
     spiece = _train_spiece(texts, vocab_size)
@@ -105,6 +112,10 @@ def build_tiny(name: str, texts: Iterable[str], out_dir, vocab_size: int = 8000,
             tok.bos_token = "<s>"
         tok.model_max_length = 1024
         config = _config(name, len(tok))
+        for key, value in (config_overrides or {}).items():
+            if not hasattr(config, key):
+                raise ValueError(f"{type(config).__name__} has no setting {key!r}")
+            setattr(config, key, value)
         torch.manual_seed(seed)
         model_cls = tf.AutoModelForSeq2SeqLM if name == "tiny-t5" else tf.AutoModelForCausalLM
         model = model_cls.from_config(config)
@@ -112,6 +123,7 @@ def build_tiny(name: str, texts: Iterable[str], out_dir, vocab_size: int = 8000,
         tok.save_pretrained(tmp)
         (tmp / "spiece.model").unlink()
         (tmp / "tokenizer.model").unlink(missing_ok=True)
-        (tmp / "qgen_tiny.json").write_text(json.dumps({"name": name, "vocab_size": len(tok), "seed": seed}))
+        (tmp / "qgen_tiny.json").write_text(json.dumps({"name": name, "vocab_size": len(tok), "seed": seed,
+                                                        "config_overrides": config_overrides or {}}))
     log.info("built %s (%d-token tokenizer) in %s", name, len(tok), out)
     return out

@@ -1,0 +1,55 @@
+"""`qgen build-model`: an untrained model + sentencepiece tokenizer from training texts (the first step of a recipe).
+
+The tokenizer is trained on every source and target of the given TSV/JSON files (`<hl>` and `[SEP]` are single
+tokens); the architecture is a built-in one (`tiny-t5`, …) with its settings changed by `--arch-config` (YAML).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from qgen.data.examples import read_examples
+from qgen.errors import QgenInputError
+from qgen.models.tiny import TINY_MODELS, build_untrained
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qgen build-model", description=__doc__.split("\n")[0])
+    p.add_argument("--texts", type=Path, nargs="+", required=True, help="TSV / JSON files whose texts train the tokenizer")
+    p.add_argument("--arch", default="tiny-t5", choices=TINY_MODELS, help="architecture family")
+    p.add_argument("--arch-config", type=Path, help="YAML mapping of model config settings (d_model, num_layers, …)")
+    p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    p.add_argument("--output", type=Path, required=True, help="directory to write (reused if it already holds a model)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        overrides = {}
+        if args.arch_config:
+            try:
+                overrides = yaml.safe_load(args.arch_config.read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as e:
+                raise QgenInputError(f"cannot read the architecture settings: {e}", path=args.arch_config) from None
+            if not isinstance(overrides, dict):
+                raise QgenInputError("expected a mapping of config settings", path=args.arch_config)
+        texts = [t for path in args.texts for ex in read_examples(path) for t in (ex.source, ex.input, ex.target) if t]
+        try:
+            out = build_untrained(args.arch, texts, args.output, args.vocab_size, args.seed, overrides)
+        except ValueError as e:
+            raise QgenInputError(str(e), path=args.arch_config) from None
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
