@@ -25,7 +25,16 @@ def test_recorded_checksums_match_the_local_mirror(data_dir):
                 assert sha256_file(local) == s.sha256 and local.stat().st_size == s.size
                 checked += 1
             assert s.url.startswith("https://") and s.url.endswith(Path(s.relpath).name)
-    assert checked == 4
+    assert checked == 4 + 35  # JSQuAD valid, JCommonsenseQA ×2, KorQuAD dev; JaQuAD's 34 shards + LICENSE
+
+
+def test_jaquad_mirror_copy_is_verified_and_complete(tmp_path, capsys, monkeypatch, data_dir):
+    monkeypatch.setenv(download.MIRROR_ENV, str(data_dir))
+    dest = tmp_path / "dest"
+    assert download.main(["jaquad", "--dest", str(dest)]) == 0
+    assert "35 files in place" in capsys.readouterr().out
+    assert len(list((dest / "jaquad" / "train").glob("*.json"))) == 30
+    assert len(list((dest / "jaquad" / "dev").glob("*.json"))) == 4
 
 
 def test_mirror_copy_reports_missing_by_name(tmp_path, capsys, monkeypatch, data_dir):
