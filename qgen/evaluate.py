@@ -96,7 +96,9 @@ def evaluate_records(
 
     metrics: n, exact_match, char_f1 (JSQuAD, [0, 1]), bleu (0-100), bleu_signature, rouge1/rouge2/rougeL ([0, 1]),
     and with `hallucination`: hallucination_rate (share of predictions with >= 1 hallucinated content word) and
-    hallucinated_word_rate (hallucinated / distinct content words, summed over predictions). Each example adds em,
+    hallucinated_word_rate (hallucinated / distinct content words, summed over predictions) and on_topic_rate (share
+    of predictions with >= 1 content word found in the reference text); always distinct_rate (distinct predictions /
+    predictions: a model that ignores its input writes one output for all). Each example adds em,
     f1, rouge1/2/L and, with `hallucination`, hallucinated (sorted list) and content_words. `stop_words` defaults to
     `QUESTION_STOP_WORDS`. Bad records raise QgenInputError naming the record index and field.
     """
@@ -144,6 +146,9 @@ def evaluate_records(
         n_words = sum(n_content for _, n_content in details)
         metrics["hallucination_rate"] = sum(1 for words, _ in details if words) / n
         metrics["hallucinated_word_rate"] = sum(len(w) for w, _ in details) / n_words if n_words else 0.0
+        # on topic: at least one content word (not a stop word) that the reference text has, i.e. about its input
+        metrics["on_topic_rate"] = sum(1 for words, n_content in details if n_content > len(words)) / n
+    metrics["distinct_rate"] = len(set(preds)) / n  # a model that ignores its input repeats one output
     return {"metrics": metrics, "examples": examples}
 
 

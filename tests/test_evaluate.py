@@ -105,6 +105,19 @@ def test_metrics_equal_direct_computation(records):
     # 富士山 is in none of these contexts: every false-start prediction is flagged with it
     assert all("富士" in e["hallucinated"] or "富士山" in e["hallucinated"] for e in examples[2::3])
     assert 0 < m["hallucinated_word_rate"] < m["hallucination_rate"]
+    assert m["distinct_rate"] == pytest.approx(len(set(preds)) / 300)
+
+
+def test_distinct_and_on_topic_rates():
+    rows = [
+        {"source": "<hl> 甲府市 <hl> は山梨県の県庁所在地である。", "prediction": "山梨県の県庁所在地はどこ?", "target": "x"},
+        {"source": "東京タワーは <hl> 1958年 <hl> に完成した。", "prediction": "山梨県の県庁所在地はどこ?", "target": "x"},
+        {"source": "富士山は日本一高い山である。", "prediction": "それは何?", "target": "x"},
+    ]
+    m = evaluate_records(rows, workers=1)["metrics"]
+    assert m["distinct_rate"] == pytest.approx(2 / 3)  # the repeated question counts once
+    # 1: 山梨県 / 県庁所在地 are in its source; 2: none of its words is; 3: only stop words (何) and no content word
+    assert m["on_topic_rate"] == pytest.approx(1 / 3)
 
 
 def test_worst_first(records):
