@@ -64,7 +64,8 @@ def main() -> int:
     g = Generator(load_inference_model(str(model_dir)))
     if g.im.kind != "seq2seq":
         raise SystemExit("the text2text pipeline comparison needs a seq2seq model")
-    settings = GenerationSettings(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+    # no n-gram blocking: the one-by-one reference below is plain model.generate with these two settings
+    settings = GenerationSettings(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, no_repeat_ngram_size=0)
     gen = {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens, "do_sample": False}
     sources = [e.source for e in examples]
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads, "

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--show-source", action="store_true", help="print the model input to stderr")
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
                    help="words no output may contain (every spelling and tokenisation is blocked)")
-    add_generation_args(p, beams=4)
+    add_generation_args(p)
     return p
 
 

@@ -15,42 +15,10 @@ import torch
 
 from qgen.bad_words import SubstringBanProcessor, bad_words_ids, contains_bad, token_texts, variants
 from qgen.data.examples import Example
+from qgen.decoding import GenerationSettings  # the defaults live in qgen.decoding
 from qgen.inference_model import InferenceModel
 
 HL = "<hl>"
-
-
-@dataclass
-class GenerationSettings:
-    num_beams: int = 1
-    num_return_sequences: int = 1
-    max_new_tokens: int = 64
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 50
-    seed: int | None = None
-    length_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
-
-    def check(self) -> None:
-        if self.num_beams < 1 or self.num_return_sequences < 1 or self.max_new_tokens < 1:
-            raise ValueError("num_beams, num_return_sequences and max_new_tokens must be at least 1")
-        if not self.do_sample and self.num_return_sequences > self.num_beams:
-            raise ValueError(f"num_return_sequences ({self.num_return_sequences}) cannot exceed num_beams "
-                             f"({self.num_beams}) without sampling")
-
-    def generate_kwargs(self) -> dict:
-        """Keyword arguments for `model.generate` (sampling knobs only when sampling, so none are silently ignored)."""
-        kw = {"num_beams": self.num_beams, "num_return_sequences": self.num_return_sequences,
-              "max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
-        if self.do_sample:
-            kw.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
-        if self.num_beams > 1 and self.length_penalty != 1.0:
-            kw["length_penalty"] = self.length_penalty
-        if self.no_repeat_ngram_size:
-            kw["no_repeat_ngram_size"] = self.no_repeat_ngram_size
-        return kw
 
 
 @dataclass

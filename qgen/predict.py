@@ -14,27 +14,22 @@ from pathlib import Path
 from qgen.errors import QgenInputError
 
 
-def add_generation_args(p: argparse.ArgumentParser, beams: int = 1, max_new_tokens: int = 64) -> None:
-    """Model and decoding flags shared with generate.py."""
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """Model loading flags shared with generate.py (the decoding flags come from qgen.decoding)."""
     g = p.add_argument_group("model")
     g.add_argument("--model", required=True, help="checkpoint dir (runs/x/best), LoRA adapter dir, or hub name")
     g.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
     g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto = fp32 on CPU, bf16 (else fp16) on GPU")
     g.add_argument("--lang", default=None, choices=("ja", "ko", "en"), help="override the saved normalisation language")
-    d = p.add_argument_group("decoding")
-    d.add_argument("--num-beams", "--num_beams", type=int, default=beams, help="beam width (1 = greedy)")
-    d.add_argument("--num-return-sequences", "--num_return_sequences", type=int, default=1,
-                   help="outputs per input (at most --num-beams unless sampling)")
-    d.add_argument("--max-new-tokens", "--max_new_tokens", type=int, default=max_new_tokens, help="tokens generated at most")
-    d.add_argument("--do-sample", "--do_sample", action="store_true", help="sample instead of greedy / beam search")
-    d.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-    d.add_argument("--top-p", "--top_p", type=float, default=1.0, help="nucleus sampling mass")
-    d.add_argument("--top-k", "--top_k", type=int, default=50, help="sample among the k most likely tokens")
-    d.add_argument("--seed", type=int, default=None, help="seed for sampling")
-    d.add_argument("--length-penalty", "--length_penalty", type=float, default=1.0, help="beam search length penalty")
-    d.add_argument("--no-repeat-ngram-size", "--no_repeat_ngram_size", type=int, default=0,
-                   help="forbid repeating n-grams of this size (0 = off)")
+
+
+def add_generation_args(p: argparse.ArgumentParser) -> None:
+    """Model and decoding flags, the same in predict.py and generate.py."""
+    from qgen.decoding import add_decoding_args
+
+    add_model_args(p)
+    add_decoding_args(p)
 
 
 def quiet_loading() -> None:
@@ -45,18 +40,12 @@ def quiet_loading() -> None:
 
 
 def settings_from_args(args):
-    from qgen.generation import GenerationSettings
+    from qgen import decoding
 
-    s = GenerationSettings(
-        num_beams=args.num_beams, num_return_sequences=args.num_return_sequences, max_new_tokens=args.max_new_tokens,
-        do_sample=args.do_sample, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
-        length_penalty=args.length_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size,
-    )
     try:
-        s.check()
+        return decoding.settings_from_args(args)
     except ValueError as e:
         raise QgenInputError(str(e), field="decoding options") from None
-    return s
 
 
 def build_parser() -> argparse.ArgumentParser:

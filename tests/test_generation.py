@@ -19,7 +19,7 @@ from qgen.inference_model import load_inference_model
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inference_models  # noqa: E402
 
-GREEDY = GenerationSettings(max_new_tokens=16)
+GREEDY = GenerationSettings(num_beams=1, no_repeat_ngram_size=0, max_new_tokens=16)  # as model.generate(do_sample=False)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_bad_words_blocked_at_word_start_inside_and_across_tokens(gens, sources)
         ex = Example("x", src, "")
         free = g.generate([ex], GREEDY)[0].texts[0]
         assert contains_bad(free, variants([word])), (kind, word, free)
-        for settings in (GREEDY, GenerationSettings(max_new_tokens=16, num_beams=3, num_return_sequences=2)):
+        for settings in (GREEDY, GenerationSettings(max_new_tokens=16, num_beams=3, num_return_sequences=2, no_repeat_ngram_size=0)):
             texts, notes = g.generate_avoiding(ex, settings, [word])
             assert len(texts) == settings.num_return_sequences and all(texts), (kind, texts)
             for t in texts:
@@ -198,11 +198,11 @@ def test_generate_avoiding_widens_the_search_when_a_bad_word_slips_through(gens,
         return [Output(texts, [[] for _ in texts])]
 
     monkeypatch.setattr(g, "generate", fake_generate)
-    texts, notes = g.generate_avoiding(Example("x", "s", ""), GenerationSettings(num_return_sequences=1), ["甲府"])
+    texts, notes = g.generate_avoiding(Example("x", "s", ""), GenerationSettings(num_beams=1), ["甲府"])
     assert texts == ["県庁所在地は?"]
     assert calls == [(1, 1, ("甲府",)), (2, 2, ("甲府",))]
     assert any("dropped" in n for n in notes) and any("widening" in n for n in notes)
-    texts, notes = g.generate_avoiding(Example("x", "s", ""), GenerationSettings(), ["は", "甲府"], max_beams=4)
+    texts, notes = g.generate_avoiding(Example("x", "s", ""), GenerationSettings(num_beams=1), ["は", "甲府"], max_beams=4)
     assert texts == [] and "only 0 of 1" in notes[-1]
 
 

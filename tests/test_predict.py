@@ -18,6 +18,7 @@ import inference_models  # noqa: E402
 
 N = 40
 MAX_NEW = 16
+GREEDY_FLAGS = ["--num-beams", "1", "--no-repeat-ngram-size", "0"]  # what model.generate(do_sample=False) does
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def _compare_with_pipeline(g: Generator, examples, beams: int, batched) -> set[i
 def test_predict_is_identical_to_pipeline_one_by_one_greedy(models, examples, dev_tsv, tmp_path, capsys):
     out = tmp_path / "preds.jsonl"
     argv = ["--model", str(models["t5"]), "--input", str(dev_tsv), "--output", str(out), "--batch-size", "8",
-            "--max-new-tokens", str(MAX_NEW)]
+            "--max-new-tokens", str(MAX_NEW), *GREEDY_FLAGS]
     assert predict_main(argv) == 0
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == [e.id for e in examples]  # original order restored
@@ -82,7 +83,8 @@ def test_predict_is_identical_to_pipeline_one_by_one_greedy(models, examples, de
     tok = g.tokenizer
     assert all(len(tok(e.source)["input_ids"]) < g.im.adapter.max_source_len for e in examples)  # no truncation
     assert len({len(tok(e.source)["input_ids"]) for e in examples}) > 10  # batches really are padded
-    batched = g.generate(examples, GenerationSettings(max_new_tokens=MAX_NEW), batch_size=8)
+    batched = g.generate(examples, GenerationSettings(num_beams=1, no_repeat_ngram_size=0, max_new_tokens=MAX_NEW),
+                         batch_size=8)
     assert [r["prediction"] for r in rows] == [o.texts[0] for o in batched]
     lengths = _compare_with_pipeline(g, examples, 1, batched)
     assert len(lengths) > 2  # some outputs end early, others run to max_new_tokens
@@ -91,7 +93,8 @@ def test_predict_is_identical_to_pipeline_one_by_one_greedy(models, examples, de
 def test_predict_is_identical_to_pipeline_one_by_one_beam(models, examples):
     g = Generator(load_inference_model(models["t5"]))
     subset = examples[:20]
-    batched = g.generate(subset, GenerationSettings(num_beams=3, max_new_tokens=MAX_NEW), batch_size=8)
+    batched = g.generate(subset, GenerationSettings(num_beams=3, no_repeat_ngram_size=0, max_new_tokens=MAX_NEW),
+                         batch_size=8)
     _compare_with_pipeline(g, subset, 3, batched)
 
 

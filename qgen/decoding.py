@@ -1,0 +1,80 @@
+"""Decoding settings shared by predict.py and generate.py: the defaults, the flags and their checks live only here.
+
+Both tools once had their own defaults (greedy in predict.py, 4 beams in generate.py), so the same checkpoint wrote
+different text in each. The defaults are the demo's: beam search with 4 beams and no repeated 3-gram — greedy search
+on a weak model tends to loop on one token (`「「「…`). No torch here: `--help` and flag errors stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+
+
+def _f(default, help_: str, shown: str | None = None):
+    return field(default=default, metadata={"help": help_, "shown": shown})
+
+
+@dataclass
+class GenerationSettings:
+    num_beams: int | None = _f(None, "beam width (1 = greedy)", shown="4, or 1 with --do-sample")
+    num_return_sequences: int = _f(1, "outputs per input (at most --num-beams unless sampling)")
+    max_new_tokens: int = _f(64, "tokens generated at most")
+    do_sample: bool = _f(False, "sample instead of beam search")
+    temperature: float = _f(1.0, "sampling temperature")
+    top_p: float = _f(1.0, "nucleus sampling mass")
+    top_k: int = _f(50, "sample among the k most likely tokens")
+    seed: int | None = _f(None, "seed for sampling")
+    length_penalty: float = _f(1.0, "beam search length penalty")
+    no_repeat_ngram_size: int = _f(3, "forbid repeating n-grams of this size (0 = off)")
+
+    def __post_init__(self):
+        if self.num_beams is None:  # beam search by default; sampling samples (beam sampling only when asked for)
+            self.num_beams = 1 if self.do_sample else 4
+
+    def check(self) -> None:
+        if self.num_beams < 1 or self.num_return_sequences < 1 or self.max_new_tokens < 1:
+            raise ValueError("num_beams, num_return_sequences and max_new_tokens must be at least 1")
+        if not self.do_sample and self.num_return_sequences > self.num_beams:
+            raise ValueError(f"num_return_sequences ({self.num_return_sequences}) cannot exceed num_beams "
+                             f"({self.num_beams}) without sampling")
+        if self.no_repeat_ngram_size < 0:
+            raise ValueError("no_repeat_ngram_size must be 0 (off) or positive")
+
+    def generate_kwargs(self) -> dict:
+        """Keyword arguments for `model.generate` (sampling knobs only when sampling, so none are silently ignored)."""
+        kw = {"num_beams": self.num_beams, "num_return_sequences": self.num_return_sequences,
+              "max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
+        if self.do_sample:
+            kw.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
+        if self.num_beams > 1 and self.length_penalty != 1.0:
+            kw["length_penalty"] = self.length_penalty
+        if self.no_repeat_ngram_size:
+            kw["no_repeat_ngram_size"] = self.no_repeat_ngram_size
+        return kw
+
+
+_TYPES = {"int": int, "float": float, "int | None": int}  # field annotations are strings (postponed evaluation)
+
+
+def add_decoding_args(p: argparse.ArgumentParser) -> None:
+    """One flag per GenerationSettings field (`--num-beams`, also `--num_beams`), its default taken from there."""
+    g = p.add_argument_group("decoding (the same defaults in predict.py and generate.py)")
+    for f in dataclasses.fields(GenerationSettings):
+        flags = ["--" + f.name.replace("_", "-")] + (["--" + f.name] if "_" in f.name else [])
+        help_ = f.metadata["help"]
+        if f.metadata["shown"]:  # `%(default).0s` prints nothing and stops the formatter appending "(default: None)"
+            help_ += f" (default: {f.metadata['shown']})%(default).0s"
+        if f.type == "bool":
+            g.add_argument(*flags, action="store_true", help=help_)
+        else:
+            kind = _TYPES[f.type]
+            g.add_argument(*flags, type=kind, default=f.default, metavar="N" if kind is int else "X", help=help_)
+
+
+def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
+    """The settings the flags ask for, checked (ValueError with the reason)."""
+    s = GenerationSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GenerationSettings)})
+    s.check()
+    return s
