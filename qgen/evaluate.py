@@ -161,16 +161,26 @@ def worst_first(examples: list[dict], sort: str = "hallucination") -> list[dict]
     raise ValueError(f"unknown sort {sort!r}; expected one of {SORT_KEYS}")
 
 
+def scales(metrics: dict) -> dict:
+    """{metric: "0-1" | "0-100"} for the metrics given, saved with them (BLEU is the only 0-100 one)."""
+    from qgen.metrics import SCALES
+
+    return {k: SCALES[k] for k in metrics if k in SCALES}
+
+
 def format_metrics(metrics: dict) -> str:
-    """The metrics as aligned `name  value` lines for the terminal."""
+    """The metrics as aligned `name  value  (scale)` lines for the terminal: BLEU is 0-100, the rest 0-1."""
+    from qgen.metrics import SCALES
+
     lines = []
     for k, v in metrics.items():
         if k == "bleu_signature":
             continue
         value = f"{v:.2f}" if k == "bleu" else f"{v:.4f}" if isinstance(v, float) else str(v)
+        note = SCALES.get(k, "")
         if k == "bleu":
-            value += f"  ({metrics['bleu_signature']})"
-        lines.append(f"{k:<24}{value}")
+            note += f"; {metrics['bleu_signature']}"
+        lines.append(f"{k:<24}{value:>8}" + (f"  ({note})" if note else ""))
     return "\n".join(lines)
 
 
@@ -222,9 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     report.write_report(
         report_path, result["metrics"], rows, title=f"qgen eval: {args.predictions.name}", max_rows=args.max_rows
     )
-    write_json(
-        metrics_path, {"predictions": str(args.predictions), "source_field": args.source_field, **result["metrics"]}
-    )
+    write_json(metrics_path, {"predictions": str(args.predictions), "source_field": args.source_field,
+                              **result["metrics"], "scales": scales(result["metrics"])})
     print(format_metrics(result["metrics"]))
     print(f"wrote {report_path} and {metrics_path}", file=sys.stderr)
     return 0

@@ -8,7 +8,11 @@ reference list raise ValueError/TypeError naming the position. Empty strings are
 (empty vs empty scores 1, empty vs non-empty 0), ROUGE follows rouge-score (0 when either side has no tokens), BLEU
 follows sacrebleu (an empty prediction contributes length but no n-grams).
 
-Nothing heavy is imported at module level: sacrebleu, fugashi and rouge-score load on first use.
+Scales: BLEU is 0-100 (sacrebleu's convention, comparable with published BLEU); every other metric is in [0, 1].
+`SCALES` says which, and `qgen eval` prints and saves it beside each value.
+
+Nothing heavy is imported at module level: sacrebleu, fugashi and rouge-score load on first use, and
+`hallucination` / `hallucination_rate` (from qgen.hallucination, GiNZA/spaCy) only when first looked up here.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import collections
 import functools
 import unicodedata
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for readers and type checkers; at run time `__getattr__` below imports them on first use
+    from qgen.hallucination import hallucination, hallucination_rate
 
 __all__ = [
     "normalize_answer",
@@ -26,12 +34,31 @@ __all__ = [
     "char_f1_scores",
     "bleu",
     "bleu_with_signature",
+    "sentence_bleu",
     "rouge",
     "rouge_scores",
     "ROUGE_TYPES",
+    "SCALES",
+    "hallucination",
+    "hallucination_rate",
 ]
 
+_LAZY = {"hallucination", "hallucination_rate"}  # qgen.hallucination's, imported on first use
+
+
+def __getattr__(name: str):
+    """`qgen.metrics.hallucination` / `hallucination_rate` without importing GiNZA machinery at `import qgen.metrics`."""
+    if name in _LAZY:
+        from qgen import hallucination as H
+
+        return getattr(H, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+# The range of each score qgen reports: BLEU 0-100, everything else 0-1 (a reader must never compare 18.2 with 0.41).
+SCALES = {"exact_match": "0-1", "char_f1": "0-1", "bleu": "0-100", "sentence_bleu": "0-100",
+          **{k: "0-1" for k in ROUGE_TYPES}, "hallucination_rate": "0-1", "hallucinated_word_rate": "0-1",
+          "on_topic_rate": "0-1", "distinct_rate": "0-1"}
 Refs = Sequence["str | Sequence[str]"]
 
 
@@ -131,8 +158,32 @@ def bleu_with_signature(preds: Sequence[str], refs: Refs, tokenize: str = "ja-me
 
 
 def bleu(preds: Sequence[str], refs: Refs, tokenize: str = "ja-mecab") -> float:
-    """sacrebleu corpus BLEU in [0, 100]; see `bleu_with_signature`."""
+    """sacrebleu corpus BLEU in [0, 100]; see `bleu_with_signature`.
+
+    Corpus BLEU is the headline figure, but it needs 4-grams: a corpus of one short text scores 0.0 — `bleu(["今日は晴れ"],
+    ["今日は晴れ"])` is 0.0 (3 MeCab tokens, no 4-gram). For one example use `sentence_bleu`.
+    """
     return bleu_with_signature(preds, refs, tokenize)[0]
+
+
+@functools.cache
+def _sentence_metric(tokenize: str):
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(tokenize=tokenize, effective_order=True)  # smooth_method "exp", sacrebleu.sentence_bleu's default
+
+
+def sentence_bleu(pred: str, refs: str | Sequence[str], tokenize: str = "ja-mecab") -> float:
+    """BLEU (0-100) of one prediction against its reference(s), for per-example scores and sorting.
+
+    sacrebleu's sentence BLEU: effective order (only n-gram orders the text has count, so a 3-token text is scored on
+    1-3-grams: `sentence_bleu("今日は晴れ", "今日は晴れ")` is 100, where corpus `bleu` gives 0) and exponential
+    smoothing of zero n-gram counts. Short texts still swing hard: one wrong token of three loses all but one n-gram
+    above unigrams (`sentence_bleu("今日は雨", "今日は晴れ")` is 55.0, ROUGE-1 0.67). The mean of sentence BLEU is not
+    corpus BLEU: report `bleu` for a data set.
+    """
+    rs = _check([pred], [refs])[0]
+    return float(_sentence_metric(tokenize).sentence_score(pred, rs).score)
 
 
 # ---- ROUGE (rouge-score with a MeCab tokenizer) ---------------------------------------------------------------------

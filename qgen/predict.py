@@ -128,12 +128,13 @@ def run(args) -> int:
     write_jsonl(args.output, rows)
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
     if args.eval:
-        from qgen.evaluate import evaluate_records, format_metrics
+        from qgen.evaluate import evaluate_records, format_metrics, scales
 
         result = evaluate_records(rows, hallucination=not args.no_hallucination)
         path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
-                          "settings": vars(settings), "metrics": result["metrics"]})
+                          "settings": vars(settings), "metrics": result["metrics"],
+                          "scales": scales(result["metrics"])})
         print(format_metrics(result["metrics"]))
         print(f"metrics saved to {path}", file=sys.stderr)
     return 0

@@ -34,6 +34,13 @@ def _fmt(key: str, value) -> str:
     return str(value)
 
 
+def _scale(key: str) -> str:
+    """BLEU is 0-100, the other scores 0-1: said beside every value so the two are never compared."""
+    from qgen.metrics import SCALES
+
+    return SCALES.get(key, "")
+
+
 def _targets(target) -> list[str]:
     return [target] if isinstance(target, str) else list(target)
 
@@ -102,11 +109,11 @@ def render_html(metrics: dict, examples: list[dict], title: str = "qgen evaluati
     parts = [
         f"<!DOCTYPE html><html lang='ja'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
-        "<h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>",
+        "<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>scale</th></tr>",
     ]
     for k, v in metrics.items():
         cell = f"<code>{html.escape(str(v))}</code>" if k == "bleu_signature" else html.escape(_fmt(k, v))
-        parts.append(f"<tr><td>{html.escape(k)}</td><td class='num'>{cell}</td></tr>")
+        parts.append(f"<tr><td>{html.escape(k)}</td><td class='num'>{cell}</td><td>{_scale(k)}</td></tr>")
     parts.append("</table>")
     if examples:
         parts.append(
@@ -134,8 +141,9 @@ def render_markdown(metrics: dict, examples: list[dict], title: str = "qgen eval
     """The same report as Markdown tables (hallucinated words in bold; no plot)."""
     shown = examples if max_rows <= 0 else examples[:max_rows]
     has_h = any("hallucinated" in e for e in examples)
-    lines = [f"# {title}", "", "| metric | value |", "| --- | --- |"]
-    lines += [f"| {k} | {'`' + str(v) + '`' if k == 'bleu_signature' else _fmt(k, v)} |" for k, v in metrics.items()]
+    lines = [f"# {title}", "", "| metric | value | scale |", "| --- | --- | --- |"]
+    lines += [f"| {k} | {'`' + str(v) + '`' if k == 'bleu_signature' else _fmt(k, v)} | {_scale(k)} |"
+              for k, v in metrics.items()]
     lines += ["", f"## Examples ({len(shown)} of {len(examples)}, worst first)", ""]
     head = ["id", "prediction", "target", "EM", "F1", "ROUGE-L"] + (["hallucinated"] if has_h else [])
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]

@@ -6,7 +6,7 @@ import pytest
 
 from qgen import metrics as M
 from qgen.errors import QgenInputError
-from qgen.evaluate import evaluate_records, main, read_predictions, reference_from_source, worst_first
+from qgen.evaluate import evaluate_records, main, read_predictions, reference_from_source, scales, worst_first
 from qgen.hallucination import QUESTION_STOP_WORDS, hallucinations
 
 
@@ -139,7 +139,9 @@ def test_command_end_to_end(tmp_path, records, capsys):
     for name in ("exact_match", "char_f1", "bleu", "tok:ja-mecab", "rouge1", "rougeL", "hallucination_rate"):
         assert name in out
     saved = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
-    assert saved == {"predictions": str(preds), "source_field": "source", **evaluate_records(records[:60])["metrics"]}
+    metrics = evaluate_records(records[:60])["metrics"]
+    assert saved == {"predictions": str(preds), "source_field": "source", **metrics, "scales": scales(metrics)}
+    assert saved["scales"]["bleu"] == "0-100" and saved["scales"]["rougeL"] == "0-1"
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert page.count("<mark>") > 0 and "data:image/png;base64," in page
     # Markdown report and a metrics path of one's own

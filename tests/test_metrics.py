@@ -156,3 +156,49 @@ def test_import_is_light():
         cwd=Path(__file__).resolve().parents[1],
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_hallucination_is_exposed_lazily():
+    """`qgen.metrics.hallucination*` are qgen.hallucination's, and `import qgen.metrics` alone loads neither it nor
+    spaCy (a notebook importing the metrics stays light)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, qgen.metrics as M\n"
+        "print(sorted({'qgen.hallucination', 'spacy', 'ginza'} & set(sys.modules)))\n"
+        "from qgen.metrics import hallucination, hallucination_rate\n"
+        "import qgen.hallucination as H\n"
+        "print(hallucination is H.hallucination and hallucination_rate is H.hallucination_rate, 'spacy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout
+    assert out.splitlines() == ["[]", "True False"]
+    assert {"hallucination", "hallucination_rate", "sentence_bleu"} <= set(M.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        M.nope  # noqa: B018
+
+
+def test_sentence_bleu_scores_short_texts():
+    # corpus BLEU needs 4-grams: one 3-token sentence scores 0 even against itself; sentence BLEU uses the orders it has
+    assert M.bleu(["今日は晴れ"], ["今日は晴れ"]) == 0.0
+    assert M.sentence_bleu("今日は晴れ", "今日は晴れ") == pytest.approx(100.0)
+    assert M.sentence_bleu("今日は雨", "今日は晴れ") == pytest.approx(
+        sacrebleu.sentence_bleu("今日 は 雨", ["今日 は 晴れ"], tokenize="none").score)  # MeCab: 今日/は/雨
+    assert 0 < M.sentence_bleu("今日は雨", "今日は晴れ") < 100
+    # the best of several references counts, as in sacrebleu; empty prediction scores 0
+    assert M.sentence_bleu("明日は雨", ["今日は晴れ", "明日は雨"]) == pytest.approx(100.0)
+    assert M.sentence_bleu("", "今日は晴れ") == 0.0
+    with pytest.raises(TypeError, match="prediction 0"):
+        M.sentence_bleu(None, "a")
+
+
+def test_scales_label_bleu_apart_from_the_0_1_metrics():
+    from qgen.evaluate import format_metrics
+
+    assert M.SCALES["bleu"] == "0-100"
+    assert {v for k, v in M.SCALES.items() if "bleu" not in k} == {"0-1"}
+    text = format_metrics({"n": 2, "bleu": 18.2, "bleu_signature": "nrefs:1|tok:ja-mecab", "rougeL": 0.412})
+    lines = {line.split()[0]: line for line in text.splitlines()}
+    assert "18.20  (0-100; nrefs:1|tok:ja-mecab)" in lines["bleu"] and "0.4120  (0-1)" in lines["rougeL"]
+    assert lines["n"].split() == ["n", "2"]

@@ -49,7 +49,8 @@ def test_highlighting_merges_adjacent_words_and_escapes():
 def test_html_report():
     page = render_html(METRICS, EXAMPLES, title="t<1>")
     assert "<title>t&lt;1&gt;</title>" in page and "&lt;b&gt;東京&lt;/b&gt;" in page  # nothing unescaped
-    assert "<td class='num'>12.35</td>" in page and "<code>nrefs:1|tok:ja-mecab</code>" in page
+    assert "<td class='num'>12.35</td><td>0-100</td>" in page and "<code>nrefs:1|tok:ja-mecab</code>" in page
+    assert "<td class='num'>0.5000</td><td>0-1</td>" in page  # the scale beside every score
     assert "<mark>大阪タワー</mark>" in page and "x|y" in page
     assert page.index("<td>b</td>") < page.index("<td>a</td>")  # rows keep the given (worst-first) order
     assert "Examples (1 of 2" in render_html(METRICS, EXAMPLES, max_rows=1)
@@ -57,7 +58,7 @@ def test_html_report():
 
 def test_markdown_report(tmp_path):
     md = render_markdown(METRICS, EXAMPLES)
-    assert "| exact_match | 0.5000 |" in md and "| bleu | 12.35 |" in md
+    assert "| exact_match | 0.5000 | 0-1 |" in md and "| bleu | 12.35 | 0-100 |" in md
     assert "| b | **大阪タワー**は<高い> | 東京タワー / x\\|y | 0 | 0.400 | 0.300 | タワー、大阪 |" in md
     assert write_report(tmp_path / "r.md", METRICS, EXAMPLES).read_text(encoding="utf-8") == md
     assert (
