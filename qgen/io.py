@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import glob
 import json
 import os
 import shutil
+import socket
 import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 
 def _umask() -> int:
@@ -60,21 +71,209 @@ def write_jsonl(path, rows: Iterable[dict]) -> int:
     return n
 
 
+def _fsync_tree(root: Path) -> None:
+    """fsync every file under `root` and the folders themselves, so a renamed-in directory survives a power cut."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(folder)
+
+
+def _fsync_dir(folder) -> None:
+    with contextlib.suppress(OSError):  # not every platform / file system can fsync a directory
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_RENAME_EXCHANGE, _AT_FDCWD = 2, -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing directories in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
 @contextlib.contextmanager
-def atomic_dir(path) -> Iterator[Path]:
-    """Yield a temp directory beside `path`; on success it replaces `path` (old copy removed only after the swap)."""
+def atomic_dir(path, point: str | None = None) -> Iterator[Path]:
+    """Yield a temp directory beside `path`; on success it replaces `path`.
+
+    Where the OS allows it (Linux), the new and the old directory are exchanged in one step, so at every instant
+    `path` is either the complete old or the complete new directory, even under kill -9; elsewhere the old one is
+    moved to `.NAME.old` first (`recover_dir` puts it back after a crash between the two renames). Leftovers of a
+    killed writer (`.NAME.*.tmp`) are removed by `remove_leftovers`. `point` names pause_point hooks (tests only).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
+        if point:
+            pause_point(f"{point}:tmpdir")
         yield tmp
+        _fsync_tree(tmp)
+        if point:
+            pause_point(f"{point}:swap")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if path.exists() and _exchange(tmp, path):
+        if point:
+            pause_point(f"{point}:swapped")  # path is new, tmp holds the old copy
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(path.parent)
+
+
+def recover_dir(path) -> None:
+    """Undo what a crash inside atomic_dir's fallback (two renames) can leave: only `.NAME.old` → put it back."""
+    path = Path(path)
     old = path.with_name(f".{path.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    if not path.exists() and old.is_dir():
+        old.rename(path)
+    elif old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_leftovers(path) -> list[Path]:
+    """Remove `.NAME.*.tmp` temp directories/files a killed writer left beside `path`. Only call this while no other
+    process writes `path` (e.g. under the run's DirLock). Returns what was removed."""
+    path = Path(path)
+    gone = []
+    for p in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        gone.append(p)
+    return gone
+
+
+# ---- one writer per output directory ---------------------------------------------------------------------------------
+
+
+class DirLockedError(RuntimeError):
+    """Another live process holds the directory's lock."""
+
+
+class DirLock:
+    """An exclusive lock on a directory: `DIR/.qgen.lock`, held with flock(2) and holding the owner's pid and host.
+
+    The kernel drops a flock when its process dies (even by kill -9), so a lock file left by a dead run is simply
+    taken over; a clean exit removes the file. Where flock does not exist (Windows), the pid in the file decides.
+    """
+
+    NAME = ".qgen.lock"
+
+    def __init__(self, directory):
+        self.path = Path(directory) / self.NAME
+        self._fd: int | None = None
+        self._created_dir = False
+        self.previous: str = ""  # what a stale lock file said (for a note), "" when there was none
+
+    def acquire(self) -> DirLock:
+        self._created_dir = not self.path.parent.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                held = not self._try_lock(fd)
+                info = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+                if held:
+                    raise DirLockedError(f"in use by another run ({info or 'owner unknown'}); wait for it to finish "
+                                         f"or use another output directory (the lock is {self.path})")
+                if os.fstat(fd).st_ino != os.stat(self.path).st_ino:  # removed and re-created while we waited
+                    raise FileNotFoundError
+            except FileNotFoundError:
+                os.close(fd)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            break
+        self.previous = info
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+                  .encode(), 0)
+        self._fd = fd
+        return self
+
+    @staticmethod
+    def _try_lock(fd: int) -> bool:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+        info = os.pread(fd, 4096, 0).decode("utf-8", "replace").split()  # no flock: is the recorded pid alive?
+        return not (len(info) > 1 and info[0] == "pid" and info[1].isdigit() and _alive(int(info[1])))
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()  # unlink while still holding the lock: a waiter re-checks the inode
+        os.close(self._fd)
+        self._fd = None
+        if self._created_dir:  # a run that failed before writing anything leaves no empty output directory
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()
+
+    def __enter__(self) -> DirLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---- test-only hook ---------------------------------------------------------------------------------------------------
+
+TEST_PAUSE_ENV = "QGEN_TEST_PAUSE_AT"
+_wake = threading.Event()
+
+
+def pause_point(name: str) -> None:
+    """Test-only, a no-op unless the environment variable QGEN_TEST_PAUSE_AT equals `name` (never set it in real
+    runs). Then print `QGEN_TEST_PAUSED <name>` to stderr and wait here until the process is killed or a signal
+    handler calls `wake_paused()`. tests/reliability uses it to kill or signal a run at an exact point: inside a
+    step, during validation, at each stage of a checkpoint write (names: see qgen.train and atomic_dir)."""
+    if os.environ.get(TEST_PAUSE_ENV) != name:
+        return
+    os.write(2, f"\nQGEN_TEST_PAUSED {name}\n".encode())
+    while not _wake.wait(0.05):
+        pass
+    _wake.clear()
+
+
+def wake_paused() -> None:
+    _wake.set()
