@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+from qgen.cli_parser import invoked_as
 from qgen.errors import QgenInputError
 
 COMMANDS = {
@@ -17,15 +18,17 @@ COMMANDS = {
     "download": ("qgen.data.download", "fetch the official data files (or copy from QGEN_DATA_MIRROR)"),
     "eval": ("qgen.evaluate", "score a predictions JSONL and write a report"),
     "index": ("qgen.retrieval", "build / query a local BM25 index"),
-    "quiz": ("qgen.quiz_cli", "quiz tools (tune-gate)"),
+    "quiz": ("qgen.quiz_cli", "multiple-choice quiz scoring ([eval]) and gate tuning (tune-gate)"),
     "merge": ("qgen.models.merge", "merge a LoRA adapter into a full model"),
 }
 
 
-def run(module: str, argv: list[str] | None) -> int:
-    """Run a command's `main`, turning QgenInputError into a one-line message and exit code 2."""
+def run(module: str, argv: list[str] | None, prog: str | None = None) -> int:
+    """Run a command's `main`, turning QgenInputError into a one-line message and exit code 2; `prog` (`qgen eval`)
+    is the name its --help and errors show."""
     try:
-        return importlib.import_module(module).main(argv) or 0
+        with invoked_as(prog):
+            return importlib.import_module(module).main(argv) or 0
     except QgenInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = [f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items()]
         print("usage: qgen <command> [options]\n\ncommands:\n" + "\n".join(lines))
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    return run(COMMANDS[argv[0]][0], argv[1:])
+    return run(COMMANDS[argv[0]][0], argv[1:], prog=f"qgen {argv[0]}")
 
 
 if __name__ == "__main__":

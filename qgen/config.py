@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.errors import QgenInputError
 
 SAVED_NAME = "qgen_config.yaml"
@@ -194,10 +195,9 @@ def load_saved(directory) -> TrainConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="train.py",
+    p = ArgumentParser(
+        prog=command_prog("train.py"),
         description="Fine-tune a seq2seq or causal LM with qgen's explicit training loop.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--config", help="YAML file of settings; command-line flags override it")
     for group, cls in GROUPS.items():

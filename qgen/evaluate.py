@@ -14,13 +14,13 @@ uses the whole field as it is. Interrogatives (何, いくつ), formal nouns (�
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.errors import QgenInputError
 
 _CONTEXT_MARK = re.compile(r"\bcontext\s*[:：]\s*", re.IGNORECASE)
@@ -185,9 +185,7 @@ def format_metrics(metrics: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="qgen eval", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    ap = ArgumentParser(prog=command_prog("qgen eval"), description=__doc__)
     ap.add_argument(
         "--predictions", required=True, type=Path, help="predictions JSONL (id, source, prediction, target)"
     )

@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.errors import QgenInputError
 from qgen.predict import add_generation_args, quiet_loading, settings_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="generate.py", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(prog=command_prog("generate.py"), description=__doc__)
     i = p.add_argument_group("input")
     i.add_argument("--context", default="", help="passage the question is about")
     i.add_argument("--answer", default="", help="answer span (aqg, aqg_hl)")

@@ -11,7 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from qgen.cli_parser import ArgumentParser, command_prog, invoked_as
 from qgen.errors import QgenInputError
+
+QUIZ_HELP = """\
+multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] --output-dir DIR
+  [--scoring choice-token|loglik|loglik-norm|generate] [--retrieval INDEX --gate-top1 P --gate-margin M] …
+  writes result.json, result.log, metrics.json and reliability.png into --output-dir; every flag:
+  {prog} --task quiz --help"""
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -49,11 +56,12 @@ def settings_from_args(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="predict.py", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--task", default=None, help="quiz: multiple-choice scoring (qgen.quiz_cli); otherwise the saved task")
+    prog = command_prog("predict.py")
+    p = ArgumentParser(prog=prog, description=__doc__, epilog=QUIZ_HELP.format(prog=prog))
+    p.add_argument("--task", default=None, help="quiz: multiple-choice scoring, with its own flags (see below); any other "
+                   "task overrides the checkpoint's saved one (aqg, aqg_hl, qa …)")
     p.add_argument("--input", required=True, type=Path, help="TSV (id, source, target) or instruction JSON/JSONL")
-    p.add_argument("--output", required=True, type=Path, help="predictions JSONL to write")
+    p.add_argument("--output", type=Path, help="predictions JSONL to write (required; a quiz run takes --output-dir)")
     p.add_argument("--batch-size", "--batch_size", type=int, default=32, help="inputs generated together")
     p.add_argument("--limit", type=int, default=None, help="only the first N examples")
     p.add_argument("--eval", action="store_true", help="also score the predictions (qgen.evaluate) and save the metrics")
@@ -66,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _wants_quiz(argv: list[str]) -> bool:
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--task")
     known, _ = pre.parse_known_args(argv)
     return known.task == "quiz"
@@ -145,8 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     if _wants_quiz(argv):
         from qgen.quiz_cli import main as quiz_main
 
-        return quiz_main(argv)
-    args = build_parser().parse_args(argv)
+        with invoked_as(f"{command_prog('predict.py')} --task quiz"):
+            return quiz_main(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.output is None:  # not required by argparse: a quiz run has --output-dir instead
+        parser.error("the following arguments are required: --output")
     try:
         return run(args)
     except QgenInputError as e:

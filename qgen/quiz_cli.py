@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from qgen.cli_parser import ArgumentParser, command_prog, invoked_as
 from qgen.errors import QgenInputError
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,14 @@ def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | Non
 def build_parser() -> argparse.ArgumentParser:
     from qgen.quiz import METHODS
 
-    p = argparse.ArgumentParser(prog="predict.py --task quiz", description="Evaluate a causal LM on multiple-choice quizzes "
-                                "(`qgen quiz eval …`; also `qgen quiz tune-gate --help`).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(prog=command_prog("qgen quiz"),
+                       description="Evaluate a causal LM on multiple-choice quizzes (`predict.py --task quiz …`, "
+                       "`qgen quiz [eval] …`).\nThe gate tuner has its own flags: `qgen quiz tune-gate --help`.")
     p.add_argument("--model", required=True, help="checkpoint directory (e.g. runs/quiz/best) or hub id")
     p.add_argument("--input", nargs="+", required=True, type=Path, help="eval-style (or train-style) quiz JSON files")
-    p.add_argument("--output-dir", required=True, type=Path, help="where result.json, result.log, metrics.json go")
+    p.add_argument("--output-dir", required=True, type=Path,
+                   help="directory for result.json, result.log, metrics.json and reliability.png")
+    p.add_argument("--output", type=Path, help=argparse.SUPPRESS)  # caught: one file cannot hold a quiz run's outputs
     p.add_argument("--scoring", choices=METHODS, default="choice-token", help="how a choice is picked")
     p.add_argument("--loglik-target", choices=("text", "answer"), default="text",
                    help="loglik continuation: the choice text, or the whole answer 'N: text'")
@@ -90,7 +93,8 @@ def _record(item, scored, method) -> dict:
             "prompt_tokens": scored.prompt_tokens, "cut": scored.cut, "retrieval_used": False, "passages": []}
 
 
-def evaluate(args) -> dict:
+def evaluate(args) -> tuple[dict, list[Path]]:
+    """Score every file (and re-score gated questions with retrieval); returns the metrics and the paths written."""
     from qgen.data.quiz import QuizTemplate, load_template
     from qgen.quiz import QuizScorer
     from qgen.quiz_prompt import read_quiz
@@ -131,7 +135,7 @@ def evaluate(args) -> dict:
                            first_pass=recs[i]["first_pass"])
                 recs[i] = new
         records += recs
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "output"}
     settings["input"] = [str(f) for f in args.input]
     settings["max_len_used"] = max_len
     return write_outputs(args.output_dir, records, list(files), settings, timing)
@@ -150,14 +154,20 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["tune-gate"]:
             from qgen.quiz_gate import main as tune_gate_main
 
-            return tune_gate_main(argv[1:])
+            with invoked_as(f"{command_prog('qgen quiz')} tune-gate"):
+                return tune_gate_main(argv[1:])
         if argv[:1] == ["eval"]:
             argv = argv[1:]
         parser = build_parser()
         args = parser.parse_args(argv)
+        if args.output is not None:
+            parser.error(f"--output {args.output}: a quiz run writes several files (result.json, result.log, "
+                         "metrics.json, reliability.png); name a directory with --output-dir")
         if args.retrieve_all and not args.retrieval:
             parser.error("--retrieve-all needs --retrieval INDEX")
-        metrics = evaluate(args)
+        if args.output_dir.exists() and not args.output_dir.is_dir():
+            raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=args.output_dir)
+        metrics, written = evaluate(args)
     except QgenInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -169,5 +179,6 @@ def main(argv: list[str] | None = None) -> int:
         rv = o["retrieval"]
         line += f"\twithout retrieval {o['first_pass']['accuracy']:.4f}\tretrieval rate {rv['rate']:.3f}"
     print(line)
+    print(f"wrote {', '.join(p.name for p in written)} to {args.output_dir}")
     return 0
 

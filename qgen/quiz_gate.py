@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.errors import QgenInputError
 from qgen.io import write_json
 
@@ -95,8 +96,7 @@ def tune(d: dict, budget: float | None = None) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qgen quiz tune-gate", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(prog=command_prog("qgen quiz tune-gate"), description=__doc__.split("\n")[0])
     p.add_argument("--without", required=True, type=Path, help="result.json of a run without retrieval")
     p.add_argument("--with", dest="with_", metavar="WITH", required=True, type=Path, help="result.json retrieving for every question")
     p.add_argument("--test-without", type=Path, help="held-out split: result.json without retrieval")
@@ -130,4 +130,5 @@ def main(argv: list[str] | None = None) -> int:
     print(f"use: --gate-top1 {result['gate_top1']:.6g} --gate-margin {result['gate_margin']:.6g}")
     if args.output:
         write_json(args.output, result)
+        print(f"wrote {args.output}")
     return 0

@@ -76,7 +76,9 @@ def render_log(records: list[dict], metrics: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(out_dir, records: list[dict], files: list[str], settings: dict, timing: dict) -> dict:
+def write_outputs(out_dir, records: list[dict], files: list[str], settings: dict,
+                  timing: dict) -> tuple[dict, list[Path]]:
+    """Write every output into `out_dir`; returns the metrics and the paths written (for the command to print)."""
     out_dir = Path(out_dir)
     n = max(1, len(records))
     metrics = {
@@ -87,13 +89,15 @@ def write_outputs(out_dir, records: list[dict], files: list[str], settings: dict
                    "seconds_per_question": round(sum(timing.values()) / n, 4)},
         "settings": settings,
     }
-    write_json(out_dir / "result.json", records)
-    write_json(out_dir / "metrics.json", metrics)
-    write_text(out_dir / "result.log", render_log(records, metrics))
+    written = [out_dir / name for name in ("result.json", "metrics.json", "result.log", "reliability.png")]
+    write_json(written[0], records)
+    write_json(written[1], metrics)
+    write_text(written[2], render_log(records, metrics))
     conf = [r["confidence"] for r in records]
-    calibration.plot_reliability(out_dir / "reliability.png", conf, [r["correct"] for r in records], "final")
+    calibration.plot_reliability(written[3], conf, [r["correct"] for r in records], "final")
     if records and "first_pass" in records[0]:
         fp = [r["first_pass"] for r in records]
-        calibration.plot_reliability(out_dir / "reliability_first_pass.png", [f["confidence"] for f in fp],
-                                     [f["correct"] for f in fp], "first pass")
-    return metrics
+        written.append(out_dir / "reliability_first_pass.png")
+        calibration.plot_reliability(written[-1], [f["confidence"] for f in fp], [f["correct"] for f in fp],
+                                     "first pass")
+    return metrics, written

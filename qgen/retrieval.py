@@ -23,6 +23,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.errors import QgenInputError
 
 DROP_POS = {"補助記号", "空白", "助詞", "助動詞", "記号"}  # unidic (and ipadic "記号") parts of speech left out
@@ -181,8 +182,7 @@ def retrieve_for(index: Index, question: str, choices: list[str], k: int = 1, ma
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qgen index", description="Build or query a local BM25 index (bm25s, MeCab).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(prog=command_prog("qgen index"), description="Build or query a local BM25 index (bm25s, MeCab).")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="index a corpus", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--corpus", nargs="+", required=True, type=Path, help=".txt lines, JSONL/JSON passages, or SQuAD JSON")

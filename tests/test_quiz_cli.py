@@ -45,6 +45,8 @@ def test_plain_run_outputs(setup, capsys):
     records, metrics = _run(setup, "plain")
     printed = capsys.readouterr().out
     assert "dev1.json\taccuracy" in printed and "dev2.json\taccuracy" in printed and "overall\taccuracy" in printed
+    # the run ends by saying where its files went
+    assert printed.splitlines()[-1] == f"wrote result.json, metrics.json, result.log, reliability.png to {setup / 'plain'}"
     assert len(records) == 20 and {r["file"].split("/")[-1] for r in records} == {"dev1.json", "dev2.json"}
     for r in records:
         assert set(r) >= {"id", "gold", "pred", "probs", "confidence", "margin", "retrieval_used", "raw"}
@@ -99,7 +101,8 @@ def test_tune_gate_on_real_runs(setup, capsys):
     gate = json.loads(out.read_text(encoding="utf-8"))
     assert gate["tuned_on"]["n"] + gate["held_out"]["n"] == 20
     assert gate["tuned_on"]["accuracy"] >= max(gate["tuned_on"]["accuracy_without"], gate["tuned_on"]["accuracy_with_all"])
-    assert "--gate-top1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "--gate-top1" in printed and printed.splitlines()[-1] == f"wrote {out}"
 
 
 def _records(path, top1, margin, correct):
@@ -137,3 +140,19 @@ def test_bad_input_is_a_clean_error(setup, tmp_path, capsys):
     assert main(["--model", str(tmp_path / "no-model"), "--input", str(setup / "dev1.json"),
                  "--output-dir", str(tmp_path / "o")]) == 2
     assert "model directory not found" in capsys.readouterr().err
+
+
+def test_output_file_is_refused_not_made_a_directory(setup, tmp_path, capsys):
+    """`--output res.json` once became a directory res.json/ (prefix of --output-dir); now it is a clean error."""
+    from qgen.predict import main as predict_main
+
+    res = tmp_path / "res.json"
+    with pytest.raises(SystemExit) as e:
+        predict_main(["--task", "quiz", "--model", str(setup / "best"), "--input", str(setup / "dev1.json"),
+                      "--output-dir", str(tmp_path / "d"), "--output", str(res)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--output-dir" in err and "several files" in err
+    assert not res.exists() and not (tmp_path / "d").exists()
+    res.write_text("{}")  # an existing file as the output directory
+    assert main(["--model", str(setup / "best"), "--input", str(setup / "dev1.json"), "--output-dir", str(res)]) == 2
+    assert "not a directory" in capsys.readouterr().err and res.read_text() == "{}"

@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.io import atomic_write
 
 MIRROR_ENV = "QGEN_DATA_MIRROR"
@@ -187,10 +188,9 @@ def fetch(source: Source, dest, mirror=None, *, force: bool = False, timeout: fl
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="download",
+    p = ArgumentParser(
+        prog=command_prog("download"),
         description=f"Fetch official data files (or copy them from ${MIRROR_ENV} / --mirror), verified by sha256.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("datasets", nargs="+", choices=[*SOURCES, "all"], help="what to fetch")
     p.add_argument("--dest", required=True, type=Path, help="folder to fill (mirror layout)")

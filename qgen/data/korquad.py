@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.data.jsonfile import load_json
 from qgen.data.skips import Skips, print_reasons, print_summary
 from qgen.data.squad import SquadQuestion, read_squad
@@ -81,10 +82,9 @@ def build_rows(questions: list[SquadQuestion], *, lang: str = "ko", with_context
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="prepare_korquad",
+    p = ArgumentParser(
+        prog=command_prog("prepare_korquad"),
         description="Convert KorQuAD (SQuAD layout) to {\"text\": ...} JSONL instruction prompts.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--input", required=True, type=Path, help="SQuAD-layout JSON file")
     p.add_argument("--output", required=True, type=Path, help="JSONL to write")

@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.data.jsonfile import load_json, load_records, read_text
 from qgen.data.skips import Skips, print_reasons, print_summary
 from qgen.data.tsv import clean
@@ -190,10 +191,9 @@ def read_quizzes(path, fmt: str, *, num_choices: int = 5, seed: int = 0, normali
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="prepare_quiz",
+    p = ArgumentParser(
+        prog=command_prog("prepare_quiz"),
         description="Convert JAQKET / JCommonsenseQA quizzes to instruction JSON (train or eval style).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--input", required=True, type=Path, help="quiz file: JSON lines or a JSON list")
     p.add_argument("--format", required=True, choices=FORMATS, help="input layout")

@@ -11,14 +11,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.errors import QgenInputError
 
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qgen merge", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(prog=command_prog("qgen merge"), description=__doc__.splitlines()[0])
     p.add_argument("--adapter", required=True, help="LoRA adapter directory (best/ or last/ of a --lora-r run)")
     p.add_argument("--output", required=True, help="directory for the merged model (replaced atomically)")
     p.add_argument("--base", default=None, help="base model name/path; default: the one recorded in the adapter")
