@@ -68,17 +68,26 @@ def build_rows(questions: list[SquadQuestion], *, lang: str = "ko", with_context
             skips.add("empty text after normalisation", q.id)
             continue
         rows.append({"id": q.id, "text": format_text(question, answer, context)})
-        key = q.id if q.id in paraphrases else question
-        seen = {question}
-        if key in paraphrases:
+        key, paras = paraphrases_of(q.id, question, paraphrases)
+        if key is not None:
             used.add(key)
-        for para in paraphrases.get(key, []):
-            if para in seen:
-                continue
-            seen.add(para)
-            rows.append({"id": f"{q.id}-para{len(seen) - 1}", "text": format_text(para, answer, context)})
+        for k, para in enumerate(paras, 1):
+            rows.append({"id": f"{q.id}-para{k}", "text": format_text(para, answer, context)})
             n_para += 1
     return rows, n_para, used
+
+
+def paraphrases_of(qid: str, question: str, paraphrases: dict[str, list[str]]) -> tuple[str | None, list[str]]:
+    """(the key that matched — the id first, else the normalised question — or None, its distinct new paraphrases)."""
+    key = qid if qid in paraphrases else question
+    if key not in paraphrases:
+        return None, []
+    seen, out = {question}, []
+    for para in paraphrases[key]:
+        if para not in seen:
+            seen.add(para)
+            out.append(para)
+    return key, out
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -102,8 +102,13 @@ def load_template(path) -> QuizTemplate:
     return template
 
 
+def flatten(value: str) -> str:
+    """Line breaks and tabs → one space, stripped: the only change `--no-normalize` makes to a text."""
+    return _LINE_BREAKS_RE.sub(" ", value).strip()
+
+
 def _text(value, normalize: bool) -> str:
-    return clean(value) if normalize else _LINE_BREAKS_RE.sub(" ", value).strip()
+    return clean(value) if normalize else flatten(value)
 
 
 def _ident(obj, key: str, where: str) -> str:
@@ -153,18 +158,30 @@ def parse_jaqket(obj, num_choices: int = 5, seed: int = 0, normalize: bool = Tru
     qid, question, answer = qid.strip(), _text(question, normalize), _text(answer, normalize)
     if not (qid and question and answer):
         return "empty qid, question or answer_entity"
+    sampled = sample_choices(answer, [_text(c, normalize) for c in candidates], num_choices, seed, qid)
+    if isinstance(sampled, str):
+        return sampled
+    choices, label = sampled
+    return Quiz(qid, question, choices, label)
+
+
+def sample_choices(answer: str, candidates: list[str], num_choices: int, seed: int, key: str
+                   ) -> tuple[tuple[str, ...], int] | str:
+    """(choices, label): `answer` plus num_choices-1 distinct other (non-empty) candidates, or why that is impossible.
+
+    Sampled with random.Random(f"{seed}:{key}") so a question's choices depend only on the seed and its id.
+    """
     distractors: list[str] = []
     for c in candidates:
-        c = _text(c, normalize)
         if c and c != answer and c not in distractors:
             distractors.append(c)
     if len(distractors) < num_choices - 1:
         return f"fewer than {num_choices - 1} distinct wrong candidates"
-    rng = random.Random(f"{seed}:{qid}")
+    rng = random.Random(f"{seed}:{key}")
     choices = rng.sample(distractors, num_choices - 1)
     label = rng.randrange(num_choices)
     choices.insert(label, answer)
-    return Quiz(qid, question, tuple(choices), label)
+    return tuple(choices), label
 
 
 def read_quizzes(path, fmt: str, *, num_choices: int = 5, seed: int = 0, normalize: bool = True
