@@ -1,7 +1,9 @@
 """The argument parser every qgen command uses, and the name a command is shown under.
 
 argparse's defaults hurt here: with prefix matching, `predict.py --task quiz --output res.json` silently meant
-`--output-dir res.json` (a *directory* named res.json appeared). Abbreviations are therefore off.
+`--output-dir res.json` (a *directory* named res.json appeared), so abbreviations are off; and a misspelt flag printed
+the whole usage (22 lines for train.py) before the error, so an error is one `error:` line — with "did you mean
+--train-file?" when a flag is close to a real one (difflib) — then `see train.py --help`.
 
 A command reached through `qgen <name>` or `predict.py --task quiz` names itself that way in `--help` and in errors:
 the dispatcher wraps the call in `invoked_as(...)`, and each command's top-level parser takes `command_prog(default)`.
@@ -10,6 +12,9 @@ the dispatcher wraps the call in `invoked_as(...)`, and each command's top-level
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -46,3 +51,45 @@ class ArgumentParser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)  # for suggestions in error()
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str):
+        """One line `error: …` (plus a suggestion for a misspelt flag or choice), then where the help is; exit 2."""
+        hint = suggestion(message, self, getattr(self, "_given", []))
+        self.exit(2, f"error: {message}{hint}\nsee {self.prog} --help\n")
+
+
+def _options(parser: argparse.ArgumentParser) -> list[str]:
+    """Every long flag of `parser` and of its sub-commands (argparse reports their unknown flags at the top)."""
+    out = []
+    for action in parser._actions:
+        out += [o for o in action.option_strings if o.startswith("--")]
+        if isinstance(action, argparse._SubParsersAction):
+            out += [o for sub in action.choices.values() for o in _options(sub)]
+    return out
+
+
+def _close(word: str, candidates: list[str]) -> str | None:
+    found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def suggestion(message: str, parser: argparse.ArgumentParser, given: list[str] = ()) -> str:
+    """` (did you mean --x?)` for an unknown flag or an invalid choice; for any other error (e.g. a required flag
+    missing because it was misspelt) ` (--wiht: did you mean --with?)` for each unknown flag in `given`; else ""."""
+    options = _options(parser)
+    if message.startswith("unrecognized arguments:"):
+        flags = [w.split("=")[0] for w in message.split(":", 1)[1].split() if w.startswith("--")]
+        close = [c for f in flags if (c := _close(f, options))]
+        return f" (did you mean {', '.join(dict.fromkeys(close))}?)" if close else ""
+    m = re.match(r"argument .*: invalid choice: '(.*?)' \(choose from (.*)\)$", message)
+    if m:
+        choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
+        close = _close(m.group(1), choices)
+        return f" (did you mean {close}?)" if close else ""
+    unknown = dict.fromkeys(w.split("=")[0] for w in given if w.startswith("--") and w.split("=")[0] not in options)
+    typos = [f"{f}: did you mean {c}?" for f in unknown if (c := _close(f, options))]
+    return f" ({'; '.join(typos)})" if typos else ""

@@ -184,6 +184,8 @@ def load_yaml(path) -> TrainConfig:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise QgenInputError("config file not found", path=path) from None
+    except IsADirectoryError:
+        raise QgenInputError("is a directory, expected a YAML config file", path=path) from None
     except yaml.YAMLError as e:
         raise QgenInputError(f"malformed YAML: {e}", path=path) from None
     return from_dict(data, str(path))

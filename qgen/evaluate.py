@@ -64,9 +64,9 @@ def _check_record(obj, where: dict, path, need_source: str | None) -> dict:
 
 def read_predictions(path, source_field: str | None = "source") -> list[dict]:
     """Read and check a predictions JSONL; `source_field=None` does not require a source."""
-    path = Path(path)
-    if not path.is_file():
-        raise QgenInputError("no such file", path=path)
+    from qgen.data.jsonfile import require_file
+
+    path = require_file(path)
     records = []
     with open(path, encoding="utf-8-sig") as f:
         for lineno, line in enumerate(f, 1):

@@ -16,6 +16,7 @@ from pathlib import Path
 from qgen.config import SAVED_NAME, TrainConfig, load_saved
 from qgen.errors import QgenInputError
 from qgen.models.loading import load_config, load_tokenizer, make_adapter, model_kind
+from qgen.models.location import check_model_location
 
 log = logging.getLogger(__name__)
 ADAPTER_CONFIG = "adapter_config.json"
@@ -78,8 +79,7 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
           lang: str | None) -> InferenceModel:
     path = Path(name_or_path)
     is_dir = path.is_dir()
-    if not is_dir and (path.is_absolute() or str(name_or_path).startswith((".", "~")) or path.exists()):
-        raise QgenInputError("model directory not found", path=name_or_path)
+    check_model_location(name_or_path, field="--model")  # a path that is not a directory never goes to the hub
     if is_dir and not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
         raise QgenInputError("not a model directory (no config.json or adapter_config.json)", path=path)
     has_saved = is_dir and (path / SAVED_NAME).is_file()

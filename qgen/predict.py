@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _wants_quiz(argv: list[str]) -> bool:
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre = ArgumentParser(prog=command_prog("predict.py"), add_help=False)
     pre.add_argument("--task")
     known, _ = pre.parse_known_args(argv)
     return known.task == "quiz"

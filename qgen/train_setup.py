@@ -13,6 +13,7 @@ import torch
 
 from qgen import config as C
 from qgen.data.examples import Example, read_examples
+from qgen.data.jsonfile import require_file
 from qgen.errors import QgenInputError
 
 TASKS = ("auto", "aqg", "aqg_hl", "qa", "quiz", "lm")
@@ -37,14 +38,15 @@ def _choice(value, allowed, field_):
 
 def validate(cfg: C.TrainConfig) -> None:
     from qgen import losses, precision, schedule
+    from qgen.models.location import check_model_location
 
     d, o, r, m = cfg.data, cfg.optim, cfg.run, cfg.model
     if not d.train_file:
         raise QgenInputError("no training file given (--train-file)", field="train_file")
     for name in ("train_file", "valid_file"):
-        path = getattr(d, name)
-        if path and not Path(path).is_file():
-            raise QgenInputError("file not found", path=path, field=name)
+        if getattr(d, name):
+            require_file(getattr(d, name), field=name)  # missing, or a directory: said which
+    check_model_location(m.model)  # a mistyped local path is "not found", not a hub error
     _choice(m.task, TASKS, "task")
     _choice(m.precision, precision.PRECISIONS, "precision")
     _choice(o.scheduler, schedule.SCHEDULERS, "scheduler")

@@ -65,8 +65,10 @@ def test_bad_lines_name_file_line_and_field(tmp_path, line, field, message):
 def test_empty_or_missing_file(tmp_path):
     with pytest.raises(QgenInputError, match="no prediction records"):
         read_predictions(_write(tmp_path / "e.jsonl", ["", "  "]))
-    with pytest.raises(QgenInputError, match="no such file"):
+    with pytest.raises(QgenInputError, match="file not found"):
         read_predictions(tmp_path / "missing.jsonl")
+    with pytest.raises(QgenInputError, match="is a directory, expected a file"):
+        read_predictions(tmp_path)
     # without the hallucination check a source is not needed
     path = _write(tmp_path / "n.jsonl", ['{"prediction": "p", "target": ["t", "p"]}'])
     assert read_predictions(path, source_field=None)[0]["target"] == ["t", "p"]

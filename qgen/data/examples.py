@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from qgen.data.jsonfile import load_records, read_text
+from qgen.data.jsonfile import load_records, read_text, require_file
 from qgen.errors import QgenInputError
 
 
@@ -86,9 +86,7 @@ def read_text_jsonl(path) -> list[Example]:
 
 def read_examples(path) -> list[Example]:
     """Pick the reader from the file: `.tsv` → TSV; JSON whose records have `text` → plain text; else instructions."""
-    path = Path(path)
-    if not path.is_file():
-        raise QgenInputError("file not found", path=path)
+    path = require_file(path)
     if path.suffix.lower() in (".tsv", ".txt"):
         return read_tsv(path)
     rows, _ = load_records(path)

@@ -11,6 +11,16 @@ from pathlib import Path
 from qgen.errors import QgenInputError
 
 
+def require_file(path, field: str | None = None) -> Path:
+    """`path` as a Path when it names a file; else a QgenInputError saying what is wrong (missing, a directory)."""
+    path = Path(path)
+    if path.is_dir():
+        raise QgenInputError("is a directory, expected a file", path=path, field=field)
+    if not path.is_file():
+        raise QgenInputError("file not found", path=path, field=field)
+    return path
+
+
 def read_text(path) -> str:
     """The file's text (BOM removed); a missing file or bad UTF-8 is a QgenInputError naming the byte offset."""
     path = Path(path)
