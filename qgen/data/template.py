@@ -1,0 +1,378 @@
+"""Data conversion driven by a YAML template: records from files → named fields → steps → formatted output rows.
+
+One general converter instead of one script per data set ("give the keys and the prompt, get any format"). A template:
+
+    description: one line shown by `qgen prepare --help`
+    input: squad            # squad (SQuAD-v1.1 layout) | json (a JSON list or JSON lines) | jsonl | csv | tsv (header row)
+    fields:                 # name: dotted path in the record ("answers.0.text"); or a mapping:
+      id: q_id              #   {path: p, missing: error|skip|default, default: v, type: str|int|float|bool|list|dict|[…]}
+      choices: {each: "choice{n}"}   # choice0, choice1, … until one is missing, as a list
+    options:                # defaults; `--set name=value` overrides; steps read them as $name
+      lang: ja
+    steps:                  # run in order; see qgen.data.template_steps
+      - clean: {fields: [question], lang: $lang}
+    output:
+      format: tsv           # tsv: id/source/target format strings | json (a list) | jsonl: `record:` key → format string
+      id: "{id}"
+      source: "question: {question}"
+      target: "{answer}"
+
+For `input: squad` the record fields are id, question, answer (the first), answer_start, context and title, read and
+checked by qgen.data.squad (its skips are counted the same way). The shipped templates in configs/templates/ reproduce
+prepare_jsquad.py, prepare_quiz.py and prepare_korquad.py byte for byte.
+
+Problems with the template — unknown key, step, parameter, option or field, a format string naming a field that does
+not exist at that point, a record without a key the template reads — are one error naming the template line (and the
+record). Problems with a record's data (wrong type, empty text, duplicate id) skip it, counted by reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgen.data.examples import Example
+from qgen.data.jsonfile import load_json, load_records, read_text
+from qgen.data.squad import read_squad_files
+from qgen.data.template_core import Format, Record, Spot, YDict, YList, load_yaml
+from qgen.data.template_steps import STEPS, Params, RunState
+from qgen.data.tsv import format_row
+from qgen.errors import QgenInputError
+from qgen.io import atomic_write
+
+SOURCES = ("squad", "json", "jsonl", "csv", "tsv")
+OUTPUTS = ("tsv", "json", "jsonl")
+SQUAD_FIELDS = ("id", "question", "answer", "answer_start", "context", "title")
+SECTIONS = ("description", "input", "fields", "options", "steps", "output")
+_TYPES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "list": (list,), "dict": (dict,)}
+
+
+class _Missing(Exception):
+    """A dotted path that does not exist in a record: the part that was not found."""
+
+
+def _walk(obj, path: str):
+    """The value at a dotted path: dict keys (a key with dots is tried whole first) and list indices."""
+    if isinstance(obj, dict) and path in obj:
+        return obj[path]
+    for part in path.split("."):
+        if isinstance(obj, dict) and part in obj:
+            obj = obj[part]
+        elif isinstance(obj, list) and part.lstrip("-").isdigit() and -len(obj) <= int(part) < len(obj):
+            obj = obj[int(part)]
+        else:
+            raise _Missing(part)
+    return obj
+
+
+@dataclass
+class FieldSpec:
+    """How one named field is read from a raw record."""
+
+    name: str
+    path: str | None  # dotted path, or None with `each`
+    each: str | None  # "choice{n}": consecutive keys collected into a list
+    missing: str  # error | skip | default
+    default: object
+    types: tuple[str, ...]
+    spot: Spot
+
+    def read(self, obj, record: Record):
+        """The value, or a _SkipRecord; a missing key with `missing: error` is a template error naming the record."""
+        try:
+            if self.each is None:
+                value = _walk(obj, self.path)
+            else:
+                value, n = [], 0
+                while True:
+                    try:
+                        value.append(_walk(obj, self.each.format(n=n)))
+                    except _Missing:
+                        if n == 0:
+                            raise
+                        break
+                    n += 1
+        except _Missing:
+            key = self.path or self.each.format(n=0)
+            if self.missing == "default":
+                return self.default
+            if self.missing == "skip":
+                return _SkipRecord(f"missing key '{key}'")
+            raise self.spot.error(f"field '{self.name}': the record has no key '{key}' (add `missing: skip` or "
+                                  f"`default:` to the field if some records lack it)", record) from None
+        if self.types:
+            items = value if self.each is not None else [value]
+            for item in items:
+                if not any(_is_type(item, t) for t in self.types):
+                    return _SkipRecord(f"'{self.path or self.each}' is not {' or '.join(self.types)}")
+        return value
+
+
+class _SkipRecord(str):
+    """A field value that means: skip the record for this reason."""
+
+
+def _is_type(value, name: str) -> bool:
+    if name == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if isinstance(value, bool) and name != "bool":
+        return False
+    return isinstance(value, _TYPES[name])
+
+
+class Template:
+    """A loaded, checked conversion template. `convert(inputs)` runs it; `write(outputs)` writes the rows."""
+
+    def __init__(self, path, overrides: dict | None = None):
+        self.path = Path(path)
+        doc = load_yaml(self.path)
+        spot = Spot(self.path, 1)
+        if not isinstance(doc, YDict):
+            raise spot.error(f"a template is a mapping with {', '.join(SECTIONS)}; got {type(doc).__name__}")
+        for key in doc:
+            if key not in SECTIONS:
+                raise spot.at(doc.line_of(key)).error(f"unknown section '{key}' (sections: {', '.join(SECTIONS)})")
+        for key in ("input", "fields", "output"):
+            if key not in doc:
+                raise spot.error(f"missing section '{key}'")
+        self.doc = doc
+        self.description = str(doc.get("description") or "")
+        self.options = self._options(doc.get("options"), overrides or {})
+        self.source, self.records_path = self._input(doc["input"], spot.at(doc.line_of("input")))
+        self.fields = self._fields(doc["fields"], spot.at(doc.line_of("fields")))
+        known = {f.name for f in self.fields}
+        self.steps = self._steps(doc.get("steps"), spot.at(doc.line_of("steps")), known)
+        self.out_format, self.out_fields = self._output(doc["output"], spot.at(doc.line_of("output")), known)
+
+    # ---- loading -----------------------------------------------------------------------------------------------------
+
+    def _options(self, raw, overrides: dict) -> dict:
+        raw = YDict() if raw is None else raw
+        if not isinstance(raw, dict):
+            raise Spot(self.path, self.doc.line_of("options")).error("options: expected a mapping name: default")
+        unknown = [k for k in overrides if k not in raw]
+        if unknown:
+            raise QgenInputError(f"unknown option '{unknown[0]}' (this template's options: "
+                                 f"{', '.join(map(str, raw)) or 'none'})", path=self.path)
+        return {**raw, **overrides}
+
+    def _input(self, raw, spot: Spot) -> tuple[str, str | None]:
+        fmt, records = raw, None
+        if isinstance(raw, dict):
+            extra = [k for k in raw if k not in ("format", "records")]
+            if extra:
+                raise spot.at(raw.line_of(extra[0])).error(f"input: unknown key '{extra[0]}' (keys: format, records)")
+            fmt, records = raw.get("format"), raw.get("records")
+        if fmt not in SOURCES:
+            raise spot.error(f"input: expected one of {', '.join(SOURCES)}, got {fmt!r}")
+        if records is not None and fmt not in ("json", "jsonl"):
+            raise spot.error("input.records (the path of the record list inside the document) is for json input")
+        return fmt, records
+
+    def _fields(self, raw, spot: Spot) -> list[FieldSpec]:
+        if not isinstance(raw, YDict) or not raw:
+            raise spot.error("fields: expected a mapping name: path")
+        out = []
+        for name, spec in raw.items():
+            fspot = spot.at(raw.line_of(name))
+            if not isinstance(name, str) or not name.isidentifier():
+                raise fspot.error(f"fields: {name!r} is not a field name (letters, digits, _)")
+            if isinstance(spec, str):
+                spec = {"path": spec}
+            if not isinstance(spec, dict):
+                raise fspot.error(f"field '{name}': expected a path or a mapping with path/each")
+            extra = [k for k in spec if k not in ("path", "each", "missing", "default", "type")]
+            if extra:
+                raise fspot.error(f"field '{name}': unknown key '{extra[0]}' (keys: path, each, missing, default, type)")
+            path, each = spec.get("path"), spec.get("each")
+            if (path is None) == (each is None) or not isinstance(path or each, str):
+                raise fspot.error(f"field '{name}': give a path (text), or `each: \"key{{n}}\"`")
+            if each is not None and "{n}" not in each:
+                raise fspot.error(f"field '{name}': each must contain {{n}} (e.g. \"choice{{n}}\")")
+            if self.source == "squad" and path not in SQUAD_FIELDS:
+                raise fspot.error(f"field '{name}': squad records have {', '.join(SQUAD_FIELDS)}; not {path!r}")
+            missing = spec.get("missing", "default" if "default" in spec else "error")
+            if missing not in ("error", "skip", "default"):
+                raise fspot.error(f"field '{name}': missing must be error, skip or default")
+            types = spec.get("type") or ()
+            types = (types,) if isinstance(types, str) else tuple(types)
+            for t in types:
+                if t not in _TYPES and t != "list[str]":
+                    raise fspot.error(f"field '{name}': unknown type {t!r} (types: {', '.join(_TYPES)}, list[str])")
+            out.append(FieldSpec(name, path, each, missing, spec.get("default"), types, fspot))
+        return out
+
+    def _steps(self, raw, spot: Spot, known: set[str]) -> list[tuple[object, object]]:
+        if raw is None:
+            return []
+        if not isinstance(raw, YList):
+            raise spot.error("steps: expected a list (`- name: parameters`)")
+        out = []
+        for i, entry in enumerate(raw):
+            sspot = spot.at(raw.line_of(i))
+            if not isinstance(entry, dict) or len(entry) != 1:
+                raise sspot.error("a step is one `name: parameters` entry")
+            (name, params), = entry.items()
+            if name not in STEPS:
+                raise sspot.error(f"unknown step '{name}' (steps: {', '.join(sorted(STEPS))})")
+            cls = STEPS[name]
+            p = Params(name, params, cls.shorthand, sspot, set(known), self.options)
+            when = p.boolean("when", True)
+            step = cls(p)
+            p.done()
+            known |= set(step.produces)
+            out.append((step, when))
+        return out
+
+    def _output(self, raw, spot: Spot, known: set[str]) -> tuple[str, dict]:
+        if not isinstance(raw, YDict):
+            raise spot.error("output: expected a mapping with format and the format strings")
+        fmt = raw.get("format")
+        if fmt not in OUTPUTS:
+            raise spot.at(raw.line_of("format")).error(f"output.format: expected one of {', '.join(OUTPUTS)}, "
+                                                       f"got {fmt!r}")
+        if fmt == "tsv":
+            extra = [k for k in raw if k not in ("format", "id", "source", "target")]
+            if extra:
+                raise spot.at(raw.line_of(extra[0])).error(f"output: unknown key '{extra[0]}' (tsv takes id, source, "
+                                                           "target)")
+            for key in ("id", "source", "target"):
+                if key not in raw:
+                    raise spot.error(f"output: tsv needs '{key}'")
+            return fmt, {k: Format(raw[k], spot.at(raw.line_of(k)), known, f"output.{k}")
+                         for k in ("id", "source", "target")}
+        extra = [k for k in raw if k not in ("format", "record")]
+        if extra:
+            raise spot.at(raw.line_of(extra[0])).error(f"output: unknown key '{extra[0]}' ({fmt} takes record)")
+        record = raw.get("record")
+        if not isinstance(record, YDict) or not record:
+            raise spot.error(f"output: {fmt} needs `record:` (output key: format string)")
+        return fmt, {k: Format(v, spot.at(record.line_of(k)), known, f"output.record.{k}") if isinstance(v, str)
+                     else v for k, v in record.items()}
+
+    @property
+    def holds_out(self) -> bool:
+        """Whether a holdout step will send records to the holdout output (it is on and has a fraction)."""
+        return any(getattr(s, "fraction", None) is not None and when for s, when in self.steps)
+
+    # ---- running -----------------------------------------------------------------------------------------------------
+
+    def read(self, inputs, state: RunState) -> list[Record]:
+        """The input files' records with their fields read (records whose fields cannot be used are skipped)."""
+        out = []
+        for obj, where in self._raw_records([Path(p) for p in inputs], state):
+            record = Record({}, where)
+            if self.source != "squad" and not isinstance(obj, dict):
+                state.skips.add("record is not an object", where)
+                continue
+            for spec in self.fields:
+                value = spec.read(obj, record)
+                if isinstance(value, _SkipRecord):
+                    state.skips.add(str(value), record.ident())
+                    break
+                record.values[spec.name] = value
+            else:
+                out.append(record)
+        return out
+
+    def _raw_records(self, inputs: list[Path], state: RunState):
+        if self.source == "squad":
+            questions, skips = read_squad_files(inputs)
+            state.skips.merge(skips)
+            for q in questions:
+                yield {k: getattr(q, k) for k in SQUAD_FIELDS}, q.position
+            return
+        for path in inputs:
+            if self.source in ("csv", "tsv"):
+                yield from _table_rows(path, "\t" if self.source == "tsv" else ",", state)
+            elif self.records_path is not None:
+                doc = load_json(path)
+                try:
+                    items = _walk(doc, self.records_path)
+                except _Missing:
+                    raise QgenInputError(f"no '{self.records_path}' in the document (input.records)", path=path) from None
+                if not isinstance(items, list):
+                    raise QgenInputError(f"'{self.records_path}' is not a list (input.records)", path=path)
+                yield from ((obj, f"{path} {self.records_path}[{i}]") for i, obj in enumerate(items))
+            else:
+                rows, unit = load_records(path)
+                yield from ((obj, f"{path} {unit} {n}") for n, obj in rows)
+
+    def convert(self, inputs) -> tuple[dict[str, list], RunState]:
+        """({"output": rows, "holdout": rows}, the run's skips and notes). Rows are Examples (tsv) or dicts."""
+        state = RunState()
+        records = self.read(inputs, state)
+        for step, when in self.steps:
+            if when:
+                records = step.run(records, state)
+        rows: dict[str, list] = {"output": [], "holdout": []}
+        for r in records:
+            row = self._row(r)
+            if isinstance(row, _SkipRecord):
+                state.skips.add(str(row), r.ident())
+            else:
+                rows[r.split].append(row)
+        return rows, state
+
+    def _row(self, r: Record):
+        values = {k: (f(r.values, r) if isinstance(f, Format) else f) for k, f in self.out_fields.items()}
+        if self.out_format != "tsv":
+            return values
+        row = Example(values["id"], values["source"], values["target"])
+        try:
+            format_row(row)
+        except ValueError:
+            empty = [k for k in ("id", "source", "target") if not values[k].strip()]
+            return _SkipRecord(f"empty {empty[0]}" if empty else
+                               "a tab or line break in the TSV row (clean the field first)")
+        return row
+
+    def write(self, outputs: dict) -> dict[str, int]:
+        """Write {path: rows} in the output format, all files or (on an error) none. Returns rows per path."""
+        counts = {}
+        with contextlib.ExitStack() as stack:
+            for path, rows in outputs.items():
+                f = stack.enter_context(atomic_write(path))
+                if self.out_format == "tsv":
+                    f.writelines(format_row(r) for r in rows)
+                elif self.out_format == "json":
+                    json.dump(rows, f, ensure_ascii=False, indent=2)
+                    f.write("\n")
+                else:
+                    f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+                counts[str(path)] = len(rows)
+        return counts
+
+
+def _table_rows(path: Path, delimiter: str, state: RunState):
+    """CSV/TSV rows as {header: value}; a row with another number of cells than the header is skipped."""
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise QgenInputError("empty file (a header row is needed)", path=path) from None
+    except csv.Error as e:
+        raise QgenInputError(f"malformed header: {e}", path=path, line=1) from None
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise QgenInputError(f"malformed row: {e}", path=path, line=reader.line_num) from None
+        where = f"{path} line {reader.line_num}"
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            state.skips.add(f"{len(cells)} cells, the header has {len(header)}", where)
+            continue
+        yield dict(zip(header, cells)), where
+
+
+def load_template(path, overrides: dict | None = None) -> Template:
+    """The checked template at `path`, options overridden by `overrides` ({name: value})."""
+    return Template(path, overrides)
