@@ -12,6 +12,7 @@ COMMANDS = {
     "train": ("qgen.train_cli", "fine-tune a model (same as train.py)"),
     "predict": ("qgen.predict", "predict over files (same as predict.py)"),
     "generate": ("qgen.generate_cli", "generate for one input (same as generate.py)"),
+    "prepare": ("qgen.prepare_cli", "any data file → TSV / instruction JSON / JSONL with a YAML template"),
     "prepare-jsquad": ("qgen.data.jsquad", "SQuAD-layout JSON → QA / AQG / AQG-HL TSV"),
     "prepare-quiz": ("qgen.data.quiz", "JAQKET / JCommonsenseQA → 5-choice instruction JSON"),
     "prepare-korquad": ("qgen.data.korquad", "KorQuAD → instruction-prompt JSONL"),
