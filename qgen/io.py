@@ -131,17 +131,17 @@ def atomic_dir(path, point: str | None = None) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if path.exists() and _exchange(tmp, path):
-        if point:
-            pause_point(f"{point}:swapped")  # path is new, tmp holds the old copy
-        shutil.rmtree(tmp, ignore_errors=True)
+        old = tmp  # path is the new copy, tmp holds the old one
     else:
         old = path.with_name(f".{path.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(path.parent)
+    if point:
+        pause_point(f"{point}:swapped")
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def recover_dir(path) -> None:
@@ -263,11 +263,12 @@ _wake = threading.Event()
 
 
 def pause_point(name: str) -> None:
-    """Test-only, a no-op unless the environment variable QGEN_TEST_PAUSE_AT equals `name` (never set it in real
-    runs). Then print `QGEN_TEST_PAUSED <name>` to stderr and wait here until the process is killed or a signal
+    """Test-only, a no-op unless `name` is in the comma-separated environment variable QGEN_TEST_PAUSE_AT (never set
+    it in real runs). Then print `QGEN_TEST_PAUSED <name>` to stderr and wait here until the process is killed or a signal
     handler calls `wake_paused()`. tests/reliability uses it to kill or signal a run at an exact point: inside a
     step, during validation, at each stage of a checkpoint write (names: see qgen.train and atomic_dir)."""
-    if os.environ.get(TEST_PAUSE_ENV) != name:
+    spec = os.environ.get(TEST_PAUSE_ENV)
+    if not spec or name not in spec.split(","):
         return
     os.write(2, f"\nQGEN_TEST_PAUSED {name}\n".encode())
     while not _wake.wait(0.05):
