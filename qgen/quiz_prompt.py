@@ -117,6 +117,24 @@ def cut_middle(text: str, n: int, at: float = CUT_AT) -> str:
     return text[:start] + ELLIPSIS + text[start + n:]
 
 
+def cut_to_fit(original: str, render, count, budget: int) -> tuple[str, int, str]:
+    """Cut `original` by the rule above until `render(cut)` has at most `budget` tokens (by `count`).
+
+    Returns (the cut text, characters removed, its rendered prompt); the text is "" when even that does not fit.
+    Each step removes about as many characters as the prompt has tokens too many (times its characters per token),
+    so the loop ends in a few tokenizations.
+    """
+    cut, removed = original, 0
+    text = render(cut)
+    n = count(text)
+    while n > budget and removed < len(original):
+        removed = min(len(original), removed + max(1, math.ceil((n - budget) * len(text) / n)))
+        cut = cut_middle(original, removed)
+        text = render(cut)
+        n = count(text)
+    return cut, removed, text
+
+
 class QuizPrompter:
     """Builds and fits prompts for one tokenizer/adapter; `budget` is the most prompt tokens allowed (BOS included)."""
 
@@ -151,6 +169,12 @@ class QuizPrompter:
               ) -> tuple[list[int], dict]:
         """Prompt token ids (BOS included) fitted to `budget` (default self.budget), and what was cut:
         {"cut_reference", "cut_question", "cut_left_tokens"} (counts of characters / tokens removed)."""
+        _, ids, info = self.fit(item, passages, budget)
+        return ids, info
+
+    def fit(self, item: QuizItem, passages: list[dict] | None = None, budget: int | None = None
+            ) -> tuple[str, list[int], dict]:
+        """As `build`, with the fitted prompt text first (the text result.json records and joint scoring encodes)."""
         budget = self.budget if budget is None else budget
         block = reference_block(passages or [])
         body = block[len(REF_HEADER) + 1:] if block else ""
@@ -160,25 +184,11 @@ class QuizPrompter:
         def render(b, q):
             return self.text(item, f"{REF_HEADER}\n{b}" if b else "", q)
 
-        text = render(body, question)
-        n = self.count(text)
-        for part in ("reference", "question"):
-            original = body if part == "reference" else item.question
-            removed = 0
-            while n > budget and removed < len(original):
-                # characters per token of this prompt, a slight overestimate so the loop ends in a few steps
-                removed = min(len(original), removed + max(1, math.ceil((n - budget) * len(text) / n)))
-                cut = cut_middle(original, removed)
-                if part == "reference":
-                    body = cut
-                else:
-                    question = cut
-                text = render(body, question)
-                n = self.count(text)
-            info[f"cut_{part}"] = removed
+        body, info["cut_reference"], text = cut_to_fit(body, lambda b: render(b, question), self.count, budget)
+        question, info["cut_question"], text = cut_to_fit(question, lambda q: render(body, q), self.count, budget)
         ids = self.adapter.bos + self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         if len(ids) > budget:
             keep = budget - len(self.adapter.bos)
             info["cut_left_tokens"] = len(ids) - budget
             ids = self.adapter.bos + ids[len(ids) - keep:]
-        return ids, info
+        return text, ids, info

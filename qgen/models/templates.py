@@ -14,12 +14,12 @@ ALPACA_PREAMBLE = (
 )
 JA_SYSTEM = "あなたは優秀なアシスタントです。"
 
-# name -> (template with {source} and {input_block}, cue that ends the prompt)
+# name -> (template with {source}, {input_block} and optionally {system}, cue that ends the prompt)
 TEMPLATES = {
     "raw": ("{source}{input_block}", ""),
     "opencalm": ("{source}{input_block}", "\n### 回答:\n"),
     "alpaca": (ALPACA_PREAMBLE + "\n\n### Instruction:\n{source}{input_block}", "\n\n### Response:\n"),
-    "ja-chat": ("### システム: " + JA_SYSTEM + "\n### ユーザー: {source}{input_block}", "\n### アシスタント: "),
+    "ja-chat": ("### システム: {system}\n### ユーザー: {source}{input_block}", "\n### アシスタント: "),
 }
 INPUT_BLOCKS = {"alpaca": "\n\n### Input:\n{input}", "raw": "{input}"}
 FORMATS = ("auto", "chat", *TEMPLATES)
@@ -33,14 +33,18 @@ def resolve_format(name: str, tokenizer) -> str:
     return name
 
 
-def format_prompt(ex: Example, name: str, tokenizer=None) -> str:
-    """The text before the target for `ex` under prompt format `name`."""
+def format_prompt(ex: Example, name: str, tokenizer=None, system: str | None = None) -> str:
+    """The text before the target for `ex` under prompt format `name`.
+
+    `system` replaces the system prompt of the formats that have one (ja-chat: JA_SYSTEM; chat: none by default,
+    else a system turn); the other formats have no place for it and leave it out.
+    """
     name = resolve_format(name, tokenizer)
     if name == "chat":
-        return chat_prompt(ex, tokenizer)
+        return chat_prompt(ex, tokenizer, system)
     template, cue = TEMPLATES[name]
     input_block = INPUT_BLOCKS.get(name, "\n{input}").format(input=ex.input) if ex.input else ""
-    text = template.format(source=ex.source, input_block=input_block)
+    text = template.format(source=ex.source, input_block=input_block, system=JA_SYSTEM if system is None else system)
     if cue and not text.rstrip().endswith(cue.strip()):
         text += cue
     return text
@@ -52,8 +56,9 @@ def adds_bos(tokenizer) -> bool:
     return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
 
 
-def chat_prompt(ex: Example, tokenizer) -> str:
-    """One user turn through the tokenizer's chat template, ending with the assistant cue.
+def chat_prompt(ex: Example, tokenizer, system: str | None = None) -> str:
+    """One user turn (after a system turn when `system` is given) through the tokenizer's chat template, ending with
+    the assistant cue. A template without a system role (Gemma's) gets the system text at the top of the user turn.
 
     Templates such as Gemma's and Llama-3's write the BOS text themselves; when the tokenizer also adds BOS the
     leading one is dropped here, so the ids start with exactly one BOS.
@@ -61,9 +66,17 @@ def chat_prompt(ex: Example, tokenizer) -> str:
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
         raise ValueError("prompt format 'chat' needs a tokenizer with a chat_template; use --prompt-format "
                          "opencalm, alpaca, ja-chat or raw for base models")
+    from jinja2 import TemplateError
+
     content = ex.source + (f"\n{ex.input}" if ex.input else "")
-    text = tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
-                                         add_generation_prompt=True)
+    messages = [{"role": "user", "content": content}]
+    try:
+        if system:
+            messages = [{"role": "system", "content": system}, *messages]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except TemplateError:  # no system role: the system text opens the user turn instead
+        messages = [{"role": "user", "content": f"{system}\n\n{content}"}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     bos = getattr(tokenizer, "bos_token", None)
     if bos and text.startswith(bos) and adds_bos(tokenizer):
         text = text[len(bos):]
@@ -72,4 +85,4 @@ def chat_prompt(ex: Example, tokenizer) -> str:
 
 def coverage_text() -> list[str]:
     """Every template's fixed text, so a tokenizer trained for a tiny model can spell the cues."""
-    return [ALPACA_PREAMBLE, JA_SYSTEM] + [t + c for t, c in TEMPLATES.values()]
+    return [ALPACA_PREAMBLE, JA_SYSTEM] + [(t + c).replace("{system}", JA_SYSTEM) for t, c in TEMPLATES.values()]
