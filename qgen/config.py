@@ -84,6 +84,7 @@ class RunArgs:
     resume: bool = _f(False, "continue from output_dir/last/ exactly where it stopped")
     log_steps: int = _f(10, "log training loss every N optimiser steps")
     max_minutes: float = _f(0.0, "stop (validate and save) after this much training wall time (0 = no limit)")
+    verbose: bool = _f(False, "also show transformers' loading/saving bars and warnings (quiet by default)")
 
 
 @dataclass

@@ -12,7 +12,7 @@ import sys
 
 from qgen.cli_parser import ArgumentParser, command_prog
 from qgen.errors import QgenInputError
-from qgen.predict import add_generation_args, quiet_loading, settings_from_args
+from qgen.predict import add_generation_args, settings_from_args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,13 +47,29 @@ def resolve_task(args, saved_task: str) -> str:
     raise QgenInputError(f"the model's task is {saved_task!r}: give --source, or --task with its inputs", field="--task")
 
 
+FORMATS = {"aqg": "'answer: … context: …'", "aqg_hl": "the context with <hl> around the answer",
+           "qa": "'question: … context: …'"}
+
+
+def warn_format_mismatch(args, task: str, im) -> None:
+    """A model reads inputs in the format it was trained on; --highlight / --task asking for another one is allowed
+    (e.g. to compare) but said, since the output is then usually poor."""
+    if not im.has_saved_config or im.task not in FORMATS or task == im.task:
+        return
+    flag = "--highlight" if args.highlight else f"--task {task}"
+    print(f"warning: {flag} gives the model {task} input ({FORMATS[task]}), but {args.model} was trained on "
+          f"{im.task} input ({FORMATS[im.task]}); expect poor output (leave out {flag} to use its own format)",
+          file=sys.stderr)
+
+
 def run(args) -> int:
+    from qgen import console
     from qgen.data.examples import Example
     from qgen.generation import Generator, build_source
     from qgen.inference_model import load_inference_model
 
     settings = settings_from_args(args)
-    quiet_loading()
+    console.configure(args.verbose)
     if args.source is None and not args.context.strip():
         raise QgenInputError("give --context (with --answer or --question), or --source", field="--context")
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang)
@@ -63,6 +79,7 @@ def run(args) -> int:
             raise QgenInputError("empty", field="--source")
     else:
         task = resolve_task(args, im.task)
+        warn_format_mismatch(args, task, im)
         try:
             source = build_source(task, context=args.context, answer=args.answer, question=args.question,
                                   answer_start=args.answer_start, lang=im.lang)

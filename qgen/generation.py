@@ -150,9 +150,9 @@ class Generator:
         results: list[Output | None] = [None] * len(encoded)
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from qgen.console import progress as progress_bar
 
-            bar = tqdm(total=len(encoded), unit="ex", desc="generating", disable=None)
+            bar = progress_bar(len(encoded), "generating", "ex")
         for b in range(0, len(order), batch_size):
             idx = order[b:b + batch_size]
             cands = self.generate_ids([encoded[i] for i in idx], settings, bad_words)

@@ -1,9 +1,16 @@
-"""Run logging on rank 0: a tqdm bar, metrics.jsonl (one flushed line per record), TensorBoard events, loss.png."""
+"""Run logging on rank 0: progress (a tqdm bar on a terminal, plain lines in a log), metrics.jsonl (one flushed line
+per record), TensorBoard events, loss.png.
+
+With a time limit (`--max-minutes`) the number of steps that will run is not known in advance: the bar's total is
+then re-estimated from the step rate after every step (never above the step limit), and set to the steps actually
+run when the run ends — so the bar ends full instead of at, say, 27% of a step limit the clock never reached.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 from qgen.io import atomic_write, write_jsonl
@@ -14,8 +21,11 @@ log = logging.getLogger(__name__)
 class RunLogger:
     """Everything is a no-op on ranks other than 0, so the loop can call it unconditionally."""
 
-    def __init__(self, output_dir, enabled: bool, total_steps: int, start_step: int = 0):
+    def __init__(self, output_dir, enabled: bool, total_steps: int, start_step: int = 0, time_limit_s: float = 0.0,
+                 stream=None, clock=time.monotonic):
         self.enabled = enabled
+        self.max_steps, self.time_limit_s, self.clock = total_steps, time_limit_s, clock
+        self.started, self.start_step = clock(), start_step
         self.dir = Path(output_dir)
         self.metrics_path = self.dir / "metrics.jsonl"
         self.bar = self.tb = self._file = None
@@ -27,9 +37,9 @@ class RunLogger:
         elif not start_step:
             self.metrics_path.unlink(missing_ok=True)
         self._file = open(self.metrics_path, "a", encoding="utf-8")
-        from tqdm.auto import tqdm
+        from qgen.console import progress
 
-        self.bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+        self.bar = progress(total_steps, "train", "step", initial=start_step, stream=stream, clock=clock)
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -57,8 +67,19 @@ class RunLogger:
 
     def progress(self, steps: int, **postfix) -> None:
         if self.enabled:
-            self.bar.update(steps)
+            if self.time_limit_s:
+                self._estimate_total(steps)
             self.bar.set_postfix({k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in postfix.items()}, refresh=False)
+            self.bar.update(steps)
+
+    def _estimate_total(self, steps: int) -> None:
+        """Under a time limit: steps so far + the time left × the step rate so far, at most the step limit."""
+        n = self.bar.n + steps
+        elapsed = self.clock() - self.started
+        if elapsed <= 0 or n <= self.start_step:
+            return
+        left = max(self.time_limit_s - elapsed, 0.0)
+        self.bar.total = min(self.max_steps, n + round(left * (n - self.start_step) / elapsed))
 
     def message(self, text: str) -> None:
         if self.enabled:
@@ -67,6 +88,8 @@ class RunLogger:
     def close(self) -> None:
         if not self.enabled:
             return
+        if self.time_limit_s:  # the estimate is over: the total is what ran
+            self.bar.total = self.bar.n
         self.bar.close()
         self._file.close()
         if self.tb is not None:
@@ -93,7 +116,8 @@ def plot_losses(records: list[dict], path) -> None:
         ax.plot(*zip(*valid), "o-", label="validation loss")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("loss (per target token)")
-    ax.legend()
+    if train or valid:  # an empty legend is a matplotlib warning
+        ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_write(path, "wb") as f:

@@ -29,6 +29,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto = fp32 on CPU, bf16 (else fp16) on GPU")
     g.add_argument("--lang", default=None, choices=("ja", "ko", "en"), help="override the saved normalisation language")
+    g.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
@@ -37,13 +38,6 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
 
     add_model_args(p)
     add_decoding_args(p)
-
-
-def quiet_loading() -> None:
-    """No per-checkpoint "Loading weights" bars on the terminal: the command's own progress is enough."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
 
 
 def settings_from_args(args):
@@ -109,6 +103,7 @@ def _recheck_bad_words(gen, examples, outputs, settings, bad_words) -> list:
 
 
 def run(args) -> int:
+    from qgen import console
     from qgen.data.examples import read_examples
     from qgen.generation import Generator
     from qgen.inference_model import load_inference_model
@@ -119,7 +114,7 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise QgenInputError("must be at least 1", field="--limit")
     settings = settings_from_args(args)
-    quiet_loading()
+    console.configure(args.verbose)
     examples = read_examples(args.input)
     if args.limit is not None:
         examples = examples[: args.limit]

@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="first N questions of each file")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
     p.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="weights dtype")
+    p.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
     r = p.add_argument_group("retrieval")
     r.add_argument("--retrieval", type=Path, default=None, help="BM25 index directory (qgen index build)")
     r.add_argument("--gate-top1", type=float, default=0.5, help="retrieve when top-1 probability < P")
@@ -95,12 +96,14 @@ def _record(item, scored, method) -> dict:
 
 def evaluate(args) -> tuple[dict, list[Path]]:
     """Score every file (and re-score gated questions with retrieval); returns the metrics and the paths written."""
+    from qgen import console
     from qgen.data.quiz import QuizTemplate, load_template
     from qgen.quiz import QuizScorer
     from qgen.quiz_prompt import read_quiz
     from qgen.quiz_report import write_outputs
     from qgen.retrieval import gate_fires, load_index, retrieve_for
 
+    console.configure(args.verbose)
     files = {str(f): read_quiz(f)[: args.limit] if args.limit else read_quiz(f) for f in args.input}
     index = load_index(args.retrieval) if args.retrieval else None
     template = load_template(args.template_file) if args.template_file else QuizTemplate()

@@ -228,7 +228,7 @@ def _train(cfg, info, data, stop_signal: _StopOnSignal) -> dict:
         scheduler.load_state_dict(tensors["scheduler"])
         scaler.load_state_dict(tensors["scaler"])
         checkpoint.set_rng_state(tensors["rng"])
-    logger = RunLogger(out, info.is_main, total, st["step"])
+    logger = RunLogger(out, info.is_main, total, st["step"], time_limit_s=60 * r.max_minutes)
     if resume:
         logger.message(f"resumed from {last_dir} at step {st['step']} of {total}")
     logger.message(f"{loaded.path} ({loaded.kind}, task {cfg.model.task}, precision {prec}, world {info.world}): "

@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = parse_args(argv)
+        from qgen import console
+
+        console.configure(cfg.run.verbose)  # transformers' bars and warnings only with --verbose
         from qgen.checkpoint import CheckpointWriteError
         from qgen.train import TrainingDiverged, TrainingInterrupted, train
 

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default=None, help="base model name/path; default: the one recorded in the adapter")
     p.add_argument("--dtype", default="auto", choices=DTYPES,
                    help="weights dtype of the merged model; auto = the base model's own dtype")
+    p.add_argument("--verbose", action="store_true", help="also show transformers' loading/saving bars and warnings")
     return p
 
 
@@ -54,8 +55,11 @@ def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from qgen import console
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    console.configure(args.verbose)
     out = merge(args.adapter, args.output, args.base, args.dtype)
     print(f"merged {args.adapter} into {out}")
     return 0

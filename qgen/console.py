@@ -1,0 +1,102 @@
+"""What a command shows while it runs: quiet libraries by default, and progress that suits where it is written.
+
+transformers draws a "Loading weights" bar for every checkpoint it loads, a "Writing model shards" bar for every save,
+and emits FutureWarnings about its own internals; commands hide all of that unless `--verbose`. A tqdm bar is right
+for a terminal, but in a log file (CI, `> log 2>&1`) it is thousands of carriage-return updates, so when the stream
+is not a terminal, progress is a plain line every `interval` seconds (and one at the end).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+
+PLAIN_INTERVAL_S = 30.0  # seconds between plain progress lines
+
+
+def configure(verbose: bool = False) -> None:
+    """Quiet (default): transformers/huggingface_hub bars and warnings off, FutureWarnings ignored. Verbose: all on."""
+    from transformers.utils import logging as hf_logging
+
+    if verbose:
+        hf_logging.set_verbosity_warning()  # transformers' own default
+        hf_logging.enable_progress_bar()
+        warnings.simplefilter("default", FutureWarning)
+        return
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:  # transformers depends on huggingface_hub; kept optional for safety only
+        pass
+    warnings.simplefilter("ignore", FutureWarning)
+    for name in ("transformers", "huggingface_hub", "peft", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _fmt(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+class PlainProgress:
+    """tqdm's update/set_postfix/write/close for a log file: one `desc: n/total unit (p%), k=v …` line per `interval`
+    seconds, never a carriage return. `clock` is injectable so tests need no real time."""
+
+    def __init__(self, total: int, desc: str, unit: str, initial: int = 0, stream=None,
+                 interval: float = PLAIN_INTERVAL_S, clock=time.monotonic):
+        self.total, self.desc, self.unit, self.n = total, desc, unit, initial
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval, self.clock = interval, clock
+        self.postfix: dict = {}
+        self.start = self.last = clock()
+        self.start_n = initial
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self.clock() - self.last >= self.interval:
+            self.print_line()
+
+    def set_postfix(self, postfix: dict | None = None, refresh: bool = False) -> None:
+        self.postfix = dict(postfix or {})
+
+    def line(self) -> str:
+        total = f"/{self.total}" if self.total else ""
+        share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
+        elapsed = self.clock() - self.start
+        rate = (self.n - self.start_n) / elapsed if elapsed > 0 else 0.0
+        extra = "".join(f", {k} {_fmt(v)}" for k, v in self.postfix.items())
+        return f"{self.desc}: {self.n}{total} {self.unit}{share}, {elapsed:.0f} s, {rate:.3g} {self.unit}/s{extra}"
+
+    def print_line(self) -> None:
+        print(self.line(), file=self.stream, flush=True)
+        self.last = self.clock()
+
+    def write(self, text: str) -> None:
+        print(text, flush=True)  # where tqdm.write puts messages: stdout
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.print_line()
+
+
+def is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def progress(total: int, desc: str, unit: str, initial: int = 0, stream=None, **plain):
+    """A tqdm bar when `stream` (default stderr) is a terminal, else PlainProgress (keyword options go to it)."""
+    stream = stream if stream is not None else sys.stderr
+    if is_terminal(stream):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, file=stream)
+    return PlainProgress(total, desc, unit, initial=initial, stream=stream, **plain)
