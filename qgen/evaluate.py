@@ -161,6 +161,15 @@ def worst_first(examples: list[dict], sort: str = "hallucination") -> list[dict]
     raise ValueError(f"unknown sort {sort!r}; expected one of {SORT_KEYS}")
 
 
+def output_paths(predictions, output_dir=None, report=None, metrics=None) -> tuple[Path, Path]:
+    """(report, metrics) paths named after the predictions file — `dev.jsonl` → `dev.report.html`, `dev.metrics.json`
+    — in `output_dir` or beside it, so evaluations of several files in one folder never overwrite each other."""
+    predictions = Path(predictions)
+    folder = Path(output_dir) if output_dir is not None else predictions.parent
+    return (Path(report) if report else folder / f"{predictions.stem}.report.html",
+            Path(metrics) if metrics else folder / f"{predictions.stem}.metrics.json")
+
+
 def scales(metrics: dict) -> dict:
     """{metric: "0-1" | "0-100"} for the metrics given, saved with them (BLEU is the only 0-100 one)."""
     from qgen.metrics import SCALES
@@ -194,10 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-source-prefix", action="store_true", help="use the whole source field, not the text after `context:`"
     )
     ap.add_argument("--no-hallucination", action="store_true", help="skip the GiNZA hallucination check")
-    ap.add_argument(
-        "--report", type=Path, help="report path (.html or .md); %(default)s = report.html beside the predictions"
-    )
-    ap.add_argument("--metrics", type=Path, help="metrics JSON path; %(default)s = metrics.json beside the report")
+    ap.add_argument("--output-dir", type=Path, help="where the report and metrics go; %(default)s = beside the predictions")
+    ap.add_argument("--report", type=Path, help="report path (.html or .md); %(default)s = OUTPUT_DIR/NAME.report.html, "
+                    "NAME being the predictions file's name without .jsonl")
+    ap.add_argument("--metrics", type=Path, help="metrics JSON path; %(default)s = OUTPUT_DIR/NAME.metrics.json")
     ap.add_argument(
         "--sort", choices=SORT_KEYS, default="hallucination", help="order of the report's examples, worst first"
     )
@@ -224,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         tokenize=args.tokenize,
         workers=args.workers,
     )
-    report_path = args.report or args.predictions.with_name("report.html")
-    metrics_path = args.metrics or report_path.with_name("metrics.json")
+    report_path, metrics_path = output_paths(args.predictions, args.output_dir, args.report, args.metrics)
     rows = worst_first(result["examples"], args.sort)
     report.write_report(
         report_path, result["metrics"], rows, title=f"qgen eval: {args.predictions.name}", max_rows=args.max_rows

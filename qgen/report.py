@@ -1,6 +1,8 @@
 """Evaluation reports: a metrics table and per-example rows (hallucinated words highlighted), as HTML or Markdown.
 
-Rows are shown in the order given (`qgen.evaluate.worst_first` puts the worst first). Every text is escaped. The HTML
+Rows are shown in the order given (`qgen.evaluate.worst_first` puts the worst first). Every text is escaped, and
+sits in a width-limited block that breaks anywhere (`overflow-wrap: anywhere`): a long unbroken prediction such as
+`「「「…` (no line-break opportunity between those characters) wraps instead of widening the table off the page. The HTML
 report embeds a PNG of the per-example score distributions (a matplotlib Figure rendered by Agg, pyplot untouched). Highlighting marks every
 occurrence of a hallucinated word in the prediction, so a word that also appears inside a longer word is marked there too.
 """
@@ -22,7 +24,8 @@ td, th { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; text-ali
 th { background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 mark { background: #ffb3b3; }
-.src { color: #555; font-size: 90%; max-width: 40em; }
+.txt { max-width: 28em; overflow-wrap: anywhere; }
+.src { color: #555; font-size: 90%; max-width: 40em; overflow-wrap: anywhere; }
 code { font-size: 85%; }
 """
 _SCORES = ("f1", "rougeL")
@@ -82,6 +85,7 @@ def highlight_markdown(text: str, words) -> str:
 def plot_distributions(examples: list[dict]):
     """A matplotlib Figure: histograms of per-example char F1 and ROUGE-L, and of hallucinated words per example."""
     from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
+    from matplotlib.ticker import MaxNLocator
 
     has_h = any("hallucinated" in e for e in examples)
     fig = Figure(figsize=(4 * (3 if has_h else 2), 3), layout="constrained")
@@ -91,8 +95,11 @@ def plot_distributions(examples: list[dict]):
         ax.set(xlabel=label, ylabel="examples")
     if has_h:
         counts = [len(e.get("hallucinated", ())) for e in examples]
-        axes[2].hist(counts, bins=range(0, max(counts) + 2), color="#cc6677", align="left")
+        axes[2].hist(counts, bins=range(0, max(counts) + 2), color="#cc6677", align="left", rwidth=0.9)
         axes[2].set(xlabel="hallucinated words", ylabel="examples")
+        axes[2].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # word counts: 0, 1, 2 …, never 0.5
+    for ax in axes:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # numbers of examples
     return fig
 
 
@@ -126,12 +133,13 @@ def render_html(metrics: dict, examples: list[dict], title: str = "qgen evaluati
         words = e.get("hallucinated", ())
         targets = "<br>".join(html.escape(t) for t in _targets(e["target"]))
         row = [
-            f"<td>{html.escape(str(e['id']))}</td><td>{highlight_html(e['prediction'], words)}</td><td>{targets}</td>",
+            f"<td>{html.escape(str(e['id']))}</td><td><div class='txt'>{highlight_html(e['prediction'], words)}</div></td>"
+            f"<td><div class='txt'>{targets}</div></td>",
             f"<td class='num'>{e['em']:.0f}</td><td class='num'>{e['f1']:.3f}</td><td class='num'>{e['rougeL']:.3f}</td>",
         ]
         if has_h:
-            row.append(f"<td>{html.escape('、'.join(words))}</td>")
-        row.append(f"<td class='src'>{html.escape(e.get('source', ''))}</td>")
+            row.append(f"<td><div class='txt'>{html.escape('、'.join(words))}</div></td>")
+        row.append(f"<td><div class='src'>{html.escape(e.get('source', ''))}</div></td>")
         parts.append("<tr>" + "".join(row) + "</tr>")
     parts.append("</table></body></html>\n")
     return "\n".join(parts)

@@ -6,7 +6,15 @@ import pytest
 
 from qgen import metrics as M
 from qgen.errors import QgenInputError
-from qgen.evaluate import evaluate_records, main, read_predictions, reference_from_source, scales, worst_first
+from qgen.evaluate import (
+    evaluate_records,
+    main,
+    output_paths,
+    read_predictions,
+    reference_from_source,
+    scales,
+    worst_first,
+)
 from qgen.hallucination import QUESTION_STOP_WORDS, hallucinations
 
 
@@ -140,11 +148,11 @@ def test_command_end_to_end(tmp_path, records, capsys):
     out = capsys.readouterr().out
     for name in ("exact_match", "char_f1", "bleu", "tok:ja-mecab", "rouge1", "rougeL", "hallucination_rate"):
         assert name in out
-    saved = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    saved = json.loads((tmp_path / "preds.metrics.json").read_text(encoding="utf-8"))  # named after the predictions
     metrics = evaluate_records(records[:60])["metrics"]
     assert saved == {"predictions": str(preds), "source_field": "source", **metrics, "scales": scales(metrics)}
     assert saved["scales"]["bleu"] == "0-100" and saved["scales"]["rougeL"] == "0-1"
-    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    page = (tmp_path / "preds.report.html").read_text(encoding="utf-8")
     assert page.count("<mark>") > 0 and "data:image/png;base64," in page
     # Markdown report and a metrics path of one's own
     assert (
@@ -175,3 +183,18 @@ def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
     assert cli_main(["eval", "--predictions", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "line 2, field 'target'" in err and "Traceback" not in err
+
+
+def test_two_evaluations_in_one_folder_keep_their_own_files(tmp_path, records, capsys):
+    a = _write(tmp_path / "beam.jsonl", [json.dumps(r, ensure_ascii=False) for r in records[:10]])
+    b = _write(tmp_path / "greedy.jsonl", [json.dumps(r, ensure_ascii=False) for r in records[10:25]])
+    for path in (a, b):
+        assert main(["--predictions", str(path), "--no-hallucination"]) == 0
+        assert f"wrote {tmp_path / path.stem}.report.html and {tmp_path / path.stem}.metrics.json" in capsys.readouterr().err
+    assert json.loads((tmp_path / "beam.metrics.json").read_text(encoding="utf-8"))["n"] == 10
+    assert json.loads((tmp_path / "greedy.metrics.json").read_text(encoding="utf-8"))["n"] == 15
+    assert "beam.jsonl" in (tmp_path / "beam.report.html").read_text(encoding="utf-8")
+    # --output-dir: the same names, in that folder
+    assert main(["--predictions", str(a), "--no-hallucination", "--output-dir", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["beam.metrics.json", "beam.report.html"]
+    assert output_paths(a, report=tmp_path / "r.md") == (tmp_path / "r.md", tmp_path / "beam.metrics.json")

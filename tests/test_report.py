@@ -71,3 +71,26 @@ def test_plot_has_one_panel_per_distribution():
     no_h = [{k: v for k, v in e.items() if k != "hallucinated"} for e in EXAMPLES]
     assert len(plot_distributions(no_h).axes) == 2
     assert "hallucinated" not in render_markdown(METRICS, no_h)
+
+
+def test_long_texts_wrap_inside_their_cells():
+    long = {**EXAMPLES[1], "id": "long", "prediction": "「" * 400, "target": "x" * 300, "source": "y" * 2000}
+    page = render_html(METRICS, [long])
+    # every text sits in a width-limited block that may break anywhere (「「「… has no line-break opportunity)
+    assert "<td><div class='txt'>" + "「" * 400 + "</div></td>" in page
+    assert "<td><div class='txt'>" + "x" * 300 + "</div></td>" in page and "<div class='src'>" + "y" * 2000 in page
+    style = page[page.index("<style>"):page.index("</style>")]
+    assert ".txt { max-width: 28em; overflow-wrap: anywhere; }" in style and "overflow-wrap: anywhere; }" in \
+        style[style.index(".src"):]
+
+
+def test_histogram_ticks_are_integers():
+    many = [{**EXAMPLES[0], "hallucinated": ["w"] * k, "id": str(k)} for k in (0, 1, 1, 2, 3, 3, 3)]
+    for examples in (EXAMPLES, many, [EXAMPLES[1]]):  # at most 2, at most 3, and all zero hallucinated words
+        fig = plot_distributions(examples)
+        fig.canvas.draw()  # Agg: ticks are placed as they will be saved
+        for i, ax in enumerate(fig.axes):
+            axes_ticks = [("y", ax.get_yticks(), ax.get_ylim())] + ([("x", ax.get_xticks(), ax.get_xlim())] if i == 2 else [])
+            for name, ticks, (lo, hi) in axes_ticks:
+                shown = [t for t in ticks if lo <= t <= hi]
+                assert shown and all(float(t).is_integer() for t in shown), (i, name, list(ticks))
