@@ -15,7 +15,7 @@ from pathlib import Path
 
 from qgen.config import SAVED_NAME, TrainConfig, load_saved
 from qgen.errors import QgenInputError
-from qgen.models.loading import load_config, load_tokenizer, make_adapter, model_kind
+from qgen.models.loading import load_config, load_tokenizer, make_adapter, model_kind, resolve
 from qgen.models.location import check_model_location
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def load_inference_model(name_or_path: str, *, device: str = "cpu", dtype: str =
 
 def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: str | None,
           lang: str | None) -> InferenceModel:
+    name_or_path = resolve(name_or_path)  # a shipped model's name → its directory in the package
     path = Path(name_or_path)
     is_dir = path.is_dir()
     check_model_location(name_or_path, field="--model")  # a path that is not a directory never goes to the hub

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qgen.models import pretrained
 from qgen.models.tiny import build_tiny, is_tiny
 
 
 def resolve(name_or_path: str, texts=None, cache_dir=None) -> str:
-    """Return a loadable name/path; a `tiny-*` name is built from `texts` into `cache_dir` (reused when present)."""
+    """Return a loadable name/path; a `tiny-*` name is built from `texts` into `cache_dir` (reused when present), a
+    shipped model's name (`qgen-small-ja`) is its directory inside the package (write `./qgen-small-ja` for a local
+    directory of that name)."""
+    if pretrained.is_builtin(name_or_path):
+        return str(pretrained.path(name_or_path))
     if is_tiny(name_or_path):
         if cache_dir is None:
             raise ValueError(f"{name_or_path} needs a cache directory to be built in")

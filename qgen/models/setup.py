@@ -34,7 +34,7 @@ def load_kwargs(cfg) -> dict:
 def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = None) -> Loaded:
     """Everything the loop needs; `weights_from` (e.g. `last/` on resume) overrides where weights + tokenizer come from."""
     m = cfg.model
-    name = resolve(m.model, texts, Path(output_dir) / "tiny") if is_tiny(m.model) else m.model
+    name = resolve(m.model, texts, Path(output_dir) / "tiny") if is_tiny(m.model) else resolve(m.model)
     path = str(weights_from or name)
     # a LoRA run's last/ is an adapter directory: the weights come from the base, then the adapter (qgen.models.peft)
     resume_adapter = weights_from is not None and qpeft.is_adapter_dir(weights_from)

@@ -1,0 +1,97 @@
+"""`qgen export`: a trained checkpoint → a small shippable directory (fp16 weights that load as fp32, tokenizer,
+saved input settings), e.g. `runs/qgen-small-ja/train/best` → `qgen/models/pretrained/qgen-small-ja`.
+
+fp16 halves the size; the config keeps `dtype: float32`, so `from_pretrained` upcasts on load and nothing downstream
+runs in half precision on a CPU. Export refuses weights that overflow fp16 and reports the largest rounding error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from qgen.config import SAVED_NAME, load_saved
+from qgen.errors import QgenInputError
+from qgen.io import atomic_dir
+
+DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+KEEP = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+        "spiece.model", SAVED_NAME)
+
+
+def convert(weights: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], float]:
+    """Weights cast to `dtype` and the largest absolute rounding error; ValueError if a value overflows."""
+    out, worst = {}, 0.0
+    for name, w in weights.items():
+        cast = w.to(dtype) if w.is_floating_point() else w
+        if w.is_floating_point():
+            if not torch.isfinite(cast).all():
+                raise ValueError(f"{name} overflows {dtype}")
+            worst = max(worst, float((cast.float() - w.float()).abs().max()))
+        out[name] = cast.contiguous()
+    return out, worst
+
+
+def export(checkpoint: Path, output: Path, dtype: str = "fp16", card: Path | None = None,
+           max_source_len: int | None = None) -> float:
+    """Write `output` from `checkpoint`; returns the largest weight rounding error. `max_source_len` sets the input
+    length inference keeps (saved in qgen_config.yaml), e.g. a whole paragraph for a model trained on sentences."""
+    src = checkpoint / "model.safetensors"
+    if not src.is_file():
+        raise QgenInputError("no model.safetensors (a full-weights checkpoint is needed, not a LoRA adapter)",
+                             path=checkpoint)
+    weights, worst = convert(load_file(src), DTYPES[dtype])
+    with atomic_dir(output) as tmp:
+        for name in KEEP:
+            if (checkpoint / name).is_file():
+                shutil.copy2(checkpoint / name, tmp / name)
+        config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+        config["dtype"] = "float32"  # load (upcast) as fp32 whatever the storage dtype
+        (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        save_file(weights, tmp / "model.safetensors", metadata={"format": "pt"})
+        if max_source_len and (tmp / SAVED_NAME).is_file():
+            cfg = load_saved(tmp)
+            cfg.model.max_source_len = max_source_len
+            cfg.save(tmp)
+        if card is not None:
+            shutil.copy2(card, tmp / "README.md")
+    return worst
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qgen export", description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", type=Path, required=True, help="a best/ or last/ directory")
+    p.add_argument("--output", type=Path, required=True, help="directory to write (replaced atomically)")
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="fp16", help="storage dtype of the weights")
+    p.add_argument("--card", type=Path, help="model card (Markdown) to ship as README.md")
+    p.add_argument("--max-source-len", type=int, help="source tokens inference keeps (default: as trained)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if not args.checkpoint.is_dir():
+            raise QgenInputError("checkpoint directory not found", path=args.checkpoint)
+        if args.card is not None and not args.card.is_file():
+            raise QgenInputError("model card not found", path=args.card)
+        try:
+            worst = export(args.checkpoint, args.output, args.dtype, args.card, args.max_source_len)
+        except ValueError as e:
+            raise QgenInputError(str(e), path=args.checkpoint) from None
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    size = sum(f.stat().st_size for f in args.output.iterdir()) / 2**20
+    print(f"written {args.output} ({size:.1f} MB, {args.dtype}; largest weight rounding error {worst:.2e})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
