@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--answer-start", "--answer_start", type=int, default=None,
                    help="character offset of the answer in the context to highlight (default: its first occurrence)")
     i.add_argument("--highlight", action="store_true", help="build a <hl> source (aqg_hl) whatever the saved task")
-    i.add_argument("--task", default=None, choices=("aqg", "aqg_hl", "qa"), help="override the saved task")
+    i.add_argument("--task", default=None, choices=("aqg", "aqg_hl", "qa"), help="override the saved task "
+                   "(summarize / instruct: causal-model summaries and answers, see --task summarize --help)")
     i.add_argument("--source", default=None, help="a ready model input, used as is (no template, no normalisation)")
     i.add_argument("--show-source", action="store_true", help="print the model input to stderr")
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
@@ -104,6 +105,11 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from qgen import summarize_cli
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if summarize_cli.wanted(argv):  # summaries / instruction answers with a length budget: their own flags
+        return summarize_cli.generate_main(argv)
     args = build_parser().parse_args(argv)
     try:
         return run(args)

@@ -52,7 +52,9 @@ def settings_from_args(args):
 def build_parser() -> argparse.ArgumentParser:
     prog = command_prog("predict.py")
     p = ArgumentParser(prog=prog, description=__doc__, epilog=QUIZ_HELP.format(prog=prog))
-    p.add_argument("--task", default=None, help="quiz: multiple-choice scoring, with its own flags (see below); any other "
+    p.add_argument("--task", default=None, help="quiz: multiple-choice scoring, with its own flags (see below); summarize / "
+                   "instruct: causal-model summaries and answers with a kept length budget (--task summarize --help); "
+                   "any other "
                    "task overrides the checkpoint's saved one (aqg, aqg_hl, qa …)")
     p.add_argument("--input", required=True, type=Path, help="TSV (id, source, target) or instruction JSON/JSONL")
     p.add_argument("--output", type=Path, help="predictions JSONL to write (required; a quiz run takes --output-dir)")
@@ -150,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
 
         with invoked_as(f"{command_prog('predict.py')} --task quiz"):
             return quiz_main(argv)
+    from qgen import summarize_cli
+
+    if summarize_cli.wanted(argv):  # summaries / instruction answers with a length budget: their own flags
+        return summarize_cli.predict_main(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.output is None:  # not required by argparse: a quiz run has --output-dir instead
