@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export QGEN_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo model model-eval clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,33 @@ test: install lint
 
 demo: install
 	$(BIN)/python -m qgen.demo --data-dir "$(QGEN_DATA_DIR)" --output-dir runs/demo
+
+# qgen-small-ja from nothing but JaQuAD train (recipe and progress notes: configs/qgen-small-ja/).
+# Every step reuses what an earlier run left (the data, the tokenizer, last/ via --resume), so an interrupted build
+# continues where it stopped and ends with the same weights.
+MODEL_RUN := runs/qgen-small-ja
+JAQUAD := $(QGEN_DATA_DIR)/jaquad
+PREP := $(BIN)/python data_prep/prepare_jsquad.py --input $(JAQUAD)/train --holdout 0.05 --seed 0
+
+$(MODEL_RUN)/data/train_mix.tsv: install
+	mkdir -p $(MODEL_RUN)/data
+	$(PREP) --task aqg_hl --context-window sentence \
+	  --output $(MODEL_RUN)/data/train_aqg_hl.tsv --holdout-output $(MODEL_RUN)/data/valid_aqg_hl.tsv
+	$(PREP) --task qa --context-window sentence --neighbours 1 \
+	  --output $(MODEL_RUN)/data/train_qa_w1.tsv --holdout-output $(MODEL_RUN)/data/valid_qa_w1.tsv
+	cat $(MODEL_RUN)/data/train_aqg_hl.tsv $(MODEL_RUN)/data/train_qa_w1.tsv > $@
+
+model: $(MODEL_RUN)/data/train_mix.tsv
+	$(BIN)/python -m qgen.build_model --texts $(MODEL_RUN)/data/train_aqg_hl.tsv $(MODEL_RUN)/data/train_qa_w1.tsv \
+	  --arch tiny-t5 --arch-config configs/qgen-small-ja/arch.yaml --vocab-size 8000 --output $(MODEL_RUN)/untrained-v8k
+	$(BIN)/python train.py --config configs/qgen-small-ja/train.yaml --resume
+	$(BIN)/python -m qgen.export_model --checkpoint $(MODEL_RUN)/train/best --max-source-len 512 \
+	  --output $(MODEL_RUN)/qgen-small-ja
+# (shipping = copying that directory, with its model card, to qgen/models/pretrained/ once it meets the minimum)
+
+# The model card's figures: JaQuAD dev (AQG-HL on the answer's sentence, QA on the paragraph) and JSQuAD valid transfer.
+model-eval: install
+	PY=$(BIN)/python bash configs/qgen-small-ja/evaluate.sh $(MODEL_RUN)/eval $(MODEL_RUN)/qgen-small-ja
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -21,6 +21,8 @@ COMMANDS = {
     "index": ("qgen.retrieval", "build / query a local BM25 index"),
     "quiz": ("qgen.quiz_cli", "multiple-choice quiz scoring ([eval]) and gate tuning (tune-gate)"),
     "merge": ("qgen.models.merge", "merge a LoRA adapter into a full model"),
+    "build-model": ("qgen.build_model", "an untrained model + tokenizer trained on your texts (a recipe's first step)"),
+    "export": ("qgen.export_model", "a checkpoint → a small shippable directory (fp16 weights, loads as fp32)"),
 }
 
 
