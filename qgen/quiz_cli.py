@@ -9,11 +9,13 @@ Writes (atomically) result.json (one record per question), result.log (readable)
 
 A result.json record: id, file, question, choices, gold, pred (None = unparseable generation), correct, probs (per
 choice), confidence (top-1 probability), margin (top-1 − top-2), scoring, scores (raw per-choice scores), raw (the
-generated text, `generate` only), unparseable, prompt_tokens, cut (what the truncation rule removed),
-retrieval_used, passages (ids of the `[参考]` passages); with `--retrieval` also gate_fired and first_pass (pred,
-correct, probs, confidence, margin, raw of the pass without retrieval). Gate: a question is re-scored with retrieved
-passages when top1 < --gate-top1 or margin < --gate-margin (or always with --retrieve-all), and the re-scored answer
-replaces the first one; when BM25 finds nothing the first answer stands (gate_fired true, retrieval_used false).
+generated text, `generate` only), unparseable, prompt_tokens, cut (what the truncation rule removed), prompt (the
+exact prompt text scored), retrieval_used, passages (ids of the `[参考]` passages); with loglik scoring also
+pred_acc / pred_acc_norm and acc / acc_norm (lm-evaluation-harness's two picks), continuation_chars; with
+`--retrieval` also gate_fired and first_pass (pred, correct, probs, confidence, margin, raw of the pass without
+retrieval). Gate: a question is re-scored with retrieved passages when top1 < --gate-top1 or margin < --gate-margin
+(or always with --retrieve-all), and the re-scored answer replaces the first one; when BM25 finds nothing the first
+answer stands (gate_fired true, retrieval_used false).
 """
 
 from __future__ import annotations
@@ -61,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scoring", choices=METHODS, default="choice-token", help="how a choice is picked")
     p.add_argument("--loglik-target", choices=("text", "answer"), default="text",
                    help="loglik continuation: the choice text, or the whole answer 'N: text'")
+    p.add_argument("--loglik-tokenization", choices=("apart", "joint"), default=None,
+                   help="loglik: apart = prompt and choice encoded separately (how qgen trains); joint = "
+                   "lm-evaluation-harness 0.4's split of prompt+choice (default: apart for a checkpoint with "
+                   "qgen_config.yaml, joint otherwise)")
+    p.add_argument("--target-delimiter", default="",
+                   help="loglik: text put before each choice (the harness's task default is ' '; default '')")
+    p.add_argument("--add-bos-token", choices=("true", "false"), default=None,
+                   help="joint: the harness's add_bos_token model argument (default: unset, as there: the "
+                   "tokenizer's own special tokens)")
     p.add_argument("--prompt-style", choices=("train", "record"), default="train",
                    help="train: re-render with the quiz train template; record: the record's own instruction/input")
     p.add_argument("--template-file", type=Path, help="JSON/YAML QuizTemplate overrides (as in prepare_quiz)")
@@ -91,14 +102,24 @@ def _record(item, scored, method) -> dict:
             "probs": [round(p, 6) for p in scored.probs], "confidence": float(top1[0]), "margin": float(margin[0]),
             "scoring": method, "scores": scored.scores, "raw": scored.raw,
             "unparseable": method == "generate" and scored.pred is None,
-            "prompt_tokens": scored.prompt_tokens, "cut": scored.cut, "retrieval_used": False, "passages": []}
+            "prompt_tokens": scored.prompt_tokens, "cut": scored.cut, "retrieval_used": False, "passages": [],
+            "prompt": scored.prompt, **_loglik_fields(item, scored)}
+
+
+def _loglik_fields(item, scored) -> dict:
+    """loglik scorings: both lm-evaluation-harness predictions (acc: sum of log-probs; acc_norm: per character)."""
+    if "pred_acc" not in scored.extra:
+        return {}
+    return {"pred_acc": scored.extra["pred_acc"], "pred_acc_norm": scored.extra["pred_acc_norm"],
+            "acc": scored.extra["pred_acc"] == item.gold, "acc_norm": scored.extra["pred_acc_norm"] == item.gold,
+            "continuation_chars": scored.extra["continuation_chars"]}
 
 
 def evaluate(args) -> tuple[dict, list[Path]]:
     """Score every file (and re-score gated questions with retrieval); returns the metrics and the paths written."""
     from qgen import console
     from qgen.data.quiz import QuizTemplate, load_template
-    from qgen.quiz import QuizScorer
+    from qgen.quiz import QuizScorer, default_tokenization
     from qgen.quiz_prompt import read_quiz
     from qgen.quiz_report import write_outputs
     from qgen.retrieval import gate_fires, load_index, retrieve_for
@@ -110,7 +131,10 @@ def evaluate(args) -> tuple[dict, list[Path]]:
     model, tok, adapter, max_len = load_for_quiz(args.model, args.prompt_format, args.max_len, args.device, args.dtype)
     scorer = QuizScorer(model, tok, adapter, args.scoring, prompt_style=args.prompt_style, template=template,
                         max_len=max_len, batch_size=args.batch_size, loglik_target=args.loglik_target,
-                        max_new_tokens=args.max_new_tokens)
+                        max_new_tokens=args.max_new_tokens,
+                        loglik_tokenization=args.loglik_tokenization or default_tokenization(args.model),
+                        target_delimiter=args.target_delimiter,
+                        add_bos_token=None if args.add_bos_token is None else args.add_bos_token == "true")
     records, timing = [], {"first_pass": 0.0, "search": 0.0, "second_pass": 0.0}
     for items in files.values():
         t = time.perf_counter()
@@ -141,7 +165,13 @@ def evaluate(args) -> tuple[dict, list[Path]]:
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "output"}
     settings["input"] = [str(f) for f in args.input]
     settings["max_len_used"] = max_len
+    settings["loglik_tokenization"] = scorer.loglik_tokenization
     return write_outputs(args.output_dir, records, list(files), settings, timing)
+
+
+def _harness_figures(block: dict) -> str:
+    h = block.get("lm_eval")
+    return f"\tacc {h['acc']:.4f}\tacc_norm {h['acc_norm']:.4f}" if h else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for name, m in metrics["files"].items():
-        print(f"{name}\taccuracy {m['final']['accuracy']:.4f}\t(n={m['final']['n']})")
+        print(f"{name}\taccuracy {m['final']['accuracy']:.4f}\t(n={m['final']['n']}){_harness_figures(m)}")
     o = metrics["overall"]
-    line = f"overall\taccuracy {o['final']['accuracy']:.4f}\t(n={o['final']['n']})"
+    line = f"overall\taccuracy {o['final']['accuracy']:.4f}\t(n={o['final']['n']}){_harness_figures(o)}"
     if "retrieval" in o:
         rv = o["retrieval"]
         line += f"\twithout retrieval {o['first_pass']['accuracy']:.4f}\tretrieval rate {rv['rate']:.3f}"

@@ -17,6 +17,9 @@ def _block(records: list[dict]) -> dict:
     gold = [r["gold"] for r in records]
     out = {"final": calibration.summary([r["probs"] for r in records], gold, [r["pred"] for r in records])}
     unparseable = [r["id"] for r in records if r.get("unparseable")]
+    if records and all("acc" in r for r in records):  # loglik: lm-evaluation-harness's two accuracies
+        out["lm_eval"] = {"acc": sum(r["acc"] for r in records) / len(records),
+                          "acc_norm": sum(r["acc_norm"] for r in records) / len(records)}
     if any(r["scoring"] == "generate" for r in records):
         out["unparseable"] = {"count": len(unparseable), "ids": unparseable}
     if records and "first_pass" in records[0]:
@@ -65,6 +68,9 @@ def render_log(records: list[dict], metrics: dict) -> str:
         f = m["final"]
         lines.append(f"== {name}: n={f['n']} accuracy={_fmt(f.get('accuracy'))} nll={_fmt(f.get('nll'))} "
                      f"brier={_fmt(f.get('brier'))} ece={_fmt(f.get('ece'))} aurc={_fmt(f.get('aurc'))}")
+        if "lm_eval" in m:
+            lines.append(f"   lm-evaluation-harness acc={_fmt(m['lm_eval']['acc'])} "
+                         f"acc_norm={_fmt(m['lm_eval']['acc_norm'])}")
         if "retrieval" in m:
             rv = m["retrieval"]
             lines.append(f"   without retrieval accuracy={_fmt(m['first_pass'].get('accuracy'))} "
