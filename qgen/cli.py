@@ -19,7 +19,7 @@ COMMANDS = {
     "download": ("qgen.data.download", "fetch the official data files (or copy from QGEN_DATA_MIRROR)"),
     "eval": ("qgen.evaluate", "score a predictions JSONL and write a report"),
     "index": ("qgen.retrieval", "build / query a local BM25 index"),
-    "quiz": ("qgen.quiz_cli", "multiple-choice quiz scoring ([eval]) and gate tuning (tune-gate)"),
+    "quiz": ("qgen.quiz_cli", "multiple-choice quiz scoring ([eval]), gate tuning (tune-gate), model sweeps (sweep)"),
     "merge": ("qgen.models.merge", "merge a LoRA adapter into a full model"),
     "build-model": ("qgen.build_model", "an untrained model + tokenizer trained on your texts (a recipe's first step)"),
     "export": ("qgen.export_model", "a checkpoint → a small shippable directory (fp16 weights, loads as fp32)"),

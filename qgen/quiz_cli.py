@@ -3,6 +3,7 @@
     python predict.py --task quiz --model runs/quiz/best --input dev1.json dev2.json --output-dir results/
     qgen quiz eval --model runs/quiz/best --input dev.json --output-dir results/ --retrieval idx --gate-top1 0.5
     qgen quiz tune-gate --without results/plain/result.json --with results/all/result.json --tune-fraction 0.5
+    qgen quiz sweep --models M1 M2 M3 --input dev.json --output-dir sweeps/x   # several models (qgen.quiz_sweep)
 
 Writes (atomically) result.json (one record per question), result.log (readable), metrics.json and reliability.png
 (reliability_first_pass.png too when retrieval is on) into the output directory; prints accuracy per file and overall.
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = ArgumentParser(prog=command_prog("qgen quiz"),
                        description="Evaluate a causal LM on multiple-choice quizzes (`predict.py --task quiz …`, "
-                       "`qgen quiz [eval] …`).\nThe gate tuner has its own flags: `qgen quiz tune-gate --help`.")
+                       "`qgen quiz [eval] …`).\nThe gate tuner and the model sweep have their own flags: `qgen quiz "
+                       "tune-gate --help`, `qgen quiz sweep --help`.")
     p.add_argument("--model", required=True, help="checkpoint directory (e.g. runs/quiz/best) or hub id")
     p.add_argument("--input", nargs="+", required=True, type=Path, help="eval-style (or train-style) quiz JSON files")
     p.add_argument("--output-dir", required=True, type=Path,
@@ -166,6 +168,7 @@ def evaluate(args) -> tuple[dict, list[Path]]:
     settings["input"] = [str(f) for f in args.input]
     settings["max_len_used"] = max_len
     settings["loglik_tokenization"] = scorer.loglik_tokenization
+    settings["parameters"] = sum(p.numel() for p in model.parameters())  # for sweeps across model sizes
     return write_outputs(args.output_dir, records, list(files), settings, timing)
 
 
@@ -189,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
 
             with invoked_as(f"{command_prog('qgen quiz')} tune-gate"):
                 return tune_gate_main(argv[1:])
+        if argv[:1] == ["sweep"]:
+            from qgen.quiz_sweep import main as sweep_main
+
+            with invoked_as(f"{command_prog('qgen quiz')} sweep"):
+                return sweep_main(argv[1:])
         if argv[:1] == ["eval"]:
             argv = argv[1:]
         parser = build_parser()
