@@ -192,9 +192,9 @@ class BudgetedGenerator:
             batches.append(current)
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from qgen.console import progress as progress_bar
 
-            bar = tqdm(total=len(items), desc="generating", unit="ex")
+            bar = progress_bar(len(items), "generating", "ex")
         records: list[dict | None] = [None] * len(items)
         for idx in batches:
             for i, rec in zip(idx, self._batch([items[i] for i in idx], [plans[i] for i in idx], settings)):

@@ -67,9 +67,11 @@ def _rule(args, argv: list[str]):
 
 
 def _load(args, rule):
+    from qgen import console
     from qgen.inference_model import load_inference_model
     from qgen.summarize import BudgetedGenerator
 
+    console.configure(args.verbose)  # transformers' loading bars and warnings only with --verbose
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang)
     return BudgetedGenerator(im, rule)
 
