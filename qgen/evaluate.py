@@ -95,6 +95,7 @@ def evaluate_records(
     """Metrics for prediction records: {"metrics": {...}, "examples": [...]} (examples in input order).
 
     metrics: n, exact_match, char_f1 (JSQuAD, [0, 1]), bleu (0-100), bleu_signature, rouge1/rouge2/rougeL ([0, 1]),
+    rouge_signature (`tokenize` segments words for both BLEU and ROUGE: ja-mecab, char, sudachi-A/B/C),
     and with `hallucination`: hallucination_rate (share of predictions with >= 1 hallucinated content word) and
     hallucinated_word_rate (hallucinated / distinct content words, summed over predictions) and on_topic_rate (share
     of predictions with >= 1 content word found in the reference text); always distinct_rate (distinct predictions /
@@ -111,7 +112,8 @@ def evaluate_records(
     ]
     preds = [r["prediction"] for r in records]
     refs = [r["target"] for r in records]
-    ems, f1s, rouges = M.exact_match_scores(preds, refs), M.char_f1_scores(preds, refs), M.rouge_scores(preds, refs)
+    ems, f1s = M.exact_match_scores(preds, refs), M.char_f1_scores(preds, refs)
+    rouges = M.rouge_scores(preds, refs, tokenize)
     bleu, signature = M.bleu_with_signature(preds, refs, tokenize=tokenize)
     n = len(records)
     metrics = {
@@ -121,6 +123,7 @@ def evaluate_records(
         "bleu": bleu,
         "bleu_signature": signature,
         **{k: sum(r[k] for r in rouges) / n for k in M.ROUGE_TYPES},
+        "rouge_signature": M.rouge_signature(tokenize),  # the segmenter, beside the figures as BLEU's signature is
     }
     examples = [
         {
@@ -183,12 +186,14 @@ def format_metrics(metrics: dict) -> str:
 
     lines = []
     for k, v in metrics.items():
-        if k == "bleu_signature":
+        if k in ("bleu_signature", "rouge_signature"):
             continue
         value = f"{v:.2f}" if k == "bleu" else f"{v:.4f}" if isinstance(v, float) else str(v)
         note = SCALES.get(k, "")
         if k == "bleu":
             note += f"; {metrics['bleu_signature']}"
+        elif k.startswith("rouge") and "rouge_signature" in metrics:
+            note += f"; {metrics['rouge_signature']}"
         lines.append(f"{k:<24}{value:>8}" + (f"  ({note})" if note else ""))
     return "\n".join(lines)
 
@@ -211,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         "--sort", choices=SORT_KEYS, default="hallucination", help="order of the report's examples, worst first"
     )
     ap.add_argument("--max-rows", type=int, default=500, help="examples shown in the report (0 = all)")
-    ap.add_argument("--tokenize", default="ja-mecab", help="sacrebleu tokenizer for BLEU (ja-mecab, char, …)")
+    ap.add_argument("--tokenize", default="ja-mecab", choices=("ja-mecab", "char", "sudachi-A", "sudachi-B", "sudachi-C"),
+                    help="word segmentation for BLEU and ROUGE (qgen.segmentation): MeCab, characters, Sudachi A/B/C")
     ap.add_argument(
         "--workers",
         type=int,

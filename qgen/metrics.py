@@ -37,6 +37,7 @@ __all__ = [
     "sentence_bleu",
     "rouge",
     "rouge_scores",
+    "rouge_signature",
     "ROUGE_TYPES",
     "SCALES",
     "hallucination",
@@ -141,20 +142,45 @@ def char_f1(preds: Sequence[str], refs: Refs) -> float:
 # ---- BLEU (sacrebleu) -----------------------------------------------------------------------------------------------
 
 
+def _presegmented(tokenize: str) -> bool:
+    from qgen.segmentation import SUDACHI_MODES
+
+    return tokenize in SUDACHI_MODES
+
+
+def _seg(text: str | None, tokenize: str) -> str | None:
+    """The text as sacrebleu sees it: Sudachi modes are segmented here (sacrebleu has no Sudachi tokenizer)."""
+    if text is None or not _presegmented(tokenize):
+        return text
+    from qgen.segmentation import segmented
+
+    return segmented(text, tokenize)
+
+
+def _signature(metric, tokenize: str) -> str:
+    signature = str(metric.get_signature())
+    if _presegmented(tokenize):  # "tok:none" would hide the segmenter: name it and its versions instead
+        from qgen.segmentation import bleu_tag
+
+        signature = signature.replace("tok:none", f"tok:{bleu_tag(tokenize)}")
+    return signature
+
+
 def bleu_with_signature(preds: Sequence[str], refs: Refs, tokenize: str = "ja-mecab") -> tuple[float, str]:
     """sacrebleu corpus BLEU (0-100) and its signature, e.g. `nrefs:1|case:mixed|eff:no|tok:ja-mecab-0.996-IPA|…`.
 
-    `tokenize` is any sacrebleu tokenizer: "ja-mecab" (MeCab + IPAdic, the usual choice for Japanese), "char", …
+    `tokenize` is any sacrebleu tokenizer — "ja-mecab" (MeCab + IPAdic, the usual choice for Japanese), "char", … —
+    or "sudachi-A" / "sudachi-B" / "sudachi-C" (SudachiPy split modes; see qgen.segmentation).
     Several references per example are allowed, also a varying number (missing ones are passed as None).
     """
     from sacrebleu.metrics import BLEU
 
     rs = _check(preds, refs)
     n = max(len(r) for r in rs)
-    streams = [[r[k] if k < len(r) else None for r in rs] for k in range(n)]
-    metric = BLEU(tokenize=tokenize)
-    score = metric.corpus_score(list(preds), streams)
-    return float(score.score), str(metric.get_signature())
+    streams = [[_seg(r[k], tokenize) if k < len(r) else None for r in rs] for k in range(n)]
+    metric = BLEU(tokenize="none" if _presegmented(tokenize) else tokenize)
+    score = metric.corpus_score([_seg(p, tokenize) for p in preds], streams)
+    return min(float(score.score), 100.0), _signature(metric, tokenize)  # float rounding can exceed 100 by 4e-14
 
 
 def bleu(preds: Sequence[str], refs: Refs, tokenize: str = "ja-mecab") -> float:
@@ -170,7 +196,8 @@ def bleu(preds: Sequence[str], refs: Refs, tokenize: str = "ja-mecab") -> float:
 def _sentence_metric(tokenize: str):
     from sacrebleu.metrics import BLEU
 
-    return BLEU(tokenize=tokenize, effective_order=True)  # smooth_method "exp", sacrebleu.sentence_bleu's default
+    # smooth_method "exp", sacrebleu.sentence_bleu's default
+    return BLEU(tokenize="none" if _presegmented(tokenize) else tokenize, effective_order=True)
 
 
 def sentence_bleu(pred: str, refs: str | Sequence[str], tokenize: str = "ja-mecab") -> float:
@@ -183,7 +210,8 @@ def sentence_bleu(pred: str, refs: str | Sequence[str], tokenize: str = "ja-meca
     corpus BLEU: report `bleu` for a data set.
     """
     rs = _check([pred], [refs])[0]
-    return float(_sentence_metric(tokenize).sentence_score(pred, rs).score)
+    scored = _sentence_metric(tokenize).sentence_score(_seg(pred, tokenize), [_seg(r, tokenize) for r in rs])
+    return float(scored.score)
 
 
 # ---- ROUGE (rouge-score with a MeCab tokenizer) ---------------------------------------------------------------------
@@ -207,15 +235,29 @@ class MecabTokenizer:
 
 
 @functools.cache
-def _rouge_scorer():
+def _rouge_scorer(tokenize: str = "ja-mecab"):
     from rouge_score import rouge_scorer
 
-    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=MecabTokenizer())
+    from qgen.segmentation import RougeTokenizer, check
+
+    tokenizer = MecabTokenizer() if check(tokenize) == "ja-mecab" else RougeTokenizer(tokenize)
+    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=tokenizer)
 
 
-def rouge_scores(preds: Sequence[str], refs: Refs) -> list[dict[str, float]]:
-    """Per example: {rouge1, rouge2, rougeL} F-measures in [0, 1] against the best reference (rouge-score score_multi)."""
-    scorer = _rouge_scorer()
+def rouge_signature(tokenize: str = "ja-mecab") -> str:
+    """What a ROUGE figure was computed with, shown beside it as sacrebleu's signature is beside BLEU."""
+    from importlib.metadata import version
+
+    from qgen.segmentation import describe
+
+    return f"rouge-score {version('rouge-score')}|tok:{describe(tokenize)}|lowercase|punct:dropped|fmeasure|best-ref"
+
+
+def rouge_scores(preds: Sequence[str], refs: Refs, tokenize: str = "ja-mecab") -> list[dict[str, float]]:
+    """Per example: {rouge1, rouge2, rougeL} F-measures in [0, 1] against the best reference (rouge-score score_multi).
+
+    `tokenize`: "ja-mecab" (fugashi + unidic-lite, the default), "char", "sudachi-A", "sudachi-B" or "sudachi-C"."""
+    scorer = _rouge_scorer(tokenize)
     out = []
     for p, rs in zip(preds, _check(preds, refs)):
         best = scorer.score_multi(rs, p)
@@ -223,7 +265,8 @@ def rouge_scores(preds: Sequence[str], refs: Refs) -> list[dict[str, float]]:
     return out
 
 
-def rouge(preds: Sequence[str], refs: Refs) -> dict[str, float]:
-    """Mean per-example ROUGE-1/2/L F-measures in [0, 1] (keys `rouge1`, `rouge2`, `rougeL`)."""
-    scores = rouge_scores(preds, refs)
+def rouge(preds: Sequence[str], refs: Refs, tokenize: str = "ja-mecab") -> dict[str, float]:
+    """Mean per-example ROUGE-1/2/L F-measures in [0, 1] (keys `rouge1`, `rouge2`, `rougeL`); `tokenize` as in
+    `rouge_scores`."""
+    scores = rouge_scores(preds, refs, tokenize)
     return {k: sum(s[k] for s in scores) / len(scores) for k in ROUGE_TYPES}
