@@ -83,6 +83,11 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
     check_model_location(name_or_path, field="--model")  # a path that is not a directory never goes to the hub
     if is_dir and not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
         raise QgenInputError("not a model directory (no config.json or adapter_config.json)", path=path)
+    if is_dir:
+        from qgen.checkpoint import check_safetensors
+
+        for weights in sorted(path.glob("*.safetensors")):
+            check_safetensors(weights)  # a truncated weights file is named here, not a loader traceback
     has_saved = is_dir and (path / SAVED_NAME).is_file()
     cfg = load_saved(path) if has_saved else TrainConfig()
     if not has_saved:

@@ -57,9 +57,9 @@ def test_corrupt_mirror_file_is_not_installed(tmp_path, capsys):
     rel = "jglue/jcommonsenseqa-v1.3/valid-v1.3.json"
     (mirror / rel).parent.mkdir(parents=True)
     (mirror / rel).write_text("tampered\n", encoding="utf-8")
-    assert download.main(["jcommonsenseqa", "--dest", str(dest), "--mirror", str(mirror)]) == 1
+    assert download.main(["jcommonsenseqa", "--dest", str(dest), "--mirror", str(mirror)]) == 2  # bad input
     err = capsys.readouterr().err
-    assert f"failed: {rel}: size 9 bytes, expected 235633" in err
+    assert f"error: {mirror / rel}: size 9 bytes, expected 235633 (not the published file)" in err
     assert not dest.exists() or not any(p.is_file() for p in dest.rglob("*"))  # no file, no temp file
 
 

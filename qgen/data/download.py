@@ -207,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.mirror is not None and not Path(args.mirror).is_dir():
         print(f"error: {args.mirror}: mirror folder not found", file=sys.stderr)
         return 2
+    if Path(args.dest).exists() and not Path(args.dest).is_dir():
+        print(f"error: {args.dest}: --dest is not a directory", file=sys.stderr)
+        return 2
     missing, failed, done = [], [], 0
     for name in names:
         for source in SOURCES[name]:
@@ -217,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
                 missing.append(source.relpath)
                 print(f"missing in mirror: {source.relpath}", file=sys.stderr)
             except FetchError as e:
+                if args.mirror is not None:  # the mirror holds another file than the published one: bad input
+                    detail = str(e).removeprefix(f"{source.relpath}: ")
+                    print(f"error: {Path(args.mirror) / source.relpath}: {detail} (not the published file)",
+                          file=sys.stderr)
+                    return 2
                 failed.append(source.relpath)
                 print(f"failed: {e}", file=sys.stderr)
     print(f"{done} files in place under {args.dest}; {len(missing)} missing in mirror; {len(failed)} failed")
