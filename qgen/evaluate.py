@@ -64,19 +64,18 @@ def _check_record(obj, where: dict, path, need_source: str | None) -> dict:
 
 def read_predictions(path, source_field: str | None = "source") -> list[dict]:
     """Read and check a predictions JSONL; `source_field=None` does not require a source."""
-    from qgen.data.jsonfile import require_file
+    from qgen.data.jsonfile import read_text, require_file
 
     path = require_file(path)
     records = []
-    with open(path, encoding="utf-8-sig") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise QgenInputError(f"malformed JSON (column {e.colno}: {e.msg})", path=path, line=lineno) from None
-            records.append(_check_record(obj, {"line": lineno}, path, source_field))
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):  # read_text: BOM, bad UTF-8 → a named error
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise QgenInputError(f"malformed JSON (column {e.colno}: {e.msg})", path=path, line=lineno) from None
+        records.append(_check_record(obj, {"line": lineno}, path, source_field))
     if not records:
         raise QgenInputError("no prediction records", path=path)
     return records

@@ -211,7 +211,8 @@ def sentence_bleu(pred: str, refs: str | Sequence[str], tokenize: str = "ja-meca
     """
     rs = _check([pred], [refs])[0]
     scored = _sentence_metric(tokenize).sentence_score(_seg(pred, tokenize), [_seg(r, tokenize) for r in rs])
-    return float(scored.score)
+    score = float(scored.score)
+    return min(score, 100.0)  # smoothing's float rounding gives 100.00000000000004 for an exact match
 
 
 # ---- ROUGE (rouge-score with a MeCab tokenizer) ---------------------------------------------------------------------
