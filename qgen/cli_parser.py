@@ -45,7 +45,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse without abbreviations, with defaults shown in --help."""
+    """argparse without abbreviations, defaults shown in --help, and errors as one `error:` line with a suggestion."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)

@@ -80,12 +80,12 @@ def run(args) -> int:
             raise QgenInputError("empty", field="--source")
     else:
         task = resolve_task(args, im.task)
-        warn_format_mismatch(args, task, im)
         try:
             source = build_source(task, context=args.context, answer=args.answer, question=args.question,
                                   answer_start=args.answer_start, lang=im.lang)
         except ValueError as e:
             raise QgenInputError(str(e), field="--answer" if task != "qa" else "--question") from None
+        warn_format_mismatch(args, task, im)  # after the input is accepted: a rejected one gets only its error line
     if args.show_source:
         print(f"source: {source}", file=sys.stderr)
     gen = Generator(im)

@@ -171,3 +171,6 @@ def test_highlight_on_an_aqg_model_warns(models, capsys):
     assert "warning: --highlight gives the model aqg_hl input" in err and "was trained on aqg input" in err
     assert generate_main([*common, "--task", "qa", "--question", "県庁所在地は?"]) == 0
     assert "warning: --task qa gives the model qa input" in capsys.readouterr().err
+    # an input that is rejected gets its one error line, no warning before it
+    assert generate_main([*common[:4], "--answer", "東京", "--context", "山梨県の県庁所在地は甲府市です。", "--highlight"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
