@@ -11,8 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from reliability_helpers import STEPS, ForkServer, run_train
 from train_helpers import build_tiny_for, write_jsquad
+
+from .reliability_helpers import STEPS, ForkServer, run_train
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from reliability_helpers import REPO, train_env
+
+from .reliability_helpers import REPO, train_env
 
 TSV_OK = "q1\tanswer: 甲府市 context: 山梨県の県庁所在地は甲府市です。\t山梨県の県庁所在地は?\n"
 QUIZ_OK = {"id": "a1", "instruction": "問題: 日本の首都は?", "input": "0: 大阪\n1: 東京\n2: 京都", "output": "1: 東京"}

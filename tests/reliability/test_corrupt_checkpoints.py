@@ -6,10 +6,11 @@ import os
 import shutil
 
 import pytest
-from reliability_helpers import assert_loads
 from train_helpers import cli_flags, one_thread  # noqa: F401  (fixture)
 
 from qgen.train_cli import main
+
+from .reliability_helpers import assert_loads
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

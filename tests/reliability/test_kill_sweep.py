@@ -11,7 +11,8 @@ import re
 import signal
 
 import pytest
-from reliability_helpers import STEPS, assert_loads, assert_same_result, leftovers, records, run_train, saved_step
+
+from .reliability_helpers import STEPS, assert_loads, assert_same_result, leftovers, records, run_train, saved_step
 
 STAGES = ("tmpdir", "weights", "state", "swap", "swapped")  # a checkpoint write, in order (qgen.io / checkpoint)
 

@@ -8,11 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from reliability_helpers import _Child, train_env
 from train_helpers import cli_flags, one_thread  # noqa: F401  (fixture)
 
 from qgen.io import DirLock, DirLockedError
 from qgen.train_cli import main
+
+from .reliability_helpers import _Child, train_env
 
 
 @pytest.mark.usefixtures("one_thread")

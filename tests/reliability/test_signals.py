@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from reliability_helpers import REPO, STEPS, assert_loads, assert_same_result, run_train, saved_step, train_env
+from .reliability_helpers import REPO, STEPS, assert_loads, assert_same_result, run_train, saved_step, train_env
 
 
 def resume_line(stderr: str) -> list[str]:

@@ -3,7 +3,8 @@ with one `error:` line (exit 1), leaves the previous best/ and last/ intact and 
 `--resume` then ends bit-identical to the uninterrupted run."""
 
 import pytest
-from reliability_helpers import assert_loads, assert_same_result, leftovers, run_train, saved_step
+
+from .reliability_helpers import assert_loads, assert_same_result, leftovers, run_train, saved_step
 
 
 @pytest.mark.parametrize("fault, names", [
