@@ -7,6 +7,7 @@ tokens); the architecture is a built-in one (`tiny-t5`, …) with its settings c
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch-config", type=Path, help="YAML mapping of model config settings (d_model, num_layers, …)")
     p.add_argument("--vocab-size", type=int, default=8000)
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    p.add_argument("--position-prior", default="none", choices=("none", "locality"),
+                   help="T5: start the relative-position biases local (sharp neighbour heads; see "
+                        "qgen/models/position_prior.py) instead of near 0")
     p.add_argument("--output", type=Path, required=True, help="directory to write (reused if it already holds a model)")
     return p
 
@@ -41,9 +45,16 @@ def main(argv: list[str] | None = None) -> int:
                 raise QgenInputError("expected a mapping of config settings", path=args.arch_config)
         texts = [t for path in args.texts for ex in read_examples(path) for t in (ex.source, ex.input, ex.target) if t]
         try:
-            out = build_untrained(args.arch, texts, args.output, args.vocab_size, args.seed, overrides)
+            out = build_untrained(args.arch, texts, args.output, args.vocab_size, args.seed, overrides,
+                                  args.position_prior)
         except ValueError as e:
             raise QgenInputError(str(e), path=args.arch_config) from None
+        except RuntimeError as e:  # sentencepiece: the vocabulary cannot hold every character of the texts
+            found = re.search(r"(\d+) vs (\d+)", str(e))
+            if "smaller than required_chars" not in str(e) or not found:
+                raise
+            raise QgenInputError(f"--vocab-size {found[1]} is smaller than the {found[2]} distinct characters of "
+                                 f"the texts; give at least {int(found[2]) + 100}") from None
     except QgenInputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -16,7 +16,8 @@ def resolve(name_or_path: str, texts=None, cache_dir=None) -> str:
         return str(pretrained.path(name_or_path))
     if is_tiny(name_or_path):
         if cache_dir is None:
-            raise ValueError(f"{name_or_path} needs a cache directory to be built in")
+            raise ValueError(f"{name_or_path} is an untrained built-in model that train.py builds from its training texts; "
+                             "give a trained directory instead (e.g. runs/<name>/best)")
         cached = Path(cache_dir) / name_or_path
         if texts is None and not (cached / "config.json").is_file():
             raise ValueError(f"{name_or_path} is built from training texts; none given and none cached in {cache_dir}")

@@ -90,9 +90,10 @@ def build_tiny(name: str, texts: Iterable[str], out_dir, vocab_size: int = 8000,
 
 
 def build_untrained(name: str, texts: Iterable[str], out: Path, vocab_size: int = 8000, seed: int = 0,
-                    config_overrides: dict | None = None) -> Path:
+                    config_overrides: dict | None = None, position_prior: str = "none") -> Path:
     """Build (or reuse) `out`: a sentencepiece tokenizer trained on `texts` and a randomly initialised model of the
-    `name` architecture, its config changed by `config_overrides` (e.g. `{"d_model": 256}`: qgen-small-ja's recipe)."""
+    `name` architecture, its config changed by `config_overrides` (e.g. `{"d_model": 256}`: qgen-small-ja's recipe);
+    `position_prior="locality"` starts a T5's relative-position biases local (qgen.models.position_prior)."""
     import torch
     import transformers as tf
 
@@ -119,11 +120,18 @@ def build_untrained(name: str, texts: Iterable[str], out: Path, vocab_size: int 
         torch.manual_seed(seed)
         model_cls = tf.AutoModelForSeq2SeqLM if name == "tiny-t5" else tf.AutoModelForCausalLM
         model = model_cls.from_config(config)
+        if position_prior == "locality":
+            from qgen.models.position_prior import apply_locality_prior  # torch + transformers: lazy, as above
+
+            apply_locality_prior(model)
+        elif position_prior != "none":
+            raise ValueError(f"unknown position prior {position_prior!r} (none | locality)")
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "spiece.model").unlink()
         (tmp / "tokenizer.model").unlink(missing_ok=True)
         (tmp / "qgen_tiny.json").write_text(json.dumps({"name": name, "vocab_size": len(tok), "seed": seed,
-                                                        "config_overrides": config_overrides or {}}))
+                                                        "config_overrides": config_overrides or {},
+                                                        "position_prior": position_prior}))
     log.info("built %s (%d-token tokenizer) in %s", name, len(tok), out)
     return out
