@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from qgen import console
 from qgen.data.examples import read_examples
 from qgen.errors import QgenInputError
 from qgen.models.tiny import TINY_MODELS, build_untrained
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    console.configure()  # no "Writing model shards" bars: the written path is printed at the end
     try:
         overrides = {}
         if args.arch_config:

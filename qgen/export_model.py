@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from qgen import console
 from qgen.config import SAVED_NAME, load_saved
 from qgen.errors import QgenInputError
 from qgen.io import atomic_dir
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    console.configure()  # no "Writing model shards" bars: the written path is printed at the end
     try:
         if not args.checkpoint.is_dir():
             raise QgenInputError("checkpoint directory not found", path=args.checkpoint)
