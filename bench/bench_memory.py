@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['setting']} | {r['trainable']:,} | {r['weights_mb']:.0f} | {r['anon_load_mb']:.0f} / "
               f"{r['anon_peak_mb']:.0f} | {r['rss_load_mb']:.0f} / {r['rss_peak_mb']:.0f} | {r['step_s']:.2f} |")
     if args.json:
-        from qgen.io import write_json
+        from qgen.core.files import write_json
 
         write_json(args.json, rows)
     return 0

@@ -25,8 +25,8 @@ try:
 except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from qgen.core.files import write_json  # noqa: E402
 from qgen.data.quiz import read_quizzes, render  # noqa: E402
-from qgen.io import write_json  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("QGEN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -38,8 +38,8 @@ def cloze_question(context: str, answer: str, start: int) -> str:
 
 
 def baseline(path: Path, limit: int) -> list[dict]:
+    from qgen.core.text import normalize
     from qgen.data.squad import read_squad
-    from qgen.text import normalize
 
     questions, _ = read_squad(path)
     return [{"id": q.id, "prediction": normalize(cloze_question(q.context, q.answer, q.answer_start)),
@@ -72,7 +72,7 @@ def main() -> None:
     else:
         raise SystemExit("error: give --input (JSQuAD JSON) or --predictions")
     if args.write_predictions:
-        from qgen.io import write_jsonl
+        from qgen.core.files import write_jsonl
 
         write_jsonl(args.write_predictions, records)
     text, signatures = table(records)

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import torch
 from transformers import LogitsProcessor
 
-from qgen.text import normalize
+from qgen.core.text import normalize
 
 # Characters put before a word to find its ids inside a longer string (kana, kanji, latin, digit, punctuation).
 CONTEXT_PREFIXES = ("", " ", "x", "a", "あ", "の", "は", "日", "1", "、", "「")

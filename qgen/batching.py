@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from qgen.io import write_json
+from qgen.core.files import write_json
 
 log = logging.getLogger(__name__)
 

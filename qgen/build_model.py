@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from qgen import console
+from qgen.core import console
+from qgen.core.errors import QgenInputError
 from qgen.data.examples import read_examples
-from qgen.errors import QgenInputError
 from qgen.models.tiny import TINY_MODELS, build_untrained
 
 

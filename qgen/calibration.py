@@ -120,7 +120,7 @@ def plot_reliability(path, conf, correct, title: str = "", n_bins: int = N_BINS)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qgen.io import atomic_write
+    from qgen.core.files import atomic_write
 
     bins = reliability_bins(conf, correct, n_bins)
     width = 1.0 / n_bins

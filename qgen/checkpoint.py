@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qgen.errors import QgenInputError
-from qgen.io import atomic_dir, pause_point, recover_dir, remove_leftovers
+from qgen.core.errors import QgenInputError
+from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftovers
 
 STATE_PT = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 from qgen.cli_parser import invoked_as
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 COMMANDS = {
     "train": ("qgen.train_cli", "fine-tune a model (same as train.py)"),

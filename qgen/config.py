@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from qgen.cli_parser import ArgumentParser, command_prog
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 SAVED_NAME = "qgen_config.yaml"
 
@@ -119,7 +119,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def save(self, directory) -> None:
-        from qgen.io import write_text
+        from qgen.core.files import write_text
 
         write_text(Path(directory) / SAVED_NAME, yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False))
 

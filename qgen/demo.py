@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 JSQUAD = Path("jglue") / "jsquad-v1.3" / "valid-v1.3.json"
 SCRATCH = "tiny-t5"
@@ -52,11 +52,11 @@ def prepare(data_dir: Path, out: Path, task: str, context_window: str, test_limi
 def predict_and_score(model: str, test_tsv: Path, predictions: Path, report: Path | None = None) -> tuple[dict, list]:
     """Beam-4 questions for the test rows (qgen's predict path), scored as `qgen eval` scores them."""
     from qgen import report as reports
+    from qgen.core.files import write_json, write_jsonl
     from qgen.data.examples import read_examples
     from qgen.evaluate import evaluate_records, worst_first
     from qgen.generation import GenerationSettings, Generator
     from qgen.inference_model import load_inference_model
-    from qgen.io import write_json, write_jsonl
     from qgen.predict import records
 
     examples = read_examples(test_tsv)
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     import torch
 
-    from qgen.io import write_json
+    from qgen.core.files import write_json
     from qgen.train_cli import format_summary
 
     if args.threads:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 _CONTEXT_MARK = re.compile(r"\bcontext\s*[:：]\s*", re.IGNORECASE)
 _HL = re.compile(r"\s*<hl>\s*", re.IGNORECASE)
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from qgen import report
-    from qgen.io import write_json
+    from qgen.core.files import write_json
 
     hallu = not args.no_hallucination
     records = read_predictions(args.predictions, args.source_field if hallu else None)

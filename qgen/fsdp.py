@@ -14,7 +14,7 @@ import logging
 
 import torch
 
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from qgen.cli_parser import ArgumentParser, command_prog
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 from qgen.predict import add_generation_args, settings_from_args
 
 
@@ -64,7 +64,7 @@ def warn_format_mismatch(args, task: str, im) -> None:
 
 
 def run(args) -> int:
-    from qgen import console
+    from qgen.core import console
     from qgen.data.examples import Example
     from qgen.generation import Generator, build_source
     from qgen.inference_model import load_inference_model

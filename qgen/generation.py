@@ -150,7 +150,7 @@ class Generator:
         results: list[Output | None] = [None] * len(encoded)
         bar = None
         if progress:
-            from qgen.console import progress as progress_bar
+            from qgen.core.console import progress as progress_bar
 
             bar = progress_bar(len(encoded), "generating", "ex")
         for b in range(0, len(order), batch_size):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qgen.config import SAVED_NAME, TrainConfig, load_saved
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 from qgen.models.loading import load_config, load_tokenizer, make_adapter, model_kind, resolve
 from qgen.models.location import check_model_location
 

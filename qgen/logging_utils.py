@@ -13,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from qgen.io import atomic_write, write_jsonl
+from qgen.core.files import atomic_write, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class RunLogger:
         elif not start_step:
             self.metrics_path.unlink(missing_ok=True)
         self._file = open(self.metrics_path, "a", encoding="utf-8")
-        from qgen.console import progress
+        from qgen.core.console import progress
 
         self.bar = progress(total_steps, "train", "step", initial=start_step, stream=stream, clock=clock)
         try:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog, invoked_as
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 QUIZ_HELP = """\
 multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] --output-dir DIR
@@ -105,11 +105,11 @@ def _recheck_bad_words(gen, examples, outputs, settings, bad_words) -> list:
 
 
 def run(args) -> int:
-    from qgen import console
+    from qgen.core import console
+    from qgen.core.files import write_json, write_jsonl
     from qgen.data.examples import read_examples
     from qgen.generation import Generator
     from qgen.inference_model import load_inference_model
-    from qgen.io import write_json, write_jsonl
 
     if args.batch_size < 1:
         raise QgenInputError("must be at least 1", field="--batch-size")

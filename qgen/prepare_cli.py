@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from qgen.core.errors import QgenInputError
 from qgen.data.skips import print_reasons, print_summary
 from qgen.data.template import load_template
-from qgen.errors import QgenInputError
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "configs" / "templates"
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 from qgen.quiz_prompt import QuizItem, QuizPrompter
 
 METHODS = ("choice-token", "loglik", "loglik-norm", "generate")

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog, invoked_as
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _loglik_fields(item, scored) -> dict:
 
 def evaluate(args) -> tuple[dict, list[Path]]:
     """Score every file (and re-score gated questions with retrieval); returns the metrics and the paths written."""
-    from qgen import console
+    from qgen.core import console
     from qgen.data.quiz import QuizTemplate, load_template
     from qgen.quiz import QuizScorer, default_tokenization
     from qgen.quiz_prompt import read_quiz

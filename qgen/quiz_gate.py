@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from qgen.cli_parser import ArgumentParser, command_prog
-from qgen.errors import QgenInputError
-from qgen.io import write_json
+from qgen.core.errors import QgenInputError
+from qgen.core.files import write_json
 
 
 def _load(path) -> dict:

@@ -29,9 +29,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
 from qgen.data.quiz import QuizTemplate
-from qgen.errors import QgenInputError
 
 CUT_AT = 0.7
 ELLIPSIS = "…"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgen import calibration
-from qgen.io import write_json, write_text
+from qgen.core.files import write_json, write_text
 
 
 def _block(records: list[dict]) -> dict:

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 # quiz flags a sweep passes through (name → flag); a config key or a model entry may set any of them
 PASSED = {"scoring": "--scoring", "loglik_tokenization": "--loglik-tokenization", "loglik_target": "--loglik-target",
@@ -139,7 +139,7 @@ def _finished(out_dir: Path, argv: list[str]) -> bool:
 
 def run_one(argv: list[str], out_dir: Path, verbose: bool) -> None:
     """One `qgen quiz` evaluation; the model is released before returning."""
-    from qgen.io import write_json
+    from qgen.core.files import write_json
     from qgen.quiz_cli import build_parser as quiz_parser
     from qgen.quiz_cli import evaluate
 
@@ -207,7 +207,7 @@ def plot(path: Path, rows: list[dict], inputs: list[Path]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from qgen.io import atomic_write
+    from qgen.core.files import atomic_write
 
     pts = sorted((r for r in rows if r["parameters"]), key=lambda r: r["parameters"])
     x = [r["parameters"] for r in pts]
@@ -240,7 +240,7 @@ def plot(path: Path, rows: list[dict], inputs: list[Path]) -> None:
 
 
 def sweep(args) -> tuple[list[dict], list[Path]]:
-    from qgen.io import write_json, write_text
+    from qgen.core.files import write_json, write_text
 
     for f in args.input:
         if not f.is_file():

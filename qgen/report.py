@@ -15,7 +15,7 @@ import io
 import re
 from pathlib import Path
 
-from qgen.io import write_text
+from qgen.core.files import write_text
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; }

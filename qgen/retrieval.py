@@ -5,7 +5,7 @@
 - JSON lines / JSON list (`.jsonl`, `.json`): objects with "text" (optional "title", "id");
 - SQuAD-layout JSON (`{"data": [{"title", "paragraphs": [{"context"}]}]}`, e.g. JSQuAD): each distinct context,
   with the title taken from "TITLE [SEP] body" (or the article title);
-normalises them (qgen.text.normalize), drops exact duplicates, tokenises with MeCab (unidic-lite) keeping surface
+normalises them (qgen.core.text.normalize), drops exact duplicates, tokenises with MeCab (unidic-lite) keeping surface
 forms of content tokens (particles, auxiliary verbs, symbols and spaces dropped; ASCII lower-cased) and saves a bm25s
 index plus the passages; `load_index` memory-maps it.
 
@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 DROP_POS = {"補助記号", "空白", "助詞", "助動詞", "記号"}  # unidic (and ipadic "記号") parts of speech left out
 META = "qgen_index.json"
@@ -48,7 +48,7 @@ def tokenize(text: str) -> list[str]:
 
 
 def _passage(text, title, pid, path, where) -> dict:
-    from qgen.text import normalize
+    from qgen.core.text import normalize
 
     if not isinstance(text, str):
         raise QgenInputError("expected a string", path=path, field="text", **where)
@@ -59,8 +59,8 @@ def _passage(text, title, pid, path, where) -> dict:
 
 def read_corpus(path) -> list[dict]:
     """Passages {"id", "title", "text"} of one corpus file (see the module doc for the formats)."""
+    from qgen.core.text import split_title
     from qgen.data.jsonfile import load_json, load_records, read_text
-    from qgen.text import split_title
 
     path = Path(path)
     stem = path.stem
@@ -98,7 +98,7 @@ def build_index(corpus_files, output, k1: float = 1.5, b: float = 0.75) -> dict:
     """Build and save the index at `output` (atomically); returns its metadata."""
     import bm25s
 
-    from qgen.io import atomic_dir
+    from qgen.core.files import atomic_dir
 
     passages, seen, dups, empty = [], set(), 0, 0
     for path in corpus_files:

@@ -17,10 +17,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
 from qgen.data.jsonfile import load_records
 from qgen.decoding import GenerationSettings
-from qgen.errors import QgenInputError
 from qgen.length_budget import BudgetStop, char_budget, keep_within, max_new_tokens_for
 from qgen.task_prompts import TASKS, TaskPrompts, count_tokens, fit_source, prompt_text
 
@@ -192,7 +192,7 @@ class BudgetedGenerator:
             batches.append(current)
         bar = None
         if progress:
-            from qgen.console import progress as progress_bar
+            from qgen.core.console import progress as progress_bar
 
             bar = progress_bar(len(items), "generating", "ex")
         records: list[dict | None] = [None] * len(items)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 from qgen.predict import add_generation_args, settings_from_args
 
 TASKS = ("summarize", "instruct")
@@ -67,7 +67,7 @@ def _rule(args, argv: list[str]):
 
 
 def _load(args, rule):
-    from qgen import console
+    from qgen.core import console
     from qgen.inference_model import load_inference_model
     from qgen.summarize import BudgetedGenerator
 
@@ -92,7 +92,7 @@ def build_predict_parser() -> argparse.ArgumentParser:
 
 
 def run_predict(args, argv: list[str]) -> int:
-    from qgen.io import write_json, write_jsonl
+    from qgen.core.files import write_json, write_jsonl
     from qgen.summarize import budget_metrics, read_inputs
 
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):

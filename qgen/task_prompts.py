@@ -18,9 +18,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
 from qgen.data.template_core import YDict, load_yaml
-from qgen.errors import QgenInputError
 from qgen.models.templates import JA_SYSTEM, TEMPLATES, format_prompt, resolve_format
 from qgen.quiz_prompt import cut_to_fit
 

@@ -5,7 +5,7 @@ micro-batch's loss_sum / step_tokens (× world size, since DDP averages), unscal
 for non-finite values (agreed over ranks), then step or skip. So k micro-batches give exactly the gradients of one
 k-times larger batch, and the logged loss does not depend on grad_accum.
 
-Reliability: one run per output directory (a lock, qgen.io.DirLock); checkpoints are atomic directory swaps, so a
+Reliability: one run per output directory (a lock, qgen.core.files.DirLock); checkpoints are atomic directory swaps, so a
 kill -9 at any moment leaves a loadable `best/` and `last/`; SIGINT / SIGTERM finish the current step (with its
 validation), save `last/` and raise TrainingInterrupted; a damaged `last/` stops `--resume` with an error naming the
 file. The `pause_point` calls are test-only hooks (inert unless QGEN_TEST_PAUSE_AT names them): step N's are
@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 
 from qgen import batching, checkpoint, distributed, losses, precision, schedule
-from qgen.errors import QgenInputError
-from qgen.io import DirLock, DirLockedError, pause_point, wake_paused
+from qgen.core.errors import QgenInputError
+from qgen.core.files import DirLock, DirLockedError, pause_point, wake_paused
 from qgen.logging_utils import RunLogger
 from qgen.models import setup
 from qgen.train_setup import METRICS, as_config, guess_task, read_data, seed_everything, step_seed, validate

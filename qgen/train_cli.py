@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 
 def format_summary(s: dict) -> str:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = parse_args(argv)
-        from qgen import console
+        from qgen.core import console
 
         console.configure(cfg.run.verbose)  # transformers' bars and warnings only with --verbose
         from qgen.checkpoint import CheckpointWriteError

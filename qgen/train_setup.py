@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from qgen import config as C
+from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example, read_examples
 from qgen.data.jsonfile import require_file
-from qgen.errors import QgenInputError
 
 TASKS = ("auto", "aqg", "aqg_hl", "qa", "quiz", "lm")
 METRICS = {"valid_loss": "min", "valid_ppl": "min", "valid_accuracy": "max"}

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 
 from qgen.config import TrainConfig
+from qgen.core.text import normalize
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
 from qgen.models.loading import load_model, load_tokenizer, resolve
-from qgen.text import normalize
 
 
 def jsquad_examples(jsquad_valid: Path, task: str = "aqg", n: int = 200):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qgen.cli import main as qgen_main
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 from qgen.models.location import check_model_location, looks_like_path
 from qgen.predict import main as predict_main
 from qgen.train_cli import main as train_main

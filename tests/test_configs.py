@@ -10,12 +10,12 @@ from peft import PeftModel
 from safetensors.torch import load_file
 
 from qgen.config import load_saved, load_yaml
+from qgen.core.files import write_json, write_jsonl
 from qgen.data.jsquad import convert, holdout_split
 from qgen.data.korquad import build_rows
 from qgen.data.quiz import read_quizzes, render
 from qgen.data.squad import read_squad
 from qgen.data.tsv import write_tsv
-from qgen.io import write_json, write_jsonl
 from qgen.models.loading import load_model, resolve
 from qgen.train import train
 

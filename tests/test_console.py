@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qgen.console import PlainProgress, configure, progress
+from qgen.core.console import PlainProgress, configure, progress
 from qgen.logging_utils import RunLogger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

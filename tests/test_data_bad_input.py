@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from qgen.core.errors import QgenInputError
 from qgen.data import jsquad, korquad, quiz, tsv
 from qgen.data.examples import read_tsv
 from qgen.data.squad import read_squad
-from qgen.errors import QgenInputError
 
 CONTEXT = "東京 [SEP] 東京は日本の首都である。大阪は西にある。"
 GOOD = {"data": [{"title": "東京", "paragraphs": [{"context": CONTEXT, "qas": [

@@ -6,10 +6,10 @@ import sys
 import pytest
 from conftest import REPO
 
+from qgen.core.errors import QgenInputError
 from qgen.data.examples import read_tsv
 from qgen.data.jsquad import HL, convert, sentence_window
 from qgen.data.squad import SquadQuestion, read_squad_files
-from qgen.errors import QgenInputError
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from qgen import metrics as M
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 from qgen.evaluate import (
     evaluate_records,
     main,

@@ -6,11 +6,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+from qgen.core.text import normalize
 from qgen.data.examples import Example
 from qgen.models.loading import load_model, load_tokenizer, make_adapter, model_kind, resolve
 from qgen.models.templates import format_prompt
 from qgen.models.tiny import TINY_MODELS
-from qgen.text import normalize
 
 
 @pytest.fixture(scope="module")

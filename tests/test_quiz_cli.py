@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from qgen.config import TrainConfig, load_saved
+from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
-from qgen.io import write_json
 from qgen.models.loading import resolve
 from qgen.quiz_cli import main
 from qgen.quiz_gate import evaluate_gate, tune

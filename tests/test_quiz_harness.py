@@ -8,8 +8,8 @@ import pytest
 import torch
 from tiny_conventions import build
 
+from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
-from qgen.io import write_json
 from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
 from qgen.quiz import QuizScorer, default_tokenization, harness_encode_pair
 from qgen.quiz_prompt import read_quiz

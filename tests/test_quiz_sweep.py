@@ -7,8 +7,8 @@ import pytest
 from tiny_conventions import build
 
 import qgen.quiz_cli
+from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
-from qgen.io import write_json
 from qgen.quiz_cli import main as quiz_main
 from qgen.quiz_sweep import build_parser, plan
 

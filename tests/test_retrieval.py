@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
+from qgen.core.text import normalize, split_title
 from qgen.retrieval import build_index, gate_fires, load_index, main, read_corpus, retrieve_for, tokenize
-from qgen.text import normalize, split_title
 
 PLANTED = "カルデラ天文台にある七色望遠鏡は、一九九九年にクリオネ博士が発明した。"
 

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 import pytest
 
 from qgen import evaluate, generate_cli, predict
+from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
 from qgen.decoding import GenerationSettings
-from qgen.errors import QgenInputError
 from qgen.length_budget import SENTENCE_ENDS, char_budget, keep_within, max_new_tokens_for
 from qgen.models.templates import JA_SYSTEM, format_prompt
 from qgen.quiz_prompt import cut_middle

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qgen.text import SEP, normalize, split_title
+from qgen.core.text import SEP, normalize, split_title
 
 
 def test_examples():

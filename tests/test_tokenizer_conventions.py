@@ -8,12 +8,12 @@ import torch
 from tiny_conventions import CAUSAL, CONVENTIONS, build
 
 from qgen.config import TrainConfig
+from qgen.core.files import write_json
 from qgen.data.examples import Example
 from qgen.data.quiz import read_quizzes, render
 from qgen.decoding import GenerationSettings
 from qgen.generation import Generator
 from qgen.inference_model import load_inference_model
-from qgen.io import write_json
 from qgen.models import peft as qpeft
 from qgen.models.causal import IGNORE
 from qgen.models.loading import load_model, load_tokenizer, make_adapter

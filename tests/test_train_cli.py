@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
-from qgen.errors import QgenInputError
 from qgen.train_cli import main
 from qgen.train_setup import as_config, guess_task, validate
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog
-from qgen.io import atomic_write
+from qgen.core.files import atomic_write
 
 MIRROR_ENV = "QGEN_DATA_MIRROR"
 # JGLUE has no release tags for the data files; the v1.3 files are versioned by name on the main branch.

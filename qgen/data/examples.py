@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import load_records, read_text, require_file
-from qgen.errors import QgenInputError
 
 
 @dataclass(frozen=True)

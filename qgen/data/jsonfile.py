@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 
 def require_file(path, field: str | None = None) -> Path:

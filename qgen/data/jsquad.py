@@ -26,11 +26,11 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
 from qgen.data.skips import Skips, print_reasons, print_summary
 from qgen.data.squad import SquadQuestion, read_squad_files
 from qgen.data.tsv import clean, write_tsv_files
-from qgen.errors import QgenInputError
 
 HL = "<hl>"
 _SEP_RE = re.compile(r"\[sep\]", re.IGNORECASE)

@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog
+from qgen.core.errors import QgenInputError
+from qgen.core.files import write_jsonl
 from qgen.data.jsonfile import load_json
 from qgen.data.skips import Skips, print_reasons, print_summary
 from qgen.data.squad import SquadQuestion, read_squad
 from qgen.data.tsv import clean
-from qgen.errors import QgenInputError
-from qgen.io import write_jsonl
 
 PREAMBLE = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
 PREAMBLE_INPUT = (

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog
+from qgen.core.errors import QgenInputError
+from qgen.core.files import write_json
 from qgen.data.jsonfile import load_json, load_records, read_text
 from qgen.data.skips import Skips, print_reasons, print_summary
 from qgen.data.tsv import clean
-from qgen.errors import QgenInputError
-from qgen.io import write_json
 
 FORMATS = ("jaqket", "jcommonsenseqa")
 STYLES = ("train", "eval")

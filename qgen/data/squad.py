@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import load_json
 from qgen.data.skips import Skips
-from qgen.errors import QgenInputError
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from qgen.core.errors import QgenInputError
+from qgen.core.files import atomic_write
 from qgen.data.examples import Example
 from qgen.data.jsonfile import load_json, load_records, read_text
 from qgen.data.squad import read_squad_files
 from qgen.data.template_core import Format, Record, Spot, YDict, YList, load_yaml
 from qgen.data.template_steps import STEPS, Params, RunState
 from qgen.data.tsv import format_row
-from qgen.errors import QgenInputError
-from qgen.io import atomic_write
 
 SOURCES = ("squad", "json", "jsonl", "csv", "tsv")
 OUTPUTS = ("tsv", "json", "jsonl")

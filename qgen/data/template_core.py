@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import read_text
-from qgen.errors import QgenInputError
 
 
 class YDict(dict):

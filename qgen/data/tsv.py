@@ -1,6 +1,6 @@
 """Writing `{id}\\t{source}\\t{target}` TSV rows that `qgen.data.examples.read_tsv` reads back unchanged.
 
-`clean` is the only text preparation: qgen.text.normalize plus replacing the characters that would break a TSV row or
+`clean` is the only text preparation: qgen.core.text.normalize plus replacing the characters that would break a TSV row or
 a line-based reader (tab, and the separators Python's str.splitlines also treats as line ends) with a space.
 The writer itself never rewrites text: a field that would break the row is a bug in the caller and raises ValueError.
 """
@@ -11,9 +11,9 @@ import contextlib
 import re
 from collections.abc import Iterable, Mapping
 
+from qgen.core.files import atomic_write
+from qgen.core.text import normalize
 from qgen.data.examples import Example, read_tsv
-from qgen.io import atomic_write
-from qgen.text import normalize
 
 __all__ = ["clean", "format_row", "read_tsv", "write_tsv", "write_tsv_files"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 
 def looks_like_path(name: str) -> bool:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from qgen.cli_parser import ArgumentParser, command_prog
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 
@@ -32,7 +32,7 @@ def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto")
     import torch
 
     from qgen.config import SAVED_NAME, load_saved
-    from qgen.io import atomic_dir
+    from qgen.core.files import atomic_dir
     from qgen.models.peft import is_adapter_dir, load_adapter_model
 
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
@@ -55,7 +55,7 @@ def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from qgen import console
+    from qgen.core import console
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

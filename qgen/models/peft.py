@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 from qgen.models import special_tokens
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 from qgen.models import peft as qpeft
 from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
 from qgen.models.tiny import is_tiny

@@ -15,7 +15,7 @@ import string
 from collections.abc import Iterable
 from pathlib import Path
 
-from qgen.io import atomic_dir
+from qgen.core.files import atomic_dir
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Running train.py as a real process for the reliability tests: stop it at an exact point, signal or kill it there.
 
-Kill points are deterministic: the run is started with QGEN_TEST_PAUSE_AT=<point> (a test-only hook, qgen.io.pause_point),
+Kill points are deterministic: the run is started with QGEN_TEST_PAUSE_AT=<point> (a test-only hook, qgen.core.files.pause_point),
 prints `QGEN_TEST_PAUSED <point>` on stderr when it gets there and waits; the test then sends SIGKILL (or SIGTERM /
 SIGINT, which wake it up). Nothing here sleeps and hopes: the deadline below only turns a hang into a failure.
 Every run uses one thread (OMP_NUM_THREADS=1), so runs on one machine are bit-identical by construction.

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qgen import metrics
-from qgen.errors import QgenInputError
+from qgen.core.errors import QgenInputError
 
 EXAMPLES = 200
 fuzz = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -124,7 +124,7 @@ def test_json_readers_any_bytes(scratch, data):
 @fuzz
 @given(text=st.text(_ALPHABET, max_size=120), lang=st.sampled_from(["ja", "ko", "en"]))
 def test_normalize_total_and_idempotent(text, lang):
-    from qgen.text import normalize
+    from qgen.core.text import normalize
 
     once = normalize(text, lang)
     assert isinstance(once, str)
@@ -133,7 +133,7 @@ def test_normalize_total_and_idempotent(text, lang):
 
 
 def test_normalize_documented_errors():
-    from qgen.text import normalize
+    from qgen.core.text import normalize
 
     with pytest.raises(TypeError):
         normalize(None)  # type: ignore[arg-type]

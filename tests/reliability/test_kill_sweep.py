@@ -14,7 +14,7 @@ import pytest
 
 from .reliability_helpers import STEPS, assert_loads, assert_same_result, leftovers, records, run_train, saved_step
 
-STAGES = ("tmpdir", "weights", "state", "swap", "swapped")  # a checkpoint write, in order (qgen.io / checkpoint)
+STAGES = ("tmpdir", "weights", "state", "swap", "swapped")  # a checkpoint write, in order (qgen.core.files / checkpoint)
 
 
 def order(point: str) -> tuple:

@@ -10,7 +10,7 @@ import sys
 import pytest
 from train_helpers import cli_flags, one_thread  # noqa: F401  (fixture)
 
-from qgen.io import DirLock, DirLockedError
+from qgen.core.files import DirLock, DirLockedError
 from qgen.train_cli import main
 
 from .reliability_helpers import _Child, train_env
