@@ -21,8 +21,10 @@ $(VENV)/.stamp-install: $(BIN)/python setup.cfg
 
 install: $(VENV)/.stamp-install
 
+# ruff, then the import contract of setup.cfg [importlinter]: the folders of qgen/ are layers (README, "Layers").
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 test: install lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests

@@ -1,4 +1,4 @@
-"""Throughput of qgen.hallucination.hallucinations on real JSQuAD pairs (each question against its context).
+"""Throughput of qgen.evaluation.hallucination.hallucinations on real JSQuAD pairs (each question against its context).
 
     .venv/bin/python bench/bench_hallucination.py [--data PATH] [--copies N] [--workers 1 2] [--repeat 3]
 
@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 try:
-    from qgen import hallucination as H
+    from qgen.evaluation import hallucination as H
 except ImportError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from qgen import hallucination as H
+    from qgen.evaluation import hallucination as H
 
 DEFAULT_DATA = Path(os.environ.get("QGEN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

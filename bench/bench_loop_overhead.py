@@ -31,13 +31,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 
-from qgen import batching  # noqa: E402
 from qgen.data.examples import read_examples  # noqa: E402
 from qgen.data.jsquad import convert  # noqa: E402
 from qgen.data.squad import read_squad  # noqa: E402
 from qgen.data.tsv import write_tsv  # noqa: E402
 from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve  # noqa: E402
-from qgen.train import train  # noqa: E402
+from qgen.training import batching  # noqa: E402
+from qgen.training.loop import train  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("QGEN_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

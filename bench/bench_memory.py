@@ -87,9 +87,9 @@ def measure(setting: str, model_dir: str, args) -> dict:
     """One setting, in this process: prepare, then time and sample memory over the training steps."""
     import torch
 
-    from qgen.config import TrainConfig
-    from qgen.models import peft as qpeft
+    from qgen.models import lora as qpeft
     from qgen.models.loading import load_model
+    from qgen.training.config import TrainConfig
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)

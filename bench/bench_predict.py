@@ -53,8 +53,8 @@ def main() -> int:
     import torch
     import transformers
 
-    from qgen.generation import GenerationSettings, Generator
-    from qgen.inference_model import load_inference_model
+    from qgen.inference.generation import GenerationSettings, Generator
+    from qgen.inference.loader import load_inference_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

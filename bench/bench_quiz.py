@@ -51,11 +51,11 @@ def main() -> None:
 def run(args, tmp: Path) -> None:
     import torch
 
+    from qgen.cli.quiz import load_for_quiz
     from qgen.models.loading import resolve
-    from qgen.quiz import QuizScorer
-    from qgen.quiz_cli import load_for_quiz
-    from qgen.quiz_prompt import read_quiz
-    from qgen.retrieval import build_index, load_index, retrieve_for
+    from qgen.quiz.prompt import read_quiz
+    from qgen.quiz.retrieval import build_index, load_index, retrieve_for
+    from qgen.quiz.scoring import QuizScorer
 
     cq = args.data / "jcommonsenseqa-v1.3"
     valid, _ = read_quizzes(cq / "valid-v1.3.json", "jcommonsenseqa")

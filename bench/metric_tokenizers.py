@@ -16,8 +16,8 @@ import json
 import re
 from pathlib import Path
 
-from qgen import metrics as M
-from qgen.segmentation import TOKENIZERS
+from qgen.evaluation import metrics as M
+from qgen.evaluation.segmentation import TOKENIZERS
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
 

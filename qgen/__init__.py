@@ -1,14 +1,14 @@
 """qgen: fine-tune and evaluate language models on Japanese (and Korean) QA, question generation and quizzes.
 
-Heavy modules (torch, transformers, spaCy) are imported lazily so that `import qgen.metrics` in a notebook stays light.
+Heavy modules (torch, transformers, spaCy) are imported lazily so that `import qgen.evaluation.metrics` in a notebook stays light.
 """
 
 __version__ = "0.1.0"
 
 
 def train(config):
-    """Train a model from a `qgen.config.TrainConfig` (or a dict / YAML path); returns the run summary."""
-    from qgen.train import train as _train
+    """Train a model from a `qgen.training.config.TrainConfig` (or a dict / YAML path); returns the run summary."""
+    from qgen.training.loop import train as _train
 
     return _train(config)
 

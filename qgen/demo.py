@@ -51,13 +51,13 @@ def prepare(data_dir: Path, out: Path, task: str, context_window: str, test_limi
 
 def predict_and_score(model: str, test_tsv: Path, predictions: Path, report: Path | None = None) -> tuple[dict, list]:
     """Beam-4 questions for the test rows (qgen's predict path), scored as `qgen eval` scores them."""
-    from qgen import report as reports
+    from qgen.cli.eval import evaluate_records, worst_first
+    from qgen.cli.predict import records
     from qgen.core.files import write_json, write_jsonl
     from qgen.data.examples import read_examples
-    from qgen.evaluate import evaluate_records, worst_first
-    from qgen.generation import GenerationSettings, Generator
-    from qgen.inference_model import load_inference_model
-    from qgen.predict import records
+    from qgen.evaluation import report as reports
+    from qgen.inference.generation import GenerationSettings, Generator
+    from qgen.inference.loader import load_inference_model
 
     examples = read_examples(test_tsv)
     im = load_inference_model(model)
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args, train_tsv: Path, valid_tsv: Path, texts: list[str]) -> dict:
     from qgen.models.tiny import build_tiny
-    from qgen.train import train
+    from qgen.training.loop import train
 
     scratch = args.model == SCRATCH
     if scratch:  # built here rather than by train() so the vocabulary size can be chosen
@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     import torch
 
+    from qgen.cli.train import format_summary
     from qgen.core.files import write_json
-    from qgen.train_cli import format_summary
 
     if args.threads:
         torch.set_num_threads(args.threads)

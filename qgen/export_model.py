@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from qgen.config import SAVED_NAME, load_saved
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
+from qgen.training.config import SAVED_NAME, load_saved
 
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 KEEP = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from qgen.config import TrainConfig
 from qgen.core.text import normalize
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
 from qgen.models.loading import load_model, load_tokenizer, resolve
+from qgen.training.config import TrainConfig
 
 
 def jsquad_examples(jsquad_valid: Path, task: str = "aqg", n: int = 200):

@@ -6,10 +6,10 @@ from train_helpers import (
     one_thread,  # noqa: F401  (a fixture, used by pytestmark)
 )
 
-from qgen import batching
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
 from qgen.models.loading import load_tokenizer, make_adapter
+from qgen.training import batching
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from qgen import calibration
+from qgen.evaluation import calibration
 
 # Four 3-choice questions:
 #   q1 [.75 .15 .10] gold 0 -> argmax 0, correct, conf .75, margin .60

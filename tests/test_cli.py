@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qgen.cli import main as qgen_main
-from qgen.predict import main as predict_main
+from qgen.cli.predict import main as predict_main
 
 
 def _help(capsys, call, argv) -> str:

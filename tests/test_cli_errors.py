@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from qgen.cli import main as qgen_main
+from qgen.cli.predict import main as predict_main
+from qgen.cli.train import main as train_main
 from qgen.core.errors import QgenInputError
 from qgen.models.location import check_model_location, looks_like_path
-from qgen.predict import main as predict_main
-from qgen.train_cli import main as train_main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,6 @@ import torch
 from peft import PeftModel
 from safetensors.torch import load_file
 
-from qgen.config import load_saved, load_yaml
 from qgen.core.files import write_json, write_jsonl
 from qgen.data.jsquad import convert, holdout_split
 from qgen.data.korquad import build_rows
@@ -17,7 +16,8 @@ from qgen.data.quiz import read_quizzes, render
 from qgen.data.squad import read_squad
 from qgen.data.tsv import write_tsv
 from qgen.models.loading import load_model, resolve
-from qgen.train import train
+from qgen.training.config import load_saved, load_yaml
+from qgen.training.loop import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # preset -> (tiny stand-in, data kind)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from qgen.core.console import PlainProgress, configure, progress
-from qgen.logging_utils import RunLogger
+from qgen.training.runlog import RunLogger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inference_models  # noqa: E402
@@ -128,7 +128,7 @@ def tsv(tmp_path, jsquad_valid):
 
 
 def _train(argv, capsys) -> tuple[str, str]:
-    from qgen.train_cli import main
+    from qgen.cli.train import main
 
     assert main(argv) == 0
     captured = capsys.readouterr()
@@ -160,7 +160,7 @@ def test_train_in_a_log_time_limit_and_resume(tmp_path, tsv, capsys):
 
 
 def test_highlight_on_an_aqg_model_warns(models, capsys):
-    from qgen.generate_cli import main as generate_main
+    from qgen.cli.generate import main as generate_main
 
     common = ["--model", str(models["t5"]), "--max-new-tokens", "4", "--answer", "甲府市",
               "--context", "山梨県の県庁所在地は甲府市です。"]

@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from qgen import cli, prepare_cli
+from qgen import cli
+from qgen.cli import prepare as prepare_cli
 from qgen.data.template import load_template
 
 

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from qgen import prepare_cli
+from qgen.cli import prepare as prepare_cli
 from qgen.data import jsquad, korquad, quiz
 
 

@@ -1,4 +1,4 @@
-"""predict.py and generate.py decode with one set of defaults (qgen.decoding), so the same settings give the same text."""
+"""predict.py and generate.py decode with one set of defaults (qgen.inference.decoding), so the same settings give the same text."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from qgen.decoding import GenerationSettings
-from qgen.generate_cli import build_parser as generate_parser
-from qgen.generate_cli import main as generate_main
-from qgen.predict import build_parser as predict_parser
-from qgen.predict import main as predict_main
-from qgen.predict import settings_from_args
+from qgen.cli.generate import build_parser as generate_parser
+from qgen.cli.generate import main as generate_main
+from qgen.cli.predict import build_parser as predict_parser
+from qgen.cli.predict import main as predict_main
+from qgen.cli.predict import settings_from_args
+from qgen.inference.decoding import GenerationSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inference_models  # noqa: E402

@@ -1,12 +1,10 @@
-"""`qgen eval` / qgen.evaluate: input checking, metrics equal qgen.metrics computed directly, report and JSON outputs."""
+"""`qgen eval` / qgen.cli.eval: input checking, metrics equal qgen.evaluation.metrics computed directly, report and JSON outputs."""
 
 import json
 
 import pytest
 
-from qgen import metrics as M
-from qgen.core.errors import QgenInputError
-from qgen.evaluate import (
+from qgen.cli.eval import (
     evaluate_records,
     main,
     output_paths,
@@ -15,7 +13,9 @@ from qgen.evaluate import (
     scales,
     worst_first,
 )
-from qgen.hallucination import QUESTION_STOP_WORDS, hallucinations
+from qgen.core.errors import QgenInputError
+from qgen.evaluation import metrics as M
+from qgen.evaluation.hallucination import QUESTION_STOP_WORDS, hallucinations
 
 
 @pytest.fixture(scope="module")

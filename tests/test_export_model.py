@@ -9,7 +9,7 @@ from train_helpers import build_tiny_for, write_jsquad
 from transformers import AutoModelForSeq2SeqLM
 
 from qgen import export_model
-from qgen.config import TrainConfig, load_saved
+from qgen.training.config import TrainConfig, load_saved
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from train_helpers import build_tiny_for, prepare_run, records, settings, write_jsquad
 
-from qgen.train import train
+from qgen.training.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 

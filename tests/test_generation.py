@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from qgen.bad_words import bad_words_ids, contains_bad, variants
+from qgen.cli.generate import main as generate_main
 from qgen.data.examples import Example
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
-from qgen.generate_cli import main as generate_main
-from qgen.generation import GenerationSettings, Generator, Output, build_source
-from qgen.inference_model import load_inference_model
+from qgen.inference.bad_words import bad_words_ids, contains_bad, variants
+from qgen.inference.generation import GenerationSettings, Generator, Output, build_source
+from qgen.inference.loader import load_inference_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inference_models  # noqa: E402

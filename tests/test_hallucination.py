@@ -1,11 +1,17 @@
-"""qgen.hallucination: the documented examples, the matching rules, and fast path == plain GiNZA analysis on JSQuAD."""
+"""qgen.evaluation.hallucination: the documented examples, the matching rules, and fast path == plain GiNZA analysis on JSQuAD."""
 
 import json
 
 import pytest
 
-from qgen import hallucination as H
-from qgen.hallucination import QUESTION_STOP_WORDS, analyse, hallucination, hallucination_rate, hallucinations
+from qgen.evaluation import hallucination as H
+from qgen.evaluation.hallucination import (
+    QUESTION_STOP_WORDS,
+    analyse,
+    hallucination,
+    hallucination_rate,
+    hallucinations,
+)
 
 
 @pytest.mark.parametrize(

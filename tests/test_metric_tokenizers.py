@@ -5,9 +5,9 @@ import json
 import pytest
 from sacrebleu.metrics import BLEU
 
-from qgen import metrics as M
-from qgen.evaluate import main as eval_main
-from qgen.segmentation import TOKENIZERS, words
+from qgen.cli.eval import main as eval_main
+from qgen.evaluation import metrics as M
+from qgen.evaluation.segmentation import TOKENIZERS, words
 
 # Sudachi splits the compound 選挙管理委員会 into 選挙/管理/委員/会 in mode A and keeps it whole in mode C
 PRED, REF = "選挙の管理委員会", "選挙管理委員会"

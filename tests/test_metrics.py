@@ -1,4 +1,4 @@
-"""qgen.metrics against hand-worked values and independent computations (sacrebleu itself, JSQuAD gold answers)."""
+"""qgen.evaluation.metrics against hand-worked values and independent computations (sacrebleu itself, JSQuAD gold answers)."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import sacrebleu
 
-from qgen import metrics as M
+from qgen.evaluation import metrics as M
 
 
 def test_normalize_answer_follows_jglue_order():
@@ -147,7 +147,7 @@ def test_import_is_light():
     import subprocess
     import sys
 
-    code = "import sys, qgen.metrics, qgen.hallucination, qgen.report; print(sorted({'torch','transformers','spacy','sacrebleu'} & set(sys.modules)))"
+    code = "import sys, qgen.evaluation.metrics, qgen.evaluation.hallucination, qgen.evaluation.report; print(sorted({'torch','transformers','spacy','sacrebleu'} & set(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -159,16 +159,16 @@ def test_import_is_light():
 
 
 def test_hallucination_is_exposed_lazily():
-    """`qgen.metrics.hallucination*` are qgen.hallucination's, and `import qgen.metrics` alone loads neither it nor
+    """`qgen.evaluation.metrics.hallucination*` are qgen.evaluation.hallucination's, and `import qgen.evaluation.metrics` alone loads neither it nor
     spaCy (a notebook importing the metrics stays light)."""
     import subprocess
     import sys
 
     code = (
-        "import sys, qgen.metrics as M\n"
-        "print(sorted({'qgen.hallucination', 'spacy', 'ginza'} & set(sys.modules)))\n"
-        "from qgen.metrics import hallucination, hallucination_rate\n"
-        "import qgen.hallucination as H\n"
+        "import sys, qgen.evaluation.metrics as M\n"
+        "print(sorted({'qgen.evaluation.hallucination', 'spacy', 'ginza'} & set(sys.modules)))\n"
+        "from qgen.evaluation.metrics import hallucination, hallucination_rate\n"
+        "import qgen.evaluation.hallucination as H\n"
         "print(hallucination is H.hallucination and hallucination_rate is H.hallucination_rate, 'spacy' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -194,7 +194,7 @@ def test_sentence_bleu_scores_short_texts():
 
 
 def test_scales_label_bleu_apart_from_the_0_1_metrics():
-    from qgen.evaluate import format_metrics
+    from qgen.cli.eval import format_metrics
 
     assert M.SCALES["bleu"] == "0-100"
     assert {v for k, v in M.SCALES.items() if "bleu" not in k} == {"0-1"}

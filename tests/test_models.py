@@ -8,8 +8,8 @@ from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokeni
 
 from qgen.core.text import normalize
 from qgen.data.examples import Example
+from qgen.models.formats.templates import format_prompt
 from qgen.models.loading import load_model, load_tokenizer, make_adapter, model_kind, resolve
-from qgen.models.templates import format_prompt
 from qgen.models.tiny import TINY_MODELS
 
 

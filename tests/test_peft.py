@@ -8,13 +8,13 @@ import torch
 from peft import PeftModel
 from torch.utils.checkpoint import checkpoint
 
-from qgen.config import TrainConfig
 from qgen.core.errors import QgenInputError
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
-from qgen.models import peft as qpeft
+from qgen.models import lora as qpeft
 from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
 from qgen.models.tiny import TINY_MODELS
+from qgen.training.config import TrainConfig
 
 warnings.filterwarnings("ignore", category=UserWarning)
 warnings.filterwarnings("ignore", category=FutureWarning)

@@ -8,12 +8,12 @@ import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from qgen import cli
-from qgen.config import TrainConfig, load_saved
+from qgen.cli.merge import main
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
-from qgen.models import peft as qpeft
+from qgen.models import lora as qpeft
 from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
-from qgen.models.merge import main
+from qgen.training.config import TrainConfig, load_saved
 
 warnings.filterwarnings("ignore", category=UserWarning)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from qgen.cli.predict import main as predict_main
 from qgen.data.examples import Example
-from qgen.generation import GenerationSettings, Generator
-from qgen.inference_model import load_inference_model
-from qgen.predict import main as predict_main
+from qgen.inference.generation import GenerationSettings, Generator
+from qgen.inference.loader import load_inference_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inference_models  # noqa: E402
@@ -99,7 +99,7 @@ def test_predict_is_identical_to_pipeline_one_by_one_beam(models, examples):
 
 
 def test_predict_eval_saves_metrics(models, dev_tsv, tmp_path, capsys):
-    from qgen import metrics
+    from qgen.evaluation import metrics
 
     out = tmp_path / "p.jsonl"
     argv = ["--model", str(models["t5"]), "--input", str(dev_tsv), "--output", str(out), "--limit", "6",
@@ -167,7 +167,7 @@ def test_predict_missing_files(models, dev_tsv, tmp_path, capsys):
 
 def test_predict_task_quiz_dispatches(monkeypatch):
     seen = []
-    monkeypatch.setattr("qgen.quiz_cli.main", lambda argv: seen.append(argv) or 7)
+    monkeypatch.setattr("qgen.cli.quiz.main", lambda argv: seen.append(argv) or 7)
     argv = ["--task", "quiz", "--model", "m", "--input", "x.json"]
     assert predict_main(argv) == 7 and seen == [argv]
 

@@ -4,11 +4,12 @@ import pytest
 import torch
 
 from qgen.core.files import write_json
+from qgen.core.text import ELLIPSIS, cut_middle
 from qgen.data.examples import Example
 from qgen.data.quiz import read_quizzes, render
 from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
-from qgen.quiz import QuizScorer, label_token_ids, parse_answer
-from qgen.quiz_prompt import ELLIPSIS, cut_middle, read_quiz
+from qgen.quiz.prompt import read_quiz
+from qgen.quiz.scoring import QuizScorer, label_token_ids, parse_answer
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,14 @@ import shutil
 import numpy as np
 import pytest
 
-from qgen.config import TrainConfig, load_saved
+from qgen.cli.quiz import main
 from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
 from qgen.models.loading import resolve
-from qgen.quiz_cli import main
-from qgen.quiz_gate import evaluate_gate, tune
-from qgen.quiz_gate import main as tune_main
-from qgen.retrieval import build_index
+from qgen.quiz.gate import evaluate_gate, tune
+from qgen.quiz.gate import main as tune_main
+from qgen.quiz.retrieval import build_index
+from qgen.training.config import TrainConfig, load_saved
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_tune_gate_by_hand(tmp_path):
     margin = [t / 2 for t in top1]  # same order as top1, so both thresholds cut the same nested sets
     _records(tmp_path / "a.json", top1, margin, [True, True, False, True, False, False])
     _records(tmp_path / "b.json", top1, margin, [False, True, True, True, True, False])
-    from qgen.quiz_gate import paired
+    from qgen.quiz.gate import paired
 
     d = paired(tmp_path / "a.json", tmp_path / "b.json")
     # best: retrieve for the four least confident (0.6, 0.5, 0.4, 0.3) -> T T T T T F = 5/6 at rate 4/6;
@@ -144,7 +144,7 @@ def test_bad_input_is_a_clean_error(setup, tmp_path, capsys):
 
 def test_output_file_is_refused_not_made_a_directory(setup, tmp_path, capsys):
     """`--output res.json` once became a directory res.json/ (prefix of --output-dir); now it is a clean error."""
-    from qgen.predict import main as predict_main
+    from qgen.cli.predict import main as predict_main
 
     res = tmp_path / "res.json"
     with pytest.raises(SystemExit) as e:

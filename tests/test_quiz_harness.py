@@ -11,8 +11,8 @@ from tiny_conventions import build
 from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
 from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
-from qgen.quiz import QuizScorer, default_tokenization, harness_encode_pair
-from qgen.quiz_prompt import read_quiz
+from qgen.quiz.prompt import read_quiz
+from qgen.quiz.scoring import QuizScorer, default_tokenization, harness_encode_pair
 
 # summed float32 log-probs over a few tokens, computed with a KV cache vs one plain forward: observed differences are
 # ~1e-6; 1e-4 is the tolerance the harness comparison is stated with
@@ -91,7 +91,7 @@ def test_apart_differs_from_joint_with_a_dummy_prefix(models, items):
 
 
 def test_default_tokenization(tmp_path, models):
-    from qgen.config import TrainConfig
+    from qgen.training.config import TrainConfig
 
     assert default_tokenization("cyberagent/open-calm-small") == "joint"
     TrainConfig().save(tmp_path)
@@ -99,7 +99,7 @@ def test_default_tokenization(tmp_path, models):
 
 
 def test_cli_records_the_prompt_and_both_accuracies(models, items, tmp_path, capsys):
-    from qgen.quiz_cli import main
+    from qgen.cli.quiz import main
 
     _, tok, adapter = models["bpe"]
     base = ["--model", models["paths"]["bpe"], "--input", items[0].file]

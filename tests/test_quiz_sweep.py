@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from tiny_conventions import build
 
-import qgen.quiz_cli
+import qgen.cli.quiz
+from qgen.cli.quiz import main as quiz_main
+from qgen.cli.quiz_sweep import build_parser, plan
 from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
-from qgen.quiz_cli import main as quiz_main
-from qgen.quiz_sweep import build_parser, plan
 
 SIZES = {"calm-s": (1, 32), "calm-m": (2, 64), "calm-l": (3, 96)}  # (layers, width)
 
@@ -60,8 +60,8 @@ def test_sweep_resumes_and_reruns_on_changed_settings(setup, monkeypatch, capsys
     d, models = setup
     assert _sweep(setup, "s2") == 0
     calls = []
-    real = qgen.quiz_cli.evaluate
-    monkeypatch.setattr(qgen.quiz_cli, "evaluate", lambda args: calls.append(args.model) or real(args))
+    real = qgen.cli.quiz.evaluate
+    monkeypatch.setattr(qgen.cli.quiz, "evaluate", lambda args: calls.append(args.model) or real(args))
     assert _sweep(setup, "s2") == 0
     assert calls == [] and capsys.readouterr().out.count("finished before, not run again") == 3
     second = json.loads((d / "s2" / "sweep.json").read_text(encoding="utf-8"))["models"][1]["dir"]

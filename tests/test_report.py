@@ -1,6 +1,6 @@
-"""qgen.report: escaping, highlighting, row limits, format chosen by suffix, the plot."""
+"""qgen.evaluation.report: escaping, highlighting, row limits, format chosen by suffix, the plot."""
 
-from qgen.report import (
+from qgen.evaluation.report import (
     highlight_html,
     highlight_markdown,
     plot_distributions,

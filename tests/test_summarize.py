@@ -12,15 +12,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from qgen import evaluate, generate_cli, predict
+from qgen.cli import eval as evaluate
+from qgen.cli import generate as generate_cli
+from qgen.cli import predict
 from qgen.core.errors import QgenInputError
+from qgen.core.text import cut_middle
 from qgen.data.examples import Example
-from qgen.decoding import GenerationSettings
-from qgen.length_budget import SENTENCE_ENDS, char_budget, keep_within, max_new_tokens_for
-from qgen.models.templates import JA_SYSTEM, format_prompt
-from qgen.quiz_prompt import cut_middle
-from qgen.summarize import BudgetedGenerator, BudgetRule, TaskInput, budget_metrics, read_inputs
-from qgen.task_prompts import TaskPrompts, load_prompts
+from qgen.inference.decoding import GenerationSettings
+from qgen.inference.length_budget import SENTENCE_ENDS, char_budget, keep_within, max_new_tokens_for
+from qgen.inference.summarize import BudgetedGenerator, BudgetRule, TaskInput, budget_metrics, read_inputs
+from qgen.inference.task_prompts import TaskPrompts, load_prompts
+from qgen.models.formats.templates import JA_SYSTEM, format_prompt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import inference_models  # noqa: E402
@@ -54,7 +56,7 @@ def contexts(jsquad_valid):
 
 
 def _load(path, **rule):
-    from qgen.inference_model import load_inference_model
+    from qgen.inference.loader import load_inference_model
 
     return BudgetedGenerator(load_inference_model(str(path)), BudgetRule(**rule))
 

@@ -6,8 +6,8 @@ import pytest
 
 from qgen.core.text import normalize
 from qgen.data.examples import Example
+from qgen.models.formats.templates import format_prompt, resolve_format
 from qgen.models.loading import load_tokenizer, make_adapter, resolve
-from qgen.models.templates import format_prompt, resolve_format
 
 GEMMA = ("{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' "
          "else message['role'] %}<start_of_turn>{{ role }}\n{{ message['content'] | trim }}<end_of_turn>\n"

@@ -7,19 +7,19 @@ import pytest
 import torch
 from tiny_conventions import CAUSAL, CONVENTIONS, build
 
-from qgen.config import TrainConfig
 from qgen.core.files import write_json
 from qgen.data.examples import Example
 from qgen.data.quiz import read_quizzes, render
-from qgen.decoding import GenerationSettings
-from qgen.generation import Generator
-from qgen.inference_model import load_inference_model
-from qgen.models import peft as qpeft
-from qgen.models.causal import IGNORE
+from qgen.inference.decoding import GenerationSettings
+from qgen.inference.generation import Generator
+from qgen.inference.loader import load_inference_model
+from qgen.models import lora as qpeft
+from qgen.models.formats.causal import IGNORE
+from qgen.models.formats.special_tokens import add_special_tokens, resize_embeddings
 from qgen.models.loading import load_model, load_tokenizer, make_adapter
-from qgen.models.special_tokens import add_special_tokens, resize_embeddings
-from qgen.quiz import QuizScorer, label_token_ids
-from qgen.quiz_prompt import read_quiz
+from qgen.quiz.prompt import read_quiz
+from qgen.quiz.scoring import QuizScorer, label_token_ids
+from qgen.training.config import TrainConfig
 
 GREEDY = GenerationSettings(num_beams=1, no_repeat_ngram_size=0, max_new_tokens=8)
 

@@ -12,11 +12,11 @@ from train_helpers import (
 )
 from transformers import pipeline
 
-from qgen import batching, losses
 from qgen.data.examples import read_examples
-from qgen.distributed import DistInfo
 from qgen.models.loading import load_model, load_tokenizer, make_adapter
-from qgen.train import evaluate, train
+from qgen.training import batching, losses
+from qgen.training.distributed.ddp import DistInfo
+from qgen.training.loop import evaluate, train
 
 CAUSAL = ["tiny-gpt2", "tiny-gpt-neox", "tiny-llama"]
 

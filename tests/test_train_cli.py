@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from qgen.cli.train import main
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
-from qgen.train_cli import main
-from qgen.train_setup import as_config, guess_task, validate
+from qgen.training.setup import as_config, guess_task, validate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_train_py_exit_code(tmp_path):
 
 
 def test_yaml_then_flags(tmp_path, tsv):
-    from qgen.config import parse_args
+    from qgen.training.config import parse_args
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"optim:\n  lr: 1e-4\n  grad_accum: 4\ntrain_file: {tsv}\n")
@@ -96,7 +96,7 @@ def test_guess_task(tmp_path):
 
 
 def test_package_level_train_is_callable_after_importing_the_module(tmp_path):
-    import qgen.train  # noqa: F401  (makes the attribute qgen.train the submodule)
+    import qgen.training.loop  # noqa: F401  (the loop module is not named train, so nothing shadows qgen.train)
     from qgen import train
 
     with pytest.raises(QgenInputError, match="file not found"):

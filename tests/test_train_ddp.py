@@ -18,7 +18,7 @@ from train_helpers import (
     write_jsquad,
 )
 
-from qgen.train import train
+from qgen.training.loop import train
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,12 +15,12 @@ from train_helpers import (
 )
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-from qgen import batching, checkpoint, losses, precision
-from qgen.config import load_saved
 from qgen.data.examples import read_examples
-from qgen.distributed import DistInfo
 from qgen.models.loading import load_model, load_tokenizer, make_adapter
-from qgen.train import TrainingDiverged, train, train_step
+from qgen.training import batching, checkpoint, losses, precision
+from qgen.training.config import load_saved
+from qgen.training.distributed.ddp import DistInfo
+from qgen.training.loop import TrainingDiverged, train, train_step
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -30,7 +30,7 @@ VOCAB = 2000
 
 
 def _texts(texts: list[str]) -> list[str]:
-    from qgen.models.templates import coverage_text
+    from qgen.models.formats.templates import coverage_text
 
     # digits (ASCII and full-width) and the prompt cues must be spellable, as in every real Japanese vocabulary
     return [t for t in texts if t.strip()] + [string.printable.strip(), "０１２３４５６７８９", *coverage_text()] * 3

@@ -7,6 +7,7 @@ neologdn is skipped, a newline becomes a space and runs of spaces collapse to on
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
@@ -53,3 +54,36 @@ def split_title(context: str) -> tuple[str | None, str]:
     if len(parts) == 2:
         return parts[0].strip(), parts[1].strip()
     return None, context
+
+
+# Cutting a text to a token budget (the quiz prompts' and the task prompts' rule: cut the middle, mark it with …).
+CUT_AT = 0.7
+ELLIPSIS = "…"
+
+
+def cut_middle(text: str, n: int, at: float = CUT_AT) -> str:
+    """`text` with `n` characters around `at` of its length replaced by "…" ("" when n covers it all)."""
+    if n <= 0:
+        return text
+    if n >= len(text):
+        return ""
+    start = min(max(0, round(len(text) * at - n / 2)), len(text) - n)
+    return text[:start] + ELLIPSIS + text[start + n:]
+
+
+def cut_to_fit(original: str, render, count, budget: int) -> tuple[str, int, str]:
+    """Cut `original` by the rule above until `render(cut)` has at most `budget` tokens (by `count`).
+
+    Returns (the cut text, characters removed, its rendered prompt); the text is "" when even that does not fit.
+    Each step removes about as many characters as the prompt has tokens too many (times its characters per token),
+    so the loop ends in a few tokenizations.
+    """
+    cut, removed = original, 0
+    text = render(cut)
+    n = count(text)
+    while n > budget and removed < len(original):
+        removed = min(len(original), removed + max(1, math.ceil((n - budget) * len(text) / n)))
+        cut = cut_middle(original, removed)
+        text = render(cut)
+        n = count(text)
+    return cut, removed, text

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from qgen.cli_parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog
 from qgen.core.files import atomic_write
 
 MIRROR_ENV = "QGEN_DATA_MIRROR"

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgen.cli_parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_jsonl
 from qgen.data.jsonfile import load_json

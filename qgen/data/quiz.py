@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from qgen.cli_parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
 from qgen.data.jsonfile import load_json, load_records, read_text

@@ -58,9 +58,9 @@ def load_model(name_or_path: str, kind: str | None = None, trust_remote_code: bo
 def make_adapter(kind: str, tokenizer, **options):
     """The adapter turning examples into ids/labels for `kind`; options are the adapter's keyword arguments."""
     if kind == "seq2seq":
-        from qgen.models.seq2seq import Seq2SeqAdapter
+        from qgen.models.formats.seq2seq import Seq2SeqAdapter
 
         return Seq2SeqAdapter(tokenizer, **options)
-    from qgen.models.causal import CausalAdapter
+    from qgen.models.formats.causal import CausalAdapter
 
     return CausalAdapter(tokenizer, **options)

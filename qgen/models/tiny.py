@@ -36,7 +36,7 @@ def _train_spiece(texts: Iterable[str], vocab_size: int) -> bytes:
         raise ValueError("cannot train a tokenizer on no text")
     # Cover ASCII, full-width digits and the prompt templates even when the training texts lack them (T5-style
     # tokenizers have no byte fallback: a missing "#" would turn every "### 回答:" cue into <unk>).
-    from qgen.models.templates import coverage_text
+    from qgen.models.formats.templates import coverage_text
 
     texts += [string.printable.strip(), "０１２３４５６７８９", *coverage_text()] * 3
     model = io.BytesIO()

@@ -8,7 +8,7 @@ needs once, runs no torch op (so no thread pool exists to be broken by fork), th
     {"op": "wait", "pid": N} → {"returncode": R}   (negative: killed by signal -R, as subprocess reports it)
 
 Each run is a forked child that sets argv/env/cwd, points fd 1 and 2 at the given files and calls
-`qgen.train_cli.main(argv)` — exactly what train.py runs — then exits with its code. The test signals or kills the
+`qgen.cli.train.main(argv)` — exactly what train.py runs — then exits with its code. The test signals or kills the
 child's pid directly. Used by the kill sweep, where ~25 runs would otherwise spend most of their time importing.
 `fault` (see install_fault) makes one write in the child fail as a full disk does.
 """
@@ -35,8 +35,8 @@ def preload() -> None:
     import tqdm.auto  # noqa: F401
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, T5ForConditionalGeneration  # noqa: F401
 
-    import qgen.train  # noqa: F401
-    import qgen.train_cli  # noqa: F401
+    import qgen.cli.train  # noqa: F401
+    import qgen.training.loop  # noqa: F401
 
 
 def install_fault(spec: dict) -> None:
@@ -101,7 +101,7 @@ def child(req: dict, err_fd: int) -> None:
         sys.argv = ["train.py", *req["argv"]]
         if req.get("fault"):
             install_fault(req["fault"])
-        from qgen.train_cli import main
+        from qgen.cli.train import main
 
         code = main(req["argv"])
     except SystemExit as e:

@@ -164,7 +164,7 @@ def assert_loads(directory: Path, with_state: bool) -> None:
     """A checkpoint directory passes qgen's check and loads with plain transformers (and its state with qgen)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from qgen import checkpoint
+    from qgen.training import checkpoint
 
     checkpoint.verify(directory, with_state=with_state)
     AutoModelForSeq2SeqLM.from_pretrained(directory)

@@ -254,7 +254,10 @@ CASES = [
 
 def _run(command: str, argv: list[str]) -> int:
     """The command's own entry point, in-process; SystemExit (argparse) counts as its exit code."""
-    from qgen import cli, generate_cli, predict, train_cli
+    from qgen import cli
+    from qgen.cli import generate as generate_cli
+    from qgen.cli import predict
+    from qgen.cli import train as train_cli
     from qgen.data import download, jsquad, korquad, quiz
 
     mains = {"train": train_cli.main, "predict": predict.main, "generate": generate_cli.main,

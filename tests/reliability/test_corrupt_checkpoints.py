@@ -8,7 +8,7 @@ import shutil
 import pytest
 from train_helpers import cli_flags, one_thread  # noqa: F401  (fixture)
 
-from qgen.train_cli import main
+from qgen.cli.train import main
 
 from .reliability_helpers import assert_loads
 

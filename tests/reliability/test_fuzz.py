@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qgen import metrics
 from qgen.core.errors import QgenInputError
+from qgen.evaluation import metrics
 
 EXAMPLES = 200
 fuzz = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -89,13 +89,13 @@ def test_tsv_round_trip_of_cleaned_fields(scratch, rows):
 @given(value=json_values, lines=st.booleans())
 def test_json_readers_any_structure(scratch, value, lines):
     """SQuAD, quiz, paraphrase, instruction and prediction readers on arbitrary JSON (a document or JSON lines)."""
+    from qgen.cli.eval import read_predictions
     from qgen.data.examples import read_instructions, read_text_jsonl
     from qgen.data.jsonfile import load_json, load_records
     from qgen.data.korquad import load_paraphrases
     from qgen.data.quiz import read_quizzes
     from qgen.data.squad import read_squad
-    from qgen.evaluate import read_predictions
-    from qgen.quiz_prompt import read_quiz
+    from qgen.quiz.prompt import read_quiz
 
     text = ("\n".join(json.dumps(v, ensure_ascii=False) for v in value) if lines and isinstance(value, list)
             else json.dumps(value, ensure_ascii=False))
@@ -110,9 +110,9 @@ def test_json_readers_any_structure(scratch, value, lines):
 @fuzz
 @given(data=st.one_of(texts, st.binary(max_size=300)))
 def test_json_readers_any_bytes(scratch, data):
+    from qgen.cli.eval import read_predictions
     from qgen.data.jsonfile import load_json, load_records
     from qgen.data.squad import read_squad
-    from qgen.evaluate import read_predictions
 
     path = _file(scratch, "raw.json", data)
     for reader in (load_json, load_records, read_squad, read_predictions):
@@ -148,7 +148,7 @@ def test_normalize_documented_errors():
                     max_size=40),
        choices=st.lists(st.text(max_size=10), min_size=2, max_size=6))
 def test_parse_answer_in_range_or_none(text, choices):
-    from qgen.quiz import parse_answer
+    from qgen.quiz.scoring import parse_answer
 
     got = parse_answer(text, choices)
     assert got is None or (isinstance(got, int) and 0 <= got < len(choices))

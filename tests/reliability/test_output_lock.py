@@ -10,8 +10,8 @@ import sys
 import pytest
 from train_helpers import cli_flags, one_thread  # noqa: F401  (fixture)
 
+from qgen.cli.train import main
 from qgen.core.files import DirLock, DirLockedError
-from qgen.train_cli import main
 
 from .reliability_helpers import _Child, train_env
 
@@ -35,7 +35,7 @@ def test_second_run_refused_then_lock_of_killed_run_taken_over(make_conf, server
     finally:
         first.ensure_dead()
     assert (out / DirLock.NAME).exists()  # a crash cannot remove it …
-    with caplog.at_level(logging.WARNING, logger="qgen.train"):
+    with caplog.at_level(logging.WARNING, logger="qgen.training.loop"):
         assert main(cli_flags({**conf, "resume": True})) == 0  # … but the kernel dropped the flock: taken over
     assert f"pid {first.pid}" in caplog.text and "no longer running" in caplog.text
     assert not (out / DirLock.NAME).exists()  # a clean exit removes it

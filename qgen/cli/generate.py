@@ -1,0 +1,122 @@
+"""`generate.py`: generate for one input, e.g. a question for an answer in a context.
+
+The source is built in the checkpoint's own task format (saved `qgen_config.yaml`) and normalised as in training:
+aqg `answer: {a} context: {c}`, aqg_hl the context with `<hl> {a} <hl>` around the answer, qa `question: {q} context: {c}`.
+`--source` passes a ready model input through unchanged. `--bad-words`: no output contains any of these words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.predict import add_generation_args, settings_from_args
+from qgen.core.errors import QgenInputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=command_prog("generate.py"), description=__doc__)
+    i = p.add_argument_group("input")
+    i.add_argument("--context", default="", help="passage the question is about")
+    i.add_argument("--answer", default="", help="answer span (aqg, aqg_hl)")
+    i.add_argument("--question", default="", help="question (qa models)")
+    i.add_argument("--answer-start", "--answer_start", type=int, default=None,
+                   help="character offset of the answer in the context to highlight (default: its first occurrence)")
+    i.add_argument("--highlight", action="store_true", help="build a <hl> source (aqg_hl) whatever the saved task")
+    i.add_argument("--task", default=None, choices=("aqg", "aqg_hl", "qa"), help="override the saved task "
+                   "(summarize / instruct: causal-model summaries and answers, see --task summarize --help)")
+    i.add_argument("--source", default=None, help="a ready model input, used as is (no template, no normalisation)")
+    i.add_argument("--show-source", action="store_true", help="print the model input to stderr")
+    p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
+                   help="words no output may contain (every spelling and tokenisation is blocked)")
+    add_generation_args(p)
+    return p
+
+
+def resolve_task(args, saved_task: str) -> str:
+    if args.highlight:
+        return "aqg_hl"
+    if args.task:
+        return args.task
+    if saved_task in ("aqg", "aqg_hl", "qa"):
+        return saved_task
+    if args.question and not args.answer:
+        return "qa"
+    if args.answer:
+        return "aqg"
+    raise QgenInputError(f"the model's task is {saved_task!r}: give --source, or --task with its inputs", field="--task")
+
+
+FORMATS = {"aqg": "'answer: … context: …'", "aqg_hl": "the context with <hl> around the answer",
+           "qa": "'question: … context: …'"}
+
+
+def warn_format_mismatch(args, task: str, im) -> None:
+    """A model reads inputs in the format it was trained on; --highlight / --task asking for another one is allowed
+    (e.g. to compare) but said, since the output is then usually poor."""
+    if not im.has_saved_config or im.task not in FORMATS or task == im.task:
+        return
+    flag = "--highlight" if args.highlight else f"--task {task}"
+    print(f"warning: {flag} gives the model {task} input ({FORMATS[task]}), but {args.model} was trained on "
+          f"{im.task} input ({FORMATS[im.task]}); expect poor output (leave out {flag} to use its own format)",
+          file=sys.stderr)
+
+
+def run(args) -> int:
+    from qgen.core import console
+    from qgen.data.examples import Example
+    from qgen.inference.generation import Generator, build_source
+    from qgen.inference.loader import load_inference_model
+
+    settings = settings_from_args(args)
+    console.configure(args.verbose)
+    if args.source is None and not args.context.strip():
+        raise QgenInputError("give --context (with --answer or --question), or --source", field="--context")
+    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang)
+    if args.source is not None:
+        source = args.source
+        if not source.strip():
+            raise QgenInputError("empty", field="--source")
+    else:
+        task = resolve_task(args, im.task)
+        try:
+            source = build_source(task, context=args.context, answer=args.answer, question=args.question,
+                                  answer_start=args.answer_start, lang=im.lang)
+        except ValueError as e:
+            raise QgenInputError(str(e), field="--answer" if task != "qa" else "--question") from None
+        warn_format_mismatch(args, task, im)  # after the input is accepted: a rejected one gets only its error line
+    if args.show_source:
+        print(f"source: {source}", file=sys.stderr)
+    gen = Generator(im)
+    ex = Example("input", source, "")
+    if args.bad_words:
+        texts, notes = gen.generate_avoiding(ex, settings, args.bad_words)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        if not texts:
+            print("error: no output avoids every bad word, even with a wider search", file=sys.stderr)
+            return 1
+    else:
+        texts = gen.generate([ex], settings, batch_size=1)[0].texts
+    for n, text in enumerate(texts, 1):
+        print(text if len(texts) == 1 else f"{n}. {text}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from qgen.cli import summarize as summarize_cli
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if summarize_cli.wanted(argv):  # summaries / instruction answers with a length budget: their own flags
+        return summarize_cli.generate_main(argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""`predict.py`: generate for every example of a file and write `{"id", "source", "prediction", "target"}` JSONL.
+
+Inputs are the files data preparation writes (TSV `id\\tsource\\ttarget`, instruction JSON); prompts are built by the
+checkpoint's own adapter exactly as in training. `--eval` scores the predictions with qgen.cli.eval. `--task quiz`
+hands the whole command line to the quiz scorer (qgen.cli.quiz).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from qgen.cli.parser import ArgumentParser, command_prog, invoked_as
+from qgen.core.errors import QgenInputError
+
+QUIZ_HELP = """\
+multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] --output-dir DIR
+  [--scoring choice-token|loglik|loglik-norm|generate] [--retrieval INDEX --gate-top1 P --gate-margin M] …
+  writes result.json, result.log, metrics.json and reliability.png into --output-dir; every flag:
+  {prog} --task quiz --help"""
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """Model loading flags shared with generate.py (the decoding flags come from qgen.inference.decoding)."""
+    g = p.add_argument_group("model")
+    g.add_argument("--model", required=True, help="checkpoint dir (runs/x/best), LoRA adapter dir, or hub name")
+    g.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
+    g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto = fp32 on CPU, bf16 (else fp16) on GPU")
+    g.add_argument("--lang", default=None, choices=("ja", "ko", "en"), help="override the saved normalisation language")
+    g.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
+
+
+def add_generation_args(p: argparse.ArgumentParser) -> None:
+    """Model and decoding flags, the same in predict.py and generate.py."""
+    from qgen.inference.decoding import add_decoding_args
+
+    add_model_args(p)
+    add_decoding_args(p)
+
+
+def settings_from_args(args):
+    from qgen.inference import decoding
+
+    try:
+        return decoding.settings_from_args(args)
+    except ValueError as e:
+        raise QgenInputError(str(e), field="decoding options") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    prog = command_prog("predict.py")
+    p = ArgumentParser(prog=prog, description=__doc__, epilog=QUIZ_HELP.format(prog=prog))
+    p.add_argument("--task", default=None, help="quiz: multiple-choice scoring, with its own flags (see below); summarize / "
+                   "instruct: causal-model summaries and answers with a kept length budget (--task summarize --help); "
+                   "any other "
+                   "task overrides the checkpoint's saved one (aqg, aqg_hl, qa …)")
+    p.add_argument("--input", required=True, type=Path, help="TSV (id, source, target) or instruction JSON/JSONL")
+    p.add_argument("--output", type=Path, help="predictions JSONL to write (required; a quiz run takes --output-dir)")
+    p.add_argument("--batch-size", "--batch_size", type=int, default=32, help="inputs generated together")
+    p.add_argument("--limit", type=int, default=None, help="only the first N examples")
+    p.add_argument("--eval", action="store_true", help="also score the predictions (qgen.cli.eval) and save the metrics")
+    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
+    p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
+    p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
+                   help="words no prediction may contain (blocked in every spelling, checked on the decoded text)")
+    add_generation_args(p)
+    return p
+
+
+def _wants_quiz(argv: list[str]) -> bool:
+    pre = ArgumentParser(prog=command_prog("predict.py"), add_help=False)
+    pre.add_argument("--task")
+    known, _ = pre.parse_known_args(argv)
+    return known.task == "quiz"
+
+
+def records(examples, outputs) -> list[dict]:
+    rows = []
+    for ex, out in zip(examples, outputs):
+        row = {"id": ex.id, "source": ex.source + (f"\n{ex.input}" if ex.input else ""),
+               "prediction": out.texts[0] if out.texts else "", "target": ex.target}
+        if len(out.texts) > 1:
+            row["predictions"] = out.texts
+        rows.append(row)
+    return rows
+
+
+def _recheck_bad_words(gen, examples, outputs, settings, bad_words) -> list:
+    """Batched decoding blocks the bad words' tokens; an output whose text still holds one is redone one by one with
+    generate.py's widening search, and an example with no clean output is reported (its prediction left empty)."""
+    from qgen.inference.bad_words import contains_bad, variants
+    from qgen.inference.generation import Output
+
+    bad = variants(bad_words, gen.im.lang)
+    fixed = list(outputs)
+    for i, out in enumerate(outputs):
+        if any(contains_bad(t, bad, gen.im.lang) for t in out.texts):
+            texts, _ = gen.generate_avoiding(examples[i], settings, bad_words)
+            fixed[i] = Output(texts)
+            if not texts:
+                print(f"warning: {examples[i].id}: no output avoids the bad words", file=sys.stderr)
+    return fixed
+
+
+def run(args) -> int:
+    from qgen.core import console
+    from qgen.core.files import write_json, write_jsonl
+    from qgen.data.examples import read_examples
+    from qgen.inference.generation import Generator
+    from qgen.inference.loader import load_inference_model
+
+    if args.batch_size < 1:
+        raise QgenInputError("must be at least 1", field="--batch-size")
+    if args.limit is not None and args.limit < 1:
+        raise QgenInputError("must be at least 1", field="--limit")
+    settings = settings_from_args(args)
+    console.configure(args.verbose)
+    examples = read_examples(args.input)
+    if args.limit is not None:
+        examples = examples[: args.limit]
+    for n, ex in enumerate(examples, 1):
+        if not ex.source.strip():
+            raise QgenInputError("no source to generate from (plain-text JSONL is training data, not a prediction "
+                                 "input)", path=args.input, record=n, field="source")
+    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang)
+    gen = Generator(im)
+    outputs = gen.generate(examples, settings, batch_size=args.batch_size, bad_words=args.bad_words, progress=True)
+    if args.bad_words:
+        outputs = _recheck_bad_words(gen, examples, outputs, settings, args.bad_words)
+    rows = records(examples, outputs)
+    write_jsonl(args.output, rows)
+    print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
+    if args.eval:
+        from qgen.cli.eval import evaluate_records, format_metrics, scales
+
+        result = evaluate_records(rows, hallucination=not args.no_hallucination)
+        path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+        write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
+                          "settings": vars(settings), "metrics": result["metrics"],
+                          "scales": scales(result["metrics"])})
+        print(format_metrics(result["metrics"]))
+        print(f"metrics saved to {path}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _wants_quiz(argv):
+        from qgen.cli.quiz import main as quiz_main
+
+        with invoked_as(f"{command_prog('predict.py')} --task quiz"):
+            return quiz_main(argv)
+    from qgen.cli import summarize as summarize_cli
+
+    if summarize_cli.wanted(argv):  # summaries / instruction answers with a length budget: their own flags
+        return summarize_cli.predict_main(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.output is None:  # not required by argparse: a quiz run has --output-dir instead
+        parser.error("the following arguments are required: --output")
+    try:
+        return run(args)
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""`qgen quiz sweep`: the quiz evaluation for several models (sizes of one family), side by side.
+
+    qgen quiz sweep --models cyberagent/open-calm-small cyberagent/open-calm-medium --input dev1.json dev2.json \\
+        --output-dir sweeps/calm --scoring loglik
+    qgen quiz sweep --config configs/opencalm-quiz-sweep.yaml --input dev.json --output-dir sweeps/calm
+
+Each model is evaluated exactly as `qgen quiz` would (same flags, same result.json / metrics.json / result.log /
+reliability.png in `OUTPUT_DIR/<model>/`), one at a time: the model is released (and the CUDA cache emptied) before the
+next one loads. The sweep is resumable: a model whose directory holds the metrics of a run with the same settings is
+not run again (`--rerun` forces it), so an interrupted sweep continues where it stopped. Then `sweep.json`,
+`sweep.md` (model, parameters, accuracy per file and overall, ECE, Brier, mean confidence, seconds per question; acc /
+acc_norm with loglik scoring) and `sweep.png` (accuracy and ECE against the parameter count, log x-axis) are written.
+
+Settings: a `--config` YAML gives defaults (any quiz flag, `dtype: bf16`) and a `models:` list whose entries are a
+name or a mapping (`model`, `label`, and per-model flags such as `dtype` or `batch_size`); command-line flags
+override the config's defaults, a model's own entry overrides both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import re
+import sys
+from pathlib import Path
+
+from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.core.errors import QgenInputError
+
+# quiz flags a sweep passes through (name → flag); a config key or a model entry may set any of them
+PASSED = {"scoring": "--scoring", "loglik_tokenization": "--loglik-tokenization", "loglik_target": "--loglik-target",
+          "target_delimiter": "--target-delimiter", "add_bos_token": "--add-bos-token",
+          "prompt_style": "--prompt-style", "prompt_format": "--prompt-format", "template_file": "--template-file",
+          "max_len": "--max-len", "batch_size": "--batch-size", "limit": "--limit", "device": "--device",
+          "dtype": "--dtype"}
+RUN_FILE = "sweep_run.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from qgen.quiz.scoring import METHODS, TOKENIZATIONS
+
+    p = ArgumentParser(prog=command_prog("qgen quiz sweep"),
+                       description="Run the quiz evaluation for several models and compare them (sweep.json, "
+                       "sweep.md, sweep.png).")
+    p.add_argument("--models", nargs="+", default=None, help="checkpoint directories or hub names")
+    p.add_argument("--config", type=Path, default=None, help="YAML with defaults and a models: list (see configs/)")
+    p.add_argument("--input", nargs="+", required=True, type=Path, help="quiz JSON files (as for qgen quiz)")
+    p.add_argument("--output-dir", required=True, type=Path, help="one sub-directory per model, plus the sweep files")
+    p.add_argument("--rerun", action="store_true", help="run every model again, even when finished")
+    p.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
+    g = p.add_argument_group("quiz settings (as in qgen quiz; default: the config's, else qgen quiz's)")
+    g.add_argument("--scoring", choices=METHODS, default=None)
+    g.add_argument("--loglik-tokenization", choices=TOKENIZATIONS, default=None)
+    g.add_argument("--loglik-target", choices=("text", "answer"), default=None)
+    g.add_argument("--target-delimiter", default=None)
+    g.add_argument("--add-bos-token", choices=("true", "false"), default=None)
+    g.add_argument("--prompt-style", choices=("train", "record"), default=None)
+    g.add_argument("--prompt-format", default=None)
+    g.add_argument("--template-file", type=Path, default=None)
+    g.add_argument("--max-len", type=int, default=None)
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--limit", type=int, default=None)
+    g.add_argument("--device", default=None)
+    g.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default=None)
+    return p
+
+
+def slug(model: str) -> str:
+    """A directory name for a model: `cyberagent/open-calm-small` → `cyberagent__open-calm-small`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(model).replace("/", "__")).strip("_.") or "model"
+
+
+def load_config(path: Path) -> tuple[dict, list[dict]]:
+    """(defaults, model entries) of a sweep YAML; unknown keys are errors naming the file and the entry."""
+    import yaml
+
+    if not path.is_file():
+        raise QgenInputError("sweep config not found" if not path.exists() else "is a directory, not a YAML file",
+                             path=path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise QgenInputError(f"not valid YAML: {e}".replace("\n", " "), path=path) from None
+    if not isinstance(data, dict):
+        raise QgenInputError("expected a mapping with a models: list", path=path)
+    unknown = set(data) - set(PASSED) - {"models"}
+    if unknown:
+        raise QgenInputError(f"unknown key(s) {sorted(unknown)}; allowed: models, {', '.join(PASSED)}", path=path)
+    entries = []
+    for n, entry in enumerate(data.get("models") or [], 1):
+        if isinstance(entry, str):
+            entry = {"model": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
+            raise QgenInputError("a models: entry must be a name or a mapping with model:", path=path,
+                                 record=n, field="models")
+        bad = set(entry) - set(PASSED) - {"model", "label"}
+        if bad:
+            raise QgenInputError(f"unknown key(s) {sorted(bad)}", path=path, record=n, field="models")
+        entries.append(entry)
+    return {k: v for k, v in data.items() if k != "models"}, entries
+
+
+def plan(args) -> list[dict]:
+    """One entry per model: {model, label, settings} with the precedence config < command line < model entry."""
+    defaults, entries = load_config(args.config) if args.config else ({}, [])
+    if args.models:
+        entries = [{"model": m} for m in args.models]  # the command line's models replace the config's list
+    if not entries:
+        raise QgenInputError("no models: give --models or a --config with a models: list")
+    given = {k: getattr(args, k) for k in PASSED if getattr(args, k) is not None}
+    out, seen = [], set()
+    for entry in entries:
+        settings = {**defaults, **given, **{k: v for k, v in entry.items() if k in PASSED}}
+        name = slug(entry["model"])
+        if name in seen:
+            raise QgenInputError(f"model {entry['model']!r} is listed twice", field="models")
+        seen.add(name)
+        out.append({"model": entry["model"], "label": str(entry.get("label") or entry["model"]), "dir": name,
+                    "settings": settings})
+    return out
+
+
+def quiz_argv(entry: dict, inputs: list[Path], out_dir: Path) -> list[str]:
+    argv = ["--model", entry["model"], "--input", *map(str, inputs), "--output-dir", str(out_dir)]
+    for key, value in entry["settings"].items():
+        if value is not None:
+            argv += [PASSED[key], str(value).lower() if isinstance(value, bool) else str(value)]
+    return argv
+
+
+def _finished(out_dir: Path, argv: list[str]) -> bool:
+    try:
+        done = json.loads((out_dir / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return done.get("argv") == argv and (out_dir / "metrics.json").is_file()
+
+
+def run_one(argv: list[str], out_dir: Path, verbose: bool) -> None:
+    """One `qgen quiz` evaluation; the model is released before returning."""
+    from qgen.cli.quiz import build_parser as quiz_parser
+    from qgen.cli.quiz import evaluate
+    from qgen.core.files import write_json
+
+    args = quiz_parser().parse_args(argv + (["--verbose"] if verbose else []))
+    evaluate(args)
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover - torch is a dependency; the sweep files need none of it
+        pass
+    write_json(out_dir / RUN_FILE, {"argv": argv})
+
+
+def row(entry: dict, out_dir: Path, inputs: list[Path]) -> dict:
+    """The sweep's summary of one finished model, read back from its metrics.json."""
+    metrics = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    final = metrics["overall"]["final"]
+    r = {"model": entry["model"], "label": entry["label"], "dir": str(out_dir),
+         "parameters": metrics["settings"].get("parameters"),
+         "files": {f.name: metrics["files"][str(f)]["final"].get("accuracy") for f in inputs},
+         "n": final["n"], "accuracy": final.get("accuracy"), "ece": final.get("ece"), "brier": final.get("brier"),
+         "mean_confidence": final.get("mean_confidence"),
+         "seconds_per_question": metrics["timing"]["seconds_per_question"],
+         "scoring": metrics["settings"].get("scoring")}
+    if "lm_eval" in metrics["overall"]:
+        r["acc"], r["acc_norm"] = metrics["overall"]["lm_eval"]["acc"], metrics["overall"]["lm_eval"]["acc_norm"]
+    return r
+
+
+def human(n: int | None) -> str:
+    if not n:
+        return "-"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
+def markdown(rows: list[dict], inputs: list[Path]) -> str:
+    def f(x, digits=4):
+        return "-" if x is None else f"{x:.{digits}f}"
+
+    names = [p.name for p in inputs]
+    loglik = any("acc" in r for r in rows)
+    head = (["model", "parameters", *(f"accuracy {n}" for n in names), "accuracy", *(["acc", "acc_norm"] if loglik
+            else []), "ECE", "Brier", "mean confidence", "s/question"])
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        cells = [r["label"], human(r["parameters"]), *(f(r["files"][n]) for n in names), f(r["accuracy"]),
+                 *([f(r.get("acc")), f(r.get("acc_norm"))] if loglik else []), f(r["ece"]), f(r["brier"]),
+                 f(r["mean_confidence"]), f(r["seconds_per_question"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(path: Path, rows: list[dict], inputs: list[Path]) -> None:
+    """Accuracy (overall and per file) and ECE against the parameter count, log x-axis, as PNG (written atomically)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from qgen.core.files import atomic_write
+
+    pts = sorted((r for r in rows if r["parameters"]), key=lambda r: r["parameters"])
+    x = [r["parameters"] for r in pts]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    left.plot(x, [r["accuracy"] for r in pts], "o-", color="black", label="overall")
+    if len(inputs) > 1:
+        for p in inputs:
+            left.plot(x, [r["files"][p.name] for r in pts], "o--", alpha=0.7, label=p.name)
+    right.plot(x, [r["ece"] for r in pts], "s-", color="tab:red", label="ECE (15 bins)")
+    for ax, title, ylabel in ((left, "accuracy", "accuracy"), (right, "calibration", "ECE")):
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters (log scale)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.set_ylim(0, 1)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        if x:  # room for the end points' labels (one point: drawn in the middle)
+            ax.set_xlim(min(x) / 1.6, max(x) * 1.6)
+    for r in pts:
+        left.annotate(r["label"].rsplit("/", 1)[-1], (r["parameters"], r["accuracy"]), textcoords="offset points",
+                      xytext=(4, 6), fontsize=8)
+    fig.suptitle(f"quiz sweep ({pts[0]['scoring'] if pts else ''}; n={pts[0]['n'] if pts else 0} questions)")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    with atomic_write(path, "wb", encoding=None, newline=None) as fh:
+        fh.write(buf.getvalue())
+
+
+def sweep(args) -> tuple[list[dict], list[Path]]:
+    from qgen.core.files import write_json, write_text
+
+    for f in args.input:
+        if not f.is_file():
+            raise QgenInputError("quiz file not found" if not f.exists() else "is a directory, not a quiz file",
+                                 path=f, field="--input")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=args.output_dir)
+    entries = plan(args)
+    rows = []
+    for i, entry in enumerate(entries, 1):
+        out_dir = args.output_dir / entry["dir"]
+        argv = quiz_argv(entry, args.input, out_dir)
+        if not args.rerun and _finished(out_dir, argv):
+            print(f"[{i}/{len(entries)}] {entry['label']}: finished before, not run again", flush=True)
+        else:
+            print(f"[{i}/{len(entries)}] {entry['label']}: running", flush=True)
+            run_one(argv, out_dir, args.verbose)
+        rows.append(row(entry, out_dir, args.input))
+        r = rows[-1]
+        print(f"    accuracy {r['accuracy']:.4f}  ECE {r['ece']:.4f}  parameters {human(r['parameters'])}  "
+              f"{r['seconds_per_question']:.4f} s/question", flush=True)
+    written = [args.output_dir / n for n in ("sweep.json", "sweep.md", "sweep.png")]
+    write_json(written[0], {"inputs": [str(f) for f in args.input], "models": rows})
+    write_text(written[1], markdown(rows, args.input))
+    plot(written[2], rows, args.input)
+    return rows, written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        _, written = sweep(args)
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {', '.join(p.name for p in written)} to {args.output_dir}")
+    return 0

@@ -1,0 +1,178 @@
+"""`predict.py --task summarize|instruct` (files) and `generate.py --task summarize|instruct` (one input).
+
+    predict.py --task summarize --model DIR --input docs.jsonl --output summaries.jsonl [--eval]
+    generate.py --task summarize --model DIR --text "…"
+    generate.py --task instruct --model DIR --instruction "…" [--text "input"]
+
+Causal models only. The summary budget is `--summary-ratio` of the source's characters, at least `--summary-min`
+(`--max-chars N`: a fixed budget, also for instruct); `--max-new-tokens` only caps the number derived from it. Each
+output record has `budget`, `length` (of the output), `within_budget`, `stop` (eos / sentence / cut),
+`generated_length`, `source_cut` (characters cut from the source to fit the context) and `max_new_tokens`.
+`--eval` prints the share within budget, and ROUGE-L etc. (qgen.cli.eval) when every input has a reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.predict import add_generation_args, settings_from_args
+from qgen.core.errors import QgenInputError
+
+TASKS = ("summarize", "instruct")
+FORMAT_CHOICES = ("saved", "chat", "raw", "opencalm", "alpaca", "ja-chat")
+
+
+def wanted(argv: list[str]) -> bool:
+    """Whether a predict.py / generate.py command line asks for --task summarize or instruct."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--task")
+    known, _ = pre.parse_known_args(argv)
+    return known.task in TASKS
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, choices=TASKS, help="summarize: `text` → summary; instruct: "
+                   "`instruction` (+ `input`) → answer")
+    g = p.add_argument_group("length budget and prompt")
+    g.add_argument("--summary-ratio", type=float, default=0.2, help="summary budget: this share of the source's "
+                   "characters …")
+    g.add_argument("--summary-min", type=int, default=100, help="… but at least this many characters")
+    g.add_argument("--max-chars", type=int, default=None, help="a fixed budget in characters instead (instruct: the "
+                   "only budget; none by default)")
+    g.add_argument("--prompt-format", default="saved", choices=FORMAT_CHOICES,
+                   help="saved: the checkpoint's own; ja-chat: '### システム: …\\n### ユーザー: …\\n### アシスタント: '; "
+                   "chat: the tokenizer's chat template")
+    g.add_argument("--prompt-template", type=Path, default=None,
+                   help="YAML/JSON with any of system, summarize ({text} {length}), instruct ({instruction}), "
+                   "instruct_input ({instruction} {input}) replacing the default Japanese prompts")
+    add_generation_args(p)
+
+
+def _rule(args, argv: list[str]):
+    from qgen.inference.summarize import BudgetRule
+    from qgen.inference.task_prompts import TaskPrompts, load_prompts
+
+    explicit = any(a.split("=")[0] in ("--max-new-tokens", "--max_new_tokens") for a in argv)
+    rule = BudgetRule(task=args.task, ratio=args.summary_ratio, minimum=args.summary_min, max_chars=args.max_chars,
+                      max_new_tokens=args.max_new_tokens if explicit else None, prompt_format=args.prompt_format,
+                      prompts=load_prompts(args.prompt_template) if args.prompt_template else TaskPrompts())
+    try:
+        rule.check()
+    except ValueError as e:
+        raise QgenInputError(str(e), field="length budget") from None
+    return rule
+
+
+def _load(args, rule):
+    from qgen.core import console
+    from qgen.inference.loader import load_inference_model
+    from qgen.inference.summarize import BudgetedGenerator
+
+    console.configure(args.verbose)  # transformers' loading bars and warnings only with --verbose
+    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang)
+    return BudgetedGenerator(im, rule)
+
+
+def build_predict_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=command_prog("predict.py"), description=__doc__)
+    p.add_argument("--input", required=True, type=Path, help="JSONL / JSON list: id + text (summarize) or id + "
+                   "instruction [+ input] (instruct); optional reference (or summary / output)")
+    p.add_argument("--output", required=True, type=Path, help="output JSONL to write")
+    p.add_argument("--batch-size", "--batch_size", type=int, default=8, help="inputs generated together")
+    p.add_argument("--limit", type=int, default=None, help="only the first N inputs")
+    p.add_argument("--eval", action="store_true", help="print and save the length figures (and ROUGE-L etc. when "
+                   "there are references)")
+    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
+    p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
+    _common(p)
+    return p
+
+
+def run_predict(args, argv: list[str]) -> int:
+    from qgen.core.files import write_json, write_jsonl
+    from qgen.inference.summarize import budget_metrics, read_inputs
+
+    if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        raise QgenInputError("--batch-size and --limit must be at least 1", field="--batch-size/--limit")
+    rule = _rule(args, argv)
+    settings = settings_from_args(args)
+    items = read_inputs(args.input, args.task)[: args.limit]
+    bg = _load(args, rule)
+    records = bg.run(items, settings, batch_size=args.batch_size, progress=True)
+    write_jsonl(args.output, records)
+    print(f"wrote {len(records)} outputs to {args.output}", file=sys.stderr)
+    lengths = budget_metrics(records)
+    if "within_budget_rate" in lengths:
+        print(f"within budget: {lengths['within_budget_rate']:.1%} of {lengths['with_budget']} "
+              f"(mean length {lengths['mean_length']:.0f} of mean budget {lengths['mean_budget']:.0f} characters)",
+              file=sys.stderr)
+    if args.eval:
+        from qgen.cli.eval import evaluate_records, format_metrics, scales
+
+        metrics = dict(lengths)
+        if all("target" in r for r in records):
+            metrics.update(evaluate_records(records, hallucination=not args.no_hallucination)["metrics"])
+        else:
+            print("note: not every input has a reference: ROUGE-L is not computed", file=sys.stderr)
+        path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+        write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
+                          "task": args.task, "settings": vars(settings), "metrics": metrics,
+                          "scales": scales(metrics)})
+        print(format_metrics(metrics))
+        print(f"metrics saved to {path}", file=sys.stderr)
+    return 0
+
+
+def build_generate_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(prog=command_prog("generate.py"), description=__doc__)
+    p.add_argument("--text", default="", help="summarize: the text; instruct: the input the instruction is about")
+    p.add_argument("--instruction", default="", help="instruct: the instruction")
+    p.add_argument("--show-prompt", action="store_true", help="print the prompt to stderr")
+    _common(p)
+    return p
+
+
+def run_generate(args, argv: list[str]) -> int:
+    from qgen.inference.summarize import TaskInput
+
+    if args.task == "summarize" and not args.text.strip():
+        raise QgenInputError("give the text to summarise", field="--text")
+    if args.task == "instruct" and not args.instruction.strip():
+        raise QgenInputError("give the instruction", field="--instruction")
+    rule = _rule(args, argv)
+    settings = settings_from_args(args)
+    item = (TaskInput("input", args.text.strip()) if args.task == "summarize"
+            else TaskInput("input", args.instruction.strip(), args.text.strip()))
+    bg = _load(args, rule)
+    if args.show_prompt:
+        print(f"prompt: {bg.plan(item).prompt}", file=sys.stderr)
+    (rec,) = bg.run([item], settings, batch_size=1)
+    texts = rec.get("predictions", [rec["prediction"]])
+    for n, text in enumerate(texts, 1):
+        print(text if len(texts) == 1 else f"{n}. {text}")
+    budget = f"budget {rec['budget']}, " if rec["budget"] is not None else ""
+    print(f"{budget}length {rec['length']} characters (stop: {rec['stop']}"
+          + (f"; {rec['source_cut']} source characters cut to fit" if rec["source_cut"] else "") + ")",
+          file=sys.stderr)
+    return 0
+
+
+def _main(build, run, argv: list[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build().parse_args(argv)
+    try:
+        return run(args, argv)
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def predict_main(argv: list[str] | None = None) -> int:
+    return _main(build_predict_parser, run_predict, argv)
+
+
+def generate_main(argv: list[str] | None = None) -> int:
+    return _main(build_generate_parser, run_generate, argv)

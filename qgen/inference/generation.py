@@ -1,0 +1,204 @@
+"""Batched generation over a loaded checkpoint, inputs built exactly as training built them.
+
+Sources are tokenised one by one (so a source's ids never depend on its batch), sorted by length so a batch carries
+little padding, generated batch by batch and returned in the caller's order. Seq2seq sources are right-padded (the
+encoder masks padding); causal prompts are left-padded so every prompt ends where generation starts, and only the
+new tokens are decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from qgen.data.examples import Example
+from qgen.inference.bad_words import SubstringBanProcessor, bad_words_ids, contains_bad, token_texts, variants
+from qgen.inference.decoding import GenerationSettings  # the defaults live in qgen.inference.decoding
+from qgen.inference.loader import InferenceModel
+
+HL = "<hl>"
+
+
+@dataclass
+class Output:
+    texts: list[str]  # num_return_sequences candidates, best first
+    token_ids: list[list[int]] = field(default_factory=list)  # generated ids of each candidate (padding removed)
+
+
+def build_source(task: str, *, context: str = "", answer: str = "", question: str = "", answer_start: int | None = None,
+                 lang: str = "ja") -> str:
+    """One model input from raw texts, through the same builder data preparation used (qgen.data.jsquad).
+
+    aqg_hl without `answer_start` highlights the first occurrence of the answer in the raw context, or failing that
+    in the normalised context.
+    """
+    from qgen.data.jsquad import build_source as jsquad_source
+    from qgen.data.tsv import clean
+
+    if task not in ("aqg", "aqg_hl", "qa"):
+        raise ValueError(f"cannot build a source for task {task!r} (expected aqg, aqg_hl or qa)")
+    if task in ("aqg", "aqg_hl") and not answer.strip():
+        raise ValueError(f"task {task} needs an answer")
+    if task == "qa" and not question.strip():
+        raise ValueError("task qa needs a question")
+    if not context.strip():
+        raise ValueError("a context is needed")
+    if task == "aqg_hl":
+        if answer_start is None:
+            pos = context.find(answer)
+            if pos < 0:  # e.g. the answer typed in another width: look in the normalised texts
+                context, answer = clean(context, lang), clean(answer, lang)
+                pos = context.find(answer)
+            if pos < 0:
+                raise ValueError(f"the answer {answer!r} does not occur in the context")
+            answer_start = pos
+        elif context[answer_start:answer_start + len(answer)] != answer:
+            raise ValueError(f"the answer {answer!r} is not at offset {answer_start} of the context")
+    return jsquad_source(task, context=context, question=question, answer=answer, answer_start=answer_start, lang=lang)
+
+
+class Generator:
+    """Generate for many inputs with one loaded model."""
+
+    def __init__(self, im: InferenceModel):
+        self.im = im
+        self.tokenizer = im.tokenizer
+        self.pad_id = self.tokenizer.pad_token_id
+        self._token_texts: list | None = None  # what each id decodes to, for bad words; built on first use
+
+    # ---- inputs -------------------------------------------------------------------------------------------------
+    def encode(self, ex: Example, max_new_tokens: int = 64) -> list[int]:
+        """Input ids as training built them: seq2seq source truncated to max_source_len; causal prompt (template,
+        BOS) cut from the left so prompt + new tokens fit in max_len."""
+        ad = self.im.adapter
+        if self.im.kind == "seq2seq":
+            return self.tokenizer(ad.prompt(ex), truncation=True, max_length=ad.max_source_len)["input_ids"]
+        ids = ad.encode_prompt(ex)
+        keep = max(ad.max_len - max_new_tokens, len(ad.bos) + 1)
+        if len(ids) > keep:
+            ids = ad.bos + ids[len(ids) - keep + len(ad.bos):]
+        return ids
+
+    def _pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        n = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), n), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), n), dtype=torch.long)
+        left = self.im.kind == "causal"
+        for i, s in enumerate(seqs):
+            sl = slice(n - len(s), n) if left else slice(0, len(s))
+            ids[i, sl] = torch.tensor(s, dtype=torch.long)
+            mask[i, sl] = 1
+        return ids, mask
+
+    # ---- generation ---------------------------------------------------------------------------------------------
+    def generate_ids(self, batch: list[list[int]], settings: GenerationSettings,
+                     bad_words: Sequence[str] = ()) -> list[list[list[int]]]:
+        """Generated ids for one batch of encoded inputs: [input][candidate] -> ids, padding/EOS removed."""
+        model = self.im.model
+        input_ids, mask = self._pad(batch)
+        input_ids, mask = input_ids.to(self.im.device), mask.to(self.im.device)
+        kw = settings.generate_kwargs()
+        if bad_words:
+            bad = variants(bad_words, self.im.lang)
+            ids = bad_words_ids(self.tokenizer, bad)
+            if ids:
+                kw["bad_words_ids"] = ids
+            prompt_len = input_ids.shape[1] if self.im.kind == "causal" else 0
+            vocab = model.get_output_embeddings().weight.shape[0]
+            if self._token_texts is None or len(self._token_texts) != vocab:
+                self._token_texts = token_texts(self.tokenizer, vocab)
+            from transformers import LogitsProcessorList
+
+            ban = SubstringBanProcessor(self.tokenizer, bad, vocab, prompt_len, self._token_texts)
+            kw["logits_processor"] = LogitsProcessorList([ban])
+        if settings.seed is not None:
+            from transformers import set_seed
+
+            set_seed(settings.seed)
+        with torch.inference_mode():
+            out = model.generate(input_ids=input_ids, attention_mask=mask, pad_token_id=self.pad_id, **kw)
+        if self.im.kind == "causal":
+            out = out[:, input_ids.shape[1]:]
+        stop = set(_as_list(model.generation_config.eos_token_id)) | {self.pad_id}
+        start = model.generation_config.decoder_start_token_id if self.im.kind == "seq2seq" else None
+        result: list[list[list[int]]] = []
+        k = settings.num_return_sequences
+        rows = out.tolist()
+        for i in range(len(batch)):
+            cands = []
+            for row in rows[i * k:(i + 1) * k]:
+                if start is not None and row and row[0] == start:
+                    row = row[1:]
+                end = next((j for j, t in enumerate(row) if t in stop), len(row))
+                cands.append(row[:end])
+            result.append(cands)
+        return result
+
+    def decode(self, ids: list[int]) -> str:
+        """As the text2text pipeline decodes: special tokens dropped, spaces left as they are."""
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def generate(self, examples: Sequence[Example], settings: GenerationSettings | None = None, batch_size: int = 32,
+                 bad_words: Sequence[str] = (), progress: bool = False) -> list[Output]:
+        """One Output per example, in the given order; batches are formed longest-first."""
+        settings = settings or GenerationSettings()
+        settings.check()
+        encoded = [self.encode(ex, settings.max_new_tokens) for ex in examples]
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        results: list[Output | None] = [None] * len(encoded)
+        bar = None
+        if progress:
+            from qgen.core.console import progress as progress_bar
+
+            bar = progress_bar(len(encoded), "generating", "ex")
+        for b in range(0, len(order), batch_size):
+            idx = order[b:b + batch_size]
+            cands = self.generate_ids([encoded[i] for i in idx], settings, bad_words)
+            for i, c in zip(idx, cands):
+                results[i] = Output([self.decode(ids) for ids in c], c)
+            if bar is not None:
+                bar.update(len(idx))
+        if bar is not None:
+            bar.close()
+        return results  # type: ignore[return-value]
+
+    def generate_avoiding(self, ex: Example, settings: GenerationSettings, bad_words: Sequence[str],
+                          max_beams: int = 32) -> tuple[list[str], list[str]]:
+        """Up to num_return_sequences outputs free of every bad word, best first, and notes on what was done.
+
+        Banned tokens are blocked while decoding; if a decoded candidate still contains a bad word (a spelling the
+        blocking could not see), the search is widened (more beams, or more samples) and the candidates re-ranked.
+        Returns fewer outputs (possibly none) only when no wider search finds them; the notes say so.
+        """
+        want = settings.num_return_sequences
+        bad = variants(bad_words, self.im.lang)
+        notes: list[str] = []
+        kept: list[str] = []
+        current = settings
+        while True:
+            out = self.generate([ex], current, batch_size=1, bad_words=bad_words)[0]
+            for text in out.texts:
+                hit = contains_bad(text, bad, self.im.lang)
+                if hit is not None:
+                    notes.append(f"dropped a candidate containing {hit!r}: {text!r}")
+                elif text not in kept:
+                    kept.append(text)
+            if len(kept) >= want:
+                return kept[:want], notes
+            beams = max(current.num_beams, current.num_return_sequences) * 2
+            if beams > max_beams:
+                notes.append(f"only {len(kept)} of {want} outputs avoid the bad words (searched up to "
+                             f"{current.num_return_sequences} candidates)")
+                return kept, notes
+            from dataclasses import replace
+
+            current = replace(current, num_beams=1 if current.do_sample else beams, num_return_sequences=beams)
+            notes.append(f"widening the search to {beams} candidates")
+
+
+def _as_list(x) -> list[int]:
+    if x is None:
+        return []
+    return list(x) if isinstance(x, (list, tuple)) else [x]

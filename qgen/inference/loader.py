@@ -1,0 +1,121 @@
+"""Load what inference needs from a checkpoint: model, tokenizer, adapter and the config training saved.
+
+A checkpoint is a `save_pretrained` directory (`runs/x/best`), a LoRA adapter directory (peft's `adapter_config.json`
+beside the tokenizer and `qgen_config.yaml`; loaded with qgen.models.lora over the base model the adapter names, and
+merged unless quantised), or a hub name.
+The saved `qgen_config.yaml` says how inputs were built in training (task, lang, prompt format, lengths); without one
+the defaults apply and the caller may override task / lang.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgen.core.errors import QgenInputError
+from qgen.models.loading import load_config, load_tokenizer, make_adapter, model_kind, resolve
+from qgen.models.location import check_model_location
+from qgen.training.config import SAVED_NAME, TrainConfig, load_saved
+
+log = logging.getLogger(__name__)
+ADAPTER_CONFIG = "adapter_config.json"
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class InferenceModel:
+    model: object  # a transformers PreTrainedModel (LoRA weights merged in when possible), in eval mode
+    tokenizer: object
+    adapter: object  # Seq2SeqAdapter | CausalAdapter, built with the saved lengths / prompt format
+    kind: str  # "seq2seq" | "causal"
+    config: TrainConfig
+    path: str
+    has_saved_config: bool
+
+    @property
+    def task(self) -> str:
+        return self.config.model.task
+
+    @property
+    def lang(self) -> str:
+        return self.config.model.lang
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+
+def _torch_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        if device.startswith("cuda") and torch.cuda.is_available():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def _resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def load_inference_model(name_or_path: str, *, device: str = "cpu", dtype: str = "auto", merge_lora: bool = True,
+                         task: str | None = None, lang: str | None = None) -> InferenceModel:
+    """Load a checkpoint / LoRA adapter dir / hub model for generation; `task` and `lang` override the saved config."""
+    try:
+        return _load(str(name_or_path), device, dtype, merge_lora, task, lang)
+    except QgenInputError:
+        raise
+    except (OSError, ValueError) as e:  # unreadable / incomplete checkpoint, unknown hub name offline …
+        raise QgenInputError(f"cannot load the model: {e}", path=name_or_path) from None
+
+
+def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: str | None,
+          lang: str | None) -> InferenceModel:
+    name_or_path = resolve(name_or_path)  # a shipped model's name → its directory in the package
+    path = Path(name_or_path)
+    is_dir = path.is_dir()
+    check_model_location(name_or_path, field="--model")  # a path that is not a directory never goes to the hub
+    if is_dir and not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
+        raise QgenInputError("not a model directory (no config.json or adapter_config.json)", path=path)
+    if is_dir:
+        from qgen.training.checkpoint import check_safetensors
+
+        for weights in sorted(path.glob("*.safetensors")):
+            check_safetensors(weights)  # a truncated weights file is named here, not a loader traceback
+    has_saved = is_dir and (path / SAVED_NAME).is_file()
+    cfg = load_saved(path) if has_saved else TrainConfig()
+    if not has_saved:
+        log.warning("%s has no %s: using default input settings (task %s, lang %s)", name_or_path, SAVED_NAME,
+                    task or cfg.model.task, lang or cfg.model.lang)
+    if task:
+        cfg.model.task = task
+    if lang:
+        cfg.model.lang = lang
+    trust = cfg.model.trust_remote_code
+    device = _resolve_device(device)
+    torch_dtype = _torch_dtype(dtype, device)
+
+    if is_dir and (path / ADAPTER_CONFIG).is_file():
+        # qgen.models.lora's loader: base grown to the adapter's tokenizer (added tokens), adapter applied, merged
+        from qgen.models.lora import adapter_base, load_adapter_model
+
+        _, kind = adapter_base(path)
+        model, tokenizer = load_adapter_model(path, merge=merge_lora, dtype=torch_dtype, trust_remote_code=trust)
+    else:
+        from qgen.models.loading import load_model
+
+        kind = model_kind(load_config(str(name_or_path), trust))
+        model = load_model(str(name_or_path), kind, trust_remote_code=trust, dtype=torch_dtype)
+        tokenizer = load_tokenizer(str(name_or_path), trust)
+    model.to(device)
+    model.eval()
+    m = cfg.model
+    adapter = make_adapter(kind, tokenizer, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
+                           max_len=m.max_len, prompt_format=m.prompt_format)
+    return InferenceModel(model, tokenizer, adapter, kind, cfg, str(name_or_path), has_saved)

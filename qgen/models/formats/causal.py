@@ -1,0 +1,63 @@
+"""Decoder-only adapter (GPT-2, GPT-NeoX/OpenCALM, Llama …): prompt + target + EOS in one sequence.
+
+Prompt tokens are labelled -100 so only the target (and its EOS) carries loss. When a sequence is too long the prompt
+is cut from the left (keeping its end: the cue the answer follows) and the target is never cut below `min_target_len`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from qgen.data.examples import Example
+from qgen.models.formats.templates import format_prompt
+
+IGNORE = -100
+
+
+class CausalAdapter:
+    kind = "causal"
+
+    def __init__(self, tokenizer, max_len: int = 512, prompt_format: str = "auto", min_target_len: int = 16, **_ignored):
+        self.tokenizer = tokenizer
+        self.max_len = max_len
+        self.prompt_format = prompt_format
+        self.min_target_len = min_target_len
+        # Llama-style tokenizers add BOS themselves; GPT-2 style ones don't — ask the tokenizer once.
+        probe = tokenizer("a")["input_ids"]
+        self.bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None and probe[:1] == [tokenizer.bos_token_id] else []
+
+    def prompt(self, ex: Example) -> str:
+        return format_prompt(ex, self.prompt_format, self.tokenizer) if ex.source else ""
+
+    def encode_prompt(self, ex: Example) -> list[int]:
+        text = self.prompt(ex)
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        return self.bos + ids
+
+    def encode(self, ex: Example) -> dict:
+        prompt = self.encode_prompt(ex)
+        target = self.tokenizer(ex.target, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+        if len(prompt) + len(target) > self.max_len:
+            target = target[: max(self.min_target_len, self.max_len - len(prompt))]
+            keep = self.max_len - len(target)
+            prompt = self.bos + prompt[len(prompt) - keep + len(self.bos):] if keep > len(self.bos) else prompt[:keep]
+        ids = prompt + target
+        return {"input_ids": ids, "labels": [IGNORE] * len(prompt) + target}
+
+    def collate(self, features: list[dict]) -> dict:
+        pad = self.tokenizer.pad_token_id
+        n = max(len(f["input_ids"]) for f in features)
+        input_ids = torch.full((len(features), n), pad, dtype=torch.long)
+        attention_mask = torch.zeros((len(features), n), dtype=torch.long)
+        labels = torch.full((len(features), n), IGNORE, dtype=torch.long)
+        for i, f in enumerate(features):
+            k = len(f["input_ids"])
+            input_ids[i, :k] = torch.tensor(f["input_ids"])
+            attention_mask[i, :k] = 1
+            labels[i, :k] = torch.tensor(f["labels"])
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+    def logits(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward; returns (logits, labels) shifted so position t predicts token t+1."""
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return out.logits[:, :-1], batch["labels"][:, 1:]

@@ -1,0 +1,265 @@
+"""LoRA / QLoRA with peft: quantised loading options, k-bit preparation, checkpointing, LoRA wrapping, adapter loading.
+
+The loop never sees any of this: it gets an `nn.Module` whose trainable parameters are the LoRA matrices (plus the
+rows of any added special tokens) and saves it with `save_pretrained`, which for a `PeftModel` writes an adapter
+directory that `peft.PeftModel.from_pretrained(base, dir)` loads. Default target modules come from peft's own
+per-architecture table (T5 `q,v`; GPT-2 `c_attn`; GPT-NeoX `query_key_value`; Llama `q_proj,v_proj` …), else
+`all-linear`. Gradient checkpointing is always non-reentrant: with reentrant checkpointing and frozen embeddings no
+checkpointed input requires grad, so LoRA weights inside the checkpointed blocks silently get no gradient.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from qgen.core.errors import QgenInputError
+from qgen.models.formats import special_tokens
+
+log = logging.getLogger(__name__)
+
+ADAPTER_CONFIG = "adapter_config.json"
+QUANTIZATIONS = ("none", "4bit", "8bit")
+COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def default_target_modules(config) -> list[str] | str:
+    """peft's per-architecture LoRA targets for `config.model_type`, else every linear layer."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as TABLE
+
+    targets = TABLE.get(getattr(config, "model_type", None))
+    return list(targets) if targets else "all-linear"
+
+
+def is_quantized(model) -> bool:
+    return bool(getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False))
+
+
+def is_peft_model(model) -> bool:
+    from peft import PeftModel
+
+    return isinstance(model, PeftModel)
+
+
+def is_adapter_dir(path) -> bool:
+    return (Path(path) / ADAPTER_CONFIG).is_file()
+
+
+def compute_dtype(cfg) -> torch.dtype:
+    """4-bit compute dtype: as asked, else the training precision, else bf16/fp16 on CUDA and fp32 on the CPU."""
+    name = cfg.lora.compute_dtype
+    if name == "auto" and cfg.model.precision in COMPUTE_DTYPES:
+        name = cfg.model.precision
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if name not in COMPUTE_DTYPES:
+        raise QgenInputError(f"expected auto, {', '.join(COMPUTE_DTYPES)}; got {name!r}", field="compute_dtype")
+    return COMPUTE_DTYPES[name]
+
+
+def check(cfg) -> None:
+    """Reject LoRA/quantisation settings that cannot work, before any weights are loaded."""
+    lo = cfg.lora
+    if lo.quantization not in QUANTIZATIONS:
+        raise QgenInputError(f"expected one of {', '.join(QUANTIZATIONS)}, got {lo.quantization!r}", field="quantization")
+    if lo.quantization != "none" and lo.lora_r <= 0:
+        raise QgenInputError("quantised weights cannot be trained directly: QLoRA needs --lora-r > 0", field="lora_r")
+    if lo.lora_r < 0:
+        raise QgenInputError(f"must be at least 0, got {lo.lora_r}", field="lora_r")
+    if lo.lora_r and (lo.lora_alpha <= 0 or not 0 <= lo.lora_dropout < 1):
+        raise QgenInputError("lora_alpha must be positive and lora_dropout in [0, 1)", field="lora_alpha")
+    if lo.quantization != "none" and cfg.dist.fsdp:
+        raise QgenInputError("--fsdp with --quantization is not supported; use DDP (drop --fsdp) for QLoRA", field="fsdp")
+
+
+def quantization_kwargs(cfg) -> dict:
+    """`from_pretrained` keyword arguments for 4-bit NF4 / 8-bit bitsandbytes loading ({} when not quantising)."""
+    check(cfg)
+    q = cfg.lora.quantization
+    if q == "none":
+        return {}
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise QgenInputError("--quantization needs bitsandbytes (pip install bitsandbytes)", field="quantization") from None
+    from transformers import BitsAndBytesConfig
+
+    if q == "4bit":
+        qc = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                bnb_4bit_use_double_quant=cfg.lora.double_quant, bnb_4bit_compute_dtype=compute_dtype(cfg))
+    else:
+        qc = BitsAndBytesConfig(load_in_8bit=True)
+    # bitsandbytes places weights at load time; under torchrun each rank loads onto its own device
+    import os
+
+    device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
+    return {"quantization_config": qc, "device_map": {"": device}}
+
+
+def enable_gradient_checkpointing(model) -> None:
+    """Non-reentrant activation checkpointing, inputs requiring grad, no KV cache (pointless and unsupported)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name; the old one is deprecated
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    model.enable_input_require_grads()
+    model.config.use_cache = False
+
+
+def add_special_tokens(model, tokenizer, tokens: list[str]) -> list[int]:
+    """Add `tokens` to the tokenizer as special tokens and grow the embeddings to fit; returns their ids."""
+    ids = special_tokens.add_special_tokens(tokenizer, tokens)
+    special_tokens.resize_embeddings(model, tokenizer)
+    return ids
+
+
+def _embedding_names(model) -> tuple[str, str | None]:
+    """Module names of the input embeddings and, when not tied to them, of the output layer."""
+    names = {id(m): n for n, m in model.named_modules()}
+    emb, out = model.get_input_embeddings(), model.get_output_embeddings()
+    tied = out is None or out.weight is emb.weight
+    return names[id(emb)], (None if tied else names.get(id(out)))
+
+
+def trainable_token_indices(model, token_ids: list[int]) -> dict[str, list[int]] | None:
+    """peft's `trainable_token_indices` for the added tokens: their embedding rows, and output rows when untied."""
+    if not token_ids:
+        return None
+    emb, out = _embedding_names(model)
+    ids = sorted(set(token_ids))
+    return {emb: ids, **({out: ids} if out else {})}
+
+
+def lora_config(model, cfg, token_ids: list[int] | None = None):
+    from peft import LoraConfig, TaskType
+
+    lo = cfg.lora
+    task = TaskType.SEQ_2_SEQ_LM if getattr(model.config, "is_encoder_decoder", False) else TaskType.CAUSAL_LM
+    return LoraConfig(
+        r=lo.lora_r, lora_alpha=lo.lora_alpha, lora_dropout=lo.lora_dropout, task_type=task,
+        target_modules=list(lo.lora_target_modules) or default_target_modules(model.config),
+        trainable_token_indices=trainable_token_indices(model, token_ids or []),
+    )
+
+
+def _special_ids(tokenizer, cfg) -> list[int]:
+    tokens = [t for t in cfg.model.add_special_tokens if t]
+    return list(tokenizer.convert_tokens_to_ids(tokens)) if tokens and tokenizer is not None else []
+
+
+def keep_cpu_4bit_trainable(model) -> int:
+    """Stop bitsandbytes repacking 4-bit weights for its CPU inference kernel; returns how many layers.
+
+    bitsandbytes 0.50 on AVX512-BF16 CPUs repacks a Linear4bit's weight the first time it runs in eval mode without
+    grad (validation), and from then on that layer passes no gradient to its input even in training: every LoRA
+    matrix below it silently stops learning. Training keeps the ordinary (dequantising) path instead.
+    """
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return 0
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    for m in layers:
+        if getattr(m.weight, "quant_state", None) is not None and getattr(m.weight.quant_state, "packing_format_for_cpu", False):
+            raise RuntimeError("4-bit weights were already repacked for CPU inference; load the model again to train")
+        m.support_avx512bf16_for_cpu = False
+    return len(layers)
+
+
+def _prepare_base(model, cfg) -> None:
+    if is_quantized(model):
+        from peft import prepare_model_for_kbit_training
+
+        keep_cpu_4bit_trainable(model)
+
+        # freezes the base, upcasts norms to fp32, and (if asked) turns on non-reentrant checkpointing
+        prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.model.gradient_checkpointing,
+                                        gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.model.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+
+
+def apply_peft(model, cfg, tokenizer=None):
+    """Wrap `model` for training as `cfg` says: k-bit preparation, checkpointing, then LoRA (when lora_r > 0).
+
+    With `tokenizer`, the `cfg.model.add_special_tokens` ids become trainable rows (peft `trainable_token_indices`):
+    a new `<hl>` must learn an embedding even though the rest of the matrix stays frozen.
+    """
+    check(cfg)
+    _prepare_base(model, cfg)
+    if cfg.lora.lora_r <= 0:
+        return model
+    from peft import get_peft_model
+
+    config = lora_config(model, cfg, _special_ids(tokenizer, cfg))
+    try:
+        peft_model = get_peft_model(model, config)
+    except ValueError as e:
+        if "not found in the base model" not in str(e) and "Target module" not in str(e):
+            raise
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if _is_linear(m)})
+        raise QgenInputError(f"{e}; linear layers of this model: {', '.join(linear)}", field="lora_target_modules") from None
+    n_train = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    n_all = sum(p.numel() for p in peft_model.parameters())
+    log.info("LoRA r=%d on %s: %d trainable of %d parameters (%.2f%%)", cfg.lora.lora_r, sorted(config.target_modules)
+             if not isinstance(config.target_modules, str) else config.target_modules, n_train, n_all, 100 * n_train / n_all)
+    return peft_model
+
+
+def _is_linear(module) -> bool:
+    from transformers.pytorch_utils import Conv1D
+
+    return isinstance(module, (torch.nn.Linear, Conv1D)) or type(module).__name__ in ("Linear4bit", "Linear8bitLt")
+
+
+def load_adapter_for_training(model, adapter_dir, cfg):
+    """Resume: the base prepared as in `apply_peft`, then the saved adapter weights, trainable again."""
+    from peft import PeftModel
+
+    check(cfg)
+    _prepare_base(model, cfg)
+    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+
+
+def adapter_base(adapter_dir) -> tuple[str, str]:
+    """(base model name/path, "seq2seq" | "causal") recorded in an adapter directory."""
+    path = Path(adapter_dir) / ADAPTER_CONFIG
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise QgenInputError(f"unreadable LoRA adapter config: {e}", path=path) from None
+    base = data.get("base_model_name_or_path")
+    if not base:
+        raise QgenInputError("no base model recorded", path=path, field="base_model_name_or_path")
+    kind = {"SEQ_2_SEQ_LM": "seq2seq", "CAUSAL_LM": "causal"}.get(data.get("task_type"))
+    if kind is None:
+        from qgen.models.loading import load_config, model_kind
+
+        kind = model_kind(load_config(base))
+    return base, kind
+
+
+def load_adapter_model(adapter_dir, base: str | None = None, merge: bool = False, **load_kwargs):
+    """(model, tokenizer) from an adapter directory: base weights (grown to the saved tokenizer) + adapter, eval mode.
+
+    `base` overrides the recorded base model (e.g. it was moved); `merge=True` returns a plain merged model.
+    """
+    from peft import PeftModel
+
+    from qgen.models.loading import load_model, load_tokenizer
+
+    recorded, kind = adapter_base(adapter_dir)
+    tokenizer = load_tokenizer(str(adapter_dir))
+    model = load_model(base or recorded, kind, **load_kwargs)
+    special_tokens.resize_embeddings(model, tokenizer)
+    model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    if merge:
+        model = model.merge_and_unload()
+    model.eval()
+    return model, tokenizer

@@ -1,0 +1,226 @@
+"""The training configuration: typed dataclass groups that are at once the YAML schema, the CLI and the saved record.
+
+Every field is a flag (`--max-grad-norm`) and a YAML key (`max_grad_norm`, flat, or nested under its group name).
+Precedence: defaults below < `--config FILE.yaml` < command-line flags. The resolved config is saved with every
+checkpoint (`qgen_config.yaml`) so inference rebuilds inputs exactly as training did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.core.constants import SAVED_NAME  # noqa: F401  (re-exported: its old home)
+from qgen.core.errors import QgenInputError
+
+
+def _f(default, help_: str, **kw):
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help_, **kw})
+    return field(default=default, metadata={"help": help_, **kw})
+
+
+@dataclass
+class ModelArgs:
+    model: str = _f("tiny-t5", "hub id, local directory, or a built-in offline model: tiny-t5, tiny-gpt2, tiny-gpt-neox, tiny-llama")
+    task: str = _f("auto", "aqg | aqg_hl | qa | quiz | lm; auto guesses it from the training data")
+    lang: str = _f("ja", "normalisation language of the inputs: ja | ko | en")
+    prompt_format: str = _f("auto", "causal models: auto | chat | raw | opencalm | alpaca | ja-chat")
+    max_source_len: int = _f(512, "seq2seq: source tokens kept")
+    max_target_len: int = _f(64, "seq2seq: target tokens kept")
+    max_len: int = _f(512, "causal: prompt + target tokens kept (the prompt is cut from the left)")
+    precision: str = _f("auto", "auto | fp32 | bf16 | fp16; auto = bf16 where supported, else fp32 for T5, fp16 on fp16-only GPUs")
+    tf32: bool = _f(True, "allow TF32 matmuls on Ampere+ GPUs")
+    add_special_tokens: list[str] = _f([], "tokens added to the tokenizer (embeddings resized), e.g. <hl>")
+    gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
+    trust_remote_code: bool = _f(False, "run model code from the hub (off unless you trust it)")
+
+
+@dataclass
+class DataArgs:
+    train_file: str = _f("", "TSV (id, source, target), instruction JSON, or JSONL {text}")
+    valid_file: str = _f("", "same formats; empty = no validation (best/ is then the last step)")
+    batch_size: int = _f(16, "examples per micro-batch (ignored when max_tokens is set)")
+    max_tokens: int = _f(0, "token budget per micro-batch instead of a fixed count (0 = off)")
+    group_by_length: bool = _f(True, "batch examples of similar length together (less padding)")
+    valid_batch_size: int = _f(32, "examples per validation batch")
+
+
+@dataclass
+class OptimArgs:
+    optimizer: str = _f("adamw", "adamw | sgd (momentum 0.9: linear in the gradients, so it does not amplify float rounding as Adam does)")
+    lr: float = _f(3e-4, "peak learning rate")
+    weight_decay: float = _f(0.0, "AdamW weight decay (not applied to biases and norms)")
+    adam_beta1: float = _f(0.9, "AdamW beta1")
+    adam_beta2: float = _f(0.999, "AdamW beta2")
+    adam_eps: float = _f(1e-8, "AdamW epsilon")
+    scheduler: str = _f("linear", "linear | cosine | constant (after warmup)")
+    warmup_ratio: float = _f(0.0, "warmup as a fraction of all optimiser steps")
+    warmup_steps: int = _f(0, "warmup in optimiser steps (overrides warmup_ratio when > 0)")
+    max_grad_norm: float = _f(1.0, "clip the global gradient norm (0 = no clipping)")
+    grad_accum: int = _f(1, "micro-batches per optimiser step")
+    epochs: float = _f(3.0, "passes over the training data (max_steps wins when set)")
+    max_steps: int = _f(0, "optimiser steps to run (0 = decided by epochs)")
+
+
+@dataclass
+class RunArgs:
+    output_dir: str = _f("runs/qgen", "where best/, last/, metrics.jsonl, TensorBoard events and loss.png go")
+    loss: str = _f("ce", "ce | label_smoothing | a name registered with qgen.training.losses.register")
+    label_smoothing: float = _f(0.1, "smoothing for the label_smoothing loss")
+    eval_steps: int = _f(0, "validate every N optimiser steps (0 = at epoch ends only)")
+    save_steps: int = _f(0, "save last/ every N optimiser steps (0 = at each validation and at the end)")
+    metric: str = _f("valid_loss", "validation metric choosing best/ (lower is better for *loss)")
+    early_stopping_patience: int = _f(0, "stop after N validations without improvement (0 = off)")
+    max_nonfinite_steps: int = _f(5, "stop after N consecutive skipped non-finite steps")
+    seed: int = _f(42, "seed for weights init, shuffling and dropout")
+    resume: bool = _f(False, "continue from output_dir/last/ exactly where it stopped")
+    log_steps: int = _f(10, "log training loss every N optimiser steps")
+    max_minutes: float = _f(0.0, "stop (validate and save) after this much training wall time (0 = no limit)")
+    verbose: bool = _f(False, "also show transformers' loading/saving bars and warnings (quiet by default)")
+
+
+@dataclass
+class LoraArgs:
+    lora_r: int = _f(0, "LoRA rank (0 = full fine-tuning)")
+    lora_alpha: int = _f(16, "LoRA alpha")
+    lora_dropout: float = _f(0.05, "LoRA dropout")
+    lora_target_modules: list[str] = _f([], "modules to adapt (empty = per-architecture default)")
+    quantization: str = _f("none", "none | 4bit | 8bit (QLoRA with bitsandbytes)")
+    double_quant: bool = _f(True, "4bit: nested quantisation of the constants")
+    compute_dtype: str = _f("auto", "4bit compute dtype: auto | fp32 | bf16 | fp16")
+
+
+@dataclass
+class DistArgs:
+    fsdp: bool = _f(False, "shard parameters with FSDP under torchrun (DDP otherwise)")
+
+
+GROUPS = {"model": ModelArgs, "data": DataArgs, "optim": OptimArgs, "run": RunArgs, "lora": LoraArgs, "dist": DistArgs}
+
+
+@dataclass
+class TrainConfig:
+    model: ModelArgs = field(default_factory=ModelArgs)
+    data: DataArgs = field(default_factory=DataArgs)
+    optim: OptimArgs = field(default_factory=OptimArgs)
+    run: RunArgs = field(default_factory=RunArgs)
+    lora: LoraArgs = field(default_factory=LoraArgs)
+    dist: DistArgs = field(default_factory=DistArgs)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, directory) -> None:
+        from qgen.core.files import write_text
+
+        write_text(Path(directory) / SAVED_NAME, yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False))
+
+
+def _fields():
+    """(group name, field) for every field; field names are unique across groups so YAML may be flat."""
+    for group, cls in GROUPS.items():
+        for f in dataclasses.fields(cls):
+            yield group, f
+
+
+_TYPES = {name: typing.get_type_hints(cls) for name, cls in GROUPS.items()}
+
+
+def _coerce(value, group: str, name: str, source: str):
+    kind = _TYPES[group][name]
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes", "on"):
+                    return True
+                if value.lower() in ("false", "0", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if kind == list[str]:
+            if isinstance(value, str):
+                return [v for v in value.split(",") if v]
+            return [str(v) for v in (value or [])]
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise QgenInputError(f"expected {getattr(kind, '__name__', kind)}, got {value!r}", path=source, field=name) from None
+
+
+def from_dict(data: dict, source: str = "config") -> TrainConfig:
+    """Build a config from flat (`lr: 3e-4`) or grouped (`optim: {lr: 3e-4}`) keys; unknown keys are errors."""
+    cfg = TrainConfig()
+    apply_dict(cfg, data, source)
+    return cfg
+
+
+def apply_dict(cfg: TrainConfig, data: dict, source: str = "config") -> TrainConfig:
+    if not isinstance(data, dict):
+        raise QgenInputError(f"expected a mapping of settings, got {type(data).__name__}", path=source)
+    where = {f.name: g for g, f in _fields()}
+    for key, value in data.items():
+        key = str(key).replace("-", "_")
+        if key in GROUPS and isinstance(value, dict):
+            apply_dict(cfg, value, source)
+            continue
+        if key not in where:
+            raise QgenInputError("unknown setting (see train.py --help)", path=source, field=key)
+        group = where[key]
+        setattr(getattr(cfg, group), key, _coerce(value, group, key, source))
+    return cfg
+
+
+def load_yaml(path) -> TrainConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise QgenInputError("config file not found", path=path) from None
+    except IsADirectoryError:
+        raise QgenInputError("is a directory, expected a YAML config file", path=path) from None
+    except yaml.YAMLError as e:
+        raise QgenInputError(f"malformed YAML: {e}", path=path) from None
+    return from_dict(data, str(path))
+
+
+def load_saved(directory) -> TrainConfig:
+    """The config saved beside a checkpoint (`best/`, `last/`)."""
+    return load_yaml(Path(directory) / SAVED_NAME)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog=command_prog("train.py"),
+        description="Fine-tune a seq2seq or causal LM with qgen's explicit training loop.",
+    )
+    p.add_argument("--config", help="YAML file of settings; command-line flags override it")
+    for group, cls in GROUPS.items():
+        g = p.add_argument_group(group)
+        for f in dataclasses.fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            kind = _TYPES[group][f.name]
+            # default=SUPPRESS so only flags actually given override the YAML; the help still shows the default
+            kw = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} (default: {default!r})"}
+            if kind is bool:
+                g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            elif kind == list[str]:
+                g.add_argument(flag, nargs="*", **kw)
+            else:
+                g.add_argument(flag, type=str, metavar=kind.__name__.upper(), **kw)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    args = vars(build_parser().parse_args(argv))
+    cfg = load_yaml(args.pop("config")) if args.get("config") else TrainConfig()
+    args.pop("config", None)
+    return apply_dict(cfg, args, "command line")

@@ -1,0 +1,122 @@
+"""torchrun / DDP plumbing: process-group setup from the environment, wrapping, reductions, rank-0-only side effects.
+
+`torchrun --nproc_per_node N train.py …` sets RANK/WORLD_SIZE/LOCAL_RANK; a plain `python train.py` is world size 1
+and every helper here is then a no-op. Backend: nccl on CUDA, gloo on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def init(device: str | None = None) -> DistInfo:
+    """Join the process group torchrun describes (if any) and pick this process's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available() and device != "cpu"
+    dev = torch.device(f"cuda:{local_rank}" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return DistInfo(rank, world, local_rank, dev)
+
+
+def cleanup() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(model: torch.nn.Module, info: DistInfo, fsdp: bool = False) -> torch.nn.Module:
+    """DDP under torchrun, or FSDP2 (qgen.training.distributed.fsdp) when `--fsdp` is set."""
+    if fsdp:
+        from qgen.training.distributed.fsdp import wrap_fsdp
+
+        return wrap_fsdp(model, info)
+    if not info.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    return DDP(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DDP wrapper (what save_pretrained is called on)."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    return model.module if isinstance(model, DDP) else model
+
+
+def state_for_save(model: torch.nn.Module, optimizer, with_state: bool) -> tuple[dict | None, dict | None]:
+    """(model state dict, optimiser state) to save. Under FSDP both are gathered whole onto rank 0 by collectives,
+    so every rank must call this; otherwise (None = let save_pretrained read the model, optimizer.state_dict())."""
+    from qgen.training.distributed import fsdp
+
+    if fsdp.is_sharded(model):
+        weights = fsdp.full_state_dict(model)
+        return weights, fsdp.full_optimizer_state(model, optimizer) if with_state else None
+    return None, optimizer.state_dict() if with_state else None
+
+
+def load_optimizer_state(model: torch.nn.Module, optimizer, state: dict) -> None:
+    """Restore what `state_for_save` returned (FSDP: re-shard the full state into each rank's optimiser)."""
+    from qgen.training.distributed import fsdp
+
+    if fsdp.is_sharded(model):
+        fsdp.load_optimizer_state(model, optimizer, state)
+    else:
+        optimizer.load_state_dict(state)
+
+
+def no_sync(model: torch.nn.Module, skip: bool):
+    """Skip DDP's gradient all-reduce for all but the last micro-batch of a step."""
+    return model.no_sync() if skip and hasattr(model, "no_sync") else contextlib.nullcontext()
+
+
+def sum_(values: list[float], info: DistInfo) -> list[float]:
+    """Sum a few numbers over ranks (one all_reduce, float64 so token counts stay exact)."""
+    if not info.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def any_(flag: bool, info: DistInfo) -> bool:
+    """True on every rank if it is True on any rank (agreeing on skipping a non-finite step)."""
+    return sum_([1.0 if flag else 0.0], info)[0] > 0
+
+
+def broadcast_object(obj, info: DistInfo):
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()

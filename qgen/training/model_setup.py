@@ -1,0 +1,64 @@
+"""Model + tokenizer + adapter from a TrainConfig, in separate visible steps the PEFT/quantisation code plugs into.
+
+Order: resolve the name (tiny-* built from the training texts) → tokenizer → (quantised) weights → special tokens
+→ LoRA → gradient checkpointing → adapter. Each step is one call (LoRA/QLoRA/special tokens live in qgen.models.lora) so they stay out of the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qgen.core.errors import QgenInputError
+from qgen.models import lora as qpeft
+from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
+from qgen.models.tiny import is_tiny
+
+
+@dataclass
+class Loaded:
+    model: object
+    tokenizer: object
+    adapter: object
+    kind: str
+    path: str  # what the weights were loaded from
+
+
+def load_kwargs(cfg) -> dict:
+    """Extra from_pretrained arguments: the quantised (QLoRA) loading hook."""
+    if cfg.lora.quantization == "none":
+        return {}
+    return qpeft.quantization_kwargs(cfg)
+
+
+def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = None) -> Loaded:
+    """Everything the loop needs; `weights_from` (e.g. `last/` on resume) overrides where weights + tokenizer come from."""
+    m = cfg.model
+    name = resolve(m.model, texts, Path(output_dir) / "tiny") if is_tiny(m.model) else resolve(m.model)
+    path = str(weights_from or name)
+    # a LoRA run's last/ is an adapter directory: the weights come from the base, then the adapter (qgen.models.lora)
+    resume_adapter = weights_from is not None and qpeft.is_adapter_dir(weights_from)
+    base = str(name) if resume_adapter else path
+    try:
+        tokenizer = load_tokenizer(path, m.trust_remote_code)
+        kind = model_kind(load_config(base, m.trust_remote_code))
+        model = load_model(base, kind, m.trust_remote_code, **load_kwargs(cfg))
+    except (OSError, ValueError) as e:  # unknown name, hub unreachable offline, incomplete checkpoint directory
+        raise QgenInputError(f"cannot load the model: {e}", path=base, field="model") from None
+    if m.add_special_tokens:
+        qpeft.add_special_tokens(model, tokenizer, m.add_special_tokens)
+    if resume_adapter:
+        model = qpeft.load_adapter_for_training(model, weights_from, cfg)
+    else:  # LoRA / QLoRA wrapping and (non-reentrant) gradient checkpointing; a no-op for plain full fine-tuning
+        model = qpeft.apply_peft(model, cfg, tokenizer)
+    adapter = make_adapter(kind, tokenizer, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
+                           max_len=m.max_len, prompt_format=m.prompt_format)
+    return Loaded(model, tokenizer, adapter, kind, path)
+
+
+def adapter_settings(cfg, kind: str) -> dict:
+    """The settings that change how an example is tokenised (part of the tokenisation cache key)."""
+    m = cfg.model
+    if kind == "seq2seq":
+        return {"max_source_len": m.max_source_len, "max_target_len": m.max_target_len}
+    return {"max_len": m.max_len, "prompt_format": m.prompt_format}
