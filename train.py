@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run from a checkout without installing
 
-from qgen.train_cli import main  # noqa: E402
+from qgen.cli.train import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())
