@@ -12,6 +12,7 @@ import sys
 
 from qgen.cli.parser import ArgumentParser, command_prog
 from qgen.cli.predict import add_generation_args, settings_from_args
+from qgen.core.constants import QG_TASKS
 from qgen.core.errors import QgenInputError
 
 
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--answer-start", "--answer_start", type=int, default=None,
                    help="character offset of the answer in the context to highlight (default: its first occurrence)")
     i.add_argument("--highlight", action="store_true", help="build a <hl> source (aqg_hl) whatever the saved task")
-    i.add_argument("--task", default=None, choices=("aqg", "aqg_hl", "qa"), help="override the saved task "
+    i.add_argument("--task", default=None, choices=QG_TASKS, help="override the saved task "
                    "(summarize / instruct: causal-model summaries and answers, see --task summarize --help)")
     i.add_argument("--source", default=None, help="a ready model input, used as is (no template, no normalisation)")
     i.add_argument("--show-source", action="store_true", help="print the model input to stderr")
@@ -39,7 +40,7 @@ def resolve_task(args, saved_task: str) -> str:
         return "aqg_hl"
     if args.task:
         return args.task
-    if saved_task in ("aqg", "aqg_hl", "qa"):
+    if saved_task in QG_TASKS:
         return saved_task
     if args.question and not args.answer:
         return "qa"

@@ -12,9 +12,8 @@ import logging
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
-
-DTYPES = ("auto", "fp32", "bf16", "fp16")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapter", required=True, help="LoRA adapter directory (best/ or last/ of a --lora-r run)")
     p.add_argument("--output", required=True, help="directory for the merged model (replaced atomically)")
     p.add_argument("--base", default=None, help="base model name/path; default: the one recorded in the adapter")
-    p.add_argument("--dtype", default="auto", choices=DTYPES,
+    p.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
                    help="weights dtype of the merged model; auto = the base model's own dtype")
     p.add_argument("--verbose", action="store_true", help="also show transformers' loading/saving bars and warnings")
     return p

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, invoked_as
+from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 
 QUIZ_HELP = """\
@@ -26,7 +27,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", required=True, help="checkpoint dir (runs/x/best), LoRA adapter dir, or hub name")
     g.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
-    g.add_argument("--dtype", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    g.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
                    help="auto = fp32 on CPU, bf16 (else fp16) on GPU")
     g.add_argument("--lang", default=None, choices=("ja", "ko", "en"), help="override the saved normalisation language")
     g.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")

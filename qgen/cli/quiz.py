@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, invoked_as
+from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=24, help="generate: answer tokens")
     p.add_argument("--limit", type=int, default=None, help="first N questions of each file")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, auto)")
-    p.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="weights dtype")
+    p.add_argument("--dtype", choices=DTYPE_NAMES, default="auto", help="weights dtype")
     p.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
     r = p.add_argument_group("retrieval")
     r.add_argument("--retrieval", type=Path, default=None, help="BM25 index directory (qgen index build)")

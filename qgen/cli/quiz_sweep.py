@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 
 # quiz flags a sweep passes through (name → flag); a config key or a model entry may set any of them
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--limit", type=int, default=None)
     g.add_argument("--device", default=None)
-    g.add_argument("--dtype", choices=("auto", "fp32", "bf16", "fp16"), default=None)
+    g.add_argument("--dtype", choices=DTYPE_NAMES, default=None)
     return p
 
 

@@ -1,3 +1,7 @@
-"""Names shared by several layers (one place each, so no layer has to import another's module for a string)."""
+"""Names shared by several layers: one place each, so no layer imports another's module for a constant."""
 
 SAVED_NAME = "qgen_config.yaml"  # the run settings saved beside every checkpoint qgen writes
+IGNORE = -100  # the label of a token that is not a target (PyTorch's cross_entropy ignore_index)
+HL = "<hl>"  # the answer highlight of AQG-HL sources
+QG_TASKS = ("aqg", "aqg_hl", "qa")  # the tasks a seq2seq example / `qgen generate` can be
+DTYPE_NAMES = ("auto", "fp32", "bf16", "fp16")  # --dtype choices when loading weights ("auto": as saved)

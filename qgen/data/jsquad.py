@@ -26,13 +26,13 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from qgen.core.constants import HL
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
 from qgen.data.skips import Skips, print_reasons, print_summary
 from qgen.data.squad import SquadQuestion, read_squad_files
 from qgen.data.tsv import clean, write_tsv_files
 
-HL = "<hl>"
 _SEP_RE = re.compile(r"\[sep\]", re.IGNORECASE)
 _ID_BREAKERS_RE = re.compile(r"[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 TASKS = ("qa", "aqg", "aqg_hl")

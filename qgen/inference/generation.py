@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from qgen.core.constants import QG_TASKS
 from qgen.data.examples import Example
 from qgen.inference.bad_words import SubstringBanProcessor, bad_words_ids, contains_bad, token_texts, variants
 from qgen.inference.decoding import GenerationSettings  # the defaults live in qgen.inference.decoding
 from qgen.inference.loader import InferenceModel
-
-HL = "<hl>"
 
 
 @dataclass
@@ -37,7 +36,7 @@ def build_source(task: str, *, context: str = "", answer: str = "", question: st
     from qgen.data.jsquad import build_source as jsquad_source
     from qgen.data.tsv import clean
 
-    if task not in ("aqg", "aqg_hl", "qa"):
+    if task not in QG_TASKS:
         raise ValueError(f"cannot build a source for task {task!r} (expected aqg, aqg_hl or qa)")
     if task in ("aqg", "aqg_hl") and not answer.strip():
         raise ValueError(f"task {task} needs an answer")

@@ -20,7 +20,6 @@ from qgen.training.config import SAVED_NAME, TrainConfig, load_saved
 
 log = logging.getLogger(__name__)
 ADAPTER_CONFIG = "adapter_config.json"
-DTYPES = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass

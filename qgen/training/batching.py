@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
+from qgen.core.constants import IGNORE
 from qgen.core.files import write_json
 
 log = logging.getLogger(__name__)
 
-IGNORE = -100
 MEGA = 50  # length grouping sorts within mega-batches of MEGA × batch_size examples
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-IGNORE = -100
+from qgen.core.constants import IGNORE
+
 _LOSSES: dict[str, Callable] = {}
 
 

@@ -8,7 +8,6 @@ and fp16 for other models on fp16-only GPUs; fp32 on the CPU (bf16 autocast on t
 from __future__ import annotations
 
 import contextlib
-import math
 
 import torch
 
@@ -64,10 +63,6 @@ def keep_t5_ffn_in_fp32(model: torch.nn.Module, device: torch.device) -> int:
                 module.wo._qgen_fp32 = True
             n += 1
     return n
-
-
-def is_finite(x) -> bool:
-    return math.isfinite(float(x))
 
 
 def weights_finite(model: torch.nn.Module) -> bool:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from qgen.core.constants import IGNORE
 from qgen.data.examples import Example
 from qgen.models.formats.templates import format_prompt
-
-IGNORE = -100
 
 
 class CausalAdapter:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from qgen.core.constants import IGNORE
 from qgen.data.examples import Example
-
-IGNORE = -100
 
 
 class Seq2SeqAdapter:

@@ -109,14 +109,6 @@ def any_(flag: bool, info: DistInfo) -> bool:
     return sum_([1.0 if flag else 0.0], info)[0] > 0
 
 
-def broadcast_object(obj, info: DistInfo):
-    if not info.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
