@@ -1,0 +1,71 @@
+"""What keeps a run safe to stop: one run per output directory (a lock) and a graceful stop on SIGINT / SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from qgen.core.errors import QgenInputError
+from qgen.core.files import DirLock, DirLockedError, wake_paused
+from qgen.training.distributed import ddp as distributed
+
+log = logging.getLogger("qgen.training.loop")  # the loop's messages, as before the split
+
+
+class StopOnSignal:
+    """The first SIGINT (Ctrl-C) or SIGTERM sets `signum`, which the loop checks at the end of each step; a second
+    one stops at once (SIGINT: KeyboardInterrupt, SIGTERM: the default action) — checkpoints are atomic, so nothing is
+    left half-written. Handlers are installed only in the main thread and restored afterwards."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        self.signum = signum
+        # os.write, not print: the handler may run while the main thread is inside a write to stderr (tqdm)
+        os.write(2, f"\n{signal.Signals(signum).name}: stopping after this step and saving last/ "
+                    f"(send it again to stop at once)\n".encode())
+        wake_paused()
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, info):
+    """One training run per output directory: rank 0 holds DirLock; every rank learns when it could not."""
+    lock, error = None, None
+    if info.is_main:
+        try:
+            lock = DirLock(out).acquire()
+        except DirLockedError as e:
+            error = e
+    if distributed.any_(error is not None, info):
+        raise QgenInputError(str(error or "in use by another run"), path=out, field="output_dir")
+    if lock is not None and lock.previous:
+        log.warning("took over the lock left by a run that is no longer running (%s)", lock.previous)
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
