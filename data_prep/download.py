@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from qgen.data.download import main  # noqa: E402
+from qgen.cli.download import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

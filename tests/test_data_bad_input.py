@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from qgen.cli import prepare_jsquad, prepare_korquad, prepare_quiz
 from qgen.core.errors import QgenInputError
-from qgen.data import jsquad, korquad, quiz, tsv
+from qgen.data import jsquad, tsv
 from qgen.data.examples import read_tsv
 from qgen.data.squad import read_squad
 
@@ -40,7 +41,7 @@ def _run_jsquad(tmp_path, doc, task="qa", extra=()):
     inp = doc if not isinstance(doc, (dict, list, str)) else _write(tmp_path / "in.json", doc)
     out = tmp_path / "out.tsv"
     out.write_text("old\tcontent\there\n", encoding="utf-8")
-    rc = jsquad.main(["--input", str(inp), "--task", task, "--output", str(out), *extra])
+    rc = prepare_jsquad.main(["--input", str(inp), "--task", task, "--output", str(out), *extra])
     return rc, out
 
 
@@ -225,7 +226,7 @@ def _quiz_file(tmp_path, records, *, raw=None, crlf=False, bom=False):
 
 def _run_quiz(tmp_path, path, fmt="jcommonsenseqa", style="eval", extra=()):
     out = tmp_path / "quiz_out.json"
-    rc = quiz.main(["--input", str(path), "--format", fmt, "--style", style, "--output", str(out), *extra])
+    rc = prepare_quiz.main(["--input", str(path), "--format", fmt, "--style", style, "--output", str(out), *extra])
     return rc, out
 
 
@@ -317,7 +318,7 @@ def test_bad_paraphrase_file(tmp_path, capsys, para, message):
     inp = _write(tmp_path / "in.json", GOOD)
     pfile = _write(tmp_path / "para.json", para)
     out = tmp_path / "out.jsonl"
-    rc = korquad.main(["--input", str(inp), "--output", str(out), "--paraphrases", str(pfile)])
+    rc = prepare_korquad.main(["--input", str(inp), "--output", str(out), "--paraphrases", str(pfile)])
     assert rc == 2 and not out.exists()
     err = capsys.readouterr().err
     assert err.startswith(f"error: {pfile}") and message in err

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from qgen.cli import download as download_cli
 from qgen.data import download
 from qgen.data.download import SOURCES, Source, fetch, sha256_file
 
@@ -31,7 +32,7 @@ def test_recorded_checksums_match_the_local_mirror(data_dir):
 def test_jaquad_mirror_copy_is_verified_and_complete(tmp_path, capsys, monkeypatch, data_dir):
     monkeypatch.setenv(download.MIRROR_ENV, str(data_dir))
     dest = tmp_path / "dest"
-    assert download.main(["jaquad", "--dest", str(dest)]) == 0
+    assert download_cli.main(["jaquad", "--dest", str(dest)]) == 0
     assert "35 files in place" in capsys.readouterr().out
     assert len(list((dest / "jaquad" / "train").glob("*.json"))) == 30
     assert len(list((dest / "jaquad" / "dev").glob("*.json"))) == 4
@@ -40,7 +41,7 @@ def test_jaquad_mirror_copy_is_verified_and_complete(tmp_path, capsys, monkeypat
 def test_mirror_copy_reports_missing_by_name(tmp_path, capsys, monkeypatch, data_dir):
     monkeypatch.setenv(download.MIRROR_ENV, str(data_dir))
     dest = tmp_path / "dest"
-    assert download.main(["korquad", "jcommonsenseqa", "--dest", str(dest)]) == 1
+    assert download_cli.main(["korquad", "jcommonsenseqa", "--dest", str(dest)]) == 1
     captured = capsys.readouterr()
     assert "missing in mirror: korquad/KorQuAD_v1.0_train.json" in captured.err
     assert "3 files in place" in captured.out and "1 missing in mirror" in captured.out
@@ -48,7 +49,7 @@ def test_mirror_copy_reports_missing_by_name(tmp_path, capsys, monkeypatch, data
         assert (dest / rel).read_bytes() == (data_dir / rel).read_bytes()
     assert not (dest / "korquad/KorQuAD_v1.0_train.json").exists()
     # second run: verified copies are left in place
-    assert download.main(["jcommonsenseqa", "--dest", str(dest)]) == 0
+    assert download_cli.main(["jcommonsenseqa", "--dest", str(dest)]) == 0
     assert capsys.readouterr().out.count("present ") == 2
 
 
@@ -57,14 +58,14 @@ def test_corrupt_mirror_file_is_not_installed(tmp_path, capsys):
     rel = "jglue/jcommonsenseqa-v1.3/valid-v1.3.json"
     (mirror / rel).parent.mkdir(parents=True)
     (mirror / rel).write_text("tampered\n", encoding="utf-8")
-    assert download.main(["jcommonsenseqa", "--dest", str(dest), "--mirror", str(mirror)]) == 2  # bad input
+    assert download_cli.main(["jcommonsenseqa", "--dest", str(dest), "--mirror", str(mirror)]) == 2  # bad input
     err = capsys.readouterr().err
     assert f"error: {mirror / rel}: size 9 bytes, expected 235633 (not the published file)" in err
     assert not dest.exists() or not any(p.is_file() for p in dest.rglob("*"))  # no file, no temp file
 
 
 def test_missing_mirror_folder(tmp_path, capsys):
-    assert download.main(["jsquad", "--dest", str(tmp_path), "--mirror", str(tmp_path / "nope")]) == 2
+    assert download_cli.main(["jsquad", "--dest", str(tmp_path), "--mirror", str(tmp_path / "nope")]) == 2
     assert "mirror folder not found" in capsys.readouterr().err
 
 
@@ -79,7 +80,7 @@ def test_download_over_file_url(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv(download.MIRROR_ENV, raising=False)
     monkeypatch.setitem(SOURCES, "jaqket", [good, bad, unknown, gone])
     dest = tmp_path / "dest"
-    assert download.main(["jaqket", "--dest", str(dest)]) == 1
+    assert download_cli.main(["jaqket", "--dest", str(dest)]) == 1
     captured = capsys.readouterr()
     assert (dest / "x/remote.json").read_bytes() == payload
     assert f"downloaded x/unknown.json (no known checksum; sha256 {hashlib.sha256(payload).hexdigest()})" in captured.out

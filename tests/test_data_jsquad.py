@@ -6,6 +6,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from qgen.cli import prepare_jsquad
 from qgen.data import jsquad
 from qgen.data.examples import read_tsv
 from qgen.data.jsquad import HL, answer_in_body, build_source, convert, highlight, holdout_split
@@ -37,7 +38,7 @@ def _hl_parts(source: str) -> tuple[str, str, str]:
 @pytest.mark.parametrize("task", jsquad.TASKS)
 def test_all_jsquad_valid_questions_convert(jsquad_valid, tmp_path, capsys, task):
     out = tmp_path / f"{task}.tsv"
-    assert jsquad.main(["--input", str(jsquad_valid), "--task", task, "--output", str(out)]) == 0
+    assert prepare_jsquad.main(["--input", str(jsquad_valid), "--task", task, "--output", str(out)]) == 0
     rows = read_tsv(out)
     assert len(rows) == 4442  # the JSQuAD v1.3 validation split (data README)
     assert len({r.id for r in rows}) == 4442
@@ -108,7 +109,7 @@ def test_holdout_split_by_context(jsquad_valid, tmp_path, capsys):
     train_p, dev_p = tmp_path / "train.tsv", tmp_path / "dev.tsv"
     args = ["--input", str(jsquad_valid), "--task", "qa", "--output", str(train_p),
             "--holdout", "0.1", "--holdout-output", str(dev_p), "--seed", "3"]
-    assert jsquad.main(args) == 0
+    assert prepare_jsquad.main(args) == 0
     train, dev = read_tsv(train_p), read_tsv(dev_p)
     assert len(train) + len(dev) == 4442
     assert not {r.id for r in train} & {r.id for r in dev}
@@ -117,7 +118,7 @@ def test_holdout_split_by_context(jsquad_valid, tmp_path, capsys):
     assert len(ctx(dev)) == round(0.1 * len(ctx(train) | ctx(dev)))
     # deterministic: the same command writes the same files
     first = (train_p.read_bytes(), dev_p.read_bytes())
-    assert jsquad.main(args) == 0
+    assert prepare_jsquad.main(args) == 0
     assert (train_p.read_bytes(), dev_p.read_bytes()) == first
     capsys.readouterr()
 
@@ -136,14 +137,14 @@ def test_holdout_split_independent_of_order_and_seeded(jsquad_questions):
 
 def test_limit(jsquad_valid, tmp_path, capsys):
     out = tmp_path / "x.tsv"
-    assert jsquad.main(["--input", str(jsquad_valid), "--task", "aqg", "--output", str(out), "--limit", "7"]) == 0
+    assert prepare_jsquad.main(["--input", str(jsquad_valid), "--task", "aqg", "--output", str(out), "--limit", "7"]) == 0
     assert [r.id for r in read_tsv(out)][:2] == ["a10336p0q0", "a10336p0q1"] and len(read_tsv(out)) == 7
     capsys.readouterr()
 
 
 def test_korquad_through_prepare_jsquad(korquad_dev, tmp_path, capsys):
     out = tmp_path / "ko.tsv"
-    assert jsquad.main(["--input", str(korquad_dev), "--task", "qa", "--lang", "ko", "--output", str(out)]) == 0
+    assert prepare_jsquad.main(["--input", str(korquad_dev), "--task", "qa", "--lang", "ko", "--output", str(out)]) == 0
     rows = read_tsv(out)
     assert len(rows) == 5774
     assert rows[0].id == "6548850-0-0" and rows[0].target == "1989년 2월 15일"
@@ -194,6 +195,6 @@ def test_build_source_for_interactive_use():
 def test_same_output_paths_refused(tmp_path, jsquad_valid, capsys):
     out = str(tmp_path / "a.tsv")
     with pytest.raises(SystemExit) as e:
-        jsquad.main(["--input", str(jsquad_valid), "--task", "qa", "--output", out, "--holdout", "0.1",
+        prepare_jsquad.main(["--input", str(jsquad_valid), "--task", "qa", "--output", out, "--holdout", "0.1",
                      "--holdout-output", out])
     assert e.value.code == 2 and "must be different files" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 import pytest
 
+from qgen.cli import prepare_jsquad
 from qgen.data import jsquad
 from qgen.data.examples import read_tsv
 from qgen.data.jsquad import HL, convert, sentence_window
@@ -91,7 +92,7 @@ def test_cli_context_window_sentence(jsquad_valid, tmp_path, capsys):
     train_p, dev_p = tmp_path / "train.tsv", tmp_path / "dev.tsv"
     args = ["--input", str(jsquad_valid), "--task", "aqg", "--output", str(train_p), "--holdout", "0.1",
             "--holdout-output", str(dev_p), "--context-window", "sentence"]
-    assert jsquad.main(args) == 0
+    assert prepare_jsquad.main(args) == 0
     assert "skipped 0" in capsys.readouterr().out
     train, dev = read_tsv(train_p), read_tsv(dev_p)
     # the split is by whole paragraph, as with full contexts: the same ids on each side

@@ -2,7 +2,7 @@
 
 import json
 
-from qgen.data import korquad
+from qgen.cli import prepare_korquad
 from qgen.data.examples import read_examples
 
 PREAMBLE = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
@@ -11,7 +11,7 @@ Q0 = "임종석이 여의도 농민 폭력 시위를 주도한 혐의로 지명�
 
 def _run(tmp_path, korquad_dev, *extra):
     out = tmp_path / "out.jsonl"
-    assert korquad.main(["--input", str(korquad_dev), "--output", str(out), *extra]) == 0
+    assert prepare_korquad.main(["--input", str(korquad_dev), "--output", str(out), *extra]) == 0
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()], out
 
 

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from qgen.data import quiz
+from qgen.cli import prepare_quiz
 from qgen.data.examples import read_examples
 
 HEADER = "以下の問題について、0, 1, 2, 3, 4の選択肢から選んで答えてください。"
@@ -13,7 +13,7 @@ HEADER = "以下の問題について、0, 1, 2, 3, 4の選択肢から選んで
 
 def _run(tmp_path, inp, fmt, style, *extra, name="out.json"):
     out = tmp_path / name
-    assert quiz.main(["--input", str(inp), "--format", fmt, "--style", style, "--output", str(out), *extra]) == 0
+    assert prepare_quiz.main(["--input", str(inp), "--format", fmt, "--style", style, "--output", str(out), *extra]) == 0
     return json.loads(out.read_text(encoding="utf-8")), out
 
 

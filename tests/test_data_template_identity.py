@@ -11,6 +11,7 @@ import random
 import pytest
 
 from qgen.cli import prepare as prepare_cli
+from qgen.cli import prepare_jsquad, prepare_korquad, prepare_quiz
 from qgen.data import jsquad, korquad, quiz
 
 
@@ -52,7 +53,7 @@ JSQUAD_CASES = [  # (task, script flags, template options, outputs)
 
 @pytest.mark.parametrize("task, flags, sets, outputs", JSQUAD_CASES)
 def test_jsquad_templates(tmp_path, capsys, jsquad_valid, task, flags, sets, outputs):
-    said, paths = _both(tmp_path, capsys, jsquad.main, ["--input", str(jsquad_valid), "--task", task, *flags],
+    said, paths = _both(tmp_path, capsys, prepare_jsquad.main, ["--input", str(jsquad_valid), "--task", task, *flags],
                         f"jsquad-{task}", sets, [jsquad_valid], outputs)
     rows = sum(len(p.read_text(encoding="utf-8").splitlines()) for p in paths)
     assert rows == {"3000": 3000, "1000": 1000}.get(next((s[6:] for s in sets if s.startswith("limit=")), ""), 4442)
@@ -61,9 +62,9 @@ def test_jsquad_templates(tmp_path, capsys, jsquad_valid, task, flags, sets, out
 
 def test_jsquad_template_korean_and_shards(tmp_path, capsys, korquad_dev, jaquad_dir):
     # KorQuAD through the JSQuAD converter with --lang ko; JaQuAD's 4 dev shards as a directory input
-    _both(tmp_path / "ko", capsys, jsquad.main, ["--input", str(korquad_dev), "--task", "aqg", "--lang", "ko"],
+    _both(tmp_path / "ko", capsys, prepare_jsquad.main, ["--input", str(korquad_dev), "--task", "aqg", "--lang", "ko"],
           "jsquad-aqg", ["lang=ko"], [korquad_dev])
-    said, (out,) = _both(tmp_path / "ja", capsys, jsquad.main,
+    said, (out,) = _both(tmp_path / "ja", capsys, prepare_jsquad.main,
                          ["--input", str(jaquad_dir / "dev"), "--task", "aqg_hl", "--context-window", "sentence"],
                          "jsquad-aqg_hl", ["context_window=sentence"], [jaquad_dir / "dev"])
     assert len(out.read_text(encoding="utf-8").splitlines()) == 3939
@@ -82,7 +83,7 @@ def test_jsquad_template_skips_like_the_script(tmp_path, capsys):
     src.write_text(json.dumps({"data": [{"title": "t", "paragraphs": [{"context": ctx, "qas": qas}, hl]}]},
                               ensure_ascii=False), encoding="utf-8")
     for task in jsquad.TASKS:
-        said, _ = _both(tmp_path / task, capsys, jsquad.main, ["--input", str(src), "--task", task],
+        said, _ = _both(tmp_path / task, capsys, prepare_jsquad.main, ["--input", str(src), "--task", task],
                         f"jsquad-{task}", [], [src])
         assert f"skipped {2 if task != 'aqg_hl' else 3}" in said
 
@@ -90,12 +91,12 @@ def test_jsquad_template_skips_like_the_script(tmp_path, capsys):
 @pytest.mark.parametrize("style", quiz.STYLES)
 def test_jcommonsenseqa_templates(tmp_path, capsys, jcqa_train, jcqa_valid, style):
     fmt = ["--format", "jcommonsenseqa", "--style", style]
-    _, (out,) = _both(tmp_path / "t", capsys, quiz.main, ["--input", str(jcqa_train), *fmt],
+    _, (out,) = _both(tmp_path / "t", capsys, prepare_quiz.main, ["--input", str(jcqa_train), *fmt],
                       f"jcommonsenseqa-{style}", [], [jcqa_train])
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 8939
-    _both(tmp_path / "v", capsys, quiz.main, ["--input", str(jcqa_valid), *fmt], f"jcommonsenseqa-{style}", [],
+    _both(tmp_path / "v", capsys, prepare_quiz.main, ["--input", str(jcqa_valid), *fmt], f"jcommonsenseqa-{style}", [],
           [jcqa_valid])
-    _, (out,) = _both(tmp_path / "n", capsys, quiz.main, ["--input", str(jcqa_valid), *fmt, "--no-normalize",
+    _, (out,) = _both(tmp_path / "n", capsys, prepare_quiz.main, ["--input", str(jcqa_valid), *fmt, "--no-normalize",
                                                           "--limit", "100"],
                       f"jcommonsenseqa-{style}", ["normalize=false", "limit=100"], [jcqa_valid])
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 100
@@ -110,7 +111,7 @@ def test_quiz_template_file_is_editing_the_template(tmp_path, capsys, jcqa_valid
     text = (prepare_cli.TEMPLATES_DIR / "jcommonsenseqa-train.yaml").read_text(encoding="utf-8")
     assert quiz.QuizTemplate.header in text
     edited.write_text(text.replace(quiz.QuizTemplate.header, header), encoding="utf-8")
-    _both(tmp_path, capsys, quiz.main, ["--input", str(jcqa_valid), "--format", "jcommonsenseqa", "--style", "train",
+    _both(tmp_path, capsys, prepare_quiz.main, ["--input", str(jcqa_valid), "--format", "jcommonsenseqa", "--style", "train",
                                         "--template-file", str(override), "--limit", "50"],
           str(edited), ["limit=50"], [jcqa_valid])
 
@@ -139,9 +140,9 @@ def _jaqket(path, n=60):
 def test_jaqket_templates(tmp_path, capsys, style):
     src = _jaqket(tmp_path / "jaqket.jsonl")
     fmt = ["--format", "jaqket", "--style", style]
-    said, (out,) = _both(tmp_path / "d", capsys, quiz.main, ["--input", str(src), *fmt], f"jaqket-{style}", [], [src])
+    said, (out,) = _both(tmp_path / "d", capsys, prepare_quiz.main, ["--input", str(src), *fmt], f"jaqket-{style}", [], [src])
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 57 and "skipped 3" in said
-    _both(tmp_path / "o", capsys, quiz.main, ["--input", str(src), *fmt, "--num-choices", "4", "--seed", "7",
+    _both(tmp_path / "o", capsys, prepare_quiz.main, ["--input", str(src), *fmt, "--num-choices", "4", "--seed", "7",
                                               "--no-normalize", "--limit", "20"],
           f"jaqket-{style}", ["num_choices=4", "seed=7", "normalize=false", "limit=20"], [src])
 
@@ -150,7 +151,7 @@ def test_jaqket_templates(tmp_path, capsys, style):
 def test_korquad_templates(tmp_path, capsys, korquad_dev, context):
     name = "korquad-context" if context else "korquad"
     flag = ["--with-context"] if context else []
-    _, (out,) = _both(tmp_path / "d", capsys, korquad.main, ["--input", str(korquad_dev), *flag], name, [],
+    _, (out,) = _both(tmp_path / "d", capsys, prepare_korquad.main, ["--input", str(korquad_dev), *flag], name, [],
                       [korquad_dev])
     assert len(out.read_text(encoding="utf-8").splitlines()) == 5774
     # paraphrases keyed by question (spacing differs) and by id, a repeat, an unmatched key; with --limit and --lang
@@ -159,7 +160,7 @@ def test_korquad_templates(tmp_path, capsys, korquad_dev, context):
             questions[5].id: ["바꾼 질문?"], "없는 질문": ["x"]}
     pfile = tmp_path / "para.json"
     pfile.write_text(json.dumps(para, ensure_ascii=False), encoding="utf-8")
-    said, (out,) = _both(tmp_path / "p", capsys, korquad.main,
+    said, (out,) = _both(tmp_path / "p", capsys, prepare_korquad.main,
                          ["--input", str(korquad_dev), *flag, "--paraphrases", str(pfile), "--limit", "300",
                           "--lang", "ja"],
                          name, [f"paraphrases={pfile}", "limit=300", "lang=ja"], [korquad_dev])

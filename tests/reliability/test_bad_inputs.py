@@ -255,13 +255,12 @@ CASES = [
 def _run(command: str, argv: list[str]) -> int:
     """The command's own entry point, in-process; SystemExit (argparse) counts as its exit code."""
     from qgen import cli
+    from qgen.cli import download, predict, prepare_jsquad, prepare_korquad, prepare_quiz
     from qgen.cli import generate as generate_cli
-    from qgen.cli import predict
     from qgen.cli import train as train_cli
-    from qgen.data import download, jsquad, korquad, quiz
 
     mains = {"train": train_cli.main, "predict": predict.main, "generate": generate_cli.main,
-             "prepare-jsquad": jsquad.main, "prepare-quiz": quiz.main, "prepare-korquad": korquad.main,
+             "prepare-jsquad": prepare_jsquad.main, "prepare-quiz": prepare_quiz.main, "prepare-korquad": prepare_korquad.main,
              "download": download.main}
     try:
         if command in mains:

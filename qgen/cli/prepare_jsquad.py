@@ -1,0 +1,89 @@
+"""`qgen prepare-jsquad` (data_prep/prepare_jsquad.py): SQuAD-layout JSON → QA / AQG / AQG-HL TSV rows; the
+conversion is qgen.data.jsquad."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from qgen.core.errors import QgenInputError
+from qgen.data.jsquad import CONTEXT_WINDOWS, TASKS, answer_in_body, convert, holdout_split
+from qgen.data.skips import print_reasons, print_summary
+from qgen.data.squad import read_squad_files
+from qgen.data.tsv import write_tsv_files
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="prepare_jsquad",
+        description="Convert a SQuAD-v1.1-layout file (JSQuAD, KorQuAD, SQuAD) to `id\\tsource\\ttarget` TSV rows.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--input", required=True, type=Path, nargs="+",
+                   help="SQuAD-layout JSON file(s) or directories of them (JaQuAD's shards: --input jaquad/train)")
+    p.add_argument("--task", required=True, choices=TASKS, help="qa: question+context→answer; aqg: answer+context→"
+                   "question; aqg_hl: context with <hl> answer <hl>→question")
+    p.add_argument("--output", required=True, type=Path, help="TSV to write")
+    p.add_argument("--lang", default="ja", choices=("ja", "ko", "en"), help="normalisation (neologdn for ja only)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N usable questions (file order)")
+    p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                   help="move this fraction of the contexts (with all their questions) to --holdout-output")
+    p.add_argument("--holdout-output", type=Path, default=None, help="TSV for the held-out questions")
+    p.add_argument("--seed", type=int, default=0, help="seed of the holdout split")
+    p.add_argument("--answer-in-body", action="store_true",
+                   help="move an answer_start that points into the 'TITLE [SEP]' prefix to the answer's first "
+                   "occurrence in the body (JSQuAD's offsets are first occurrences, so some point at the title)")
+    p.add_argument("--context-window", default="full", choices=CONTEXT_WINDOWS,
+                   help="full: the whole paragraph; sentence: only the sentence(s) holding the answer span, after the "
+                   "'TITLE [SEP]' prefix (sentence-level QG; the holdout split still goes by whole paragraph)")
+    p.add_argument("--neighbours", type=int, default=0, metavar="N",
+                   help="with --context-window sentence: also keep N sentences before and after the answer's")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.holdout is None) != (args.holdout_output is None):
+        parser.error("--holdout and --holdout-output go together")
+    if args.holdout is not None and not 0 < args.holdout < 1:
+        parser.error("--holdout must be between 0 and 1 (exclusive)")
+    if args.neighbours < 0 or (args.neighbours and args.context_window != "sentence"):
+        parser.error("--neighbours takes N >= 0 and needs --context-window sentence")
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
+    paths = [p.resolve() for p in (*args.input, args.output, args.holdout_output) if p is not None]
+    if len(set(paths)) != len(paths):
+        parser.error("--input, --output and --holdout-output must be different files")
+    try:
+        questions, skips = read_squad_files(args.input)
+        if args.limit is not None:
+            questions = questions[: args.limit]
+        moved = 0
+        if args.answer_in_body:
+            anchored = [answer_in_body(q) for q in questions]
+            moved = sum(a is not q for a, q in zip(anchored, questions))
+            questions = anchored
+        if args.holdout is None:
+            outputs = {args.output: convert(questions, args.task, args.lang, skips, args.context_window, args.neighbours)}
+        else:
+            try:
+                train, dev = holdout_split(questions, args.holdout, args.seed, args.lang)
+            except ValueError as e:
+                raise QgenInputError(str(e), path=args.input[0]) from None
+            outputs = {args.output: convert(train, args.task, args.lang, skips, args.context_window, args.neighbours),
+                       args.holdout_output: convert(dev, args.task, args.lang, skips, args.context_window, args.neighbours)}
+        if not any(outputs.values()):
+            print_reasons(skips)
+            raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input[0])
+        written = write_tsv_files(outputs)
+    except QgenInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_summary(written, skips, extra=[f"moved {moved} answers from the title to the body"] if args.answer_in_body else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
