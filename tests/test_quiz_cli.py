@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from qgen.cli.quiz import main
+from qgen.cli.quiz_gate import main as tune_main
 from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
 from qgen.models.loading import resolve
 from qgen.quiz.gate import evaluate_gate, tune
-from qgen.quiz.gate import main as tune_main
 from qgen.quiz.retrieval import build_index
 from qgen.training.config import TrainConfig, load_saved
 

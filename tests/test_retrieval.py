@@ -4,9 +4,10 @@ import json
 
 import pytest
 
+from qgen.cli.index import main
 from qgen.core.errors import QgenInputError
 from qgen.core.text import normalize, split_title
-from qgen.quiz.retrieval import build_index, gate_fires, load_index, main, read_corpus, retrieve_for, tokenize
+from qgen.quiz.retrieval import build_index, gate_fires, load_index, read_corpus, retrieve_for, tokenize
 
 PLANTED = "カルデラ天文台にある七色望遠鏡は、一九九九年にクリオネ博士が発明した。"
 

@@ -18,7 +18,7 @@ COMMANDS = {
     "prepare-korquad": ("qgen.cli.prepare_korquad", "KorQuAD → instruction-prompt JSONL"),
     "download": ("qgen.cli.download", "fetch the official data files (or copy from QGEN_DATA_MIRROR)"),
     "eval": ("qgen.cli.eval", "score a predictions JSONL and write a report"),
-    "index": ("qgen.quiz.retrieval", "build / query a local BM25 index"),
+    "index": ("qgen.cli.index", "build / query a local BM25 index"),
     "quiz": ("qgen.cli.quiz", "multiple-choice quiz scoring ([eval]), gate tuning (tune-gate), model sweeps (sweep)"),
     "merge": ("qgen.cli.merge", "merge a LoRA adapter into a full model"),
     "build-model": ("qgen.build_model", "an untrained model + tokenizer trained on your texts (a recipe's first step)"),

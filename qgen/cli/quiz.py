@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         del argv[i: i + 2]
     try:
         if argv[:1] == ["tune-gate"]:
-            from qgen.quiz.gate import main as tune_gate_main
+            from qgen.cli.quiz_gate import main as tune_gate_main
 
             with invoked_as(f"{command_prog('qgen quiz')} tune-gate"):
                 return tune_gate_main(argv[1:])
