@@ -20,7 +20,7 @@ from qgen.core.errors import QgenInputError
 from qgen.data.skips import print_reasons, print_summary
 from qgen.data.template import load_template
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "configs" / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "configs" / "templates"
 
 
 def shipped_templates() -> dict[str, Path]:
