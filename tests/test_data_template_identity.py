@@ -12,7 +12,8 @@ import pytest
 
 from qgen.cli import prepare as prepare_cli
 from qgen.cli import prepare_jsquad, prepare_korquad, prepare_quiz
-from qgen.data import jsquad, korquad, quiz
+from qgen.data import jsquad, quiz
+from qgen.data.squad import read_squad
 
 
 def _both(tmp_path, capsys, script_main, script_args, template, sets=(), inputs=(), outputs=("out",)):
@@ -155,7 +156,7 @@ def test_korquad_templates(tmp_path, capsys, korquad_dev, context):
                       [korquad_dev])
     assert len(out.read_text(encoding="utf-8").splitlines()) == 5774
     # paraphrases keyed by question (spacing differs) and by id, a repeat, an unmatched key; with --limit and --lang
-    questions, _ = korquad.read_squad(korquad_dev)
+    questions, _ = read_squad(korquad_dev)
     para = {questions[0].question + "  ": ["다른 질문 하나?", "다른 질문 하나?", questions[0].question],
             questions[5].id: ["바꾼 질문?"], "없는 질문": ["x"]}
     pfile = tmp_path / "para.json"
