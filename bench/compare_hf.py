@@ -90,6 +90,7 @@ def run_qgen(args, work: Path) -> None:
 
 
 def run_hf(args, work: Path, group: bool) -> None:
+    import torch
     import transformers
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
@@ -106,10 +107,12 @@ def run_hf(args, work: Path, group: bool) -> None:
     targs = dict(output_dir=str(work / "hf-out"), per_device_train_batch_size=BATCH, learning_rate=LR,
                  num_train_epochs=1, optim="adamw_torch", weight_decay=0.0, max_grad_norm=1.0,
                  lr_scheduler_type="linear", warmup_steps=0, save_strategy="no", eval_strategy="no", report_to=[],
-                 dataloader_num_workers=0, logging_steps=10, use_cpu=True, seed=SEED, disable_tqdm=True,
+                 dataloader_num_workers=0, logging_steps=10, use_cpu=not torch.cuda.is_available(), seed=SEED,
+                 disable_tqdm=True,
                  train_sampling_strategy="group_by_length" if group else "random", bf16=False, fp16=False)
     if args.kind == "seq2seq":
-        from transformers import Seq2SeqTrainer as T, Seq2SeqTrainingArguments as A
+        from transformers import Seq2SeqTrainer as T
+        from transformers import Seq2SeqTrainingArguments as A
     else:
         T, A = Trainer, TrainingArguments
     trainer = T(model=model, args=A(**targs), train_dataset=rows, data_collator=collator)
