@@ -14,3 +14,12 @@ def train(config):
 
 
 __all__ = ["__version__", "train"]
+
+
+def __getattr__(name):
+    """`from qgen import metrics` (the name before the layers became folders) still works: it is qgen.evaluation.metrics."""
+    if name == "metrics":
+        import importlib
+
+        return importlib.import_module("qgen.evaluation.metrics")
+    raise AttributeError(f"module 'qgen' has no attribute {name!r}")
