@@ -49,8 +49,8 @@ $(MODEL_RUN)/data/train_mix.tsv: install
 
 model: $(MODEL_RUN)/data/train_mix.tsv
 	$(BIN)/python -m qgen.build_model --texts $(MODEL_RUN)/data/train_aqg_hl.tsv $(MODEL_RUN)/data/train_qa_w1.tsv \
-	  --arch tiny-t5 --arch-config configs/qgen-small-ja/arch.yaml --vocab-size 8000 --position-prior locality \
-	  --output $(MODEL_RUN)/untrained-v8k-prior
+	  --arch tiny-t5 --arch-config configs/qgen-small-ja/arch.yaml --vocab-size 8000 --position-prior copy \
+	  --output $(MODEL_RUN)/untrained-v8k-copy
 	$(BIN)/python train.py --config configs/qgen-small-ja/train.yaml --resume
 	$(BIN)/python -m qgen.export_model --checkpoint $(MODEL_RUN)/train/best --max-source-len 512 \
 	  --output $(MODEL_RUN)/qgen-small-ja

@@ -26,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch-config", type=Path, help="YAML mapping of model config settings (d_model, num_layers, …)")
     p.add_argument("--vocab-size", type=int, default=8000)
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
-    p.add_argument("--position-prior", default="none", choices=("none", "locality"),
-                   help="T5: start the relative-position biases local (sharp neighbour heads; see "
-                        "qgen/models/position_prior.py) instead of near 0")
+    p.add_argument("--position-prior", default="none", choices=("none", "locality", "copy"),
+                   help="T5 only. locality: start the relative-position biases as sharp neighbour heads; copy: also "
+                        "write a span-copying circuit into the initial weights (qgen/models/position_prior.py)")
     p.add_argument("--output", type=Path, required=True, help="directory to write (reused if it already holds a model)")
     return p
 

@@ -124,8 +124,12 @@ def build_untrained(name: str, texts: Iterable[str], out: Path, vocab_size: int 
             from qgen.models.position_prior import apply_locality_prior  # torch + transformers: lazy, as above
 
             apply_locality_prior(model)
+        elif position_prior == "copy":
+            from qgen.models.position_prior import apply_copy_prior
+
+            apply_copy_prior(model)
         elif position_prior != "none":
-            raise ValueError(f"unknown position prior {position_prior!r} (none | locality)")
+            raise ValueError(f"unknown position prior {position_prior!r} (none | locality | copy)")
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "spiece.model").unlink()
