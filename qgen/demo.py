@@ -51,11 +51,11 @@ def prepare(data_dir: Path, out: Path, task: str, context_window: str, test_limi
 
 def predict_and_score(model: str, test_tsv: Path, predictions: Path, report: Path | None = None) -> tuple[dict, list]:
     """Beam-4 questions for the test rows (qgen's predict path), scored as `qgen eval` scores them."""
-    from qgen.cli.eval import evaluate_records, worst_first
     from qgen.cli.predict import records
     from qgen.core.files import write_json, write_jsonl
     from qgen.data.examples import read_examples
     from qgen.evaluation import report as reports
+    from qgen.evaluation.records import evaluate_records, worst_first
     from qgen.inference.generation import GenerationSettings, Generator
     from qgen.inference.loader import load_inference_model
 

@@ -1,21 +1,14 @@
-"""`qgen eval` / qgen.cli.eval: input checking, metrics equal qgen.evaluation.metrics computed directly, report and JSON outputs."""
+"""`qgen eval` (qgen.cli.eval) and qgen.evaluation.records: input checking, metrics equal qgen.evaluation.metrics computed directly, report and JSON outputs."""
 
 import json
 
 import pytest
 
-from qgen.cli.eval import (
-    evaluate_records,
-    main,
-    output_paths,
-    read_predictions,
-    reference_from_source,
-    scales,
-    worst_first,
-)
+from qgen.cli.eval import main, output_paths
 from qgen.core.errors import QgenInputError
 from qgen.evaluation import metrics as M
 from qgen.evaluation.hallucination import QUESTION_STOP_WORDS, hallucinations
+from qgen.evaluation.records import evaluate_records, read_predictions, reference_from_source, scales, worst_first
 
 
 @pytest.fixture(scope="module")

@@ -194,7 +194,7 @@ def test_sentence_bleu_scores_short_texts():
 
 
 def test_scales_label_bleu_apart_from_the_0_1_metrics():
-    from qgen.cli.eval import format_metrics
+    from qgen.evaluation.records import format_metrics
 
     assert M.SCALES["bleu"] == "0-100"
     assert {v for k, v in M.SCALES.items() if "bleu" not in k} == {"0-1"}

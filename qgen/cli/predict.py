@@ -134,7 +134,7 @@ def run(args) -> int:
     write_jsonl(args.output, rows)
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
     if args.eval:
-        from qgen.cli.eval import evaluate_records, format_metrics, scales
+        from qgen.evaluation.records import evaluate_records, format_metrics, scales
 
         result = evaluate_records(rows, hallucination=not args.no_hallucination)
         path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")

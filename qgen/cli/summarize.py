@@ -110,7 +110,7 @@ def run_predict(args, argv: list[str]) -> int:
               f"(mean length {lengths['mean_length']:.0f} of mean budget {lengths['mean_budget']:.0f} characters)",
               file=sys.stderr)
     if args.eval:
-        from qgen.cli.eval import evaluate_records, format_metrics, scales
+        from qgen.evaluation.records import evaluate_records, format_metrics, scales
 
         metrics = dict(lengths)
         if all("target" in r for r in records):

@@ -1,6 +1,6 @@
 """Evaluation reports: a metrics table and per-example rows (hallucinated words highlighted), as HTML or Markdown.
 
-Rows are shown in the order given (`qgen.cli.eval.worst_first` puts the worst first). Every text is escaped, and
+Rows are shown in the order given (`qgen.evaluation.records.worst_first` puts the worst first). Every text is escaped, and
 sits in a width-limited block that breaks anywhere (`overflow-wrap: anywhere`): a long unbroken prediction such as
 `「「「…` (no line-break opportunity between those characters) wraps instead of widening the table off the page. The HTML
 report embeds a PNG of the per-example score distributions (a matplotlib Figure rendered by Agg, pyplot untouched). Highlighting marks every

@@ -89,12 +89,12 @@ def test_tsv_round_trip_of_cleaned_fields(scratch, rows):
 @given(value=json_values, lines=st.booleans())
 def test_json_readers_any_structure(scratch, value, lines):
     """SQuAD, quiz, paraphrase, instruction and prediction readers on arbitrary JSON (a document or JSON lines)."""
-    from qgen.cli.eval import read_predictions
     from qgen.data.examples import read_instructions, read_text_jsonl
     from qgen.data.jsonfile import load_json, load_records
     from qgen.data.korquad import load_paraphrases
     from qgen.data.quiz import read_quizzes
     from qgen.data.squad import read_squad
+    from qgen.evaluation.records import read_predictions
     from qgen.quiz.prompt import read_quiz
 
     text = ("\n".join(json.dumps(v, ensure_ascii=False) for v in value) if lines and isinstance(value, list)
@@ -110,9 +110,9 @@ def test_json_readers_any_structure(scratch, value, lines):
 @fuzz
 @given(data=st.one_of(texts, st.binary(max_size=300)))
 def test_json_readers_any_bytes(scratch, data):
-    from qgen.cli.eval import read_predictions
     from qgen.data.jsonfile import load_json, load_records
     from qgen.data.squad import read_squad
+    from qgen.evaluation.records import read_predictions
 
     path = _file(scratch, "raw.json", data)
     for reader in (load_json, load_records, read_squad, read_predictions):

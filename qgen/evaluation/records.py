@@ -1,0 +1,179 @@
+"""Scoring prediction records (`{"id", "source", "prediction", "target"}`): reading and checking a predictions JSONL,
+the metrics of `qgen eval` over the records, worst-first ordering and the terminal format of the figures.
+
+The command (`qgen eval`, qgen/cli/eval.py) and the Python users (predict.py --eval, the demo, notebooks) share these,
+so a figure means the same wherever it was computed. Hallucination uses the *reference text*: the source without a
+leading `… context:` part and without `<hl>` marks (`reference_from_source`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+
+from qgen.core.errors import QgenInputError
+
+_CONTEXT_MARK = re.compile(r"\bcontext\s*[:：]\s*", re.IGNORECASE)
+_HL = re.compile(r"\s*<hl>\s*", re.IGNORECASE)
+SORT_KEYS = ("hallucination", "f1", "rougeL")
+
+
+def reference_from_source(source: str) -> str:
+    """The source without a leading `… context:` part (case-insensitive) and without `<hl>` answer markers."""
+    m = _CONTEXT_MARK.search(source)
+    text = source[m.end() :] if m else source
+    return _HL.sub(_unmark, text).strip() if "<" in text else text
+
+
+def _unmark(m: re.Match) -> str:
+    """A removed `<hl>` leaves a space only between two ASCII letters/digits (Japanese text has none there)."""
+    left, right = m.string[m.start() - 1 : m.start()], m.string[m.end() : m.end() + 1]
+    return " " if (left + right).isascii() and left.isalnum() and right.isalnum() else ""
+
+
+def _check_record(obj, where: dict, path, need_source: str | None) -> dict:
+    if not isinstance(obj, dict):
+        raise QgenInputError(f"expected a JSON object, got {type(obj).__name__}", path=path, **where)
+    for field in ("prediction",) + ((need_source,) if need_source else ()):
+        if field not in obj:
+            raise QgenInputError("missing field", path=path, field=field, **where)
+        if not isinstance(obj[field], str):
+            raise QgenInputError(f"expected a string, got {type(obj[field]).__name__}", path=path, field=field, **where)
+    if "target" not in obj:
+        raise QgenInputError("missing field", path=path, field="target", **where)
+    target = obj["target"]
+    if isinstance(target, list):
+        if not target or not all(isinstance(t, str) for t in target):
+            raise QgenInputError("expected a non-empty list of strings", path=path, field="target", **where)
+    elif not isinstance(target, str):
+        raise QgenInputError(
+            f"expected a string or list of strings, got {type(target).__name__}", path=path, field="target", **where
+        )
+    return obj
+
+
+def read_predictions(path, source_field: str | None = "source") -> list[dict]:
+    """Read and check a predictions JSONL; `source_field=None` does not require a source."""
+    from qgen.data.jsonfile import read_text, require_file
+
+    path = require_file(path)
+    records = []
+    for lineno, line in enumerate(read_text(path).split("\n"), 1):  # read_text: BOM, bad UTF-8 → a named error
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise QgenInputError(f"malformed JSON (column {e.colno}: {e.msg})", path=path, line=lineno) from None
+        records.append(_check_record(obj, {"line": lineno}, path, source_field))
+    if not records:
+        raise QgenInputError("no prediction records", path=path)
+    return records
+
+
+def evaluate_records(
+    records: Sequence[dict],
+    *,
+    source_field: str = "source",
+    hallucination: bool = True,
+    strip_source_prefix: bool = True,
+    stop_words: Iterable[str] | None = None,
+    tokenize: str = "ja-mecab",
+    workers: int | None = None,
+) -> dict:
+    """Metrics for prediction records: {"metrics": {...}, "examples": [...]} (examples in input order).
+
+    metrics: n, exact_match, char_f1 (JSQuAD, [0, 1]), bleu (0-100), bleu_signature, rouge1/rouge2/rougeL ([0, 1]),
+    rouge_signature (`tokenize` segments words for both BLEU and ROUGE: ja-mecab, char, sudachi-A/B/C),
+    and with `hallucination`: hallucination_rate (share of predictions with >= 1 hallucinated content word) and
+    hallucinated_word_rate (hallucinated / distinct content words, summed over predictions) and on_topic_rate (share
+    of predictions with >= 1 content word found in the reference text); always distinct_rate (distinct predictions /
+    predictions: a model that ignores its input writes one output for all). Each example adds em,
+    f1, rouge1/2/L and, with `hallucination`, hallucinated (sorted list) and content_words. `stop_words` defaults to
+    `QUESTION_STOP_WORDS`. Bad records raise QgenInputError naming the record index and field.
+    """
+    from qgen.evaluation import metrics as M
+
+    if not records:
+        raise QgenInputError("no prediction records")
+    records = [
+        _check_record(r, {"record": i}, None, source_field if hallucination else None) for i, r in enumerate(records)
+    ]
+    preds = [r["prediction"] for r in records]
+    refs = [r["target"] for r in records]
+    ems, f1s = M.exact_match_scores(preds, refs), M.char_f1_scores(preds, refs)
+    rouges = M.rouge_scores(preds, refs, tokenize)
+    bleu, signature = M.bleu_with_signature(preds, refs, tokenize=tokenize)
+    n = len(records)
+    metrics = {
+        "n": n,
+        "exact_match": sum(ems) / n,
+        "char_f1": sum(f1s) / n,
+        "bleu": bleu,
+        "bleu_signature": signature,
+        **{k: sum(r[k] for r in rouges) / n for k in M.ROUGE_TYPES},
+        "rouge_signature": M.rouge_signature(tokenize),  # the segmenter, beside the figures as BLEU's signature is
+    }
+    examples = [
+        {
+            "id": str(r.get("id", i)),
+            "source": r.get(source_field, ""),
+            "prediction": r["prediction"],
+            "target": r["target"],
+            "em": em,
+            "f1": f1,
+            **rg,
+        }
+        for i, (r, em, f1, rg) in enumerate(zip(records, ems, f1s, rouges))
+    ]
+    if hallucination:
+        from qgen.evaluation import hallucination as H
+
+        stop = H.QUESTION_STOP_WORDS if stop_words is None else frozenset(stop_words)
+        sources = [r[source_field] for r in records]
+        references = [reference_from_source(s) for s in sources] if strip_source_prefix else sources
+        details = H.hallucination_details(preds, references, stop, workers)
+        for ex, (words, n_content) in zip(examples, details):
+            ex["hallucinated"], ex["content_words"] = sorted(words), n_content
+        n_words = sum(n_content for _, n_content in details)
+        metrics["hallucination_rate"] = sum(1 for words, _ in details if words) / n
+        metrics["hallucinated_word_rate"] = sum(len(w) for w, _ in details) / n_words if n_words else 0.0
+        # on topic: at least one content word (not a stop word) that the reference text has, i.e. about its input
+        metrics["on_topic_rate"] = sum(1 for words, n_content in details if n_content > len(words)) / n
+    metrics["distinct_rate"] = len(set(preds)) / n  # a model that ignores its input repeats one output
+    return {"metrics": metrics, "examples": examples}
+
+
+def worst_first(examples: list[dict], sort: str = "hallucination") -> list[dict]:
+    """Examples ordered worst first: most hallucinated words (then lowest ROUGE-L), or lowest F1 / ROUGE-L."""
+    if sort == "hallucination":
+        return sorted(examples, key=lambda e: (-len(e.get("hallucinated", ())), e["rougeL"], e["f1"]))
+    if sort in ("f1", "rougeL"):
+        return sorted(examples, key=lambda e: (e[sort], -len(e.get("hallucinated", ()))))
+    raise ValueError(f"unknown sort {sort!r}; expected one of {SORT_KEYS}")
+
+
+def scales(metrics: dict) -> dict:
+    """{metric: "0-1" | "0-100"} for the metrics given, saved with them (BLEU is the only 0-100 one)."""
+    from qgen.evaluation.metrics import SCALES
+
+    return {k: SCALES[k] for k in metrics if k in SCALES}
+
+
+def format_metrics(metrics: dict) -> str:
+    """The metrics as aligned `name  value  (scale)` lines for the terminal: BLEU is 0-100, the rest 0-1."""
+    from qgen.evaluation.metrics import SCALES
+
+    lines = []
+    for k, v in metrics.items():
+        if k in ("bleu_signature", "rouge_signature"):
+            continue
+        value = f"{v:.2f}" if k == "bleu" else f"{v:.4f}" if isinstance(v, float) else str(v)
+        note = SCALES.get(k, "")
+        if k == "bleu":
+            note += f"; {metrics['bleu_signature']}"
+        elif k.startswith("rouge") and "rouge_signature" in metrics:
+            note += f"; {metrics['rouge_signature']}"
+        lines.append(f"{k:<24}{value:>8}" + (f"  ({note})" if note else ""))
+    return "\n".join(lines)
