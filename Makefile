@@ -53,6 +53,7 @@ model: $(MODEL_RUN)/data/train_mix.tsv
 	  --output $(MODEL_RUN)/untrained-v8k-copy
 	$(BIN)/python train.py --config configs/qgen-small-ja/train.yaml --resume
 	$(BIN)/python -m qgen.export_model --checkpoint $(MODEL_RUN)/train/best --max-source-len 512 \
+	  --card configs/qgen-small-ja/MODEL_CARD.md \
 	  --output $(MODEL_RUN)/qgen-small-ja
 # (shipping = copying that directory, with its model card, to qgen/models/pretrained/ once it meets the minimum)
 

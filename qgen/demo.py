@@ -1,12 +1,12 @@
 """`python -m qgen.demo` (`make demo`): answer-aware question generation on JSQuAD, end to end on a CPU in minutes.
 
-`--model M` (a seq2seq checkpoint directory, or `qgen-small-ja` once it is shipped): score M on held-out JSQuAD
-paragraphs, fine-tune it on the other JSQuAD paragraphs (AQG-HL: the answer's sentence with the answer marked `<hl>`)
-under a wall-time budget, score it again, and print BLEU-4 / ROUGE-L / hallucination rate before and after plus five
-held-out examples — the same steps as fine-tuning `sonoisa/t5-base-japanese` on a GPU.
-Default (`--from-scratch`): the built-in 2-layer `tiny-t5` trained from random weights (AQG on the whole paragraph),
-as the first release did: within minutes it learns one generic question and does not read its input. It stays the
-default until a shipped model meets qgen-small-ja's minimum figures (configs/qgen-small-ja/NOTES.md).
+Default: start from `qgen-small-ja` (the small Japanese T5 shipped in the package, trained on JaQuAD only), score it
+on held-out JSQuAD paragraphs, fine-tune it on the other JSQuAD paragraphs (AQG-HL: the answer's sentence with the
+answer marked `<hl>`) under a wall-time budget, score it again, and print BLEU-4 / ROUGE-L / hallucination rate before
+and after plus five held-out examples — the same steps as fine-tuning `sonoisa/t5-base-japanese` on a GPU, which
+`--model DIR` does with any seq2seq checkpoint. `--from-scratch`: the built-in 2-layer `tiny-t5` trained from random
+weights (AQG on the whole paragraph), as the first release did: within minutes it learns one generic question and does
+not read its input — the loop learning, not a question generator.
 
 The held-out questions (10% of the paragraphs) are split by paragraph into a validation half, which picks `best/`,
 and a test half, which is scored; no paragraph is in two of the three sets.
@@ -24,6 +24,7 @@ from qgen.core.errors import QgenInputError
 
 JSQUAD = Path("jglue") / "jsquad-v1.3" / "valid-v1.3.json"
 SCRATCH = "tiny-t5"
+SHIPPED = "qgen-small-ja"
 SHOWN = ("bleu", "rougeL", "hallucination_rate", "distinct_rate", "on_topic_rate")
 
 
@@ -77,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("QGEN_DATA_DIR", "../shared/data")),
                    help="folder holding jglue/jsquad-v1.3/valid-v1.3.json")
     p.add_argument("--output-dir", type=Path, default=Path("runs/demo"))
-    p.add_argument("--model", default=SCRATCH,
-                   help="tiny-t5 = train from scratch (default); else a seq2seq checkpoint dir or qgen-small-ja to fine-tune")
+    p.add_argument("--model", default=SHIPPED,
+                   help="seq2seq model to fine-tune: the shipped qgen-small-ja, or a checkpoint directory; tiny-t5 = "
+                        "train the built-in tiny model from scratch")
     p.add_argument("--from-scratch", dest="model", action="store_const", const=SCRATCH, help="same as --model tiny-t5")
     p.add_argument("--minutes", type=float, default=None,
                    help="training wall-time budget (default: 2.5 fine-tuning, 3.5 from scratch)")

@@ -37,10 +37,19 @@ def test_demo_fine_tunes_a_given_model(data_dir, tmp_path, capsys, checkpoint):
     assert not paragraph(train) & paragraph(valid + test) and not paragraph(valid) & paragraph(test)
 
 
-def test_demo_from_scratch_is_the_default(data_dir, tmp_path, capsys):
+def test_the_default_fine_tunes_the_shipped_model(data_dir, tmp_path, capsys):
+    out = tmp_path / "default"
+    assert demo.main(["--data-dir", str(data_dir), "--output-dir", str(out), "--max-steps", "2",
+                      "--test-limit", "4"]) == 0
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert summary["model"] == "qgen-small-ja" and summary["steps"] == 2
+    assert summary["before"]["n"] == 4 and "before fine-tuning" in capsys.readouterr().out
+
+
+def test_demo_from_scratch(data_dir, tmp_path, capsys):
     out = tmp_path / "scratch"
     assert demo.main(["--data-dir", str(data_dir), "--output-dir", str(out), "--max-steps", "2",
-                      "--test-limit", "4", "--vocab-size", "3000"]) == 0
+                      "--test-limit", "4", "--vocab-size", "3000", "--from-scratch"]) == 0
     printed = capsys.readouterr().out
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["model"] == "tiny-t5" and summary["before"] is None and "before fine-tuning" not in printed

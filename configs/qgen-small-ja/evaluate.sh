@@ -17,16 +17,23 @@ prep --input "$D/jaquad/dev" --task qa --output "$OUT/jaquad_dev_qa.tsv"
 prep --input "$D/jglue/jsquad-v1.3/valid-v1.3.json" --task aqg_hl --context-window sentence --output "$OUT/jsquad_valid_aqg_hl.tsv"
 prep --input "$D/jglue/jsquad-v1.3/valid-v1.3.json" --task qa --output "$OUT/jsquad_valid_qa.tsv"
 
-for set in jaquad_dev jsquad_valid; do
+score_set() {  # one data set: AQG-HL (beam 4) then QA (greedy), each scored by qgen eval
+  local set=$1
   $PY predict.py --model "$MODEL" --input "$OUT/${set}_aqg_hl.tsv" --output "$OUT/${set}_aqg_hl.jsonl" \
     --num-beams 4 --max-new-tokens 48 $LIMIT_ARGS
   $PY -m qgen.cli eval --predictions "$OUT/${set}_aqg_hl.jsonl" --report "$OUT/${set}_aqg_hl.html" \
-    --metrics "$OUT/${set}_aqg_hl.metrics.json"
+    --metrics "$OUT/${set}_aqg_hl.metrics.json" --workers 1
   $PY predict.py --model "$MODEL" --input "$OUT/${set}_qa.tsv" --output "$OUT/${set}_qa.jsonl" \
     --num-beams 1 --max-new-tokens 24 $LIMIT_ARGS
   $PY -m qgen.cli eval --predictions "$OUT/${set}_qa.jsonl" --no-hallucination --report "$OUT/${set}_qa.html" \
     --metrics "$OUT/${set}_qa.metrics.json"
-done
+}
+# the two sets run side by side, one thread each (a 9M model keeps one core busy; two processes use both)
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+score_set jaquad_dev > "$OUT/jaquad_dev.log" 2>&1 &
+score_set jsquad_valid > "$OUT/jsquad_valid.log" 2>&1 &
+wait %1 || { tail -5 "$OUT/jaquad_dev.log"; exit 1; }
+wait %2 || { tail -5 "$OUT/jsquad_valid.log"; exit 1; }
 $PY - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
