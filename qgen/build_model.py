@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from qgen.cli.parser import reports_input_errors
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import read_examples
@@ -33,33 +34,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console.configure()  # no "Writing model shards" bars: the written path is printed at the end
-    try:
-        overrides = {}
-        if args.arch_config:
-            try:
-                overrides = yaml.safe_load(args.arch_config.read_text(encoding="utf-8")) or {}
-            except (OSError, yaml.YAMLError) as e:
-                raise QgenInputError(f"cannot read the architecture settings: {e}", path=args.arch_config) from None
-            if not isinstance(overrides, dict):
-                raise QgenInputError("expected a mapping of config settings", path=args.arch_config)
-        texts = [t for path in args.texts for ex in read_examples(path) for t in (ex.source, ex.input, ex.target) if t]
+    overrides = {}
+    if args.arch_config:
         try:
-            out = build_untrained(args.arch, texts, args.output, args.vocab_size, args.seed, overrides,
-                                  args.position_prior)
-        except ValueError as e:
-            raise QgenInputError(str(e), path=args.arch_config) from None
-        except RuntimeError as e:  # sentencepiece: the vocabulary cannot hold every character of the texts
-            found = re.search(r"(\d+) vs (\d+)", str(e))
-            if "smaller than required_chars" not in str(e) or not found:
-                raise
-            raise QgenInputError(f"--vocab-size {found[1]} is smaller than the {found[2]} distinct characters of "
-                                 f"the texts; give at least {int(found[2]) + 100}") from None
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+            overrides = yaml.safe_load(args.arch_config.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise QgenInputError(f"cannot read the architecture settings: {e}", path=args.arch_config) from None
+        if not isinstance(overrides, dict):
+            raise QgenInputError("expected a mapping of config settings", path=args.arch_config)
+    texts = [t for path in args.texts for ex in read_examples(path) for t in (ex.source, ex.input, ex.target) if t]
+    try:
+        out = build_untrained(args.arch, texts, args.output, args.vocab_size, args.seed, overrides,
+                              args.position_prior)
+    except ValueError as e:
+        raise QgenInputError(str(e), path=args.arch_config) from None
+    except RuntimeError as e:  # sentencepiece: the vocabulary cannot hold every character of the texts
+        found = re.search(r"(\d+) vs (\d+)", str(e))
+        if "smaller than required_chars" not in str(e) or not found:
+            raise
+        raise QgenInputError(f"--vocab-size {found[1]} is smaller than the {found[2]} distinct characters of "
+                             f"the texts; give at least {int(found[2]) + 100}") from None
     print(f"written {out}")
     return 0
 

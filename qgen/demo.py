@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from qgen.cli.parser import reports_input_errors
 from qgen.core.errors import QgenInputError
 
 JSQUAD = Path("jglue") / "jsquad-v1.3" / "valid-v1.3.json"
@@ -130,6 +131,7 @@ def _print_results(before: dict | None, after: dict, rows: list, label: str) -> 
         print(f"\nanswer:    {_answer(row['source'])}\ngenerated: {row['prediction']}\nreference: {row['target']}")
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
@@ -141,18 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.output_dir
-    try:
-        scratch = args.model == SCRATCH
-        task, window = ("aqg", "full") if scratch else ("aqg_hl", "sentence")
-        train_tsv, valid_tsv, test_tsv, texts = prepare(args.data_dir, out, task, window, args.test_limit)
-        before = None
-        if not scratch:
-            print(f"scoring {args.model} on {test_tsv} before fine-tuning …", file=sys.stderr)
-            before, _ = predict_and_score(args.model, test_tsv, out / "predictions_before.jsonl")
-        summary = _train(args, train_tsv, valid_tsv, texts)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    scratch = args.model == SCRATCH
+    task, window = ("aqg", "full") if scratch else ("aqg_hl", "sentence")
+    train_tsv, valid_tsv, test_tsv, texts = prepare(args.data_dir, out, task, window, args.test_limit)
+    before = None
+    if not scratch:
+        print(f"scoring {args.model} on {test_tsv} before fine-tuning …", file=sys.stderr)
+        before, _ = predict_and_score(args.model, test_tsv, out / "predictions_before.jsonl")
+    summary = _train(args, train_tsv, valid_tsv, texts)
     print(format_summary(summary))
     after, rows = predict_and_score(summary["best_dir"], test_tsv, out / "predictions.jsonl", out / "report.html")
     _print_results(before, after, rows, "from scratch" if scratch else "after fine-tuning")

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from qgen.cli.parser import reports_input_errors
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
@@ -75,21 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console.configure()  # no "Writing model shards" bars: the written path is printed at the end
+    if not args.checkpoint.is_dir():
+        raise QgenInputError("checkpoint directory not found", path=args.checkpoint)
+    if args.card is not None and not args.card.is_file():
+        raise QgenInputError("model card not found", path=args.card)
     try:
-        if not args.checkpoint.is_dir():
-            raise QgenInputError("checkpoint directory not found", path=args.checkpoint)
-        if args.card is not None and not args.card.is_file():
-            raise QgenInputError("model card not found", path=args.card)
-        try:
-            worst = export(args.checkpoint, args.output, args.dtype, args.card, args.max_source_len)
-        except ValueError as e:
-            raise QgenInputError(str(e), path=args.checkpoint) from None
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        worst = export(args.checkpoint, args.output, args.dtype, args.card, args.max_source_len)
+    except ValueError as e:
+        raise QgenInputError(str(e), path=args.checkpoint) from None
     size = sum(f.stat().st_size for f in args.output.iterdir()) / 2**20
     print(f"written {args.output} ({size:.1f} MB, {args.dtype}; largest weight rounding error {worst:.2e})")
     return 0

@@ -115,3 +115,24 @@ def test_misspelt_flag_from_the_shell(tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.splitlines() == ["error: unrecognized arguments: --trian-file x.tsv (did you mean --train-file?)",
                                         "see train.py --help"]
+
+
+def test_every_command_main_turns_bad_input_into_one_line_and_exit_2(capsys):
+    """`reports_input_errors` wraps each command's main(): the same exit code and one line whether it runs as
+    `qgen X`, as a script or from Python; other exceptions still propagate (a bug is not bad input)."""
+    from qgen.cli.parser import reports_input_errors
+
+    @reports_input_errors
+    def main(argv=None):
+        if argv == ["bad"]:
+            raise QgenInputError("expected a string", path="x.tsv", line=3, field="source")
+        if argv == ["bug"]:
+            raise KeyError("bug")
+        return 0
+
+    assert main([]) == 0
+    assert main(["bad"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "x.tsv" in err and err.count("\n") == 1
+    with pytest.raises(KeyError):
+        main(["bug"])

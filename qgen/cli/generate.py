@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.cli.predict import add_generation_args, settings_from_args
 from qgen.core.constants import QG_TASKS
 from qgen.core.errors import QgenInputError
@@ -105,6 +105,7 @@ def run(args) -> int:
     return 0
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     from qgen.cli import summarize as summarize_cli
 
@@ -112,11 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if summarize_cli.wanted(argv):  # summaries / instruction answers with a length budget: their own flags
         return summarize_cli.generate_main(argv)
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog
-from qgen.core.errors import QgenInputError
+from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.quiz.retrieval import build_index, load_index
 
 
@@ -28,23 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "build":
-            meta = build_index(args.corpus, args.output, args.k1, args.b)
-            print(f"indexed {meta['passages']} passages ({meta['duplicates_dropped']} duplicates, "
-                  f"{meta['empty_dropped']} empty dropped) into {args.output}")
-            return 0
-        index = load_index(args.index)
-        for query, hits in zip(args.query, index.search(args.query, args.k)):
-            if args.json:
-                print(json.dumps({"query": query, "hits": hits}, ensure_ascii=False))
-                continue
-            print(f"# {query}")
-            for rank, h in enumerate(hits, 1):
-                print(f"{rank}\t{h['score']:.3f}\t{h['id']}\t{h['title']}: {h['text'][:120]}")
+    if args.command == "build":
+        meta = build_index(args.corpus, args.output, args.k1, args.b)
+        print(f"indexed {meta['passages']} passages ({meta['duplicates_dropped']} duplicates, "
+              f"{meta['empty_dropped']} empty dropped) into {args.output}")
         return 0
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    index = load_index(args.index)
+    for query, hits in zip(args.query, index.search(args.query, args.k)):
+        if args.json:
+            print(json.dumps({"query": query, "hits": hits}, ensure_ascii=False))
+            continue
+        print(f"# {query}")
+        for rank, h in enumerate(hits, 1):
+            print(f"{rank}\t{h['score']:.3f}\t{h['id']}\t{h['title']}: {h['text'][:120]}")
+    return 0

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+
+from qgen.core.errors import QgenInputError
 
 _PROG: ContextVar[str | None] = ContextVar("qgen_command_prog", default=None)
 
@@ -33,6 +36,21 @@ def invoked_as(prog: str | None) -> Iterator[None]:
         yield
     finally:
         _PROG.reset(token)
+
+
+def reports_input_errors(main):
+    """Decorator for a command's `main(argv)`: bad input (QgenInputError) becomes one `error: …` line on stderr and
+    exit code 2, never a traceback — the same whether the command runs as `qgen X`, as a script or from Python."""
+
+    @functools.wraps(main)
+    def wrapped(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except QgenInputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+
+    return wrapped
 
 
 def command_prog(default: str) -> str:

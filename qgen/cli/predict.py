@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog, invoked_as
+from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 
@@ -146,6 +146,7 @@ def run(args) -> int:
     return 0
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if _wants_quiz(argv):
@@ -161,11 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.output is None:  # not required by argparse: a quiz run has --output-dir instead
         parser.error("the following arguments are required: --output")
-    try:
-        return run(args)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from qgen.cli.parser import reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.data.skips import print_reasons, print_summary
 from qgen.data.template import load_template
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -88,25 +90,21 @@ def main(argv: list[str] | None = None) -> int:
     paths = [p.resolve() for p in (*args.input, args.output, args.holdout_output) if p is not None]
     if len(set(paths)) != len(paths):
         parser.error("--input, --output and --holdout-output must be different files")
-    try:
-        template = load_template(resolve_template(args.template), overrides)
-        if template.holds_out and args.holdout_output is None:
-            raise QgenInputError("the template holds records out (its holdout step has a fraction): give "
-                                 "--holdout-output", path=template.path)
-        if args.holdout_output is not None and not template.holds_out:
-            raise QgenInputError("--holdout-output given, but the template's holdout step is off or has no fraction "
-                                 "(e.g. --set holdout=0.1)", path=template.path)
-        rows, state = template.convert(args.input)
-        outputs = {args.output: rows["output"]}
-        if args.holdout_output is not None:
-            outputs[args.holdout_output] = rows["holdout"]
-        if not any(outputs.values()):
-            print_reasons(state.skips)
-            raise QgenInputError(f"no usable records ({len(state.skips)} skipped)", path=args.input[0])
-        written = template.write(outputs)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    template = load_template(resolve_template(args.template), overrides)
+    if template.holds_out and args.holdout_output is None:
+        raise QgenInputError("the template holds records out (its holdout step has a fraction): give "
+                             "--holdout-output", path=template.path)
+    if args.holdout_output is not None and not template.holds_out:
+        raise QgenInputError("--holdout-output given, but the template's holdout step is off or has no fraction "
+                             "(e.g. --set holdout=0.1)", path=template.path)
+    rows, state = template.convert(args.input)
+    outputs = {args.output: rows["output"]}
+    if args.holdout_output is not None:
+        outputs[args.holdout_output] = rows["holdout"]
+    if not any(outputs.values()):
+        print_reasons(state.skips)
+        raise QgenInputError(f"no usable records ({len(state.skips)} skipped)", path=args.input[0])
+    written = template.write(outputs)
     print_summary(written, state.skips, extra=state.notes)
     for line in state.warnings:
         print(line, file=sys.stderr)

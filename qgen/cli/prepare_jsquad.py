@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from qgen.cli.parser import reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.data.jsquad import CONTEXT_WINDOWS, TASKS, answer_in_body, convert, holdout_split
 from qgen.data.skips import print_reasons, print_summary
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -56,31 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     paths = [p.resolve() for p in (*args.input, args.output, args.holdout_output) if p is not None]
     if len(set(paths)) != len(paths):
         parser.error("--input, --output and --holdout-output must be different files")
-    try:
-        questions, skips = read_squad_files(args.input)
-        if args.limit is not None:
-            questions = questions[: args.limit]
-        moved = 0
-        if args.answer_in_body:
-            anchored = [answer_in_body(q) for q in questions]
-            moved = sum(a is not q for a, q in zip(anchored, questions))
-            questions = anchored
-        if args.holdout is None:
-            outputs = {args.output: convert(questions, args.task, args.lang, skips, args.context_window, args.neighbours)}
-        else:
-            try:
-                train, dev = holdout_split(questions, args.holdout, args.seed, args.lang)
-            except ValueError as e:
-                raise QgenInputError(str(e), path=args.input[0]) from None
-            outputs = {args.output: convert(train, args.task, args.lang, skips, args.context_window, args.neighbours),
-                       args.holdout_output: convert(dev, args.task, args.lang, skips, args.context_window, args.neighbours)}
-        if not any(outputs.values()):
-            print_reasons(skips)
-            raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input[0])
-        written = write_tsv_files(outputs)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    questions, skips = read_squad_files(args.input)
+    if args.limit is not None:
+        questions = questions[: args.limit]
+    moved = 0
+    if args.answer_in_body:
+        anchored = [answer_in_body(q) for q in questions]
+        moved = sum(a is not q for a, q in zip(anchored, questions))
+        questions = anchored
+    if args.holdout is None:
+        outputs = {args.output: convert(questions, args.task, args.lang, skips, args.context_window, args.neighbours)}
+    else:
+        try:
+            train, dev = holdout_split(questions, args.holdout, args.seed, args.lang)
+        except ValueError as e:
+            raise QgenInputError(str(e), path=args.input[0]) from None
+        outputs = {args.output: convert(train, args.task, args.lang, skips, args.context_window, args.neighbours),
+                   args.holdout_output: convert(dev, args.task, args.lang, skips, args.context_window, args.neighbours)}
+    if not any(outputs.values()):
+        print_reasons(skips)
+        raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input[0])
+    written = write_tsv_files(outputs)
     print_summary(written, skips, extra=[f"moved {moved} answers from the title to the body"] if args.answer_in_body else None)
     return 0
 

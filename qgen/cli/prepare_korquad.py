@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_jsonl
 from qgen.data.korquad import build_rows, load_paraphrases
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -37,19 +38,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--limit must be at least 1")
     if args.input.resolve() == args.output.resolve():
         parser.error("--output must not be the --input file")
-    try:
-        questions, skips = read_squad(args.input)
-        questions = questions[: args.limit] if args.limit else questions
-        paraphrases = load_paraphrases(args.paraphrases, args.lang) if args.paraphrases else {}
-        rows, n_para, used = build_rows(questions, lang=args.lang, with_context=args.with_context,
-                                paraphrases=paraphrases, skips=skips)
-        if not rows:
-            print_reasons(skips)
-            raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input)
-        n = write_jsonl(args.output, rows)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    questions, skips = read_squad(args.input)
+    questions = questions[: args.limit] if args.limit else questions
+    paraphrases = load_paraphrases(args.paraphrases, args.lang) if args.paraphrases else {}
+    rows, n_para, used = build_rows(questions, lang=args.lang, with_context=args.with_context,
+                            paraphrases=paraphrases, skips=skips)
+    if not rows:
+        print_reasons(skips)
+        raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input)
+    n = write_jsonl(args.output, rows)
     extra = []
     if args.paraphrases:
         unused = [k for k in paraphrases if k not in used]

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
 from qgen.data.quiz import FORMATS, STYLES, QuizTemplate, load_template, read_quizzes, render
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -42,19 +43,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--limit must be at least 1")
     if args.input.resolve() == args.output.resolve():
         parser.error("--output must not be the --input file")
-    try:
-        template = load_template(args.template_file) if args.template_file else QuizTemplate()
-        quizzes, skips = read_quizzes(args.input, args.format, num_choices=args.num_choices, seed=args.seed,
-                                      normalize=args.normalize)
-        quizzes = quizzes[: args.limit] if args.limit else quizzes
-        if not quizzes:
-            print_reasons(skips)
-            raise QgenInputError(f"no usable quizzes ({len(skips)} skipped)", path=args.input)
-        records = [render(q, args.style, template) for q in quizzes]
-        write_json(args.output, records)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    template = load_template(args.template_file) if args.template_file else QuizTemplate()
+    quizzes, skips = read_quizzes(args.input, args.format, num_choices=args.num_choices, seed=args.seed,
+                                  normalize=args.normalize)
+    quizzes = quizzes[: args.limit] if args.limit else quizzes
+    if not quizzes:
+        print_reasons(skips)
+        raise QgenInputError(f"no usable quizzes ({len(skips)} skipped)", path=args.input)
+    records = [render(q, args.style, template) for q in quizzes]
+    write_json(args.output, records)
     print_summary({str(args.output): len(records)}, skips)
     return 0
 

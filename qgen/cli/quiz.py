@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog, invoked_as
+from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 
@@ -178,6 +178,7 @@ def _harness_figures(block: dict) -> str:
     return f"\tacc {h['acc']:.4f}\tacc_norm {h['acc_norm']:.4f}" if h else ""
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # predict.py may pass its own `--task quiz` through
@@ -187,32 +188,28 @@ def main(argv: list[str] | None = None) -> int:
     while "--task" in argv:
         i = argv.index("--task")
         del argv[i: i + 2]
-    try:
-        if argv[:1] == ["tune-gate"]:
-            from qgen.cli.quiz_gate import main as tune_gate_main
+    if argv[:1] == ["tune-gate"]:
+        from qgen.cli.quiz_gate import main as tune_gate_main
 
-            with invoked_as(f"{command_prog('qgen quiz')} tune-gate"):
-                return tune_gate_main(argv[1:])
-        if argv[:1] == ["sweep"]:
-            from qgen.cli.quiz_sweep import main as sweep_main
+        with invoked_as(f"{command_prog('qgen quiz')} tune-gate"):
+            return tune_gate_main(argv[1:])
+    if argv[:1] == ["sweep"]:
+        from qgen.cli.quiz_sweep import main as sweep_main
 
-            with invoked_as(f"{command_prog('qgen quiz')} sweep"):
-                return sweep_main(argv[1:])
-        if argv[:1] == ["eval"]:
-            argv = argv[1:]
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        if args.output is not None:
-            parser.error(f"--output {args.output}: a quiz run writes several files (result.json, result.log, "
-                         "metrics.json, reliability.png); name a directory with --output-dir")
-        if args.retrieve_all and not args.retrieval:
-            parser.error("--retrieve-all needs --retrieval INDEX")
-        if args.output_dir.exists() and not args.output_dir.is_dir():
-            raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=args.output_dir)
-        metrics, written = evaluate(args)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        with invoked_as(f"{command_prog('qgen quiz')} sweep"):
+            return sweep_main(argv[1:])
+    if argv[:1] == ["eval"]:
+        argv = argv[1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.output is not None:
+        parser.error(f"--output {args.output}: a quiz run writes several files (result.json, result.log, "
+                     "metrics.json, reliability.png); name a directory with --output-dir")
+    if args.retrieve_all and not args.retrieval:
+        parser.error("--retrieve-all needs --retrieval INDEX")
+    if args.output_dir.exists() and not args.output_dir.is_dir():
+        raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=args.output_dir)
+    metrics, written = evaluate(args)
     for name, m in metrics["files"].items():
         print(f"{name}\taccuracy {m['final']['accuracy']:.4f}\t(n={m['final']['n']}){_harness_figures(m)}")
     o = metrics["overall"]

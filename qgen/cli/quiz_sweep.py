@@ -25,7 +25,7 @@ import re
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 
@@ -270,12 +270,9 @@ def sweep(args) -> tuple[list[dict], list[Path]]:
     return rows, written
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        _, written = sweep(args)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    _, written = sweep(args)
     print(f"wrote {', '.join(p.name for p in written)} to {args.output_dir}")
     return 0

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.cli.predict import add_generation_args, settings_from_args
 from qgen.core.errors import QgenInputError
 
@@ -162,17 +162,14 @@ def run_generate(args, argv: list[str]) -> int:
 
 def _main(build, run, argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build().parse_args(argv)
-    try:
-        return run(args, argv)
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run(build().parse_args(argv), argv)
 
 
+@reports_input_errors
 def predict_main(argv: list[str] | None = None) -> int:
     return _main(build_predict_parser, run_predict, argv)
 
 
+@reports_input_errors
 def generate_main(argv: list[str] | None = None) -> int:
     return _main(build_generate_parser, run_generate, argv)

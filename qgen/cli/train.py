@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from qgen.core.errors import QgenInputError
+from qgen.cli.parser import reports_input_errors
 
 
 def format_summary(s: dict) -> str:
@@ -25,6 +25,7 @@ def resume_command(argv: list[str]) -> str:
     return shlex.join([*prog.split(), *[a for a in argv if a not in ("--resume", "--no-resume")], "--resume"])
 
 
+@reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 2 bad input (one `error:` line), 1 a failed checkpoint write or diverged training,
     130 / 143 stopped by SIGINT / SIGTERM after saving last/ (the resume command is printed)."""
@@ -49,9 +50,6 @@ def main(argv: list[str] | None = None) -> int:
             if os.environ.get("RANK", "0") == "0":
                 print(f"interrupted: {e}\nresume with: {resume_command(argv)}", file=sys.stderr)
             return 128 + e.signum
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except OSError as e:  # e.g. disk full while writing metrics.jsonl: one line, not a traceback
         print(f"error: {f'{e.filename}: ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         return 1
