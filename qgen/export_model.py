@@ -20,9 +20,10 @@ from qgen.cli.parser import reports_input_errors
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
+from qgen.models.dtypes import DTYPES
 from qgen.training.config import SAVED_NAME, load_saved
 
-DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+EXPORT_DTYPES = ("fp16", "bf16", "fp32")  # storage dtypes, the first the default
 KEEP = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
         "spiece.model", SAVED_NAME)
 
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qgen export", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", type=Path, required=True, help="a best/ or last/ directory")
     p.add_argument("--output", type=Path, required=True, help="directory to write (replaced atomically)")
-    p.add_argument("--dtype", choices=tuple(DTYPES), default="fp16", help="storage dtype of the weights")
+    p.add_argument("--dtype", choices=EXPORT_DTYPES, default="fp16", help="storage dtype of the weights")
     p.add_argument("--card", type=Path, help="model card (Markdown) to ship as README.md")
     p.add_argument("--max-source-len", type=int, help="source tokens inference keeps (default: as trained)")
     return p

@@ -28,9 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto") -> Path:
-    import torch
-
     from qgen.core.files import atomic_dir
+    from qgen.models.dtypes import DTYPES
     from qgen.models.lora import is_adapter_dir, load_adapter_model
     from qgen.training.config import SAVED_NAME, load_saved
 
@@ -39,8 +38,7 @@ def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto")
         raise QgenInputError("not a LoRA adapter directory (no adapter_config.json)", path=adapter_dir)
     if output_dir.resolve() == adapter_dir.resolve():
         raise QgenInputError("--output must differ from --adapter", path=output_dir)
-    kwargs = {} if dtype == "auto" else {"dtype": {"fp32": torch.float32, "bf16": torch.bfloat16,
-                                                   "fp16": torch.float16}[dtype]}
+    kwargs = {} if dtype == "auto" else {"dtype": DTYPES[dtype]}
     model, tokenizer = load_adapter_model(adapter_dir, base=base, merge=True, **kwargs)
     with atomic_dir(output_dir) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)

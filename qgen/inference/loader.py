@@ -48,11 +48,13 @@ class InferenceModel:
 def _torch_dtype(name: str, device: str):
     import torch
 
+    from qgen.models.dtypes import DTYPES, gpu_half
+
     if name == "auto":
         if device.startswith("cuda") and torch.cuda.is_available():
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return gpu_half()
         return torch.float32
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+    return DTYPES[name]
 
 
 def _resolve_device(device: str) -> str:

@@ -17,13 +17,14 @@ from pathlib import Path
 import torch
 
 from qgen.core.errors import QgenInputError
+from qgen.models.dtypes import DTYPES, gpu_half
 from qgen.models.formats import special_tokens
 
 log = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
 QUANTIZATIONS = ("none", "4bit", "8bit")
-COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+COMPUTE_DTYPES = DTYPES
 
 
 def default_target_modules(config) -> list[str] | str:
@@ -55,7 +56,7 @@ def compute_dtype(cfg) -> torch.dtype:
         name = cfg.model.precision
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return gpu_half()
         return torch.float32
     if name not in COMPUTE_DTYPES:
         raise QgenInputError(f"expected auto, {', '.join(COMPUTE_DTYPES)}; got {name!r}", field="compute_dtype")

@@ -11,8 +11,9 @@ import contextlib
 
 import torch
 
+from qgen.models.dtypes import DTYPES
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve(precision: str, device: torch.device, model_type: str = "") -> str:
