@@ -41,14 +41,14 @@ def bias_table(config, bidirectional: bool, heads: list[tuple[int, float]]) -> t
     return table
 
 
-def apply_locality_prior(model) -> None:
+def apply_locality_prior(model, encoder_heads: list[tuple[int, float]] = ENCODER_HEADS) -> None:
     """Overwrite the relative-position biases of a T5 model in place with the locality prior."""
     if getattr(model.config, "model_type", "") not in ("t5", "mt5"):
         raise ValueError(f"the locality prior is for T5 models, not {model.config.model_type}")
     enc = model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias
     dec = model.decoder.block[0].layer[0].SelfAttention.relative_attention_bias
     with torch.no_grad():
-        enc.weight.copy_(bias_table(model.config, True, ENCODER_HEADS))
+        enc.weight.copy_(bias_table(model.config, True, encoder_heads))
         dec.weight.copy_(bias_table(model.config, False, DECODER_HEADS))
 
 
@@ -83,14 +83,10 @@ def apply_copy_prior(model) -> None:
                          f"and ReLU feed-forward layers (got {heads} × {dkv} vs {d}, "
                          f"tie_word_embeddings={config.tie_word_embeddings}, {config.feed_forward_proj})")
     half, n_copy = d // 2, heads // 2
-    enc_heads = [(-1, PREV_HEAD_SLOPE)] * n_copy + ENCODER_HEADS[1:]
+    apply_locality_prior(model, encoder_heads=[(-1, PREV_HEAD_SLOPE)] * n_copy + ENCODER_HEADS[1:])
     eye = torch.eye(half)
     with torch.no_grad():
         model.shared.weight[:, half:] = 0.0
-        model.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.copy_(
-            bias_table(config, True, enc_heads))
-        model.decoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.copy_(
-            bias_table(config, False, DECODER_HEADS))
         for stack in (model.encoder, model.decoder):
             for block in stack.block:
                 for layer in block.layer:
