@@ -5,9 +5,9 @@
 
 The pipeline side is `transformers.pipeline("text2text-generation")` when the installed transformers has it (v4).
 Transformers v5 removed that task (its `text-generation` pipeline only accepts decoder-only models), so there the
-pipeline side is the same steps done by hand (tests/test_predict.py `text2text_pipeline`): each source tokenised alone,
+pipeline side is the same steps done by hand (tests/unit/cli/test_predict.py `text2text_pipeline`): each source tokenised alone,
 `model.generate`, decoded with skip_special_tokens. Both sides must produce identical texts; the script says how many
-differ. Without --model the tiny T5 of the inference tests (tests/inference_models.py) is built in --workdir.
+differ. Without --model the tiny T5 of the inference tests (tests/helpers/inference_models.py) is built in --workdir.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     args = ap.parse_args()
 
-    import inference_models
     import torch
     import transformers
+    from helpers import inference_models
 
     from qgen.inference.generation import GenerationSettings, Generator
     from qgen.inference.loader import load_inference_model
