@@ -87,3 +87,14 @@ def cut_to_fit(original: str, render, count, budget: int) -> tuple[str, int, str
         text = render(cut)
         n = count(text)
     return cut, removed, text
+
+
+def cut_left(ids: list[int], bos: list[int], keep: int) -> list[int]:
+    """Token ids that start with `bos` cut from the left to at most `keep`, `bos` kept in front (the end of a prompt is
+    the cue the answer follows); ids that fit come back as they are, and with room for no more than `bos`, the first
+    `keep` ids."""
+    if len(ids) <= keep:
+        return ids
+    if keep <= len(bos):
+        return ids[:keep]
+    return bos + ids[len(ids) - keep + len(bos):]

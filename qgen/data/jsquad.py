@@ -23,8 +23,9 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-from qgen.core.constants import HL
+from qgen.core.constants import HL, QG_TASKS
 from qgen.data.examples import Example
+from qgen.data.question_window import question_window
 from qgen.data.skips import Skips
 from qgen.data.squad import SquadQuestion
 from qgen.data.tsv import clean
@@ -32,7 +33,7 @@ from qgen.data.tsv import clean
 _SEP_RE = re.compile(r"\[sep\]", re.IGNORECASE)
 _ID_BREAKERS_RE = re.compile(r"[\t\n\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
 TASKS = ("qa", "aqg", "aqg_hl")
-CONTEXT_WINDOWS = ("full", "sentence")
+CONTEXT_WINDOWS = ("full", "sentence", "question")
 _SENTENCE_END = "。！？\n"  # a line break ends a sentence too (JaQuAD headings and lists have no 。)
 QA_TEMPLATE = "question: {question} context: {context}"
 AQG_TEMPLATE = "answer: {answer} context: {context}"
@@ -49,20 +50,35 @@ def highlight(context: str, answer_start: int, answer: str, lang: str = "ja") ->
     return " ".join(p for p in (before, HL, span, HL, after) if p)
 
 
-def build_source(task: str, *, context: str, question: str = "", answer: str = "", answer_start: int | None = None,
-                 lang: str = "ja") -> str:
-    """The model input for `task` from raw texts (normalised here); aqg_hl without answer_start marks the first occurrence."""
+def build_source(task: str, *, context: str = "", question: str = "", answer: str = "",
+                 answer_start: int | None = None, lang: str = "ja") -> str:
+    """The model input for `task` from raw texts (normalised here): data preparation's and inference's one builder.
+
+    aqg_hl without `answer_start` (interactive use: `qgen generate`) highlights the first occurrence of the answer in
+    the raw context, or failing that in the normalised context (e.g. the answer typed in another width).
+    """
+    if task not in QG_TASKS:
+        raise ValueError(f"cannot build a source for task {task!r} (expected aqg, aqg_hl or qa)")
+    if task in ("aqg", "aqg_hl") and not answer.strip():
+        raise ValueError(f"task {task} needs an answer")
+    if task == "qa" and not question.strip():
+        raise ValueError("task qa needs a question")
+    if not context.strip():
+        raise ValueError("a context is needed")
     if task == "qa":
         return QA_TEMPLATE.format(question=clean(question, lang), context=clean(context, lang))
     if task == "aqg":
         return AQG_TEMPLATE.format(answer=clean(answer, lang), context=clean(context, lang))
-    if task == "aqg_hl":
-        if answer_start is None:  # interactive use: no offset given, mark the first occurrence
+    if answer_start is None:
+        answer_start = context.find(answer)
+        if answer_start < 0:
+            context, answer = clean(context, lang), clean(answer, lang)
             answer_start = context.find(answer)
-            if not answer or answer_start < 0:
-                raise ValueError(f"answer {answer!r} does not occur in the context")
-        return highlight(context, answer_start, answer, lang)
-    raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+        if answer_start < 0:
+            raise ValueError(f"the answer {answer!r} does not occur in the context")
+    elif context[answer_start:answer_start + len(answer)] != answer:
+        raise ValueError(f"the answer {answer!r} is not at offset {answer_start} of the context")
+    return highlight(context, answer_start, answer, lang)
 
 
 def sentence_window(q: SquadQuestion, neighbours: int = 0) -> SquadQuestion:
@@ -101,19 +117,24 @@ def sentence_window(q: SquadQuestion, neighbours: int = 0) -> SquadQuestion:
 
 
 def convert(questions: Iterable[SquadQuestion], task: str, lang: str = "ja", skips: Skips | None = None,
-            context_window: str = "full", neighbours: int = 0) -> list[Example]:
+            context_window: str = "full", neighbours: int = 0, sentences: int = 2) -> list[Example]:
     """One Example per usable question; questions that normalise to something unusable are added to `skips`.
 
     `context_window="sentence"` cuts each context to the answer's sentence(s) first (`sentence_window`), widened by
-    `neighbours` sentences on each side.
+    `neighbours` sentences on each side. `context_window="question"` (QA only) keeps the `sentences` sentences that
+    share most with the question (`question_window`: what a reader sees at inference, where the answer is unknown).
     """
     if context_window not in CONTEXT_WINDOWS:
         raise ValueError(f"unknown context window {context_window!r}; expected one of {CONTEXT_WINDOWS}")
+    if context_window == "question" and task != "qa":
+        raise ValueError("the question window is for the qa task (the other tasks highlight or name the answer)")
     skips = Skips() if skips is None else skips
     out = []
     for q in questions:
         if context_window == "sentence":
             q = sentence_window(q, neighbours)
+        elif context_window == "question":  # answer_start no longer applies: QA's target is the answer text
+            q = dataclasses.replace(q, context=question_window(q.context, q.question, sentences), answer_start=-1)
         qid = q.id.strip()
         if _ID_BREAKERS_RE.search(qid):
             skips.add("id contains whitespace control characters", repr(q.id))

@@ -11,13 +11,14 @@ paraphrase becomes one more example with the same answer (and context), placed r
 
 from __future__ import annotations
 
+from qgen.core.constants import ALPACA_PREAMBLE
 from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import load_json
 from qgen.data.skips import Skips
 from qgen.data.squad import SquadQuestion
 from qgen.data.tsv import clean
 
-PREAMBLE = "Below is an instruction that describes a task. Write a response that appropriately completes the request."
+PREAMBLE = ALPACA_PREAMBLE
 PREAMBLE_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request."

@@ -13,49 +13,19 @@ from dataclasses import dataclass, field
 
 import torch
 
-from qgen.core.constants import QG_TASKS
+from qgen.core.text import cut_left
 from qgen.data.examples import Example
+from qgen.data.jsquad import build_source  # noqa: F401  (its home is data preparation; imported from here too)
 from qgen.inference.bad_words import SubstringBanProcessor, bad_words_ids, contains_bad, token_texts, variants
 from qgen.inference.decoding import GenerationSettings  # the defaults live in qgen.inference.decoding
 from qgen.inference.loader import InferenceModel
+from qgen.models.padding import pad_rows
 
 
 @dataclass
 class Output:
     texts: list[str]  # num_return_sequences candidates, best first
     token_ids: list[list[int]] = field(default_factory=list)  # generated ids of each candidate (padding removed)
-
-
-def build_source(task: str, *, context: str = "", answer: str = "", question: str = "", answer_start: int | None = None,
-                 lang: str = "ja") -> str:
-    """One model input from raw texts, through the same builder data preparation used (qgen.data.jsquad).
-
-    aqg_hl without `answer_start` highlights the first occurrence of the answer in the raw context, or failing that
-    in the normalised context.
-    """
-    from qgen.data.jsquad import build_source as jsquad_source
-    from qgen.data.tsv import clean
-
-    if task not in QG_TASKS:
-        raise ValueError(f"cannot build a source for task {task!r} (expected aqg, aqg_hl or qa)")
-    if task in ("aqg", "aqg_hl") and not answer.strip():
-        raise ValueError(f"task {task} needs an answer")
-    if task == "qa" and not question.strip():
-        raise ValueError("task qa needs a question")
-    if not context.strip():
-        raise ValueError("a context is needed")
-    if task == "aqg_hl":
-        if answer_start is None:
-            pos = context.find(answer)
-            if pos < 0:  # e.g. the answer typed in another width: look in the normalised texts
-                context, answer = clean(context, lang), clean(answer, lang)
-                pos = context.find(answer)
-            if pos < 0:
-                raise ValueError(f"the answer {answer!r} does not occur in the context")
-            answer_start = pos
-        elif context[answer_start:answer_start + len(answer)] != answer:
-            raise ValueError(f"the answer {answer!r} is not at offset {answer_start} of the context")
-    return jsquad_source(task, context=context, question=question, answer=answer, answer_start=answer_start, lang=lang)
 
 
 class Generator:
@@ -74,29 +44,14 @@ class Generator:
         ad = self.im.adapter
         if self.im.kind == "seq2seq":
             return self.tokenizer(ad.prompt(ex), truncation=True, max_length=ad.max_source_len)["input_ids"]
-        ids = ad.encode_prompt(ex)
-        keep = max(ad.max_len - max_new_tokens, len(ad.bos) + 1)
-        if len(ids) > keep:
-            ids = ad.bos + ids[len(ids) - keep + len(ad.bos):]
-        return ids
-
-    def _pad(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        n = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), n), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), n), dtype=torch.long)
-        left = self.im.kind == "causal"
-        for i, s in enumerate(seqs):
-            sl = slice(n - len(s), n) if left else slice(0, len(s))
-            ids[i, sl] = torch.tensor(s, dtype=torch.long)
-            mask[i, sl] = 1
-        return ids, mask
+        return cut_left(ad.encode_prompt(ex), ad.bos, max(ad.max_len - max_new_tokens, len(ad.bos) + 1))
 
     # ---- generation ---------------------------------------------------------------------------------------------
     def generate_ids(self, batch: list[list[int]], settings: GenerationSettings,
                      bad_words: Sequence[str] = ()) -> list[list[list[int]]]:
         """Generated ids for one batch of encoded inputs: [input][candidate] -> ids, padding/EOS removed."""
         model = self.im.model
-        input_ids, mask = self._pad(batch)
+        input_ids, mask = pad_rows(batch, self.pad_id, left=self.im.kind == "causal")
         input_ids, mask = input_ids.to(self.im.device), mask.to(self.im.device)
         kw = settings.generate_kwargs()
         if bad_words:

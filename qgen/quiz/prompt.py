@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qgen.core.errors import QgenInputError
-from qgen.core.text import cut_to_fit
+from qgen.core.text import cut_left, cut_to_fit
 from qgen.data.examples import Example
 from qgen.data.quiz import QuizTemplate
 
@@ -158,7 +158,6 @@ class QuizPrompter:
         question, info["cut_question"], text = cut_to_fit(question, lambda q: render(body, q), self.count, budget)
         ids = self.adapter.bos + self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         if len(ids) > budget:
-            keep = budget - len(self.adapter.bos)
             info["cut_left_tokens"] = len(ids) - budget
-            ids = self.adapter.bos + ids[len(ids) - keep:]
+            ids = cut_left(ids, self.adapter.bos, budget)
         return text, ids, info

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 
 from qgen.core.errors import QgenInputError
+from qgen.models.padding import pad_rows
 from qgen.quiz.prompt import QuizItem, QuizPrompter
 
 METHODS = ("choice-token", "loglik", "loglik-norm", "generate")
@@ -137,16 +138,6 @@ def parse_answer(text: str, choices: list[str]) -> int | None:
     return found[0] if len(found) == 1 else None
 
 
-def _pad_right(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    n = max(len(r) for r in rows)
-    ids = torch.full((len(rows), n), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), n), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-    return ids, mask
-
-
 class QuizScorer:
     """Scores quiz items with one causal model; `budget` for prompts is the context minus room for the answer."""
 
@@ -182,7 +173,7 @@ class QuizScorer:
         return self._label_ids[key]
 
     def _forward(self, rows: list[list[int]]) -> torch.Tensor:
-        ids, mask = _pad_right(rows, self.tokenizer.pad_token_id)
+        ids, mask = pad_rows(rows, self.tokenizer.pad_token_id)
         with torch.no_grad():
             return self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits.float()
 
@@ -257,8 +248,8 @@ class QuizScorer:
             if max(len(c) for c in conts) > 1:
                 past = out.past_key_values
                 past.batch_repeat_interleave(len(conts))
-                rest, mask = _pad_right([c[:-1] or [self.tokenizer.pad_token_id] for c in conts],
-                                        self.tokenizer.pad_token_id)
+                rest, mask = pad_rows([c[:-1] or [self.tokenizer.pad_token_id] for c in conts],
+                                      self.tokenizer.pad_token_id)
                 mask = torch.cat([torch.ones((len(conts), len(ids)), dtype=torch.long), mask], dim=1)
                 logits = self.model(input_ids=rest.to(dev), attention_mask=mask.to(dev), past_key_values=past).logits
                 logp = torch.log_softmax(logits.float(), dim=-1)
@@ -275,11 +266,9 @@ class QuizScorer:
 
     def _generate(self, items, built) -> list[Scored]:
         tok = self.tokenizer
-        rows = [ids for _, ids, _ in built]
-        n = max(len(r) for r in rows)
         pad = tok.pad_token_id
-        ids = torch.tensor([[pad] * (n - len(r)) + r for r in rows])  # generation needs left padding
-        mask = torch.tensor([[0] * (n - len(r)) + [1] * len(r) for r in rows])
+        ids, mask = pad_rows([ids for _, ids, _ in built], pad, left=True)  # generation needs left padding
+        n = ids.shape[1]
         with torch.no_grad():
             gen = self.model.generate(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
                                       max_new_tokens=self.max_new_tokens, do_sample=False, num_beams=1,

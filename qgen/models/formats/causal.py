@@ -9,8 +9,10 @@ from __future__ import annotations
 import torch
 
 from qgen.core.constants import IGNORE
+from qgen.core.text import cut_left
 from qgen.data.examples import Example
 from qgen.models.formats.templates import format_prompt
+from qgen.models.padding import pad_rows
 
 
 class CausalAdapter:
@@ -39,21 +41,13 @@ class CausalAdapter:
         if len(prompt) + len(target) > self.max_len:
             target = target[: max(self.min_target_len, self.max_len - len(prompt))]
             keep = self.max_len - len(target)
-            prompt = self.bos + prompt[len(prompt) - keep + len(self.bos):] if keep > len(self.bos) else prompt[:keep]
+            prompt = cut_left(prompt, self.bos, keep)
         ids = prompt + target
         return {"input_ids": ids, "labels": [IGNORE] * len(prompt) + target}
 
     def collate(self, features: list[dict]) -> dict:
-        pad = self.tokenizer.pad_token_id
-        n = max(len(f["input_ids"]) for f in features)
-        input_ids = torch.full((len(features), n), pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), n), dtype=torch.long)
-        labels = torch.full((len(features), n), IGNORE, dtype=torch.long)
-        for i, f in enumerate(features):
-            k = len(f["input_ids"])
-            input_ids[i, :k] = torch.tensor(f["input_ids"])
-            attention_mask[i, :k] = 1
-            labels[i, :k] = torch.tensor(f["labels"])
+        input_ids, attention_mask = pad_rows([f["input_ids"] for f in features], self.tokenizer.pad_token_id)
+        labels, _ = pad_rows([f["labels"] for f in features], IGNORE)  # as long as the ids, row by row
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
     def logits(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

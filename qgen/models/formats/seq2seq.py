@@ -6,6 +6,7 @@ import torch
 
 from qgen.core.constants import IGNORE
 from qgen.data.examples import Example
+from qgen.models.padding import pad_rows
 
 
 class Seq2SeqAdapter:
@@ -27,16 +28,8 @@ class Seq2SeqAdapter:
         return {"input_ids": src, "labels": tgt}
 
     def collate(self, features: list[dict]) -> dict:
-        pad = self.tokenizer.pad_token_id
-        n_src = max(len(f["input_ids"]) for f in features)
-        n_tgt = max(len(f["labels"]) for f in features)
-        input_ids = torch.full((len(features), n_src), pad, dtype=torch.long)
-        attention_mask = torch.zeros((len(features), n_src), dtype=torch.long)
-        labels = torch.full((len(features), n_tgt), IGNORE, dtype=torch.long)
-        for i, f in enumerate(features):
-            input_ids[i, : len(f["input_ids"])] = torch.tensor(f["input_ids"])
-            attention_mask[i, : len(f["input_ids"])] = 1
-            labels[i, : len(f["labels"])] = torch.tensor(f["labels"])
+        input_ids, attention_mask = pad_rows([f["input_ids"] for f in features], self.tokenizer.pad_token_id)
+        labels, _ = pad_rows([f["labels"] for f in features], IGNORE)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
     def logits(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

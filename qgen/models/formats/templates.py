@@ -7,11 +7,9 @@ A template's cue is not repeated when the data already ends with it (quiz train-
 
 from __future__ import annotations
 
+from qgen.core.constants import ALPACA_PREAMBLE
 from qgen.data.examples import Example
 
-ALPACA_PREAMBLE = (
-    "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-)
 JA_SYSTEM = "あなたは優秀なアシスタントです。"
 
 # name -> (template with {source}, {input_block} and optionally {system}, cue that ends the prompt)
