@@ -29,99 +29,19 @@ record). Problems with a record's data (wrong type, empty text, duplicate id) sk
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_write
 from qgen.data.examples import Example
-from qgen.data.jsonfile import load_json, load_records, read_text
-from qgen.data.squad import read_squad_files
 from qgen.data.template_core import Format, Record, Spot, YDict, YList, load_yaml
+from qgen.data.template_input import SOURCES, SkipRecord, parse_fields, raw_records
 from qgen.data.template_steps import STEPS, Params, RunState
 from qgen.data.tsv import format_row
 
-SOURCES = ("squad", "json", "jsonl", "csv", "tsv")
 OUTPUTS = ("tsv", "json", "jsonl")
-SQUAD_FIELDS = ("id", "question", "answer", "answer_start", "context", "title")
 SECTIONS = ("description", "input", "fields", "options", "steps", "output")
-_TYPES = {"str": (str,), "int": (int,), "float": (float, int), "bool": (bool,), "list": (list,), "dict": (dict,)}
-
-
-class _Missing(Exception):
-    """A dotted path that does not exist in a record: the part that was not found."""
-
-
-def _walk(obj, path: str):
-    """The value at a dotted path: dict keys (a key with dots is tried whole first) and list indices."""
-    if isinstance(obj, dict) and path in obj:
-        return obj[path]
-    for part in path.split("."):
-        if isinstance(obj, dict) and part in obj:
-            obj = obj[part]
-        elif isinstance(obj, list) and part.lstrip("-").isdigit() and -len(obj) <= int(part) < len(obj):
-            obj = obj[int(part)]
-        else:
-            raise _Missing(part)
-    return obj
-
-
-@dataclass
-class FieldSpec:
-    """How one named field is read from a raw record."""
-
-    name: str
-    path: str | None  # dotted path, or None with `each`
-    each: str | None  # "choice{n}": consecutive keys collected into a list
-    missing: str  # error | skip | default
-    default: object
-    types: tuple[str, ...]
-    spot: Spot
-
-    def read(self, obj, record: Record):
-        """The value, or a _SkipRecord; a missing key with `missing: error` is a template error naming the record."""
-        try:
-            if self.each is None:
-                value = _walk(obj, self.path)
-            else:
-                value, n = [], 0
-                while True:
-                    try:
-                        value.append(_walk(obj, self.each.format(n=n)))
-                    except _Missing:
-                        if n == 0:
-                            raise
-                        break
-                    n += 1
-        except _Missing:
-            key = self.path or self.each.format(n=0)
-            if self.missing == "default":
-                return self.default
-            if self.missing == "skip":
-                return _SkipRecord(f"missing key '{key}'")
-            raise self.spot.error(f"field '{self.name}': the record has no key '{key}' (add `missing: skip` or "
-                                  f"`default:` to the field if some records lack it)", record) from None
-        if self.types:
-            items = value if self.each is not None else [value]
-            for item in items:
-                if not any(_is_type(item, t) for t in self.types):
-                    return _SkipRecord(f"'{self.path or self.each}' is not {' or '.join(self.types)}")
-        return value
-
-
-class _SkipRecord(str):
-    """A field value that means: skip the record for this reason."""
-
-
-def _is_type(value, name: str) -> bool:
-    if name == "list[str]":
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if isinstance(value, bool) and name != "bool":
-        return False
-    return isinstance(value, _TYPES[name])
 
 
 class Template:
@@ -143,7 +63,7 @@ class Template:
         self.description = str(doc.get("description") or "")
         self.options = self._options(doc.get("options"), overrides or {})
         self.source, self.records_path = self._input(doc["input"], spot.at(doc.line_of("input")))
-        self.fields = self._fields(doc["fields"], spot.at(doc.line_of("fields")))
+        self.fields = parse_fields(doc["fields"], spot.at(doc.line_of("fields")), self.source)
         known = {f.name for f in self.fields}
         self.steps = self._steps(doc.get("steps"), spot.at(doc.line_of("steps")), known)
         self.out_format, self.out_fields = self._output(doc["output"], spot.at(doc.line_of("output")), known)
@@ -172,39 +92,6 @@ class Template:
         if records is not None and fmt not in ("json", "jsonl"):
             raise spot.error("input.records (the path of the record list inside the document) is for json input")
         return fmt, records
-
-    def _fields(self, raw, spot: Spot) -> list[FieldSpec]:
-        if not isinstance(raw, YDict) or not raw:
-            raise spot.error("fields: expected a mapping name: path")
-        out = []
-        for name, spec in raw.items():
-            fspot = spot.at(raw.line_of(name))
-            if not isinstance(name, str) or not name.isidentifier():
-                raise fspot.error(f"fields: {name!r} is not a field name (letters, digits, _)")
-            if isinstance(spec, str):
-                spec = {"path": spec}
-            if not isinstance(spec, dict):
-                raise fspot.error(f"field '{name}': expected a path or a mapping with path/each")
-            extra = [k for k in spec if k not in ("path", "each", "missing", "default", "type")]
-            if extra:
-                raise fspot.error(f"field '{name}': unknown key '{extra[0]}' (keys: path, each, missing, default, type)")
-            path, each = spec.get("path"), spec.get("each")
-            if (path is None) == (each is None) or not isinstance(path or each, str):
-                raise fspot.error(f"field '{name}': give a path (text), or `each: \"key{{n}}\"`")
-            if each is not None and "{n}" not in each:
-                raise fspot.error(f"field '{name}': each must contain {{n}} (e.g. \"choice{{n}}\")")
-            if self.source == "squad" and path not in SQUAD_FIELDS:
-                raise fspot.error(f"field '{name}': squad records have {', '.join(SQUAD_FIELDS)}; not {path!r}")
-            missing = spec.get("missing", "default" if "default" in spec else "error")
-            if missing not in ("error", "skip", "default"):
-                raise fspot.error(f"field '{name}': missing must be error, skip or default")
-            types = spec.get("type") or ()
-            types = (types,) if isinstance(types, str) else tuple(types)
-            for t in types:
-                if t not in _TYPES and t != "list[str]":
-                    raise fspot.error(f"field '{name}': unknown type {t!r} (types: {', '.join(_TYPES)}, list[str])")
-            out.append(FieldSpec(name, path, each, missing, spec.get("default"), types, fspot))
-        return out
 
     def _steps(self, raw, spot: Spot, known: set[str]) -> list[tuple[object, object]]:
         if raw is None:
@@ -264,43 +151,20 @@ class Template:
     def read(self, inputs, state: RunState) -> list[Record]:
         """The input files' records with their fields read (records whose fields cannot be used are skipped)."""
         out = []
-        for obj, where in self._raw_records([Path(p) for p in inputs], state):
+        for obj, where in raw_records(self.source, self.records_path, [Path(p) for p in inputs], state):
             record = Record({}, where)
             if self.source != "squad" and not isinstance(obj, dict):
                 state.skips.add("record is not an object", where)
                 continue
             for spec in self.fields:
                 value = spec.read(obj, record)
-                if isinstance(value, _SkipRecord):
+                if isinstance(value, SkipRecord):
                     state.skips.add(str(value), record.ident())
                     break
                 record.values[spec.name] = value
             else:
                 out.append(record)
         return out
-
-    def _raw_records(self, inputs: list[Path], state: RunState):
-        if self.source == "squad":
-            questions, skips = read_squad_files(inputs)
-            state.skips.merge(skips)
-            for q in questions:
-                yield {k: getattr(q, k) for k in SQUAD_FIELDS}, q.position
-            return
-        for path in inputs:
-            if self.source in ("csv", "tsv"):
-                yield from _table_rows(path, "\t" if self.source == "tsv" else ",", state)
-            elif self.records_path is not None:
-                doc = load_json(path)
-                try:
-                    items = _walk(doc, self.records_path)
-                except _Missing:
-                    raise QgenInputError(f"no '{self.records_path}' in the document (input.records)", path=path) from None
-                if not isinstance(items, list):
-                    raise QgenInputError(f"'{self.records_path}' is not a list (input.records)", path=path)
-                yield from ((obj, f"{path} {self.records_path}[{i}]") for i, obj in enumerate(items))
-            else:
-                rows, unit = load_records(path)
-                yield from ((obj, f"{path} {unit} {n}") for n, obj in rows)
 
     def convert(self, inputs) -> tuple[dict[str, list], RunState]:
         """({"output": rows, "holdout": rows}, the run's skips and notes). Rows are Examples (tsv) or dicts."""
@@ -312,7 +176,7 @@ class Template:
         rows: dict[str, list] = {"output": [], "holdout": []}
         for r in records:
             row = self._row(r)
-            if isinstance(row, _SkipRecord):
+            if isinstance(row, SkipRecord):
                 state.skips.add(str(row), r.ident())
             else:
                 rows[r.split].append(row)
@@ -327,7 +191,7 @@ class Template:
             format_row(row)
         except ValueError:
             empty = [k for k in ("id", "source", "target") if not values[k].strip()]
-            return _SkipRecord(f"empty {empty[0]}" if empty else
+            return SkipRecord(f"empty {empty[0]}" if empty else
                                "a tab or line break in the TSV row (clean the field first)")
         return row
 
@@ -346,31 +210,6 @@ class Template:
                     f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
                 counts[str(path)] = len(rows)
         return counts
-
-
-def _table_rows(path: Path, delimiter: str, state: RunState):
-    """CSV/TSV rows as {header: value}; a row with another number of cells than the header is skipped."""
-    reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise QgenInputError("empty file (a header row is needed)", path=path) from None
-    except csv.Error as e:
-        raise QgenInputError(f"malformed header: {e}", path=path, line=1) from None
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            raise QgenInputError(f"malformed row: {e}", path=path, line=reader.line_num) from None
-        where = f"{path} line {reader.line_num}"
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            state.skips.add(f"{len(cells)} cells, the header has {len(header)}", where)
-            continue
-        yield dict(zip(header, cells)), where
 
 
 def load_template(path, overrides: dict | None = None) -> Template:
