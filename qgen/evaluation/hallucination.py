@@ -16,15 +16,15 @@ Rules (`hallucination`):
 An empty candidate gives ``set()``; an empty reference makes every content word hallucinated.
 
 `hallucinations` / `hallucination_rate` give the same result for many pairs, fast: each distinct text is analysed
-once, straight from SudachiPy with the same tag maps (no spaCy Doc, no sub-token splits), and large batches are spread
-over worker processes. tests/test_hallucination.py checks the two paths agree token for token on JSQuAD.
+once, straight from SudachiPy with the same tag maps (qgen.evaluation.ginza_tokens.SudachiAnalyser: no spaCy Doc, no
+sub-token splits), and large batches are spread over worker processes. tests/unit/evaluation/test_hallucination.py
+checks the two paths agree token for token on JSQuAD.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 import threading
 import warnings
@@ -32,6 +32,14 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_all_start_methods, get_context
+
+from qgen.evaluation.ginza_tokens import (
+    SUDACHI_MAX_BYTES,  # noqa: F401  (importable from here too)
+    SudachiAnalyser,
+    ginza_tables,
+    load_ginza,
+)
+from qgen.evaluation.ginza_tokens import pieces as _pieces
 
 CONTENT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "NUM"})
 # Words a generated question contains whatever its context says: interrogatives GiNZA tags as content words (何 is
@@ -42,39 +50,7 @@ QUESTION_STOP_WORDS = frozenset(
     "何 なに なん 何人 何個 何回 何歳 幾つ いくつ 幾ら いくら どんな どう 何故 なぜ 何時 いつ 誰 どこ 何処 どれ どの どちら どっち "
     "こと もの ため ところ わけ はず とき ほう よう ある いる する なる いう 言う 呼ぶ おく よる つく 対する".split()
 )
-SUDACHI_MAX_BYTES = 49149  # SudachiPy refuses longer input; longer texts are analysed in pieces (see _pieces)
-_GAP = "空白"
 PARALLEL_MIN_CHARS = 2_000_000  # below this, starting worker processes costs more than it saves
-
-
-@functools.cache
-def load_ginza():
-    """The ja_ginza pipeline, loaded once on first use (spaCy is not imported before)."""
-    import spacy
-
-    return spacy.load("ja_ginza")
-
-
-def _pieces(text: str) -> list[str]:
-    """Cut `text` after 。 or newlines into pieces under Sudachi's byte limit (almost always just [text])."""
-    if len(text.encode("utf-8")) <= SUDACHI_MAX_BYTES:
-        return [text]
-    out, cur, size = [], "", 0
-    for sent in re.split(r"(?<=[。\n])", text):
-        if len(sent.encode("utf-8")) > SUDACHI_MAX_BYTES:  # one huge sentence: cut by characters (<= 4 bytes each)
-            out.append(cur)
-            cur, size = "", 0
-            k = SUDACHI_MAX_BYTES // 4
-            out.extend(sent[i : i + k] for i in range(0, len(sent) - k, k))
-            sent = sent[(len(sent) - 1) // k * k :]
-        n = len(sent.encode("utf-8"))
-        if size + n > SUDACHI_MAX_BYTES:
-            out.append(cur)
-            cur, size = "", 0
-        cur += sent
-        size += n
-    out.append(cur)
-    return [p for p in out if p]
 
 
 def analyse(text: str) -> list[tuple[str, str, str, str]]:
@@ -113,108 +89,12 @@ def hallucination(candidate: str, reference: str, stop_words: Iterable[str] = ()
     return _judge(_content(analyse(candidate)), _keys(analyse(reference)), reference, frozenset(stop_words))
 
 
-# ---- fast path: the same analysis straight from SudachiPy ---------------------------------------------------------
-
-
-@functools.cache
-def _tables() -> tuple[str, dict, dict, dict]:
-    """(split mode, tag -> POS, tag -> {orth: POS}, (tag, next tag) -> (POS | None, next POS | None)) as strings."""
-    from spacy.lang.ja.tag_bigram_map import TAG_BIGRAM_MAP
-    from spacy.lang.ja.tag_map import TAG_MAP
-    from spacy.lang.ja.tag_orth_map import TAG_ORTH_MAP
-    from spacy.parts_of_speech import NAMES
-    from spacy.symbols import POS
-
-    def name(pos):
-        return NAMES[pos] if pos else None
-
-    split_mode = load_ginza().tokenizer.split_mode
-    uni = {tag: name(attrs[POS]) for tag, attrs in TAG_MAP.items()}
-    orth = {tag: {o: name(p) for o, p in m.items()} for tag, m in TAG_ORTH_MAP.items()}
-    bi = {k: (name(a), name(b)) for k, (a, b) in TAG_BIGRAM_MAP.items()}
-    return split_mode, uni, orth, bi
-
-
-class _Analyser:
-    """GiNZA's tokenizer without the Doc: spaCy's JapaneseTokenizer.__call__ (v3.8) restated on plain tuples."""
-
-    def __init__(self, tables):
-        from sudachipy import Dictionary, SplitMode
-
-        split_mode, self.uni, self.orth, self.bi = tables
-        mode = {None: SplitMode.A, "A": SplitMode.A, "B": SplitMode.B, "C": SplitMode.C}[split_mode]
-        self.tok = Dictionary().create(mode=mode)
-        self.tags: dict[int, str] = {}
-
-    def _tag(self, m) -> str:
-        pid = m.part_of_speech_id()
-        tag = self.tags.get(pid)
-        if tag is None:
-            tag = self.tags[pid] = "-".join(x for x in m.part_of_speech()[:4] if x != "*")
-        return tag
-
-    def _resolve(self, orth: str, tag: str, next_tag: str | None):
-        m = self.orth.get(tag)
-        if m is not None and orth in m:
-            return m[orth], None
-        if next_tag:
-            pair = self.bi.get((tag, next_tag))
-            if pair is not None:
-                return (pair[0] or self.uni[tag]), pair[1]
-        return self.uni[tag], None
-
-    def tokens(self, text: str) -> list[tuple[str, str, str, str]]:
-        out = []
-        for piece in _pieces(text):
-            out.extend(self._piece(piece))
-        return out
-
-    def _piece(self, text: str) -> list[tuple[str, str, str, str]]:
-        raw = [(m.surface(), self._tag(m), m.dictionary_form(), m.normalized_form()) for m in self.tok.tokenize(text)]
-        raw = [t for t in raw if t[0]]
-        # merge runs of space tokens (JapaneseTokenizer._get_dtokens)
-        dt = [
-            t
-            for i, t in enumerate(raw)
-            if i == 0 or not t[0].isspace() or t[1] != _GAP or not raw[i - 1][0].isspace() or raw[i - 1][1] != _GAP
-        ]
-        if not dt:
-            return []
-        if all(t[0].isspace() for t in dt):
-            toks = [(text, _GAP, text, text)]
-        else:  # align with the text, turning whitespace into gap tokens (get_dtokens_and_spaces)
-            toks, pos = [], 0
-            for i, t in enumerate(dt):
-                word = t[0]
-                if word.isspace():
-                    continue
-                start = text.index(word, pos)
-                if start > pos:
-                    w = text[pos:start]
-                    toks.append((w, _GAP, w, w))
-                toks.append(t)
-                pos = start + len(word)
-                if i + 1 < len(dt) and dt[i + 1][0] == " ":
-                    pos += 1
-            if pos < len(text):
-                w = text[pos:]
-                toks.append((w, _GAP, w, w))
-        out, next_pos = [], None
-        for i, (s, tag, lemma, norm) in enumerate(toks):
-            if next_pos:
-                pos_, next_pos = next_pos, None
-            else:
-                pos_, next_pos = self._resolve(s, tag, toks[i + 1][1] if i + 1 < len(toks) else None)
-            out.append((s, pos_, lemma or s, norm))
-        return out
-
-
-_worker: _Analyser | None = None
+_worker: SudachiAnalyser | None = None
 
 
 def _init_worker(tables) -> None:
     global _worker
-    _worker = _Analyser(tables)
+    _worker = SudachiAnalyser(tables)
 
 
 def _work(items: list[tuple[bool, str]]) -> list:
@@ -223,8 +103,8 @@ def _work(items: list[tuple[bool, str]]) -> list:
 
 
 @functools.cache
-def _local() -> _Analyser:
-    return _Analyser(_tables())
+def _local() -> SudachiAnalyser:
+    return SudachiAnalyser(ginza_tables())
 
 
 def _default_workers() -> int:
@@ -245,7 +125,7 @@ def _analyse_all(items: list[tuple[bool, str]], workers: int) -> list:
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         ctx = get_context(_start_method())
         try:
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(_tables(),)) as ex:
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(ginza_tables(),)) as ex:
                 return [r for chunk in ex.map(_work, chunks) for r in chunk]
         except BrokenProcessPool as e:  # e.g. spawn from an unguarded script: same result, one core
             warnings.warn(f"hallucination workers failed ({e}); analysing in this process", stacklevel=3)
