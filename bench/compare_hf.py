@@ -11,7 +11,12 @@ Every round runs each contender in a fresh subprocess, alternating (qgen, HF def
 so contention from other work on the machine hits all of them alike. The HF side is configured like qgen: same batch
 size, learning rate, AdamW (torch), linear schedule without warmup, gradient clipping 1.0, fp32, no evaluation, no
 saving, 0 dataloader workers, same tokenisation and max lengths (both sides encode with qgen's adapter, so the token
-ids are identical), default torch threads on both.
+ids are identical), default torch threads on both. The optimizer is each side's default AdamW: HF's `optim` default
+(`adamw_torch_fused` with torch ≥ 2.8) and qgen's (fused too since issue 14); `--hf-optim adamw_torch` gives the
+for-loop AdamW the first measurements used.
+
+`--only qgen-ref,qgen,hf,hf-group --ref-extra '{"target_logits": false}'` adds qgen with other settings as its own
+contender, alternating with the rest: a before/after of one qgen change inside one run.
 
 What is timed, the same way on both sides (global module / optimizer hooks, no change to either loop):
   start-up = process start (before imports) → first training forward: imports, reading, tokenising, model build
@@ -85,7 +90,7 @@ def run_qgen(args, work: Path) -> None:
             "batch_size": BATCH, "lr": LR, "precision": "fp32", "seed": SEED, "log_steps": 10, **LENGTHS}
     if args.kind == "seq2seq":
         conf["task"] = "aqg"
-    conf.update(json.loads(args.qgen_extra or "{}"))
+    conf.update(json.loads((args.ref_extra if args.worker == "qgen-ref" else args.qgen_extra) or "{}"))
     train(conf)
 
 
@@ -104,8 +109,9 @@ def run_hf(args, work: Path, group: bool) -> None:
     model = auto.from_pretrained(args.model_dir, torch_dtype="float32")
     collator = DataCollatorForSeq2Seq(adapter.tokenizer, model=model if args.kind == "seq2seq" else None,
                                       label_pad_token_id=-100, padding=True)
+    optim = {"optim": args.hf_optim} if args.hf_optim else {}  # default: HF's own (adamw_torch_fused on torch ≥ 2.8)
     targs = dict(output_dir=str(work / "hf-out"), per_device_train_batch_size=BATCH, learning_rate=LR,
-                 num_train_epochs=1, optim="adamw_torch", weight_decay=0.0, max_grad_norm=1.0,
+                 num_train_epochs=1, **optim, weight_decay=0.0, max_grad_norm=1.0,
                  lr_scheduler_type="linear", warmup_steps=0, save_strategy="no", eval_strategy="no", report_to=[],
                  dataloader_num_workers=0, logging_steps=10, use_cpu=not torch.cuda.is_available(), seed=SEED,
                  disable_tqdm=True,
@@ -135,7 +141,7 @@ def worker(args) -> int:
             prof = cProfile.Profile()
             prof.enable()
         try:
-            if args.worker == "qgen":
+            if args.worker.startswith("qgen"):
                 run_qgen(args, work)
             else:
                 run_hf(args, work, group=args.worker == "hf-group")
@@ -201,6 +207,8 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--only", default="qgen,hf,hf-group", help="contenders, comma-separated")
     p.add_argument("--qgen-extra", default="", help="JSON of extra qgen config keys, e.g. '{\"max_tokens\": 4096}'")
+    p.add_argument("--ref-extra", default="", help="JSON of qgen config keys for the qgen-ref contender")
+    p.add_argument("--hf-optim", default="", help="HF `optim` (default: HF's own default, adamw_torch_fused)")
     p.add_argument("--profile", type=int, default=0, help="cProfile each run; print its top N functions by own time")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)
     p.add_argument("--work", default="", help=argparse.SUPPRESS)
@@ -221,7 +229,8 @@ def main() -> int:
         for r in range(args.rounds):
             for n in names:
                 cmd = [sys.executable, __file__, "--worker", n, "--work", str(work), "--kind", kind, "--train", train,
-                       "--model-dir", model_dir, "--qgen-extra", args.qgen_extra, "--profile", str(args.profile)]
+                       "--model-dir", model_dir, "--qgen-extra", args.qgen_extra, "--ref-extra", args.ref_extra,
+                       "--hf-optim", args.hf_optim, "--profile", str(args.profile)]
                 res = subprocess.run(cmd, capture_output=True, text=True)
                 if res.returncode:
                     print(res.stdout[-2000:], res.stderr[-4000:], file=sys.stderr)
@@ -233,7 +242,7 @@ def main() -> int:
                 print(f"  round {r + 1} {n:9s} start-up {m['startup']:6.1f} s  loop {m['loop']:7.1f} s  "
                       f"{real / m['loop']:8.0f} tok/s  steps {m['steps']}  peak RSS {m['rss_mib']:6.0f} MiB  "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
-        base = statistics.median(m["loop"] for m in times[names[0]])
+        base = statistics.median(m["loop"] for m in times["qgen" if "qgen" in names else names[0]])
         print(f"summary (median loop over {args.rounds} rounds; ratio = qgen speed / contender speed):")
         for n in names:
             loop = statistics.median(m["loop"] for m in times[n])
@@ -241,6 +250,10 @@ def main() -> int:
             rss = max(m["rss_mib"] for m in times[n])
             print(f"  {n:9s} loop {loop:7.1f} s  {real / loop:8.0f} tok/s  qgen is {loop / base:5.2f}x  "
                   f"start-up {start:5.1f} s  peak RSS {rss:6.0f} MiB")
+        rounds = [{n: times[n][r]["loop"] for n in names} for r in range(args.rounds)]
+        if "qgen" in names:  # per round: the pairs ran back to back, so their ratio is steadier than medians
+            print("  per-round ratios (qgen speed / contender speed): " + "; ".join(
+                ", ".join(f"{n} {t[n] / t['qgen']:.2f}x" for n in names if n != "qgen") for t in rounds))
         print(f"  load average at end {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

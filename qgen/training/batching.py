@@ -16,6 +16,7 @@ import torch
 
 from qgen.core.constants import IGNORE
 from qgen.core.files import write_json
+from qgen.training import packing
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,10 @@ def shard(batch: list[int], rank: int, world: int) -> tuple[list[int], bool]:
     return (mine, True) if mine else (batch[:1], False)
 
 
-def collate(adapter, features: list[dict], indices: list[int], real: bool = True) -> dict:
-    batch = adapter.collate([features[i] for i in indices])
+def collate(adapter, features: list[dict], indices: list[int], real: bool = True, pack: bool = False) -> dict:
+    """The micro-batch's tensors; `pack`: causal examples packed into fewer rows (qgen.training.packing)."""
+    chosen = [features[i] for i in indices]
+    batch = packing.collate(chosen, adapter.tokenizer.pad_token_id) if pack else adapter.collate(chosen)
     if not real:  # a placeholder keeps DDP's collectives in step; it contributes no loss and no tokens
         batch["labels"] = torch.full_like(batch["labels"], IGNORE)
     return batch

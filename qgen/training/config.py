@@ -50,6 +50,9 @@ class DataArgs:
     max_tokens: int = _f(0, "token budget per micro-batch instead of a fixed count (0 = off)")
     group_by_length: bool = _f(True, "batch examples of similar length together (less padding)")
     valid_batch_size: int = _f(32, "examples per validation batch")
+    pack: bool = _f(False, "causal: lay each micro-batch's examples end to end in fewer rows (position ids restart per "
+                    "example, attention stays inside it; same loss and gradients, less padding); refused where the "
+                    "model's attention does not keep them apart")
 
 
 @dataclass
@@ -74,6 +77,10 @@ class RunArgs:
     output_dir: str = _f("runs/qgen", "where best/, last/, metrics.jsonl, TensorBoard events and loss.png go")
     loss: str = _f("ce", "ce | label_smoothing | a name registered with qgen.training.losses.register")
     label_smoothing: float = _f(0.1, "smoothing for the label_smoothing loss")
+    target_logits: bool = _f(True, "causal: project onto the vocabulary only at target positions (the same loss; "
+                             "off = the model's full logits)")
+    compile: bool = _f(False, "torch.compile the model (dynamic shapes; the first step's time, compiling included, is logged)")
+    threads: int = _f(0, "CPU threads for torch's operators (torch.set_num_threads; 0 = torch's default)")
     eval_steps: int = _f(0, "validate every N optimiser steps (0 = at epoch ends only)")
     save_steps: int = _f(0, "save last/ every N optimiser steps (0 = at each validation and at the end)")
     metric: str = _f("valid_loss", "validation metric choosing best/ (lower is better for *loss)")

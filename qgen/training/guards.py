@@ -16,6 +16,19 @@ from qgen.training.distributed import ddp as distributed
 log = logging.getLogger("qgen.training.loop")  # the loop's messages, as before the split
 
 
+class TrainingDiverged(RuntimeError):
+    """Too many consecutive non-finite steps; `last/` holds the last good state."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT / SIGTERM: the run finished its current step, saved `last/` and stopped; `--resume` continues exactly."""
+
+    def __init__(self, signum: int, step: int, last_dir):
+        self.signum, self.step, self.last_dir = signum, step, str(last_dir)
+        super().__init__(f"{signal.Signals(signum).name} received: stopped after step {step}; "
+                         f"{last_dir} holds its full state")
+
+
 class StopOnSignal:
     """The first SIGINT (Ctrl-C) or SIGTERM sets `signum`, which the loop checks at the end of each step; a second
     one stops at once (SIGINT: KeyboardInterrupt, SIGTERM: the default action) — checkpoints are atomic, so nothing is

@@ -18,37 +18,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from qgen.core.files import pause_point
-from qgen.training import batching, checkpoint, losses, precision, schedule
+from qgen.training import batching, checkpoint, losses, packing, precision, schedule
 from qgen.training import model_setup as setup
 from qgen.training.distributed import ddp as distributed
-from qgen.training.guards import StopOnSignal, output_lock
+from qgen.training.guards import StopOnSignal, TrainingDiverged, TrainingInterrupted, output_lock  # noqa: F401
 from qgen.training.runlog import RunLogger
 from qgen.training.setup import METRICS, as_config, guess_task, read_data, seed_everything, step_seed, validate
-from qgen.training.state import LogWindow, TrainState
+from qgen.training.state import LogWindow, StepResult, TrainState
 from qgen.training.step import evaluate, train_step  # noqa: F401  (also imported from here)
 
 log = logging.getLogger(__name__)
-
-
-class TrainingDiverged(RuntimeError):
-    """Too many consecutive non-finite steps; `last/` holds the last good state."""
-
-
-class TrainingInterrupted(RuntimeError):
-    """SIGINT / SIGTERM: the run finished its current step, saved `last/` and stopped; `--resume` continues exactly."""
-
-    def __init__(self, signum: int, step: int, last_dir):
-        self.signum, self.step, self.last_dir = signum, step, str(last_dir)
-        super().__init__(f"{signal.Signals(signum).name} received: stopped after step {step}; "
-                         f"{last_dir} holds its full state")
 
 
 def train(config) -> dict:
@@ -66,19 +51,6 @@ def train(config) -> dict:
         distributed.cleanup()
 
 
-@dataclass
-class StepResult:
-    """One optimiser step as all ranks agree on it."""
-
-    loss_sum: float  # over all ranks
-    tokens: float  # target tokens over all ranks
-    input_tokens: int
-    grad_norm: float
-    nonfinite: bool  # skipped: no optimiser/scheduler step
-    signalled: bool  # some rank was asked to stop
-    started: float  # perf_counter() when the step began (the progress bar's tokens/s)
-
-
 class _Run:
     """One training run, set up: the model, data, optimiser and the TrainState the loop advances."""
 
@@ -94,6 +66,8 @@ class _Run:
         if cfg.run.resume and not self.resume and info.is_main:
             log.warning("--resume: no %s yet, starting from the beginning", self.last_dir)
         seed_everything(cfg.run.seed)
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
         self._load_model_and_data(out, data)
         self._place_model()
         self._make_optimizer()
@@ -133,8 +107,12 @@ class _Run:
         model.to(dev)
         if self.prec == "fp16":
             precision.keep_t5_ffn_in_fp32(model, dev)
+        if cfg.data.pack:
+            packing.check(model, self.loaded.kind)  # tries a packed pair; refuses a model that would mix them
         self.model = distributed.wrap(model, self.info, cfg.dist.fsdp)
         self.raw = distributed.unwrap(self.model)  # the plain model: validation and saving
+        if cfg.run.compile:  # in place: the module (its state dict, saving) stays the same object
+            self.model.compile(dynamic=True)
         self.loss_fn = losses.get(cfg.run.loss, label_smoothing=cfg.run.label_smoothing)
 
     def _make_optimizer(self) -> None:
@@ -185,7 +163,7 @@ class _Run:
         """Validate, log it, return the tracked metric."""
         st = self.state
         metrics = evaluate(self.raw, self.adapter, self.vfeats, self.vbatches, self.loss_fn, self.info, self.prec,
-                           point=f"valid{st.step}")
+                           point=f"valid{st.step}", target_only=self.cfg.run.target_logits)
         self.logger.write({"event": "valid", "step": st.step, "epoch": st.epoch, **metrics})
         return metrics[self.cfg.run.metric]
 
@@ -195,9 +173,10 @@ class _Run:
         n, t_step = st.step + 1, time.perf_counter()
         torch.manual_seed(step_seed(self.cfg.run.seed, st.step, info.rank))
         todo = batches[st.batch : st.batch + o.grad_accum]
-        micro = [batching.collate(self.adapter, self.feats, *batching.shard(b, info.rank, info.world)) for b in todo]
+        micro = [batching.collate(self.adapter, self.feats, *batching.shard(b, info.rank, info.world),
+                                  pack=self.cfg.data.pack) for b in todo]
         loss_sum, tokens, n_in = train_step(self.model, self.adapter, micro, self.loss_fn, info, self.prec, scaler,
-                                            point=f"step{n}")
+                                            point=f"step{n}", target_only=self.cfg.run.target_logits)
         pause_point(f"step{n}:backward")
         scaler.unscale_(self.optimizer)
         gnorm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.max_grad_norm or math.inf))
@@ -221,30 +200,6 @@ class _Run:
         st.step += 1
         st.batch += len(todo)
         return StepResult(loss_sum, tokens, n_in, gnorm, nonfinite, bool(signalled), t_step)
-
-    def log_nonfinite(self, s: StepResult) -> None:
-        st = self.state
-        self.logger.write({"event": "nonfinite", "step": st.step, "loss": s.loss_sum / max(s.tokens, 1),
-                           "grad_norm": s.grad_norm, "consecutive": st.consecutive_nonfinite})
-
-    def log_step(self, s: StepResult, window: LogWindow) -> LogWindow:
-        """The `train` log line (every log_steps) and the progress bar; returns the window to use next."""
-        st, total = self.state, self.total
-        if not s.nonfinite:
-            window.loss_sum += s.loss_sum
-            window.tokens += s.tokens
-        window.input_tokens += s.input_tokens
-        lr = self.scheduler.get_last_lr()[0]
-        if st.step % self.cfg.run.log_steps == 0 or st.step == total:
-            elapsed = time.perf_counter() - window.since
-            loss = window.loss_sum / window.tokens if window.tokens else float("nan")
-            self.logger.write({"event": "train", "step": st.step, "epoch": st.epoch, "loss": loss, "lr": lr,
-                               "grad_norm": s.grad_norm, "tokens_per_s": window.input_tokens / max(elapsed, 1e-9),
-                               "skipped": st.skipped})
-            window = LogWindow()
-        self.logger.progress(1, loss=s.loss_sum / max(s.tokens, 1), lr=lr,
-                             tok_s=int(s.input_tokens / (time.perf_counter() - s.started)), skipped=st.skipped)
-        return window
 
     def after_validation(self, value: float) -> str | None:
         """best/ on a better metric; "early_stopping" after `patience` validations without one."""
@@ -272,10 +227,13 @@ class _Run:
                 st.epoch, st.batch = st.epoch + 1, 0
                 batches = self.epoch_batches(st.epoch)
             if s.nonfinite:
-                self.log_nonfinite(s)
+                self.logger.nonfinite(st, s)
                 if st.consecutive_nonfinite >= r.max_nonfinite_steps:
                     return "nonfinite"
-            window = self.log_step(s, window)
+            window = self.logger.step(st, s, window, self.scheduler.get_last_lr()[0], r.log_steps, total)
+            if r.compile and st.step == 1:
+                self.logger.message(f"torch.compile: first step {time.perf_counter() - s.started:.1f} s (compiling "
+                                    f"included); later shapes may compile again")
             pause_point(f"step{st.step}:end")
             stop = self.after_step(s, epoch_end, started)
         if not self.vfeats and stop != "interrupted":  # no validation: best/ is the final model

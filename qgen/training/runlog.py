@@ -81,6 +81,31 @@ class RunLogger:
         left = max(self.time_limit_s - elapsed, 0.0)
         self.bar.total = min(self.max_steps, n + round(left * (n - self.start_step) / elapsed))
 
+    def nonfinite(self, st, s) -> None:
+        """The `nonfinite` record of a skipped step (st: TrainState, s: StepResult)."""
+        self.write({"event": "nonfinite", "step": st.step, "loss": s.loss_sum / max(s.tokens, 1),
+                    "grad_norm": s.grad_norm, "consecutive": st.consecutive_nonfinite})
+
+    def step(self, st, s, window, lr: float, every: int, total: int):
+        """The `train` record (every `every` steps and at the last) and the progress bar; returns the window to
+        use next (st: TrainState, s: StepResult, window: LogWindow)."""
+        from qgen.training.state import LogWindow
+
+        if not s.nonfinite:
+            window.loss_sum += s.loss_sum
+            window.tokens += s.tokens
+        window.input_tokens += s.input_tokens
+        if st.step % every == 0 or st.step == total:
+            elapsed = time.perf_counter() - window.since
+            loss = window.loss_sum / window.tokens if window.tokens else float("nan")
+            self.write({"event": "train", "step": st.step, "epoch": st.epoch, "loss": loss, "lr": lr,
+                        "grad_norm": s.grad_norm, "tokens_per_s": window.input_tokens / max(elapsed, 1e-9),
+                        "skipped": st.skipped})
+            window = LogWindow()
+        self.progress(1, loss=s.loss_sum / max(s.tokens, 1), lr=lr,
+                      tok_s=int(s.input_tokens / (time.perf_counter() - s.started)), skipped=st.skipped)
+        return window
+
     def message(self, text: str) -> None:
         if self.enabled:
             self.bar.write(text)

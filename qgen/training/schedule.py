@@ -1,4 +1,4 @@
-"""AdamW (fused on CUDA) with decoupled weight decay off for biases and norms, and the warmup + decay LR schedule."""
+"""AdamW (fused on CUDA and the CPU) with decoupled weight decay off for biases and norms, and the warmup + decay LR schedule."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def make_optimizer(model: torch.nn.Module, optim, device: torch.device) -> torch
         return torch.optim.SGD([g for g in groups if g["params"]], lr=optim.lr, momentum=0.9)
     return torch.optim.AdamW(
         [g for g in groups if g["params"]], lr=optim.lr, betas=(optim.adam_beta1, optim.adam_beta2), eps=optim.adam_eps,
-        fused=device.type == "cuda" or None,
+        fused=device.type in ("cuda", "cpu") or None,  # the CPU's fused kernel: ~3.7x the for-loop step (issue 14)
     )
 
 

@@ -56,7 +56,7 @@ def validate(cfg: C.TrainConfig) -> None:
     for group, name, low in ((d, "batch_size", 1), (d, "valid_batch_size", 1), (o, "grad_accum", 1),
                              (d, "max_tokens", 0), (o, "max_steps", 0), (o, "warmup_steps", 0), (r, "eval_steps", 0),
                              (r, "save_steps", 0), (r, "log_steps", 1), (r, "max_nonfinite_steps", 1),
-                             (r, "early_stopping_patience", 0), (r, "max_minutes", 0), (m, "max_source_len", 1), (m, "max_target_len", 1),
+                             (r, "early_stopping_patience", 0), (r, "max_minutes", 0), (r, "threads", 0), (m, "max_source_len", 1), (m, "max_target_len", 1),
                              (m, "max_len", 2)):
         if getattr(group, name) < low:
             raise QgenInputError(f"must be at least {low}, got {getattr(group, name)}", field=name)

@@ -37,3 +37,16 @@ class LogWindow:
     tokens: float = 0.0
     input_tokens: int = 0
     since: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class StepResult:
+    """One optimiser step as all ranks agree on it."""
+
+    loss_sum: float  # over all ranks
+    tokens: float  # target tokens over all ranks
+    input_tokens: int
+    grad_norm: float
+    nonfinite: bool  # skipped: no optimiser/scheduler step
+    signalled: bool  # some rank was asked to stop
+    started: float  # perf_counter() when the step began (the progress bar's tokens/s)

@@ -10,6 +10,7 @@ import torch
 from qgen.core.files import pause_point
 from qgen.training import batching, precision
 from qgen.training.distributed import ddp as distributed
+from qgen.training.forward import logits_and_labels
 
 
 def _to(batch: dict, device) -> dict:
@@ -17,7 +18,8 @@ def _to(batch: dict, device) -> dict:
 
 
 @torch.no_grad()
-def evaluate(model, adapter, features, batches, loss_fn, info, prec, point: str | None = None) -> dict:
+def evaluate(model, adapter, features, batches, loss_fn, info, prec, point: str | None = None,
+             target_only: bool = True) -> dict:
     """Validation loss per target token (and token accuracy) over the whole set, summed over ranks."""
     was_training = model.training
     model.eval()
@@ -26,7 +28,7 @@ def evaluate(model, adapter, features, batches, loss_fn, info, prec, point: str 
         idx, real = batching.shard(batch, info.rank, info.world)
         b = _to(batching.collate(adapter, features, idx, real), info.device)
         with precision.autocast(prec, info.device):
-            logits, labels = adapter.logits(model, b)
+            logits, labels = logits_and_labels(model, adapter, b, target_only)
         ls, n = loss_fn(logits, labels)
         mask = labels != batching.IGNORE
         loss_sum, tokens = loss_sum + float(ls), tokens + int(n)
@@ -39,7 +41,8 @@ def evaluate(model, adapter, features, batches, loss_fn, info, prec, point: str 
     return {"valid_loss": loss, "valid_ppl": math.exp(min(loss, 50.0)), "valid_accuracy": correct / max(tokens, 1)}
 
 
-def train_step(model, adapter, micro, loss_fn, info, prec, scaler, point: str | None = None) -> tuple[float, float, int]:
+def train_step(model, adapter, micro, loss_fn, info, prec, scaler, point: str | None = None,
+               target_only: bool = True) -> tuple[float, float, int]:
     """Forward/backward over one step's micro-batches; returns (this rank's loss_sum, step target tokens and input
     tokens summed over ranks)."""
     kind = adapter.kind
@@ -49,7 +52,7 @@ def train_step(model, adapter, micro, loss_fn, info, prec, scaler, point: str | 
     loss_sum = torch.zeros((), dtype=torch.float64, device=info.device)
     for i, b in enumerate(micro):
         with distributed.no_sync(model, i < len(micro) - 1), precision.autocast(prec, info.device):
-            logits, labels = adapter.logits(model, _to(b, info.device))
+            logits, labels = logits_and_labels(model, adapter, _to(b, info.device), target_only)
             ls, _ = loss_fn(logits, labels)
         scaler.scale(ls * scale).backward()
         loss_sum += ls.detach()

@@ -1,0 +1,59 @@
+"""The training forward: (logits, labels) for the loss, computing the vocabulary projection only where it is needed.
+
+A causal model's loss is on a few target tokens after a long prompt (JCommonsenseQA: ~5 of ~95), but a plain
+forward projects *every* position onto the whole vocabulary (for a small model the largest matmul of the step, and
+its backward) and `logits[:, :-1]` then costs a B×T×V copy in the loss. Here the causal forward passes the model a
+boolean `logits_to_keep` mask of the positions whose next token is a target (transformers ≥ 5 projects only those
+rows), so the logits are (targets, V) and the labels the matching targets: the same (logit, label) pairs as the
+shifted full logits, the loss sum equal up to float summation order. Models whose forward has no `logits_to_keep`,
+and seq2seq models (targets are short, every decoder position is a target), use the adapter's full forward.
+
+A packed batch (qgen.training.packing) carries `position_ids` and no attention mask; the same forward serves it.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from qgen.core.constants import IGNORE
+
+
+def _base(model):
+    """The model under DDP / compile / PEFT wrappers (whose forward signature is the real one)."""
+    model = getattr(model, "module", model)
+    model = getattr(model, "_orig_mod", model)
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def keeps_logits(model) -> bool:
+    """Whether the model's forward takes a `logits_to_keep` mask (transformers ≥ 5 causal LMs)."""
+    try:
+        return "logits_to_keep" in inspect.signature(_base(model).forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def causal_targets(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(keep, targets): keep[b, t] is True where position t predicts a target (labels[b, t + 1] != IGNORE); targets
+    are those labels in row-major order, the order `hidden[keep]` takes the rows in."""
+    nxt = labels[:, 1:]
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = nxt != IGNORE
+    return keep, nxt[nxt != IGNORE]
+
+
+def logits_and_labels(model, adapter, batch: dict, target_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The forward for the loss: (logits, labels) aligned position by position (IGNORE where no loss)."""
+    if adapter.kind != "causal":
+        return adapter.logits(model, batch)
+    inputs = {"input_ids": batch["input_ids"], "use_cache": False}  # a cache would also turn packing detection off
+    if "position_ids" in batch:  # packed rows: attention follows the position ids, no padding mask
+        inputs["position_ids"] = batch["position_ids"]
+    else:
+        inputs["attention_mask"] = batch["attention_mask"]
+    if not target_only:
+        return model(**inputs).logits[:, :-1], batch["labels"][:, 1:]
+    keep, targets = causal_targets(batch["labels"])
+    return model(**inputs, logits_to_keep=keep).logits, targets
