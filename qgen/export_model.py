@@ -1,5 +1,6 @@
 """`qgen export`: a trained checkpoint → a small shippable directory (fp16 weights that load as fp32, tokenizer,
-saved input settings), e.g. `runs/qgen-small-ja/train/best` → `qgen/models/pretrained/qgen-small-ja`.
+saved input settings: qgen_config.yaml and input_spec.json), e.g. `runs/qgen-small-ja/train/best` →
+`qgen/models/pretrained/qgen-small-ja`.
 
 fp16 halves the size; the config keeps `dtype: float32`, so `from_pretrained` upcasts on load and nothing downstream
 runs in half precision on a CPU. Export refuses weights that overflow fp16 and reports the largest rounding error.
@@ -21,11 +22,12 @@ from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
 from qgen.models.dtypes import DTYPES
+from qgen.models.input_spec import INPUT_SPEC_NAME
 from qgen.training.config import SAVED_NAME, load_saved
 
 EXPORT_DTYPES = ("fp16", "bf16", "fp32")  # storage dtypes, the first the default
 KEEP = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-        "spiece.model", SAVED_NAME)
+        "spiece.model", SAVED_NAME, INPUT_SPEC_NAME)  # input_spec.json: absent from checkpoints written before it
 
 
 def convert(weights: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], float]:
@@ -44,7 +46,7 @@ def convert(weights: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[dict[
 def export(checkpoint: Path, output: Path, dtype: str = "fp16", card: Path | None = None,
            max_source_len: int | None = None) -> float:
     """Write `output` from `checkpoint`; returns the largest weight rounding error. `max_source_len` sets the input
-    length inference keeps (saved in qgen_config.yaml), e.g. a whole paragraph for a model trained on sentences."""
+    length inference keeps (saved in qgen_config.yaml and input_spec.json), e.g. a whole paragraph for a model trained on sentences."""
     src = checkpoint / "model.safetensors"
     if not src.is_file():
         raise QgenInputError("no model.safetensors (a full-weights checkpoint is needed, not a LoRA adapter)",

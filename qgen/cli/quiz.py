@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | None, device: str, dtype: str):
-    """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its qgen_config.yaml), via the
+    """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its saved InputSpec), via the
     shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
     from qgen.inference.loader import load_inference_model
     from qgen.models.loading import make_adapter
@@ -45,9 +45,9 @@ def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | Non
         raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=model_path)
     config = im.model.config
     context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 2048
-    max_len = min(max_len or im.config.model.max_len, context)
+    max_len = min(max_len or im.spec.max_len, context)
     adapter = make_adapter("causal", im.tokenizer, max_len=max_len,
-                           prompt_format=prompt_format or im.config.model.prompt_format)
+                           prompt_format=prompt_format or im.spec.prompt_format)
     return im.model, im.tokenizer, adapter, max_len
 
 

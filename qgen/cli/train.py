@@ -1,14 +1,55 @@
-"""`train.py` / `qgen train`: parse flags (over an optional YAML config), train, print where the best model is."""
+"""`train.py` / `qgen train`: parse flags (over an optional YAML config), train, print where the best model is.
+
+The flags are derived from qgen.training.config's dataclass groups: every field is `--its-name`, its type and help
+from the field, its default shown in --help (the dataclass is the one place for it).
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import logging
 import os
 import shlex
 import sys
+import typing
 from pathlib import Path
 
-from qgen.cli.parser import reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
+from qgen.training.config import GROUPS, TrainConfig, apply_dict, load_yaml
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog=command_prog("train.py"),
+        description="Fine-tune a seq2seq or causal LM with qgen's explicit training loop.",
+    )
+    p.add_argument("--config", help="YAML file of settings; command-line flags override it")
+    for group, cls in GROUPS.items():
+        g = p.add_argument_group(group)
+        kinds = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            kind = kinds[f.name]
+            # default=SUPPRESS so only flags actually given override the YAML; the help still shows the default
+            kw = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} (default: {default!r})"}
+            if kind is bool:
+                g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            elif kind == list[str]:
+                g.add_argument(flag, nargs="*", **kw)
+            else:
+                g.add_argument(flag, type=str, metavar=kind.__name__.upper(), **kw)
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    """The config the flags ask for: defaults < `--config FILE.yaml` < the flags given (strings, coerced and checked
+    by qgen.training.config: a bad value is a QgenInputError naming the field)."""
+    args = vars(build_parser().parse_args(argv))
+    cfg = load_yaml(args.pop("config")) if args.get("config") else TrainConfig()
+    args.pop("config", None)
+    return apply_dict(cfg, args, "command line")
 
 
 def format_summary(s: dict) -> str:
@@ -29,8 +70,6 @@ def resume_command(argv: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done, 2 bad input (one `error:` line), 1 a failed checkpoint write or diverged training,
     130 / 143 stopped by SIGINT / SIGTERM after saving last/ (the resume command is printed)."""
-    from qgen.training.config import parse_args
-
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

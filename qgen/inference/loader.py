@@ -1,22 +1,26 @@
-"""Load what inference needs from a checkpoint: model, tokenizer, adapter and the config training saved.
+"""Load what inference needs from a checkpoint: model, tokenizer, adapter and how training built its inputs.
 
 A checkpoint is a `save_pretrained` directory (`runs/x/best`), a LoRA adapter directory (peft's `adapter_config.json`
 beside the tokenizer and `qgen_config.yaml`; loaded with qgen.models.lora over the base model the adapter names, and
 merged unless quantised), or a hub name.
-The saved `qgen_config.yaml` says how inputs were built in training (task, lang, prompt format, lengths); without one
-the defaults apply and the caller may override task / lang.
+The saved `InputSpec` (qgen.models.input_spec: `input_spec.json`, or for a checkpoint written before it the keys of
+its `qgen_config.yaml`) says how inputs were built in training (task, lang, prompt format, lengths); without one the
+defaults apply and the caller may override task / lang. Inference never reads the training config itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
+from qgen.models.input_spec import INPUT_SPEC_NAME, InputSpec, read_input_spec
 from qgen.models.loading import load_config, load_tokenizer, make_adapter, model_kind, resolve
 from qgen.models.location import check_model_location
-from qgen.training.config import SAVED_NAME, TrainConfig, load_saved
+from qgen.models.weights_file import check_weights
 
 log = logging.getLogger(__name__)
 ADAPTER_CONFIG = "adapter_config.json"
@@ -28,17 +32,17 @@ class InferenceModel:
     tokenizer: object
     adapter: object  # Seq2SeqAdapter | CausalAdapter, built with the saved lengths / prompt format
     kind: str  # "seq2seq" | "causal"
-    config: TrainConfig
+    spec: InputSpec  # as saved (task / lang overridden when the caller asked)
     path: str
-    has_saved_config: bool
+    has_saved_config: bool  # the directory had a saved spec (input_spec.json or qgen_config.yaml)
 
     @property
     def task(self) -> str:
-        return self.config.model.task
+        return self.spec.task
 
     @property
     def lang(self) -> str:
-        return self.config.model.lang
+        return self.spec.lang
 
     @property
     def device(self):
@@ -67,7 +71,7 @@ def _resolve_device(device: str) -> str:
 
 def load_inference_model(name_or_path: str, *, device: str = "cpu", dtype: str = "auto", merge_lora: bool = True,
                          task: str | None = None, lang: str | None = None) -> InferenceModel:
-    """Load a checkpoint / LoRA adapter dir / hub model for generation; `task` and `lang` override the saved config."""
+    """Load a checkpoint / LoRA adapter dir / hub model for generation; `task` and `lang` override the saved spec."""
     try:
         return _load(str(name_or_path), device, dtype, merge_lora, task, lang)
     except QgenInputError:
@@ -85,20 +89,14 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
     if is_dir and not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
         raise QgenInputError("not a model directory (no config.json or adapter_config.json)", path=path)
     if is_dir:
-        from qgen.training.checkpoint import check_safetensors
-
-        for weights in sorted(path.glob("*.safetensors")):
-            check_safetensors(weights)  # a truncated weights file is named here, not a loader traceback
-    has_saved = is_dir and (path / SAVED_NAME).is_file()
-    cfg = load_saved(path) if has_saved else TrainConfig()
-    if not has_saved:
-        log.warning("%s has no %s: using default input settings (task %s, lang %s)", name_or_path, SAVED_NAME,
-                    task or cfg.model.task, lang or cfg.model.lang)
-    if task:
-        cfg.model.task = task
-    if lang:
-        cfg.model.lang = lang
-    trust = cfg.model.trust_remote_code
+        check_weights(path)  # a truncated weights file is named here, not a loader traceback
+    saved = read_input_spec(path) if is_dir else None
+    spec = saved or InputSpec()
+    if saved is None:
+        log.warning("%s has no %s or %s: using default input settings (task %s, lang %s)", name_or_path,
+                    INPUT_SPEC_NAME, SAVED_NAME, task or spec.task, lang or spec.lang)
+    spec = dataclasses.replace(spec, **{k: v for k, v in (("task", task), ("lang", lang)) if v})
+    trust = spec.trust_remote_code
     device = _resolve_device(device)
     torch_dtype = _torch_dtype(dtype, device)
 
@@ -116,7 +114,6 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
         tokenizer = load_tokenizer(str(name_or_path), trust)
     model.to(device)
     model.eval()
-    m = cfg.model
-    adapter = make_adapter(kind, tokenizer, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
-                           max_len=m.max_len, prompt_format=m.prompt_format)
-    return InferenceModel(model, tokenizer, adapter, kind, cfg, str(name_or_path), has_saved)
+    adapter = make_adapter(kind, tokenizer, max_source_len=spec.max_source_len, max_target_len=spec.max_target_len,
+                           max_len=spec.max_len, prompt_format=spec.prompt_format)
+    return InferenceModel(model, tokenizer, adapter, kind, spec, str(name_or_path), saved is not None)

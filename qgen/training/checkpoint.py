@@ -4,8 +4,8 @@ Both load with `AutoModel*.from_pretrained` and a transformers `pipeline` withou
 `trainer_state.pt` (optimiser, scheduler, scaler, RNG states; loaded with weights_only=True) and `trainer_state.json`
 (step, data position, best metric — readable by people). Non-finite weights are never written.
 
-A damaged checkpoint (truncated weights, a missing or unreadable state file, a bad `qgen_config.yaml`) is a
-QgenInputError naming the file: `--resume` refuses it rather than silently starting over.
+A damaged checkpoint (truncated weights, a missing or unreadable state file, a bad `qgen_config.yaml` or
+`input_spec.json`) is a QgenInputError naming the file: `--resume` refuses it rather than silently starting over.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import torch
 
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftovers
+from qgen.models.input_spec import read_input_spec
+from qgen.models.weights_file import check_weights
 
 STATE_PT = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"
@@ -121,31 +123,13 @@ def _read_info(path: Path) -> dict:
     return info
 
 
-def check_safetensors(path) -> None:
-    """A safetensors file is whole: its header parses and the file is exactly as long as the header says."""
-    path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        n = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if n < 0 or n > size - 8:
-            raise QgenInputError(f"truncated ({size} bytes, shorter than its header)", path=path)
-        try:
-            header = json.loads(f.read(n))
-            end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError, IndexError, ValueError):
-            raise QgenInputError("corrupt safetensors header", path=path) from None
-    if size != 8 + n + end:
-        raise QgenInputError(f"{'truncated' if size < 8 + n + end else 'corrupt'} ({size} bytes, its header "
-                             f"describes {8 + n + end})", path=path)
-
-
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json")
 
 
 def verify(directory, with_state: bool = False) -> None:
     """Check a checkpoint qgen wrote without loading the model: config, whole weights files, a loadable
-    `qgen_config.yaml` and (with_state) the training state files. QgenInputError names the first bad file."""
+    `qgen_config.yaml` (and `input_spec.json`, which checkpoints written before it lack) and (with_state) the
+    training state files. QgenInputError names the first bad file."""
     from qgen.training.config import SAVED_NAME, load_saved
 
     directory = Path(directory)
@@ -161,11 +145,11 @@ def verify(directory, with_state: bool = False) -> None:
         raise QgenInputError(f"unreadable: {e}", path=config) from None
     if not any((directory / n).is_file() for n in WEIGHT_FILES):
         raise QgenInputError("missing (no weights file)", path=directory / WEIGHT_FILES[0])
-    for weights in sorted(directory.glob("*.safetensors")):
-        check_safetensors(weights)
+    check_weights(directory)
     if not (directory / SAVED_NAME).is_file():
         raise QgenInputError("missing (the checkpoint is incomplete)", path=directory / SAVED_NAME)
     load_saved(directory)  # an unknown key or a bad value names the file and the field
+    read_input_spec(directory)  # the same for input_spec.json
     if with_state:
         _read_info(directory / STATE_JSON)
         if not (directory / STATE_PT).is_file():

@@ -1,13 +1,14 @@
 """The training configuration: typed dataclass groups that are at once the YAML schema, the CLI and the saved record.
 
 Every field is a flag (`--max-grad-norm`) and a YAML key (`max_grad_norm`, flat, or nested under its group name).
-Precedence: defaults below < `--config FILE.yaml` < command-line flags. The resolved config is saved with every
-checkpoint (`qgen_config.yaml`) so inference rebuilds inputs exactly as training did.
+Precedence: defaults below < `--config FILE.yaml` < command-line flags (the flags are derived from these dataclasses by
+qgen.cli.train; nothing here parses arguments). The resolved config is saved with every checkpoint
+(`qgen_config.yaml`), and beside it the part inference needs, the `InputSpec` (`input_spec.json`), so inference
+rebuilds inputs exactly as training did without reading this config.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from qgen.cli.parser import ArgumentParser, command_prog
 from qgen.core.constants import SAVED_NAME  # noqa: F401  (re-exported: its old home)
 from qgen.core.errors import QgenInputError
+from qgen.core.values import coerce
+from qgen.models.input_spec import InputSpec
 
 
 def _f(default, help_: str, **kw):
@@ -26,20 +28,23 @@ def _f(default, help_: str, **kw):
     return field(default=default, metadata={"help": help_, **kw})
 
 
+SPEC = InputSpec()  # the input settings' defaults live in qgen.models.input_spec (inference's fallback too)
+
+
 @dataclass
 class ModelArgs:
     model: str = _f("tiny-t5", "hub id, local directory, or a built-in offline model: tiny-t5, tiny-gpt2, tiny-gpt-neox, tiny-llama")
-    task: str = _f("auto", "aqg | aqg_hl | qa | quiz | lm; auto guesses it from the training data")
-    lang: str = _f("ja", "normalisation language of the inputs: ja | ko | en")
-    prompt_format: str = _f("auto", "causal models: auto | chat | raw | opencalm | alpaca | ja-chat")
-    max_source_len: int = _f(512, "seq2seq: source tokens kept")
-    max_target_len: int = _f(64, "seq2seq: target tokens kept")
-    max_len: int = _f(512, "causal: prompt + target tokens kept (the prompt is cut from the left)")
+    task: str = _f(SPEC.task, "aqg | aqg_hl | qa | quiz | lm; auto guesses it from the training data")
+    lang: str = _f(SPEC.lang, "normalisation language of the inputs: ja | ko | en")
+    prompt_format: str = _f(SPEC.prompt_format, "causal models: auto | chat | raw | opencalm | alpaca | ja-chat")
+    max_source_len: int = _f(SPEC.max_source_len, "seq2seq: source tokens kept")
+    max_target_len: int = _f(SPEC.max_target_len, "seq2seq: target tokens kept")
+    max_len: int = _f(SPEC.max_len, "causal: prompt + target tokens kept (the prompt is cut from the left)")
     precision: str = _f("auto", "auto | fp32 | bf16 | fp16; auto = bf16 where supported, else fp32 for T5, fp16 on fp16-only GPUs")
     tf32: bool = _f(True, "allow TF32 matmuls on Ampere+ GPUs")
     add_special_tokens: list[str] = _f([], "tokens added to the tokenizer (embeddings resized), e.g. <hl>")
     gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
-    trust_remote_code: bool = _f(False, "run model code from the hub (off unless you trust it)")
+    trust_remote_code: bool = _f(SPEC.trust_remote_code, "run model code from the hub (off unless you trust it)")
 
 
 @dataclass
@@ -124,10 +129,17 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def input_spec(self) -> InputSpec:
+        """What inference needs of this config: how inputs are built."""
+        kinds = typing.get_type_hints(InputSpec)  # coerced: a value set from Python (e.g. a numpy int) still saves
+        return InputSpec(**{name: coerce(getattr(self.model, name), kind) for name, kind in kinds.items()})
+
     def save(self, directory) -> None:
+        """`qgen_config.yaml` and `input_spec.json` into `directory` (inside a checkpoint's atomic write)."""
         from qgen.core.files import write_text
 
         write_text(Path(directory) / SAVED_NAME, yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False))
+        self.input_spec().save(directory)
 
 
 def _fields():
@@ -143,21 +155,7 @@ _TYPES = {name: typing.get_type_hints(cls) for name, cls in GROUPS.items()}
 def _coerce(value, group: str, name: str, source: str):
     kind = _TYPES[group][name]
     try:
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() in ("true", "1", "yes", "on"):
-                    return True
-                if value.lower() in ("false", "0", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if kind == list[str]:
-            if isinstance(value, str):
-                return [v for v in value.split(",") if v]
-            return [str(v) for v in (value or [])]
-        if kind is int and isinstance(value, float) and not value.is_integer():
-            raise ValueError(value)
-        return kind(value)
+        return coerce(value, kind)
     except (TypeError, ValueError):
         raise QgenInputError(f"expected {getattr(kind, '__name__', kind)}, got {value!r}", path=source, field=name) from None
 
@@ -201,33 +199,3 @@ def load_yaml(path) -> TrainConfig:
 def load_saved(directory) -> TrainConfig:
     """The config saved beside a checkpoint (`best/`, `last/`)."""
     return load_yaml(Path(directory) / SAVED_NAME)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(
-        prog=command_prog("train.py"),
-        description="Fine-tune a seq2seq or causal LM with qgen's explicit training loop.",
-    )
-    p.add_argument("--config", help="YAML file of settings; command-line flags override it")
-    for group, cls in GROUPS.items():
-        g = p.add_argument_group(group)
-        for f in dataclasses.fields(cls):
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-            kind = _TYPES[group][f.name]
-            # default=SUPPRESS so only flags actually given override the YAML; the help still shows the default
-            kw = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} (default: {default!r})"}
-            if kind is bool:
-                g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-            elif kind == list[str]:
-                g.add_argument(flag, nargs="*", **kw)
-            else:
-                g.add_argument(flag, type=str, metavar=kind.__name__.upper(), **kw)
-    return p
-
-
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    args = vars(build_parser().parse_args(argv))
-    cfg = load_yaml(args.pop("config")) if args.get("config") else TrainConfig()
-    args.pop("config", None)
-    return apply_dict(cfg, args, "command line")

@@ -84,6 +84,17 @@ def _append(name, text):
     return lambda d: (d / name).write_text((d / name).read_text(encoding="utf-8") + text, encoding="utf-8")
 
 
+def _add_key(name, **keys):
+    """A JSON object file with `keys` added (still valid JSON)."""
+    return lambda d: (d / name).write_text(json.dumps({**json.loads((d / name).read_text(encoding="utf-8")), **keys}),
+                                           encoding="utf-8")
+
+
+def _old_style(damage):
+    """A checkpoint written before input_spec.json (only qgen_config.yaml), then damaged."""
+    return lambda d: ((d / "input_spec.json").unlink(), damage(d))
+
+
 def bad(id_, command, content, argv, says, **kw):
     """A case whose bad file is `content` (written as bad.<ext> by the id's extension) passed through `argv(ctx, f)`."""
     ext = kw.pop("ext", "tsv")
@@ -129,10 +140,15 @@ CASES = [
     Case("predict-model-truncated-weights", "predict",
          lambda c: ["--model", c.damaged_model(_truncate("model.safetensors")), "--input", c.file("in.tsv", TSV_OK),
                     "--output", c.out("p.jsonl")], ("truncated",), names=lambda c: c.root / "model" / "model.safetensors"),
+    # inference reads the saved input settings (input_spec.json), or qgen_config.yaml for a checkpoint without one
     Case("predict-model-config-unknown-key", "predict",
-         lambda c: ["--model", c.damaged_model(_append("qgen_config.yaml", "bogus: 1\n")), "--input",
+         lambda c: ["--model", c.damaged_model(_add_key("input_spec.json", bogus=1)), "--input",
                     c.file("in.tsv", TSV_OK), "--output", c.out("p.jsonl")],
-         ("field 'bogus'",), names=lambda c: c.root / "model" / "qgen_config.yaml"),
+         ("field 'bogus'",), names=lambda c: c.root / "model" / "input_spec.json"),
+    Case("predict-old-model-config-malformed", "predict",
+         lambda c: ["--model", c.damaged_model(_old_style(_append("qgen_config.yaml", "model: [unclosed\n"))),
+                    "--input", c.file("in.tsv", TSV_OK), "--output", c.out("p.jsonl")],
+         ("malformed YAML",), names=lambda c: c.root / "model" / "qgen_config.yaml"),
     Case("predict-model-missing-dir", "predict",
          lambda c: ["--model", str(c.root / "no-model"), "--input", c.file("in.tsv", TSV_OK), "--output",
                     c.out("p.jsonl")], ("not found",), names=lambda c: c.root / "no-model"),

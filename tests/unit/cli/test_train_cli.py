@@ -73,7 +73,7 @@ def test_train_py_exit_code(tmp_path):
 
 
 def test_yaml_then_flags(tmp_path, tsv):
-    from qgen.training.config import parse_args
+    from qgen.cli.train import parse_args  # the CLI derived from qgen.training.config's dataclasses
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"optim:\n  lr: 1e-4\n  grad_accum: 4\ntrain_file: {tsv}\n")
