@@ -51,8 +51,8 @@ def main() -> None:
 def run(args, tmp: Path) -> None:
     import torch
 
-    from qgen.cli.quiz import load_for_quiz
     from qgen.models.loading import resolve
+    from qgen.quiz.pipeline import load_for_quiz
     from qgen.quiz.prompt import read_quiz
     from qgen.quiz.retrieval import build_index, load_index, retrieve_for
     from qgen.quiz.scoring import QuizScorer

@@ -11,9 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from qgen.cli.dataclass_args import add_dataclass_args, from_args
 from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.inference.decoding import GenerationSettings  # no torch: --help and flag errors stay fast
 
 QUIZ_HELP = """\
 multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] --output-dir DIR
@@ -23,7 +25,7 @@ multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] 
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    """Model loading flags shared with generate.py (the decoding flags come from qgen.inference.decoding)."""
+    """Model loading flags shared with generate.py (the decoding flags come from GenerationSettings)."""
     g = p.add_argument_group("model")
     g.add_argument("--model", required=True, help="checkpoint dir (runs/x/best), LoRA adapter dir, or hub name")
     g.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
@@ -34,18 +36,17 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
-    """Model and decoding flags, the same in predict.py and generate.py."""
-    from qgen.inference.decoding import add_decoding_args
-
+    """Model and decoding flags, the same in predict.py and generate.py: one decoding flag per GenerationSettings
+    field (`--num-beams`, also `--num_beams`), its default taken from there."""
     add_model_args(p)
-    add_decoding_args(p)
+    add_dataclass_args(p, GenerationSettings, title="decoding (the same defaults in predict.py and generate.py)",
+                       aliases=True, metavars={int: "N", float: "X"})
 
 
-def settings_from_args(args):
-    from qgen.inference import decoding
-
+def settings_from_args(args) -> GenerationSettings:
+    """The decoding settings the flags ask for, checked by GenerationSettings (a bad combination: QgenInputError)."""
     try:
-        return decoding.settings_from_args(args)
+        return from_args(GenerationSettings, args)
     except ValueError as e:
         raise QgenInputError(str(e), field="decoding options") from None
 

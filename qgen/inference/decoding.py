@@ -1,4 +1,5 @@
-"""Decoding settings shared by predict.py and generate.py: the defaults, the flags and their checks live only here.
+"""Decoding settings shared by predict.py and generate.py: the defaults and their checks live only here (the flags are
+derived from this dataclass by qgen.cli.dataclass_args).
 
 Both tools once had their own defaults (greedy in predict.py, 4 beams in generate.py), so the same checkpoint wrote
 different text in each. The defaults are the demo's: beam search with 4 beams and no repeated 3-gram — greedy search
@@ -7,8 +8,6 @@ on a weak model tends to loop on one token (`「「「…`). No torch here: `--h
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -32,8 +31,10 @@ class GenerationSettings:
     def __post_init__(self):
         if self.num_beams is None:  # beam search by default; sampling samples (beam sampling only when asked for)
             self.num_beams = 1 if self.do_sample else 4
+        self.check()
 
     def check(self) -> None:
+        """ValueError with the reason when the settings cannot decode (run again by Generator: fields may change)."""
         if self.num_beams < 1 or self.num_return_sequences < 1 or self.max_new_tokens < 1:
             raise ValueError("num_beams, num_return_sequences and max_new_tokens must be at least 1")
         if not self.do_sample and self.num_return_sequences > self.num_beams:
@@ -53,28 +54,3 @@ class GenerationSettings:
         if self.no_repeat_ngram_size:
             kw["no_repeat_ngram_size"] = self.no_repeat_ngram_size
         return kw
-
-
-_TYPES = {"int": int, "float": float, "int | None": int}  # field annotations are strings (postponed evaluation)
-
-
-def add_decoding_args(p: argparse.ArgumentParser) -> None:
-    """One flag per GenerationSettings field (`--num-beams`, also `--num_beams`), its default taken from there."""
-    g = p.add_argument_group("decoding (the same defaults in predict.py and generate.py)")
-    for f in dataclasses.fields(GenerationSettings):
-        flags = ["--" + f.name.replace("_", "-")] + (["--" + f.name] if "_" in f.name else [])
-        help_ = f.metadata["help"]
-        if f.metadata["shown"]:  # `%(default).0s` prints nothing and stops the formatter appending "(default: None)"
-            help_ += f" (default: {f.metadata['shown']})%(default).0s"
-        if f.type == "bool":
-            g.add_argument(*flags, action="store_true", help=help_)
-        else:
-            kind = _TYPES[f.type]
-            g.add_argument(*flags, type=kind, default=f.default, metavar="N" if kind is int else "X", help=help_)
-
-
-def settings_from_args(args: argparse.Namespace) -> GenerationSettings:
-    """The settings the flags ask for, checked (ValueError with the reason)."""
-    s = GenerationSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(GenerationSettings)})
-    s.check()
-    return s

@@ -1,0 +1,206 @@
+"""The quiz pipeline as a Python API: `run_quiz(QuizSettings(...))` scores multiple-choice quiz files with a causal
+model (optionally re-scoring low-confidence questions with BM25-retrieved passages) and writes the result files.
+
+    from qgen.quiz.pipeline import QuizSettings, run_quiz
+    result = run_quiz(QuizSettings(model="runs/quiz/best", input=["dev.json"], output_dir="results/"))
+    result.metrics["overall"]["final"]["accuracy"]
+
+`qgen quiz` / `predict.py --task quiz` derive their flags from QuizSettings (qgen.cli.dataclass_args), so each
+default, choice and check is here once; the command only parses, prints and exits. Writes (atomically) result.json,
+result.log, metrics.json and reliability.png (reliability_first_pass.png too with retrieval) into `output_dir`;
+the record fields and the gate rule are described in qgen.cli.quiz. Bad input is a QgenInputError (or, for settings
+that cannot work together, a ValueError from QuizSettings), never a printed line or an exit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qgen.core import console
+from qgen.core.constants import DTYPE_NAMES
+from qgen.core.errors import QgenInputError
+from qgen.data.quiz import QuizTemplate, load_template
+from qgen.evaluation.calibration import confidence
+from qgen.inference.loader import load_inference_model
+from qgen.models.loading import make_adapter
+from qgen.quiz.prompt import read_quiz
+from qgen.quiz.report import write_outputs
+from qgen.quiz.retrieval import gate_fires, load_index, retrieve_for
+from qgen.quiz.scoring import METHODS, TOKENIZATIONS, QuizScorer, default_tokenization
+
+
+def _f(default, help_: str, **meta):
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help_, **meta})
+    if default is dataclasses.MISSING:
+        return field(metadata={"help": help_, **meta})
+    return field(default=default, metadata={"help": help_, **meta})
+
+
+_REQUIRED = dataclasses.MISSING
+
+
+@dataclass
+class QuizSettings:
+    """One quiz run. The field order is the order of `settings` in metrics.json; the help texts are the flags'."""
+
+    model: str = _f(_REQUIRED, "checkpoint directory (e.g. runs/quiz/best) or hub id")
+    input: list[Path] = _f(_REQUIRED, "eval-style (or train-style) quiz JSON files")
+    output_dir: Path = _f(_REQUIRED, "directory for result.json, result.log, metrics.json and reliability.png")
+    scoring: str = _f("choice-token", "how a choice is picked", choices=METHODS)
+    loglik_target: str = _f("text", "loglik continuation: the choice text, or the whole answer 'N: text'",
+                            choices=("text", "answer"))
+    loglik_tokenization: str | None = _f(
+        None, "loglik: apart = prompt and choice encoded separately (how qgen trains); joint = lm-evaluation-harness "
+        "0.4's split of prompt+choice (default: apart for a checkpoint with qgen_config.yaml, joint otherwise)",
+        choices=TOKENIZATIONS)
+    target_delimiter: str = _f("", "loglik: text put before each choice (the harness's task default is ' '; "
+                               "default '')")
+    add_bos_token: bool | None = _f(None, "joint: the harness's add_bos_token model argument (default: unset, as "
+                                    "there: the tokenizer's own special tokens)")
+    prompt_style: str = _f("train", "train: re-render with the quiz train template; record: the record's own "
+                           "instruction/input", choices=("train", "record"))
+    template_file: Path | None = _f(None, "JSON/YAML QuizTemplate overrides (as in prepare_quiz)")
+    prompt_format: str | None = _f(None, "override the checkpoint's prompt format (auto, chat, opencalm …)")
+    max_len: int | None = _f(None, "context tokens (default: the checkpoint's max_len)")
+    batch_size: int = _f(8, "questions per forward pass")
+    max_new_tokens: int = _f(24, "generate: answer tokens")
+    limit: int | None = _f(None, "first N questions of each file")
+    device: str = _f("cpu", "torch device (cpu, cuda, auto)")
+    dtype: str = _f("auto", "weights dtype", choices=DTYPE_NAMES)
+    verbose: bool = _f(False, "also show transformers' loading bars and warnings")
+    retrieval: Path | None = _f(None, "BM25 index directory (qgen index build)", group="retrieval")
+    gate_top1: float = _f(0.5, "retrieve when top-1 probability < P", group="retrieval")
+    gate_margin: float = _f(0.0, "… or when top-1 minus top-2 < M", group="retrieval")
+    retrieve_all: bool = _f(False, "retrieve for every question (input for tune-gate)", group="retrieval")
+    retrieval_k: int = _f(1, "passages per choice query", group="retrieval")
+    max_passages: int = _f(5, "passages per question", group="retrieval")
+
+    def __post_init__(self):
+        self.model = str(self.model)
+        self.input = [Path(self.input)] if isinstance(self.input, (str, Path)) else [Path(p) for p in self.input]
+        self.output_dir = Path(self.output_dir)
+        self.template_file = None if self.template_file is None else Path(self.template_file)
+        self.retrieval = None if self.retrieval is None else Path(self.retrieval)
+        for f in dataclasses.fields(self):
+            value, choices = getattr(self, f.name), f.metadata.get("choices")
+            if choices and value not in choices and not (value is None and f.default is None):
+                raise ValueError(f"{f.name} must be one of {', '.join(choices)}, not {value!r}")
+        if not self.input:
+            raise ValueError("input: no quiz file given")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
+        if self.retrieve_all and self.retrieval is None:
+            raise ValueError("retrieve_all needs retrieval (a BM25 index directory)")
+
+    def record(self) -> dict:
+        """The settings as metrics.json keeps them: paths as strings, add_bos_token as "true" / "false" / null (how
+        the flag spelt it)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif f.name == "input":
+                value = [str(p) for p in value]
+            elif f.name == "add_bos_token" and value is not None:
+                value = "true" if value else "false"
+            out[f.name] = value
+        return out
+
+
+@dataclass
+class QuizResult:
+    metrics: dict  # what metrics.json holds: per file and overall blocks, coverage curve, timing, settings
+    records: list[dict]  # what result.json holds: one record per question
+    written: list[Path]  # the files written into output_dir
+
+
+def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | None, device: str, dtype: str):
+    """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its saved InputSpec), via the
+    shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
+    im = load_inference_model(model_path, device=device, dtype=dtype)
+    if im.kind != "causal":
+        raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=model_path)
+    config = im.model.config
+    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 2048
+    max_len = min(max_len or im.spec.max_len, context)
+    adapter = make_adapter("causal", im.tokenizer, max_len=max_len, prompt_format=prompt_format or im.spec.prompt_format)
+    return im.model, im.tokenizer, adapter, max_len
+
+
+def _record(item, scored, method) -> dict:
+    top1, margin = confidence([scored.probs])
+    return {"id": item.id, "file": item.file, "question": item.question, "choices": item.choices, "gold": item.gold,
+            "pred": scored.pred, "correct": scored.pred is not None and scored.pred == item.gold,
+            "probs": [round(p, 6) for p in scored.probs], "confidence": float(top1[0]), "margin": float(margin[0]),
+            "scoring": method, "scores": scored.scores, "raw": scored.raw,
+            "unparseable": method == "generate" and scored.pred is None,
+            "prompt_tokens": scored.prompt_tokens, "cut": scored.cut, "retrieval_used": False, "passages": [],
+            "prompt": scored.prompt, **_loglik_fields(item, scored)}
+
+
+def _loglik_fields(item, scored) -> dict:
+    """loglik scorings: both lm-evaluation-harness predictions (acc: sum of log-probs; acc_norm: per character)."""
+    if "pred_acc" not in scored.extra:
+        return {}
+    return {"pred_acc": scored.extra["pred_acc"], "pred_acc_norm": scored.extra["pred_acc_norm"],
+            "acc": scored.extra["pred_acc"] == item.gold, "acc_norm": scored.extra["pred_acc_norm"] == item.gold,
+            "continuation_chars": scored.extra["continuation_chars"]}
+
+
+def _rescore_gated(s: QuizSettings, scorer, index, items, recs: list[dict], timing: dict) -> None:
+    """The gate: questions whose first answer is unsure are re-scored with retrieved passages (in place in `recs`);
+    when BM25 finds nothing the first answer stands (gate_fired true, retrieval_used false)."""
+    fire = [s.retrieve_all or gate_fires(r["confidence"], r["margin"], s.gate_top1, s.gate_margin) for r in recs]
+    t = time.perf_counter()
+    found = {i: retrieve_for(index, items[i].question, items[i].choices, s.retrieval_k, s.max_passages)
+             for i, f in enumerate(fire) if f}
+    timing["search"] += time.perf_counter() - t
+    chosen = [i for i, ps in found.items() if ps]  # nothing found: the first pass stands
+    passages = [found[i] for i in chosen]
+    t = time.perf_counter()
+    second = scorer.score([items[i] for i in chosen], passages) if chosen else []
+    timing["second_pass"] += time.perf_counter() - t
+    for r, f in zip(recs, fire):
+        r["first_pass"] = {k: r[k] for k in ("pred", "correct", "probs", "confidence", "margin", "raw")}
+        r["gate_fired"] = bool(f)
+    for i, ps, scored in zip(chosen, passages, second):
+        new = _record(items[i], scored, s.scoring)
+        new.update(retrieval_used=True, gate_fired=True, passages=[p["id"] for p in ps],
+                   first_pass=recs[i]["first_pass"])
+        recs[i] = new
+
+
+def run_quiz(s: QuizSettings) -> QuizResult:
+    """Score every file (and re-score gated questions with retrieval), write the outputs into `s.output_dir`."""
+    if s.output_dir.exists() and not s.output_dir.is_dir():
+        raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=s.output_dir)
+    console.configure(s.verbose)
+    files = {str(f): read_quiz(f)[: s.limit] if s.limit else read_quiz(f) for f in s.input}
+    index = load_index(s.retrieval) if s.retrieval else None
+    template = load_template(s.template_file) if s.template_file else QuizTemplate()
+    model, tok, adapter, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype)
+    scorer = QuizScorer(model, tok, adapter, s.scoring, prompt_style=s.prompt_style, template=template,
+                        max_len=max_len, batch_size=s.batch_size, loglik_target=s.loglik_target,
+                        max_new_tokens=s.max_new_tokens,
+                        loglik_tokenization=s.loglik_tokenization or default_tokenization(s.model),
+                        target_delimiter=s.target_delimiter, add_bos_token=s.add_bos_token)
+    records, timing = [], {"first_pass": 0.0, "search": 0.0, "second_pass": 0.0}
+    for items in files.values():
+        t = time.perf_counter()
+        first = scorer.score(items)
+        timing["first_pass"] += time.perf_counter() - t
+        recs = [_record(it, scored, s.scoring) for it, scored in zip(items, first)]
+        if index is not None:
+            _rescore_gated(s, scorer, index, items, recs, timing)
+        records += recs
+    settings = s.record()
+    settings["max_len_used"] = max_len
+    settings["loglik_tokenization"] = scorer.loglik_tokenization
+    settings["parameters"] = sum(p.numel() for p in model.parameters())  # for sweeps across model sizes
+    metrics, written = write_outputs(s.output_dir, records, list(files), settings, timing)
+    return QuizResult(metrics, records, written)
