@@ -13,6 +13,10 @@ import re
 from collections.abc import Iterable, Sequence
 
 from qgen.core.errors import QgenInputError
+from qgen.data.jsonfile import read_text, require_file
+from qgen.evaluation import hallucination as H
+from qgen.evaluation import metrics as M
+from qgen.evaluation.metrics import SCALES
 
 _CONTEXT_MARK = re.compile(r"\bcontext\s*[:：]\s*", re.IGNORECASE)
 _HL = re.compile(r"\s*<hl>\s*", re.IGNORECASE)
@@ -55,7 +59,6 @@ def _check_record(obj, where: dict, path, need_source: str | None) -> dict:
 
 def read_predictions(path, source_field: str | None = "source") -> list[dict]:
     """Read and check a predictions JSONL; `source_field=None` does not require a source."""
-    from qgen.data.jsonfile import read_text, require_file
 
     path = require_file(path)
     records = []
@@ -93,14 +96,24 @@ def evaluate_records(
     f1, rouge1/2/L and, with `hallucination`, hallucinated (sorted list) and content_words. `stop_words` defaults to
     `QUESTION_STOP_WORDS`. Bad records raise QgenInputError naming the record index and field.
     """
-    from qgen.evaluation import metrics as M
-
     if not records:
         raise QgenInputError("no prediction records")
     records = [
         _check_record(r, {"record": i}, None, source_field if hallucination else None) for i, r in enumerate(records)
     ]
     preds = [r["prediction"] for r in records]
+    metrics, examples = _overlap_scores(records, preds, source_field, tokenize)
+    if hallucination:
+        stop = H.QUESTION_STOP_WORDS if stop_words is None else frozenset(stop_words)
+        sources = [r[source_field] for r in records]
+        references = [reference_from_source(s) for s in sources] if strip_source_prefix else sources
+        metrics.update(_hallucination_scores(examples, preds, references, stop, workers))
+    metrics["distinct_rate"] = len(set(preds)) / len(records)  # a model that ignores its input repeats one output
+    return {"metrics": metrics, "examples": examples}
+
+
+def _overlap_scores(records: list[dict], preds: list[str], source_field: str, tokenize: str) -> tuple[dict, list]:
+    """(metrics, examples) of the overlap scores: n, EM, char F1, BLEU and ROUGE with their signatures."""
     refs = [r["target"] for r in records]
     ems, f1s = M.exact_match_scores(preds, refs), M.char_f1_scores(preds, refs)
     rouges = M.rouge_scores(preds, refs, tokenize)
@@ -127,22 +140,22 @@ def evaluate_records(
         }
         for i, (r, em, f1, rg) in enumerate(zip(records, ems, f1s, rouges))
     ]
-    if hallucination:
-        from qgen.evaluation import hallucination as H
+    return metrics, examples
 
-        stop = H.QUESTION_STOP_WORDS if stop_words is None else frozenset(stop_words)
-        sources = [r[source_field] for r in records]
-        references = [reference_from_source(s) for s in sources] if strip_source_prefix else sources
-        details = H.hallucination_details(preds, references, stop, workers)
-        for ex, (words, n_content) in zip(examples, details):
-            ex["hallucinated"], ex["content_words"] = sorted(words), n_content
-        n_words = sum(n_content for _, n_content in details)
-        metrics["hallucination_rate"] = sum(1 for words, _ in details if words) / n
-        metrics["hallucinated_word_rate"] = sum(len(w) for w, _ in details) / n_words if n_words else 0.0
+
+def _hallucination_scores(examples: list[dict], preds: list[str], references: list[str], stop: frozenset[str],
+                          workers: int | None) -> dict:
+    """Adds hallucinated / content_words to each example; returns the three hallucination rates."""
+    details = H.hallucination_details(preds, references, stop, workers)
+    for ex, (words, n_content) in zip(examples, details):
+        ex["hallucinated"], ex["content_words"] = sorted(words), n_content
+    n, n_words = len(preds), sum(n_content for _, n_content in details)
+    return {
+        "hallucination_rate": sum(1 for words, _ in details if words) / n,
+        "hallucinated_word_rate": sum(len(w) for w, _ in details) / n_words if n_words else 0.0,
         # on topic: at least one content word (not a stop word) that the reference text has, i.e. about its input
-        metrics["on_topic_rate"] = sum(1 for words, n_content in details if n_content > len(words)) / n
-    metrics["distinct_rate"] = len(set(preds)) / n  # a model that ignores its input repeats one output
-    return {"metrics": metrics, "examples": examples}
+        "on_topic_rate": sum(1 for words, n_content in details if n_content > len(words)) / n,
+    }
 
 
 def worst_first(examples: list[dict], sort: str = "hallucination") -> list[dict]:
@@ -156,15 +169,11 @@ def worst_first(examples: list[dict], sort: str = "hallucination") -> list[dict]
 
 def scales(metrics: dict) -> dict:
     """{metric: "0-1" | "0-100"} for the metrics given, saved with them (BLEU is the only 0-100 one)."""
-    from qgen.evaluation.metrics import SCALES
-
     return {k: SCALES[k] for k in metrics if k in SCALES}
 
 
 def format_metrics(metrics: dict) -> str:
     """The metrics as aligned `name  value  (scale)` lines for the terminal: BLEU is 0-100, the rest 0-1."""
-    from qgen.evaluation.metrics import SCALES
-
     lines = []
     for k, v in metrics.items():
         if k in ("bleu_signature", "rouge_signature"):
