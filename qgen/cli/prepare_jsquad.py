@@ -37,9 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "occurrence in the body (JSQuAD's offsets are first occurrences, so some point at the title)")
     p.add_argument("--context-window", default="full", choices=CONTEXT_WINDOWS,
                    help="full: the whole paragraph; sentence: only the sentence(s) holding the answer span, after the "
-                   "'TITLE [SEP]' prefix (sentence-level QG; the holdout split still goes by whole paragraph)")
+                   "'TITLE [SEP]' prefix (sentence-level QG; the holdout split still goes by whole paragraph); "
+                   "question (qa only): the --sentences sentences sharing most character bigrams with the question "
+                   "(no answer used: a retrieve-then-read input for inference and evaluation)")
     p.add_argument("--neighbours", type=int, default=0, metavar="N",
                    help="with --context-window sentence: also keep N sentences before and after the answer's")
+    p.add_argument("--sentences", type=int, default=2, metavar="K",
+                   help="with --context-window question: how many sentences to keep")
     return p
 
 
@@ -53,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--holdout must be between 0 and 1 (exclusive)")
     if args.neighbours < 0 or (args.neighbours and args.context_window != "sentence"):
         parser.error("--neighbours takes N >= 0 and needs --context-window sentence")
+    if args.sentences < 1:
+        parser.error("--sentences must be at least 1")
+    if args.context_window == "question" and args.task != "qa":
+        parser.error("--context-window question is for --task qa")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
     paths = [p.resolve() for p in (*args.input, args.output, args.holdout_output) if p is not None]
@@ -66,15 +74,17 @@ def main(argv: list[str] | None = None) -> int:
         anchored = [answer_in_body(q) for q in questions]
         moved = sum(a is not q for a, q in zip(anchored, questions))
         questions = anchored
+    def rows(qs):
+        return convert(qs, args.task, args.lang, skips, args.context_window, args.neighbours, args.sentences)
+
     if args.holdout is None:
-        outputs = {args.output: convert(questions, args.task, args.lang, skips, args.context_window, args.neighbours)}
+        outputs = {args.output: rows(questions)}
     else:
         try:
             train, dev = holdout_split(questions, args.holdout, args.seed, args.lang)
         except ValueError as e:
             raise QgenInputError(str(e), path=args.input[0]) from None
-        outputs = {args.output: convert(train, args.task, args.lang, skips, args.context_window, args.neighbours),
-                   args.holdout_output: convert(dev, args.task, args.lang, skips, args.context_window, args.neighbours)}
+        outputs = {args.output: rows(train), args.holdout_output: rows(dev)}
     if not any(outputs.values()):
         print_reasons(skips)
         raise QgenInputError(f"no usable questions ({len(skips)} skipped)", path=args.input[0])
