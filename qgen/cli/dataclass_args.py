@@ -35,7 +35,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, *, title: str | Non
     """One flag per field of `cls` on `parser` (in a group `title` when given; a field's metadata `group` puts it in
     that group instead). `aliases`: `--max_new_tokens` is accepted too. `metavars`: {int: "N", …}."""
     target = parser.add_argument_group(title) if title else parser
-    groups: dict[str, argparse._ArgumentGroup] = {}
+    groups: dict = {}  # metadata group name -> its argument group
     kinds = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         meta = f.metadata

@@ -33,9 +33,8 @@ from qgen.quiz.scoring import METHODS, TOKENIZATIONS, QuizScorer, default_tokeni
 
 
 def _f(default, help_: str, **meta):
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help_, **meta})
-    if default is dataclasses.MISSING:
+    """A field with its flag's help (and `choices`, `group`: see qgen.cli.dataclass_args); _REQUIRED: no default."""
+    if default is _REQUIRED:
         return field(metadata={"help": help_, **meta})
     return field(default=default, metadata={"help": help_, **meta})
 
