@@ -5,14 +5,16 @@ forward projects *every* position onto the whole vocabulary (for a small model t
 its backward) and `logits[:, :-1]` then costs a B×T×V copy in the loss. Here the causal forward passes the model a
 boolean `logits_to_keep` mask of the positions whose next token is a target (transformers ≥ 5 projects only those
 rows), so the logits are (targets, V) and the labels the matching targets: the same (logit, label) pairs as the
-shifted full logits, the loss sum equal up to float summation order. Models whose forward has no `logits_to_keep`,
-and seq2seq models (targets are short, every decoder position is a target), use the adapter's full forward.
+shifted full logits, the loss sum equal up to float summation order. A seq2seq decoder pads its targets to the batch's
+longest (questions of 10-40 tokens: ~40% padding); there a pre-hook on the output layer keeps only the target rows of
+its input (T5 has no `logits_to_keep`). Models whose forward has neither use the adapter's full forward.
 
 A packed batch (qgen.training.packing) carries `position_ids` and no attention mask; the same forward serves it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import torch
@@ -44,10 +46,26 @@ def causal_targets(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return keep, nxt[nxt != IGNORE]
 
 
+@contextlib.contextmanager
+def _head_rows(model, keep: torch.Tensor):
+    """While active, the output layer sees only the hidden states where `keep` (B, T) is True: logits (N, V)."""
+    head = _base(model).get_output_embeddings()
+    handle = head.register_forward_pre_hook(lambda module, args: (args[0][keep], *args[1:]))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def logits_and_labels(model, adapter, batch: dict, target_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The forward for the loss: (logits, labels) aligned position by position (IGNORE where no loss)."""
     if adapter.kind != "causal":
-        return adapter.logits(model, batch)
+        if not target_only or _base(model).get_output_embeddings() is None:
+            return adapter.logits(model, batch)
+        keep = batch["labels"] != IGNORE
+        with _head_rows(model, keep):
+            logits, labels = adapter.logits(model, batch)
+        return logits, labels[keep]
     inputs = {"input_ids": batch["input_ids"], "use_cache": False}  # a cache would also turn packing detection off
     if "position_ids" in batch:  # packed rows: attention follows the position ids, no padding mask
         inputs["position_ids"] = batch["position_ids"]

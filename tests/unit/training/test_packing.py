@@ -83,6 +83,21 @@ def test_packed_and_target_only_equal_the_plain_batch(tiny, files, name, attn):
     assert counted == plain[1]
 
 
+def test_seq2seq_target_rows_only_equal_the_full_decoder_logits(tiny, files):
+    """T5 (tied embeddings: the decoder output is scaled before the output layer) with the output layer's input cut to
+    the target rows: the same loss and gradients (fp32 summation order only, see the module docstring)."""
+    tok = load_tokenizer(str(tiny / "tiny-t5"))
+    adapter = make_adapter("seq2seq", tok, max_source_len=96, max_target_len=24)
+    feats = [adapter.encode(ex) for ex in read_examples(files[0])[:8]]
+    assert len({len(f["labels"]) for f in feats}) > 1  # targets of several lengths: padded rows to skip
+    model = load_model(str(tiny / "tiny-t5")).eval()
+    full = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=False)
+    rows = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=True)
+    assert rows[1] == full[1] and rows[0] == pytest.approx(full[0], abs=1e-5)
+    torch.testing.assert_close(rows[2], full[2], atol=1e-5, rtol=0)
+    assert not model.get_output_embeddings()._forward_pre_hooks  # the hook is gone afterwards
+
+
 def test_causal_targets_pairs_each_position_with_the_next_label():
     labels = torch.tensor([[IGNORE, IGNORE, 5, 6], [IGNORE, 7, IGNORE, IGNORE]])
     keep, targets = causal_targets(labels)
