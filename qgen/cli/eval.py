@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.core.files import write_json
+from qgen.evaluation import report
 from qgen.evaluation.records import (  # the scoring itself; this module is the command around it
     SORT_KEYS,
     evaluate_records,
@@ -64,9 +66,6 @@ def main(argv: list[str] | None = None) -> int:
         help="processes for the hallucination check; %(default)s = up to 2 for large inputs, else 1",
     )
     args = ap.parse_args(argv)
-
-    from qgen.core.files import write_json
-    from qgen.evaluation import report
 
     hallu = not args.no_hallucination
     records = read_predictions(args.predictions, args.source_field if hallu else None)

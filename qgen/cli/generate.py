@@ -10,10 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from qgen.cli import summarize as summarize_cli
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.cli.predict import add_generation_args, settings_from_args
+from qgen.core import console
 from qgen.core.constants import QG_TASKS
 from qgen.core.errors import QgenInputError
+from qgen.data.examples import Example
+from qgen.inference.loader import load_inference_model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,10 +69,7 @@ def warn_format_mismatch(args, task: str, im) -> None:
 
 
 def run(args) -> int:
-    from qgen.core import console
-    from qgen.data.examples import Example
-    from qgen.inference.generation import Generator, build_source
-    from qgen.inference.loader import load_inference_model
+    from qgen.inference.generation import Generator, build_source  # torch: --help and input errors stay fast
 
     settings = settings_from_args(args)
     console.configure(args.verbose)
@@ -107,8 +108,6 @@ def run(args) -> int:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
-    from qgen.cli import summarize as summarize_cli
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if summarize_cli.wanted(argv):  # summaries / instruction answers with a length budget: their own flags
         return summarize_cli.generate_main(argv)

@@ -12,8 +12,11 @@ import logging
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.core.files import atomic_dir
+from qgen.training.config import SAVED_NAME, load_saved
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,10 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto") -> Path:
-    from qgen.core.files import atomic_dir
-    from qgen.models.dtypes import DTYPES
+    from qgen.models.dtypes import DTYPES  # torch, peft: `qgen merge --help` and bad flags stay fast
     from qgen.models.lora import is_adapter_dir, load_adapter_model
-    from qgen.training.config import SAVED_NAME, load_saved
 
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
     if not is_adapter_dir(adapter_dir):
@@ -52,8 +53,6 @@ def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from qgen.core import console
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     console.configure(args.verbose)

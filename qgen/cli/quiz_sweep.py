@@ -20,14 +20,19 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import re
 import sys
 from pathlib import Path
 
+import yaml
+
+from qgen.cli import quiz as quiz_cli
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.core.files import atomic_write, write_json, write_text
 
 # quiz flags a sweep passes through (name → flag); a config key or a model entry may set any of them
 PASSED = {"scoring": "--scoring", "loglik_tokenization": "--loglik-tokenization", "loglik_target": "--loglik-target",
@@ -39,7 +44,7 @@ RUN_FILE = "sweep_run.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qgen.quiz.scoring import METHODS, TOKENIZATIONS
+    from qgen.quiz.scoring import METHODS, TOKENIZATIONS  # torch: --help and bad flags stay fast
 
     p = ArgumentParser(prog=command_prog("qgen quiz sweep"),
                        description="Run the quiz evaluation for several models and compare them (sweep.json, "
@@ -74,8 +79,6 @@ def slug(model: str) -> str:
 
 def load_config(path: Path) -> tuple[dict, list[dict]]:
     """(defaults, model entries) of a sweep YAML; unknown keys are errors naming the file and the entry."""
-    import yaml
-
     if not path.is_file():
         raise QgenInputError("sweep config not found" if not path.exists() else "is a directory, not a YAML file",
                              path=path)
@@ -140,15 +143,11 @@ def _finished(out_dir: Path, argv: list[str]) -> bool:
 
 def run_one(argv: list[str], out_dir: Path, verbose: bool) -> None:
     """One `qgen quiz` evaluation; the model is released before returning."""
-    from qgen.cli.quiz import build_parser as quiz_parser
-    from qgen.cli.quiz import evaluate
-    from qgen.core.files import write_json
-
-    args = quiz_parser().parse_args(argv + (["--verbose"] if verbose else []))
-    evaluate(args)
+    args = quiz_cli.build_parser().parse_args(argv + (["--verbose"] if verbose else []))
+    quiz_cli.evaluate(args)
     gc.collect()
     try:
-        import torch
+        import torch  # only to empty the CUDA cache; the sweep files need none of it
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -201,14 +200,10 @@ def markdown(rows: list[dict], inputs: list[Path]) -> str:
 
 def plot(path: Path, rows: list[dict], inputs: list[Path]) -> None:
     """Accuracy (overall and per file) and ECE against the parameter count, log x-axis, as PNG (written atomically)."""
-    import io
-
-    import matplotlib
+    import matplotlib  # heavy, and only for the plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from qgen.core.files import atomic_write
 
     pts = sorted((r for r in rows if r["parameters"]), key=lambda r: r["parameters"])
     x = [r["parameters"] for r in pts]
@@ -241,8 +236,6 @@ def plot(path: Path, rows: list[dict], inputs: list[Path]) -> None:
 
 
 def sweep(args) -> tuple[list[dict], list[Path]]:
-    from qgen.core.files import write_json, write_text
-
     for f in args.input:
         if not f.is_file():
             raise QgenInputError("quiz file not found" if not f.exists() else "is a directory, not a quiz file",

@@ -19,7 +19,13 @@ from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.cli.predict import add_generation_args, settings_from_args
+from qgen.core import console
 from qgen.core.errors import QgenInputError
+from qgen.core.files import write_json, write_jsonl
+from qgen.evaluation.records import evaluate_records, format_metrics, scales
+from qgen.inference.loader import load_inference_model
+from qgen.inference.summarize import BudgetedGenerator, BudgetRule, TaskInput, budget_metrics, read_inputs
+from qgen.inference.task_prompts import TaskPrompts, load_prompts
 
 TASKS = ("summarize", "instruct")
 FORMAT_CHOICES = ("saved", "chat", "raw", "opencalm", "alpaca", "ja-chat")
@@ -52,9 +58,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _rule(args, argv: list[str]):
-    from qgen.inference.summarize import BudgetRule
-    from qgen.inference.task_prompts import TaskPrompts, load_prompts
-
     explicit = any(a.split("=")[0] in ("--max-new-tokens", "--max_new_tokens") for a in argv)
     rule = BudgetRule(task=args.task, ratio=args.summary_ratio, minimum=args.summary_min, max_chars=args.max_chars,
                       max_new_tokens=args.max_new_tokens if explicit else None, prompt_format=args.prompt_format,
@@ -67,10 +70,6 @@ def _rule(args, argv: list[str]):
 
 
 def _load(args, rule):
-    from qgen.core import console
-    from qgen.inference.loader import load_inference_model
-    from qgen.inference.summarize import BudgetedGenerator
-
     console.configure(args.verbose)  # transformers' loading bars and warnings only with --verbose
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang)
     return BudgetedGenerator(im, rule)
@@ -92,9 +91,6 @@ def build_predict_parser() -> argparse.ArgumentParser:
 
 
 def run_predict(args, argv: list[str]) -> int:
-    from qgen.core.files import write_json, write_jsonl
-    from qgen.inference.summarize import budget_metrics, read_inputs
-
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise QgenInputError("--batch-size and --limit must be at least 1", field="--batch-size/--limit")
     rule = _rule(args, argv)
@@ -110,8 +106,6 @@ def run_predict(args, argv: list[str]) -> int:
               f"(mean length {lengths['mean_length']:.0f} of mean budget {lengths['mean_budget']:.0f} characters)",
               file=sys.stderr)
     if args.eval:
-        from qgen.evaluation.records import evaluate_records, format_metrics, scales
-
         metrics = dict(lengths)
         if all("target" in r for r in records):
             metrics.update(evaluate_records(records, hallucination=not args.no_hallucination)["metrics"])
@@ -136,8 +130,6 @@ def build_generate_parser() -> argparse.ArgumentParser:
 
 
 def run_generate(args, argv: list[str]) -> int:
-    from qgen.inference.summarize import TaskInput
-
     if args.task == "summarize" and not args.text.strip():
         raise QgenInputError("give the text to summarise", field="--text")
     if args.task == "instruct" and not args.instruction.strip():

@@ -18,7 +18,7 @@ PLAIN_INTERVAL_S = 30.0  # seconds between plain progress lines
 
 def configure(verbose: bool = False) -> None:
     """Quiet (default): transformers/huggingface_hub bars and warnings off, FutureWarnings ignored. Verbose: all on."""
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # transformers is heavy: only when a command configures it
 
     if verbose:
         hf_logging.set_verbosity_warning()  # transformers' own default
@@ -28,7 +28,7 @@ def configure(verbose: bool = False) -> None:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        from huggingface_hub.utils import disable_progress_bars
+        from huggingface_hub.utils import disable_progress_bars  # with transformers, as above
 
         disable_progress_bars()
     except ImportError:  # transformers depends on huggingface_hub; kept optional for safety only
@@ -96,7 +96,7 @@ def progress(total: int, desc: str, unit: str, initial: int = 0, stream=None, **
     """A tqdm bar when `stream` (default stderr) is a terminal, else PlainProgress (keyword options go to it)."""
     stream = stream if stream is not None else sys.stderr
     if is_terminal(stream):
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # ~0.1 s (it probes for a notebook): only when a terminal shows a bar
 
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, file=stream)
     return PlainProgress(total, desc, unit, initial=initial, stream=stream, **plain)

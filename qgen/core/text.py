@@ -11,6 +11,8 @@ import math
 import re
 import unicodedata
 
+import neologdn
+
 SEP = "[SEP]"
 _SEP_RE = re.compile(r"\s*\[sep\]\s*", re.IGNORECASE)
 _NEWLINES_RE = re.compile(r"[\r\n\u2028\u2029\x85\x0b\x0c]+")
@@ -20,8 +22,6 @@ LANGS = ("ja", "ko", "en")
 
 def _normalize_piece(text: str, lang: str) -> str:
     if lang == "ja":
-        import neologdn
-
         text = _NEWLINES_RE.sub("", text)
         text = neologdn.normalize(unicodedata.normalize("NFKC", text))
     else:

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import load_json, load_records, read_text
 from qgen.data.skips import Skips
@@ -71,8 +73,6 @@ def load_template(path) -> QuizTemplate:
     """A QuizTemplate with the fields given in a JSON or YAML mapping; unknown keys or placeholders are errors."""
     path = Path(path)
     if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
         try:
             data = yaml.safe_load(read_text(path))
         except yaml.YAMLError as e:

@@ -13,9 +13,12 @@ Importable without torch (a notebook can use it on a result.json alone).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import numpy as np
+
+from qgen.core.files import atomic_write
 
 N_BINS = 15
 EPS = 1e-12
@@ -113,14 +116,10 @@ def summary(probs, gold, pred: Sequence | None = None, n_bins: int = N_BINS) -> 
 
 def plot_reliability(path, conf, correct, title: str = "", n_bins: int = N_BINS) -> None:
     """Reliability diagram (accuracy per confidence bin against the diagonal) and the confidence histogram, as PNG."""
-    import io
-
-    import matplotlib
+    import matplotlib  # heavy, and only for the plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from qgen.core.files import atomic_write
 
     bins = reliability_bins(conf, correct, n_bins)
     width = 1.0 / n_bins

@@ -16,7 +16,7 @@ GAP = "空白"
 @functools.cache
 def load_ginza():
     """The ja_ginza pipeline, loaded once on first use (spaCy is not imported before)."""
-    import spacy
+    import spacy  # heavy (spaCy + GiNZA): on first use, see the module docstring
 
     return spacy.load("ja_ginza")
 
@@ -46,7 +46,7 @@ def pieces(text: str) -> list[str]:
 @functools.cache
 def ginza_tables() -> tuple[str, dict, dict, dict]:
     """(split mode, tag -> POS, tag -> {orth: POS}, (tag, next tag) -> (POS | None, next POS | None)) as strings."""
-    from spacy.lang.ja.tag_bigram_map import TAG_BIGRAM_MAP
+    from spacy.lang.ja.tag_bigram_map import TAG_BIGRAM_MAP  # spaCy: on first use, as above
     from spacy.lang.ja.tag_map import TAG_MAP
     from spacy.lang.ja.tag_orth_map import TAG_ORTH_MAP
     from spacy.parts_of_speech import NAMES
@@ -66,7 +66,7 @@ class SudachiAnalyser:
     """GiNZA's tokenizer without the Doc: spaCy's JapaneseTokenizer.__call__ (v3.8) restated on plain tuples."""
 
     def __init__(self, tables):
-        from sudachipy import Dictionary, SplitMode
+        from sudachipy import Dictionary, SplitMode  # on first use, as above
 
         split_mode, self.uni, self.orth, self.bi = tables
         mode = {None: SplitMode.A, "A": SplitMode.A, "B": SplitMode.B, "C": SplitMode.C}[split_mode]

@@ -21,7 +21,10 @@ import collections
 import functools
 import unicodedata
 from collections.abc import Sequence
+from importlib.metadata import version
 from typing import TYPE_CHECKING
+
+from qgen.evaluation.segmentation import SUDACHI_MODES, RougeTokenizer, bleu_tag, check, describe, segmented
 
 if TYPE_CHECKING:  # for readers and type checkers; at run time `__getattr__` below imports them on first use
     from qgen.evaluation.hallucination import hallucination, hallucination_rate
@@ -50,7 +53,7 @@ _LAZY = {"hallucination", "hallucination_rate"}  # qgen.evaluation.hallucination
 def __getattr__(name: str):
     """`qgen.evaluation.metrics.hallucination` / `hallucination_rate` without importing GiNZA machinery at `import qgen.evaluation.metrics`."""
     if name in _LAZY:
-        from qgen.evaluation import hallucination as H
+        from qgen.evaluation import hallucination as H  # lazy by design: see _LAZY
 
         return getattr(H, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -143,8 +146,6 @@ def char_f1(preds: Sequence[str], refs: Refs) -> float:
 
 
 def _presegmented(tokenize: str) -> bool:
-    from qgen.evaluation.segmentation import SUDACHI_MODES
-
     return tokenize in SUDACHI_MODES
 
 
@@ -152,15 +153,12 @@ def _seg(text: str | None, tokenize: str) -> str | None:
     """The text as sacrebleu sees it: Sudachi modes are segmented here (sacrebleu has no Sudachi tokenizer)."""
     if text is None or not _presegmented(tokenize):
         return text
-    from qgen.evaluation.segmentation import segmented
-
     return segmented(text, tokenize)
 
 
 def _signature(metric, tokenize: str) -> str:
     signature = str(metric.get_signature())
     if _presegmented(tokenize):  # "tok:none" would hide the segmenter: name it and its versions instead
-        from qgen.evaluation.segmentation import bleu_tag
 
         signature = signature.replace("tok:none", f"tok:{bleu_tag(tokenize)}")
     return signature
@@ -173,7 +171,7 @@ def bleu_with_signature(preds: Sequence[str], refs: Refs, tokenize: str = "ja-me
     or "sudachi-A" / "sudachi-B" / "sudachi-C" (SudachiPy split modes; see qgen.evaluation.segmentation).
     Several references per example are allowed, also a varying number (missing ones are passed as None).
     """
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics import BLEU  # heavy: on first use (module docstring)
 
     rs = _check(preds, refs)
     n = max(len(r) for r in rs)
@@ -194,7 +192,7 @@ def bleu(preds: Sequence[str], refs: Refs, tokenize: str = "ja-mecab") -> float:
 
 @functools.cache
 def _sentence_metric(tokenize: str):
-    from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics import BLEU  # heavy: on first use (module docstring)
 
     # smooth_method "exp", sacrebleu.sentence_bleu's default
     return BLEU(tokenize="none" if _presegmented(tokenize) else tokenize, effective_order=True)
@@ -226,7 +224,7 @@ class MecabTokenizer:
     """
 
     def __init__(self):
-        import fugashi
+        import fugashi  # on first use (module docstring)
 
         self._tagger = fugashi.Tagger()
 
@@ -237,9 +235,7 @@ class MecabTokenizer:
 
 @functools.cache
 def _rouge_scorer(tokenize: str = "ja-mecab"):
-    from rouge_score import rouge_scorer
-
-    from qgen.evaluation.segmentation import RougeTokenizer, check
+    from rouge_score import rouge_scorer  # ~0.5 s (nltk): on first use (module docstring)
 
     tokenizer = MecabTokenizer() if check(tokenize) == "ja-mecab" else RougeTokenizer(tokenize)
     return rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=tokenizer)
@@ -247,10 +243,6 @@ def _rouge_scorer(tokenize: str = "ja-mecab"):
 
 def rouge_signature(tokenize: str = "ja-mecab") -> str:
     """What a ROUGE figure was computed with, shown beside it as sacrebleu's signature is beside BLEU."""
-    from importlib.metadata import version
-
-    from qgen.evaluation.segmentation import describe
-
     return f"rouge-score {version('rouge-score')}|tok:{describe(tokenize)}|lowercase|punct:dropped|fmeasure|best-ref"
 
 

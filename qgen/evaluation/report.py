@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from qgen.core.files import write_text
+from qgen.evaluation.metrics import SCALES
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; }
@@ -39,8 +40,6 @@ def _fmt(key: str, value) -> str:
 
 def _scale(key: str) -> str:
     """BLEU is 0-100, the other scores 0-1: said beside every value so the two are never compared."""
-    from qgen.evaluation.metrics import SCALES
-
     return SCALES.get(key, "")
 
 
@@ -84,7 +83,7 @@ def highlight_markdown(text: str, words) -> str:
 
 def plot_distributions(examples: list[dict]):
     """A matplotlib Figure: histograms of per-example char F1 and ROUGE-L, and of hallucinated words per example."""
-    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
+    from matplotlib.figure import Figure  # heavy: on first plot; no pyplot: no backend switch, no global figure state
     from matplotlib.ticker import MaxNLocator
 
     has_h = any("hallucinated" in e for e in examples)

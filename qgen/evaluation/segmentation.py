@@ -33,7 +33,7 @@ def check(name: str) -> str:
 
 @functools.cache
 def _sudachi(mode: str):
-    from sudachipy import Dictionary, SplitMode
+    from sudachipy import Dictionary, SplitMode  # only for the sudachi-* segmenters
 
     return Dictionary(dict="core").create(mode=getattr(SplitMode, mode))
 

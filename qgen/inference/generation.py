@@ -9,10 +9,11 @@ new tokens are decoded.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
+from qgen.core.console import progress as progress_bar
 from qgen.core.text import cut_left
 from qgen.data.examples import Example
 from qgen.data.jsquad import build_source  # noqa: F401  (its home is data preparation; imported from here too)
@@ -63,12 +64,12 @@ class Generator:
             vocab = model.get_output_embeddings().weight.shape[0]
             if self._token_texts is None or len(self._token_texts) != vocab:
                 self._token_texts = token_texts(self.tokenizer, vocab)
-            from transformers import LogitsProcessorList
+            from transformers import LogitsProcessorList  # transformers.generation pulls in peft and bitsandbytes
 
             ban = SubstringBanProcessor(self.tokenizer, bad, vocab, prompt_len, self._token_texts)
             kw["logits_processor"] = LogitsProcessorList([ban])
         if settings.seed is not None:
-            from transformers import set_seed
+            from transformers import set_seed  # as above
 
             set_seed(settings.seed)
         with torch.inference_mode():
@@ -104,8 +105,6 @@ class Generator:
         results: list[Output | None] = [None] * len(encoded)
         bar = None
         if progress:
-            from qgen.core.console import progress as progress_bar
-
             bar = progress_bar(len(encoded), "generating", "ex")
         for b in range(0, len(order), batch_size):
             idx = order[b:b + batch_size]
@@ -146,8 +145,6 @@ class Generator:
                 notes.append(f"only {len(kept)} of {want} outputs avoid the bad words (searched up to "
                              f"{current.num_return_sequences} candidates)")
                 return kept, notes
-            from dataclasses import replace
-
             current = replace(current, num_beams=1 if current.do_sample else beams, num_return_sequences=beams)
             notes.append(f"widening the search to {beams} candidates")
 

@@ -70,7 +70,7 @@ class BudgetStop:
     """
 
     def __init__(self, tokenizer, prompts: list[list[int]], budgets: list[int | None], pad_id: int):
-        import numpy as np
+        import numpy as np  # numpy, torch: only once a budgeted generation runs
 
         self.tokenizer = tokenizer
         self.prompt_len = max(len(p) for p in prompts)
@@ -79,7 +79,7 @@ class BudgetStop:
                         math.inf if b is None else b for p, b in zip(prompts, budgets)}
 
     def __call__(self, input_ids, scores, **kwargs):
-        import torch
+        import torch  # as above
 
         rows = input_ids.detach().cpu()
         heads = rows[:, : self.prompt_len].numpy().astype("int64")

@@ -17,6 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qgen.core.console import progress as progress_bar
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
 from qgen.data.jsonfile import load_records
@@ -124,7 +125,7 @@ class _BudgetSettings(GenerationSettings):
     def generate_kwargs(self) -> dict:
         kw = super().generate_kwargs()
         if self.stop is not None:
-            from transformers import StoppingCriteriaList
+            from transformers import StoppingCriteriaList  # transformers.generation pulls in peft and bitsandbytes
 
             kw["stopping_criteria"] = StoppingCriteriaList([self.stop])
         return kw
@@ -134,7 +135,7 @@ class BudgetedGenerator:
     """Summaries / instruction answers for many inputs with one loaded causal model."""
 
     def __init__(self, im, rule: BudgetRule):
-        from qgen.inference.generation import Generator
+        from qgen.inference.generation import Generator  # torch: `qgen predict --task summarize --help` stays fast
 
         if im.kind != "causal":
             raise QgenInputError(f"--task {rule.task} needs a causal model (GPT-2, GPT-NeoX, Llama …); this one is "
@@ -192,8 +193,6 @@ class BudgetedGenerator:
             batches.append(current)
         bar = None
         if progress:
-            from qgen.core.console import progress as progress_bar
-
             bar = progress_bar(len(items), "generating", "ex")
         records: list[dict | None] = [None] * len(items)
         for idx in batches:

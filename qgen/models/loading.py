@@ -31,13 +31,13 @@ def model_kind(config) -> str:
 
 
 def load_config(name_or_path: str, trust_remote_code: bool = False):
-    from transformers import AutoConfig
+    from transformers import AutoConfig  # transformers: only when a model is loaded
 
     return AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
 
 
 def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # as above
 
     tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     if tok.pad_token is None:  # GPT-2 / Llama ship without one; padding positions are masked anyway
@@ -47,7 +47,7 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
 
 def load_model(name_or_path: str, kind: str | None = None, trust_remote_code: bool = False, **kwargs):
     """Load weights (safetensors preferred by transformers) with the Auto class for `kind`."""
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM  # as above
 
     if kind is None:
         kind = model_kind(load_config(name_or_path, trust_remote_code))
@@ -58,9 +58,9 @@ def load_model(name_or_path: str, kind: str | None = None, trust_remote_code: bo
 def make_adapter(kind: str, tokenizer, **options):
     """The adapter turning examples into ids/labels for `kind`; options are the adapter's keyword arguments."""
     if kind == "seq2seq":
-        from qgen.models.formats.seq2seq import Seq2SeqAdapter
+        from qgen.models.formats.seq2seq import Seq2SeqAdapter  # as above
 
         return Seq2SeqAdapter(tokenizer, **options)
-    from qgen.models.formats.causal import CausalAdapter
+    from qgen.models.formats.causal import CausalAdapter  # torch: only when an adapter is made
 
     return CausalAdapter(tokenizer, **options)

@@ -20,7 +20,7 @@ def looks_like_path(name: str) -> bool:
     parts = name.split("/")
     if len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir()):
         return True
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    from huggingface_hub.utils import HFValidationError, validate_repo_id  # ~0.1 s: only for names a hub id may be
 
     try:
         validate_repo_id(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ import torch
 from qgen.core.errors import QgenInputError
 from qgen.models.dtypes import DTYPES, gpu_half
 from qgen.models.formats import special_tokens
+from qgen.models.loading import load_config, load_model, load_tokenizer, model_kind
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def is_quantized(model) -> bool:
 
 
 def is_peft_model(model) -> bool:
-    from peft import PeftModel
+    from peft import PeftModel  # peft: only with LoRA
 
     return isinstance(model, PeftModel)
 
@@ -88,7 +90,7 @@ def quantization_kwargs(cfg) -> dict:
         import bitsandbytes  # noqa: F401
     except ImportError:
         raise QgenInputError("--quantization needs bitsandbytes (pip install bitsandbytes)", field="quantization") from None
-    from transformers import BitsAndBytesConfig
+    from transformers import BitsAndBytesConfig  # only with --quantization
 
     if q == "4bit":
         qc = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
@@ -96,8 +98,6 @@ def quantization_kwargs(cfg) -> dict:
     else:
         qc = BitsAndBytesConfig(load_in_8bit=True)
     # bitsandbytes places weights at load time; under torchrun each rank loads onto its own device
-    import os
-
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
     return {"quantization_config": qc, "device_map": {"": device}}
 
@@ -138,7 +138,7 @@ def trainable_token_indices(model, token_ids: list[int]) -> dict[str, list[int]]
 
 
 def lora_config(model, cfg, token_ids: list[int] | None = None):
-    from peft import LoraConfig, TaskType
+    from peft import LoraConfig, TaskType  # peft: only with LoRA
 
     lo = cfg.lora
     task = TaskType.SEQ_2_SEQ_LM if getattr(model.config, "is_encoder_decoder", False) else TaskType.CAUSAL_LM
@@ -162,7 +162,7 @@ def keep_cpu_4bit_trainable(model) -> int:
     matrix below it silently stops learning. Training keeps the ordinary (dequantising) path instead.
     """
     try:
-        import bitsandbytes as bnb
+        import bitsandbytes as bnb  # only with --quantization
     except ImportError:
         return 0
     layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
@@ -175,7 +175,7 @@ def keep_cpu_4bit_trainable(model) -> int:
 
 def _prepare_base(model, cfg) -> None:
     if is_quantized(model):
-        from peft import prepare_model_for_kbit_training
+        from peft import prepare_model_for_kbit_training  # peft: only with LoRA
 
         keep_cpu_4bit_trainable(model)
 
@@ -196,7 +196,7 @@ def apply_peft(model, cfg, tokenizer=None):
     _prepare_base(model, cfg)
     if cfg.lora.lora_r <= 0:
         return model
-    from peft import get_peft_model
+    from peft import get_peft_model  # peft: only with LoRA
 
     config = lora_config(model, cfg, _special_ids(tokenizer, cfg))
     try:
@@ -214,14 +214,14 @@ def apply_peft(model, cfg, tokenizer=None):
 
 
 def _is_linear(module) -> bool:
-    from transformers.pytorch_utils import Conv1D
+    from transformers.pytorch_utils import Conv1D  # transformers: with LoRA, at target search
 
     return isinstance(module, (torch.nn.Linear, Conv1D)) or type(module).__name__ in ("Linear4bit", "Linear8bitLt")
 
 
 def load_adapter_for_training(model, adapter_dir, cfg):
     """Resume: the base prepared as in `apply_peft`, then the saved adapter weights, trainable again."""
-    from peft import PeftModel
+    from peft import PeftModel  # peft: only with LoRA
 
     check(cfg)
     _prepare_base(model, cfg)
@@ -240,8 +240,6 @@ def adapter_base(adapter_dir) -> tuple[str, str]:
         raise QgenInputError("no base model recorded", path=path, field="base_model_name_or_path")
     kind = {"SEQ_2_SEQ_LM": "seq2seq", "CAUSAL_LM": "causal"}.get(data.get("task_type"))
     if kind is None:
-        from qgen.models.loading import load_config, model_kind
-
         kind = model_kind(load_config(base))
     return base, kind
 
@@ -251,9 +249,7 @@ def load_adapter_model(adapter_dir, base: str | None = None, merge: bool = False
 
     `base` overrides the recorded base model (e.g. it was moved); `merge=True` returns a plain merged model.
     """
-    from peft import PeftModel
-
-    from qgen.models.loading import load_model, load_tokenizer
+    from peft import PeftModel  # peft: only with LoRA
 
     recorded, kind = adapter_base(adapter_dir)
     tokenizer = load_tokenizer(str(adapter_dir))

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from qgen.core.files import atomic_dir
+from qgen.models.formats.templates import coverage_text
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +30,13 @@ def is_tiny(name: str) -> bool:
 
 
 def _train_spiece(texts: Iterable[str], vocab_size: int) -> bytes:
-    import sentencepiece as spm
+    import sentencepiece as spm  # only when a tiny tokenizer is trained
 
     texts = [t for t in texts if t and t.strip()]
     if not texts:
         raise ValueError("cannot train a tokenizer on no text")
     # Cover ASCII, full-width digits and the prompt templates even when the training texts lack them (T5-style
     # tokenizers have no byte fallback: a missing "#" would turn every "### 回答:" cue into <unk>).
-    from qgen.models.formats.templates import coverage_text
-
     texts += [string.printable.strip(), "０１２３４５６７８９", *coverage_text()] * 3
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
@@ -61,7 +60,7 @@ def _train_spiece(texts: Iterable[str], vocab_size: int) -> bytes:
 
 
 def _config(name: str, vocab_size: int):
-    import transformers as tf
+    import transformers as tf  # transformers, torch: only when a tiny model is built
 
     common = {"vocab_size": vocab_size, "pad_token_id": PAD, "eos_token_id": EOS}
     if name == "tiny-t5":
@@ -94,8 +93,8 @@ def build_untrained(name: str, texts: Iterable[str], out: Path, vocab_size: int 
     """Build (or reuse) `out`: a sentencepiece tokenizer trained on `texts` and a randomly initialised model of the
     `name` architecture, its config changed by `config_overrides` (e.g. `{"d_model": 256}`: qgen-small-ja's recipe);
     `position_prior="locality"` starts a T5's relative-position biases local (qgen.models.position_prior)."""
-    import torch
-    import transformers as tf
+    import torch  # as above
+    import transformers as tf  # transformers, torch: only when a tiny model is built
 
     out = Path(out)
     if (out / "config.json").is_file() and (out / "tokenizer_config.json").is_file():
@@ -125,7 +124,7 @@ def build_untrained(name: str, texts: Iterable[str], out: Path, vocab_size: int 
 
             apply_locality_prior(model)
         elif position_prior == "copy":
-            from qgen.models.position_prior import apply_copy_prior
+            from qgen.models.position_prior import apply_copy_prior  # as above
 
             apply_copy_prior(model)
         elif position_prior != "none":

@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from qgen.core.errors import QgenInputError
+from qgen.data.jsonfile import load_json
 
 
 def _load(path) -> dict:
-    from qgen.data.jsonfile import load_json
-
     data = load_json(path)
     if not isinstance(data, list):
         raise QgenInputError("expected the list of records of a quiz result.json", path=path)

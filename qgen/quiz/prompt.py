@@ -31,6 +31,7 @@ from pathlib import Path
 from qgen.core.errors import QgenInputError
 from qgen.core.text import cut_left, cut_to_fit
 from qgen.data.examples import Example
+from qgen.data.jsonfile import load_records
 from qgen.data.quiz import QuizTemplate
 
 REF_HEADER = "[参考]"
@@ -64,8 +65,6 @@ def parse_choices(text: str) -> tuple[list[str], list[str]]:
 
 def read_quiz(path) -> list[QuizItem]:
     """Quiz items of an eval- or train-style JSON (list or JSON lines); a record without choices is an error."""
-    from qgen.data.jsonfile import load_records
-
     path = Path(path)
     rows, unit = load_records(path)
     items, seen = [], set()

@@ -22,6 +22,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from qgen.core.errors import QgenInputError
+from qgen.core.files import atomic_dir
+from qgen.core.text import normalize, split_title
+from qgen.data.jsonfile import load_json, load_records, read_text
 
 DROP_POS = {"補助記号", "空白", "助詞", "助動詞", "記号"}  # unidic (and ipadic "記号") parts of speech left out
 META = "qgen_index.json"
@@ -29,7 +32,7 @@ META = "qgen_index.json"
 
 @lru_cache(maxsize=1)
 def _tagger():
-    import fugashi
+    import fugashi  # MeCab: on the first tokenisation
 
     return fugashi.Tagger()
 
@@ -45,8 +48,6 @@ def tokenize(text: str) -> list[str]:
 
 
 def _passage(text, title, pid, path, where) -> dict:
-    from qgen.core.text import normalize
-
     if not isinstance(text, str):
         raise QgenInputError("expected a string", path=path, field="text", **where)
     if title is not None and not isinstance(title, str):
@@ -56,9 +57,6 @@ def _passage(text, title, pid, path, where) -> dict:
 
 def read_corpus(path) -> list[dict]:
     """Passages {"id", "title", "text"} of one corpus file (see the module doc for the formats)."""
-    from qgen.core.text import split_title
-    from qgen.data.jsonfile import load_json, load_records, read_text
-
     path = Path(path)
     stem = path.stem
     if path.suffix.lower() == ".txt":
@@ -93,9 +91,7 @@ def read_corpus(path) -> list[dict]:
 
 def build_index(corpus_files, output, k1: float = 1.5, b: float = 0.75) -> dict:
     """Build and save the index at `output` (atomically); returns its metadata."""
-    import bm25s
-
-    from qgen.core.files import atomic_dir
+    import bm25s  # bm25s (~0.2 s, scipy): only to build or load an index
 
     passages, seen, dups, empty = [], set(), 0, 0
     for path in corpus_files:
@@ -125,7 +121,7 @@ class Index:
     """A loaded (memory-mapped) index."""
 
     def __init__(self, path):
-        import bm25s
+        import bm25s  # bm25s (~0.2 s, scipy): only to build or load an index
 
         path = Path(path)
         if not (path / META).is_file():
