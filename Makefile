@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export QGEN_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install test lint demo model model-eval clean
+.PHONY: install test test-unit lint demo model model-eval clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: install
 
 test: install lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+# tests/unit only: the checked-in rows of tests/fixtures/, no data folder (tests/integration/ needs QGEN_DATA_DIR).
+test-unit: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
 demo: install
 	$(BIN)/python -m qgen.demo --data-dir "$(QGEN_DATA_DIR)" --output-dir runs/demo

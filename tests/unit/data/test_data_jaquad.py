@@ -1,4 +1,5 @@
-"""JaQuAD (30 train shards, 4 dev shards, contexts with line breaks): reading directories, sentence windows."""
+"""JaQuAD (30 train shards, 4 dev shards, contexts with line breaks): reading directories, sentence windows.
+On the two cut dev shards of tests/fixtures/; the published counts of the whole dev set: tests/integration."""
 
 import subprocess
 import sys
@@ -19,8 +20,8 @@ def jaquad_dev(jaquad_dir):
 
 def test_a_directory_reads_every_shard_in_order(jaquad_dir, jaquad_dev):
     questions, skips = jaquad_dev
-    assert len(questions) == 3939 and len(skips) == 0  # the published dev count
-    assert len({q.context for q in questions}) == 1431
+    assert len(questions) == 47 and len(skips) == 0  # the fixture's two shards (whole dev set: 3,939)
+    assert len({q.context for q in questions}) == 15
     shards = sorted((jaquad_dir / "dev").glob("*.json"))
     first, _ = read_squad_files([shards[0]])
     assert questions[: len(first)] == first and len(first) < len(questions)
@@ -57,16 +58,22 @@ def test_neighbours_skip_empty_lines_and_keep_the_span():
     assert w.context[w.answer_start : w.answer_start + 3] == "甲府市"
 
 
-def test_every_jaquad_dev_answer_stays_in_its_window(jaquad_dev):
-    questions, _ = jaquad_dev
+def check_windows(questions) -> None:
+    """Every answer is highlighted once in its window, with and without neighbours; windows are much shorter."""
     for n in (0, 1):
         rows = convert(questions, "aqg_hl", context_window="sentence", neighbours=n)
-        assert len(rows) == 3939
+        assert len(rows) == len(questions)
         assert all(row.source.count(HL) == 2 and "\n" not in row.source for row in rows)
     full = convert(questions, "aqg_hl")
     sent = convert(questions, "aqg_hl", context_window="sentence")
     mean = lambda rows: sum(len(r.source) for r in rows) / len(rows)  # noqa: E731
-    assert mean(sent) < 0.4 * mean(full)  # measured: 84 vs 384 characters
+    assert mean(sent) < 0.4 * mean(full)  # measured on the whole dev set: 84 vs 384 characters
+
+
+def test_every_jaquad_dev_answer_stays_in_its_window(jaquad_dev):
+    questions, _ = jaquad_dev
+    assert len(questions) == 47
+    check_windows(questions)
 
 
 def test_prepare_jsquad_takes_a_directory(tmp_path, jaquad_dir):
@@ -77,7 +84,7 @@ def test_prepare_jsquad_takes_a_directory(tmp_path, jaquad_dir):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     train, valid = read_tsv(out), read_tsv(hold)
-    assert len(train) + len(valid) == 3939
+    assert len(train) + len(valid) == 47
     assert all(r.source.startswith("question: ") and r.target in r.source for r in train[:200])
     bad = subprocess.run([*cmd[:2], "--input", str(jaquad_dir / "dev"), "--task", "qa", "--neighbours", "1",
                           "--output", str(out)], capture_output=True, text=True, timeout=60)

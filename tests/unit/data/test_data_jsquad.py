@@ -1,4 +1,5 @@
-"""prepare_jsquad on the real JSQuAD/KorQuAD files: counts, specific rows, highlight rule, holdout, round trip."""
+"""prepare_jsquad on real JSQuAD/KorQuAD rows (the cut in tests/fixtures/): counts, specific rows, highlight rule,
+holdout, round trip. tests/integration/test_real_data.py runs the whole-file checks on the full files."""
 
 import random
 
@@ -40,10 +41,10 @@ def test_all_jsquad_valid_questions_convert(jsquad_valid, tmp_path, capsys, task
     out = tmp_path / f"{task}.tsv"
     assert prepare_jsquad.main(["--input", str(jsquad_valid), "--task", task, "--output", str(out)]) == 0
     rows = read_tsv(out)
-    assert len(rows) == 4442  # the JSQuAD v1.3 validation split (data README)
-    assert len({r.id for r in rows}) == 4442
+    assert len(rows) == 150  # every question of the fixture (the whole valid split: 4,442, tests/integration)
+    assert len({r.id for r in rows}) == 150
     stdout = capsys.readouterr().out
-    assert "written 4442" in stdout and "skipped 0" in stdout
+    assert "written 150" in stdout and "skipped 0" in stdout
     first = rows[0]
     assert first.id == "a10336p0q0"
     if task == "qa":
@@ -72,7 +73,7 @@ def test_highlight_wraps_exactly_the_normalised_answer_on_every_jsquad_row(jsqua
 def test_answer_start_is_used_not_first_occurrence_korquad(korquad_questions):
     # 6026706-4-1: "중국" occurs at 484 and 541 before the annotated span at 555 ("2012년에 중국에서 …")
     questions, skips = korquad_questions
-    assert len(questions) == 5774 and len(skips) == 0
+    assert len(questions) == 58 and len(skips) == 0  # the fixture's KorQuAD rows, all read
     q = {q.id: q for q in questions}["6026706-4-1"]
     assert q.answer == "중국" and q.context.find("중국") < q.answer_start == 555
     source = highlight(q.context, q.answer_start, q.answer, "ko")
@@ -102,7 +103,7 @@ def test_jsquad_answers_in_title_and_answer_in_body(jsquad_questions):
     assert "前線が発生する。 <hl> 梅雨 <hl> 前線を構成" in highlight(moved.context, moved.answer_start, moved.answer)
     in_title = [q for q in questions if q.answer_start < q.context.index("[SEP]")]
     movable = [q for q in in_title if answer_in_body(q) is not q]
-    assert (len(in_title), len(movable)) == (469, 307)  # measured; see report
+    assert (len(in_title), len(movable)) == (17, 11)  # counted on the fixture; whole split (469, 307): tests/integration
 
 
 def test_holdout_split_by_context(jsquad_valid, tmp_path, capsys):
@@ -111,7 +112,7 @@ def test_holdout_split_by_context(jsquad_valid, tmp_path, capsys):
             "--holdout", "0.1", "--holdout-output", str(dev_p), "--seed", "3"]
     assert prepare_jsquad.main(args) == 0
     train, dev = read_tsv(train_p), read_tsv(dev_p)
-    assert len(train) + len(dev) == 4442
+    assert len(train) + len(dev) == 150
     assert not {r.id for r in train} & {r.id for r in dev}
     ctx = lambda rows: {r.source.split(" context: ", 1)[1] for r in rows}  # noqa: E731
     assert not ctx(train) & ctx(dev)
@@ -146,7 +147,7 @@ def test_korquad_through_prepare_jsquad(korquad_dev, tmp_path, capsys):
     out = tmp_path / "ko.tsv"
     assert prepare_jsquad.main(["--input", str(korquad_dev), "--task", "qa", "--lang", "ko", "--output", str(out)]) == 0
     rows = read_tsv(out)
-    assert len(rows) == 5774
+    assert len(rows) == 58
     assert rows[0].id == "6548850-0-0" and rows[0].target == "1989년 2월 15일"
     assert "임종석이 여의도 농민 폭력 시위를 주도한 혐의로" in rows[0].source  # Korean word spacing kept
     capsys.readouterr()

@@ -1,4 +1,4 @@
-"""prepare_korquad on the real KorQuAD dev file: prompt text, --with-context, paraphrase augmentation."""
+"""prepare_korquad on real KorQuAD dev rows (tests/fixtures/): prompt text, --with-context, paraphrase augmentation."""
 
 import json
 
@@ -17,11 +17,11 @@ def _run(tmp_path, korquad_dev, *extra):
 
 def test_real_dev_file(tmp_path, capsys, korquad_dev):
     rows, out = _run(tmp_path, korquad_dev)
-    assert len(rows) == 5774
+    assert len(rows) == 58
     assert rows[0] == {"id": "6548850-0-0", "text": f"{PREAMBLE} ### Instruction: {Q0} ### Response: 1989년 2월 15일"}
     assert all(r["text"].startswith(PREAMBLE + " ### Instruction: ") and " ### Response: " in r["text"] for r in rows)
-    assert len(read_examples(out)) == 5774
-    assert "written 5774" in capsys.readouterr().out
+    assert len(read_examples(out)) == 58
+    assert "written 58" in capsys.readouterr().out
 
 
 def test_with_context(tmp_path, capsys, korquad_dev):

@@ -13,9 +13,9 @@ from qgen.evaluation.records import evaluate_records, read_predictions, referenc
 
 @pytest.fixture(scope="module")
 def records(jsquad_valid):
-    """300 JSQuAD questions as QG predictions: a third unchanged, a third with ね inserted, a third with a false start."""
+    """The fixture's 150 JSQuAD questions as QG predictions: a third unchanged, a third with ね inserted, a third with a false start."""
     data = json.loads(jsquad_valid.read_text(encoding="utf-8"))["data"]
-    qas = [(q, p["context"]) for a in data for p in a["paragraphs"] for q in p["qas"]][:300]
+    qas = [(q, p["context"]) for a in data for p in a["paragraphs"] for q in p["qas"]]
     out = []
     for i, (q, context) in enumerate(qas):
         question = q["question"]
@@ -95,7 +95,7 @@ def test_metrics_equal_direct_computation(records):
     result = evaluate_records(records, workers=1)
     m, examples = result["metrics"], result["examples"]
     preds, refs = [r["prediction"] for r in records], [r["target"] for r in records]
-    assert m["n"] == 300 and len(examples) == 300
+    assert m["n"] == 150 and len(examples) == 150
     assert m["exact_match"] == pytest.approx(M.exact_match(preds, refs))
     assert m["exact_match"] == pytest.approx(1 / 3)  # only the unchanged third matches exactly
     assert m["char_f1"] == pytest.approx(M.char_f1(preds, refs))
@@ -104,11 +104,11 @@ def test_metrics_equal_direct_computation(records):
     contexts = [r["source"].split("context: ", 1)[1] for r in records]
     found = hallucinations(preds, contexts, QUESTION_STOP_WORDS)
     assert [set(e["hallucinated"]) for e in examples] == found
-    assert m["hallucination_rate"] == pytest.approx(sum(map(bool, found)) / 300)
+    assert m["hallucination_rate"] == pytest.approx(sum(map(bool, found)) / 150)
     # 富士山 is in none of these contexts: every false-start prediction is flagged with it
     assert all("富士" in e["hallucinated"] or "富士山" in e["hallucinated"] for e in examples[2::3])
     assert 0 < m["hallucinated_word_rate"] < m["hallucination_rate"]
-    assert m["distinct_rate"] == pytest.approx(len(set(preds)) / 300)
+    assert m["distinct_rate"] == pytest.approx(len(set(preds)) / 150)
 
 
 def test_distinct_and_on_topic_rates():

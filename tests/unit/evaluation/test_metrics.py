@@ -82,20 +82,6 @@ def test_em_on_jsquad_gold_answers(jsquad):
     assert 0.8 < M.char_f1(clipped, refs) < 1.0
 
 
-def test_annotator_agreement_is_near_jglue_human_figures(jsquad):
-    # JSQuAD dev has 2-3 answers per question. Scoring each extra annotator's answer against the others is a
-    # human-vs-human setting; JGLUE reports human EM 0.871 / F1 0.944. Measured here: EM 0.871, F1 0.941 on 8,411
-    # answers. A sanity check of the metric's scale, not a reproduction of JGLUE's protocol: hence the tolerance.
-    preds, refs = [], []
-    for k in (1, 2):
-        sub = [q for q in jsquad if len(q["answers"]) > k]
-        preds += [q["answers"][k]["text"] for q in sub]
-        refs += [[a["text"] for j, a in enumerate(q["answers"]) if j != k] for q in sub]
-    assert len(preds) == 8411
-    assert M.exact_match(preds, refs) == pytest.approx(0.871, abs=0.01)
-    assert M.char_f1(preds, refs) == pytest.approx(0.944, abs=0.01)
-
-
 def _perturb(q: str, i: int) -> str:
     return q[: len(q) // 2] if i % 3 == 0 else q.replace("か。", "のか。") if i % 3 == 1 else q
 

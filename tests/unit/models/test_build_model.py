@@ -55,11 +55,11 @@ def test_build_model_with_and_without_the_prior(texts, tmp_path, capsys):
     out = {}
     for prior in ("none", "locality"):
         out[prior] = tmp_path / prior
-        assert build_model.main(["--texts", str(texts), "--arch-config", str(arch), "--vocab-size", "3000",
+        assert build_model.main(["--texts", str(texts), "--arch-config", str(arch), "--vocab-size", "1500",
                                  "--position-prior", prior, "--output", str(out[prior])]) == 0
         assert f"written {out[prior]}" in capsys.readouterr().out
     config = AutoConfig.from_pretrained(out["none"])
-    assert (config.d_model, config.num_layers, config.vocab_size) == (64, 2, 3000)
+    assert (config.d_model, config.num_layers, config.vocab_size) == (64, 2, 1500)
     assert "<hl>" in AutoTokenizer.from_pretrained(out["none"]).get_vocab()
     plain, prior = (AutoModelForSeq2SeqLM.from_pretrained(out[k]) for k in ("none", "locality"))
     enc = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"
