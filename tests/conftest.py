@@ -28,27 +28,28 @@ def data_dir() -> Path:
     return d
 
 
-@pytest.fixture(scope="session")
-def jsquad_valid(data_dir) -> Path:
-    return data_dir / "jglue" / "jsquad-v1.3" / "valid-v1.3.json"
+# The data files the tests read, relative to a data folder: the real one (QGEN_DATA_DIR) or tests/fixtures/, which has
+# the same layout. JaQuAD 0.1.0: train/ (30 shards) and dev/ (4 shards), SQuAD layout, contexts with line breaks.
+DATA_FILES = {
+    "jsquad_valid": "jglue/jsquad-v1.3/valid-v1.3.json",
+    "jcqa_train": "jglue/jcommonsenseqa-v1.3/train-v1.3.json",
+    "jcqa_valid": "jglue/jcommonsenseqa-v1.3/valid-v1.3.json",
+    "jaquad_dir": "jaquad",
+    "korquad_dev": "korquad/KorQuAD_v1.0_dev.json",
+}
 
 
-@pytest.fixture(scope="session")
-def jcqa_train(data_dir) -> Path:
-    return data_dir / "jglue" / "jcommonsenseqa-v1.3" / "train-v1.3.json"
+def data_file_fixtures(namespace: dict) -> None:
+    """Define one session fixture per DATA_FILES entry in a conftest's namespace, each `data_dir / path`.
+
+    tests/unit/conftest.py calls this too, after overriding `data_dir`: a session fixture is computed once, so the
+    unit tests need fixtures of their own rather than sharing these (whose cached value may be the real data's)."""
+    for name, relative in DATA_FILES.items():
+        def fixture(data_dir, relative=relative) -> Path:
+            return data_dir / relative
+
+        fixture.__name__ = name
+        namespace[name] = pytest.fixture(scope="session", name=name)(fixture)
 
 
-@pytest.fixture(scope="session")
-def jcqa_valid(data_dir) -> Path:
-    return data_dir / "jglue" / "jcommonsenseqa-v1.3" / "valid-v1.3.json"
-
-
-@pytest.fixture(scope="session")
-def jaquad_dir(data_dir) -> Path:
-    """JaQuAD 0.1.0: train/ (30 shards) and dev/ (4 shards), SQuAD layout, contexts with line breaks."""
-    return data_dir / "jaquad"
-
-
-@pytest.fixture(scope="session")
-def korquad_dev(data_dir) -> Path:
-    return data_dir / "korquad" / "KorQuAD_v1.0_dev.json"
+data_file_fixtures(globals())

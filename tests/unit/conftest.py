@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from conftest import data_file_fixtures
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -11,3 +12,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 def data_dir() -> Path:
     """tests/fixtures/: a few dozen real rows of each data set (tests/fixtures/README.md), so no skip and no network."""
     return FIXTURES
+
+
+data_file_fixtures(globals())  # jsquad_valid, jcqa_train, ... under tests/fixtures/ (see tests/conftest.py)
