@@ -251,7 +251,7 @@ def main() -> int:
             print(f"  {n:9s} loop {loop:7.1f} s  {real / loop:8.0f} tok/s  qgen is {loop / base:5.2f}x  "
                   f"start-up {start:5.1f} s  peak RSS {rss:6.0f} MiB")
         rounds = [{n: times[n][r]["loop"] for n in names} for r in range(args.rounds)]
-        if "qgen" in names:  # per round: the pairs ran back to back, so their ratio is steadier than medians
+        if "qgen" in names and len(names) > 1:  # per round: the pairs ran back to back, so their ratio is steadier than medians
             print("  per-round ratios (qgen speed / contender speed): " + "; ".join(
                 ", ".join(f"{n} {t[n] / t['qgen']:.2f}x" for n in names if n != "qgen") for t in rounds))
         print(f"  load average at end {os.getloadavg()[0]:.2f}")
