@@ -46,10 +46,15 @@ def causal_targets(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return keep, nxt[nxt != IGNORE]
 
 
+def _head(model):
+    get = getattr(_base(model), "get_output_embeddings", None)
+    return get() if get is not None else None
+
+
 @contextlib.contextmanager
 def _head_rows(model, keep: torch.Tensor):
     """While active, the output layer sees only the hidden states where `keep` (B, T) is True: logits (N, V)."""
-    head = _base(model).get_output_embeddings()
+    head = _head(model)
     handle = head.register_forward_pre_hook(lambda module, args: (args[0][keep], *args[1:]))
     try:
         yield
@@ -60,7 +65,7 @@ def _head_rows(model, keep: torch.Tensor):
 def logits_and_labels(model, adapter, batch: dict, target_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The forward for the loss: (logits, labels) aligned position by position (IGNORE where no loss)."""
     if adapter.kind != "causal":
-        if not target_only or _base(model).get_output_embeddings() is None:
+        if not target_only or _head(model) is None:
             return adapter.logits(model, batch)
         keep = batch["labels"] != IGNORE
         with _head_rows(model, keep):
@@ -71,7 +76,10 @@ def logits_and_labels(model, adapter, batch: dict, target_only: bool) -> tuple[t
         inputs["position_ids"] = batch["position_ids"]
     else:
         inputs["attention_mask"] = batch["attention_mask"]
-    if not target_only:
+    if not target_only or not (keeps_logits(model) or _head(model) is not None):
         return model(**inputs).logits[:, :-1], batch["labels"][:, 1:]
     keep, targets = causal_targets(batch["labels"])
-    return model(**inputs, logits_to_keep=keep).logits, targets
+    if keeps_logits(model):
+        return model(**inputs, logits_to_keep=keep).logits, targets
+    with _head_rows(model, keep):  # a forward without logits_to_keep: cut the output layer's input instead
+        return model(**inputs).logits, targets

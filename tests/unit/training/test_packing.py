@@ -98,6 +98,31 @@ def test_seq2seq_target_rows_only_equal_the_full_decoder_logits(tiny, files):
     assert not model.get_output_embeddings()._forward_pre_hooks  # the hook is gone afterwards
 
 
+class _NoKeep(torch.nn.Module):
+    """A causal model whose forward has no `logits_to_keep` (older or remote-code models)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner, self.config = model, model.config
+
+    def get_output_embeddings(self):
+        return self.inner.get_output_embeddings()
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, use_cache=None):
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                          use_cache=use_cache)
+
+
+def test_causal_without_logits_to_keep_cuts_the_output_layer_input(tiny, files):
+    adapter, feats = _features(tiny, "tiny-llama", files)
+    model = _NoKeep(load_model(str(tiny / "tiny-llama")).eval())
+    assert not keeps_logits(model)
+    full = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=False)
+    rows = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=True)
+    assert rows[1] == full[1] and rows[0] == pytest.approx(full[0], abs=1e-5)
+    torch.testing.assert_close(rows[2], full[2], atol=1e-5, rtol=0)
+
+
 def test_causal_targets_pairs_each_position_with_the_next_label():
     labels = torch.tensor([[IGNORE, IGNORE, 5, 6], [IGNORE, 7, IGNORE, IGNORE]])
     keep, targets = causal_targets(labels)
