@@ -54,6 +54,13 @@ def _features(tiny, name, files):
     return adapter, feats
 
 
+def _target_only_equals_full(model, adapter, batch):
+    full = _loss_and_grads(model, adapter, batch, target_only=False)
+    rows = _loss_and_grads(model, adapter, batch, target_only=True)
+    assert rows[1] == full[1] and rows[0] == pytest.approx(full[0], abs=1e-5)
+    torch.testing.assert_close(rows[2], full[2], atol=1e-5, rtol=0)
+
+
 def _loss_and_grads(model, adapter, batch, target_only):
     model.zero_grad(set_to_none=True)
     logits, labels = logits_and_labels(model, adapter, batch, target_only)
@@ -91,10 +98,7 @@ def test_seq2seq_target_rows_only_equal_the_full_decoder_logits(tiny, files):
     feats = [adapter.encode(ex) for ex in read_examples(files[0])[:8]]
     assert len({len(f["labels"]) for f in feats}) > 1  # targets of several lengths: padded rows to skip
     model = load_model(str(tiny / "tiny-t5")).eval()
-    full = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=False)
-    rows = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=True)
-    assert rows[1] == full[1] and rows[0] == pytest.approx(full[0], abs=1e-5)
-    torch.testing.assert_close(rows[2], full[2], atol=1e-5, rtol=0)
+    _target_only_equals_full(model, adapter, adapter.collate(feats))
     assert not model.get_output_embeddings()._forward_pre_hooks  # the hook is gone afterwards
 
 
@@ -117,10 +121,7 @@ def test_causal_without_logits_to_keep_cuts_the_output_layer_input(tiny, files):
     adapter, feats = _features(tiny, "tiny-llama", files)
     model = _NoKeep(load_model(str(tiny / "tiny-llama")).eval())
     assert not keeps_logits(model)
-    full = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=False)
-    rows = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=True)
-    assert rows[1] == full[1] and rows[0] == pytest.approx(full[0], abs=1e-5)
-    torch.testing.assert_close(rows[2], full[2], atol=1e-5, rtol=0)
+    _target_only_equals_full(model, adapter, adapter.collate(feats))
 
 
 def test_causal_targets_pairs_each_position_with_the_next_label():
