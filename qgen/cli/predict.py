@@ -1,8 +1,9 @@
 """`predict.py`: generate for every example of a file and write `{"id", "source", "prediction", "target"}` JSONL.
 
 Inputs are the files data preparation writes (TSV `id\\tsource\\ttarget`, instruction JSON); prompts are built by the
-checkpoint's own adapter exactly as in training. `--eval` scores the predictions with qgen.cli.eval. `--task quiz`
-hands the whole command line to the quiz scorer (qgen.cli.quiz).
+checkpoint's own adapter exactly as in training. `--answer-spans` (QA on a seq2seq checkpoint) answers with a span of
+the paragraph chosen by qgen.inference.span_reader instead of generating. `--eval` scores the predictions with
+qgen.cli.eval. `--task quiz` hands the whole command line to the quiz scorer (qgen.cli.quiz).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from pathlib import Path
 
 from qgen.cli.dataclass_args import add_dataclass_args, from_args
 from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
+from qgen.core.console import progress
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
-from qgen.inference.decoding import GenerationSettings  # no torch: --help and flag errors stay fast
+from qgen.data.jsquad import parse_qa_source
+from qgen.inference.decoding import GenerationSettings, SpanSettings  # no torch: --help and flag errors stay fast
 
 QUIZ_HELP = """\
 multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] --output-dir DIR
@@ -68,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
                    help="words no prediction may contain (blocked in every spelling, checked on the decoded text)")
     add_generation_args(p)
+    p.add_argument("--answer-spans", "--answer_spans", action="store_true",
+                   help="QA: answer with the span of the paragraph the model scores best (its QA head and, weighted, "
+                        "how likely it finds the question given the span), not by generating; for 'question: … "
+                        "context: …' sources (prepare_jsquad.py --task qa) and a seq2seq checkpoint")
+    add_dataclass_args(p, SpanSettings, title="span reader (with --answer-spans)", aliases=True,
+                       metavars={int: "N", float: "X"})
     return p
 
 
@@ -106,6 +115,35 @@ def _recheck_bad_words(gen, examples, outputs, settings, bad_words) -> list:
     return fixed
 
 
+def _read_spans(im, examples, args) -> list:
+    """Span answers (qgen.inference.span_reader) for QA sources; a source of another form is named with its record."""
+    from qgen.inference.generation import Output  # torch: loaded only when predicting
+    from qgen.inference.span_reader import SpanReader
+
+    if im.kind != "seq2seq":
+        raise QgenInputError("the span reader needs a seq2seq (T5-style) checkpoint", field="--answer-spans")
+    if args.bad_words:
+        raise QgenInputError("cannot be combined with --answer-spans (answers are spans of the paragraph)",
+                             field="--bad-words")
+    try:
+        reader = SpanReader(im, from_args(SpanSettings, args), batch_size=args.batch_size)
+    except ValueError as e:
+        raise QgenInputError(str(e), field="span reader options") from None
+    questions = []
+    for n, ex in enumerate(examples, 1):
+        try:
+            questions.append(parse_qa_source(ex.source))
+        except ValueError as e:
+            raise QgenInputError(str(e), path=args.input, record=n, field="source") from None
+    bar = progress(len(questions), "answers", "q")
+    outputs = []
+    for question, context in questions:
+        outputs.append(Output([reader.answer(question, context).text]))
+        bar.update(1)
+    bar.close()
+    return outputs
+
+
 def run(args) -> int:
     from qgen.core import console
     from qgen.core.files import write_json, write_jsonl
@@ -127,10 +165,13 @@ def run(args) -> int:
             raise QgenInputError("no source to generate from (plain-text JSONL is training data, not a prediction "
                                  "input)", path=args.input, record=n, field="source")
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang)
-    gen = Generator(im)
-    outputs = gen.generate(examples, settings, batch_size=args.batch_size, bad_words=args.bad_words, progress=True)
-    if args.bad_words:
-        outputs = _recheck_bad_words(gen, examples, outputs, settings, args.bad_words)
+    if args.answer_spans:
+        outputs = _read_spans(im, examples, args)
+    else:
+        gen = Generator(im)
+        outputs = gen.generate(examples, settings, batch_size=args.batch_size, bad_words=args.bad_words, progress=True)
+        if args.bad_words:
+            outputs = _recheck_bad_words(gen, examples, outputs, settings, args.bad_words)
     rows = records(examples, outputs)
     write_jsonl(args.output, rows)
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)

@@ -39,6 +39,17 @@ QA_TEMPLATE = "question: {question} context: {context}"
 AQG_TEMPLATE = "answer: {answer} context: {context}"
 
 
+_QA_SOURCE_RE = re.compile(r"question: (?P<question>.+?) context: (?P<context>.+)", re.DOTALL)
+
+
+def parse_qa_source(source: str) -> tuple[str, str]:
+    """(question, context) of a QA source written with QA_TEMPLATE; ValueError for any other text."""
+    m = _QA_SOURCE_RE.fullmatch(source)
+    if not m:
+        raise ValueError("not a QA source of the form 'question: … context: …'")
+    return m["question"], m["context"]
+
+
 def highlight(context: str, answer_start: int, answer: str, lang: str = "ja") -> str:
     """`context` with the span [answer_start, answer_start+len(answer)) wrapped as `<hl> answer <hl>`, normalised."""
     end = answer_start + len(answer)

@@ -28,6 +28,13 @@ def _bigrams(text: str) -> set[str]:
     return {text[i:i + 2] for i in range(len(text) - 1)}
 
 
+def split_title_prefix(context: str) -> tuple[str, str]:
+    """("TITLE [SEP] ", body) of a JSQuAD-style context; ("", context) when it has no [SEP]."""
+    m = _SEP_RE.search(context)
+    cut = len(context) - len(context[m.end():].lstrip()) if m else 0  # where "TITLE [SEP] " ends
+    return context[:cut], context[cut:]
+
+
 def question_window(context: str, question: str, sentences: int = 2) -> str:
     """The "TITLE [SEP] " prefix of `context` (if any) + its `sentences` sentences most like `question`, in order.
 
@@ -35,9 +42,7 @@ def question_window(context: str, question: str, sentences: int = 2) -> str:
     """
     if sentences < 1:
         raise ValueError("sentences must be at least 1")
-    m = _SEP_RE.search(context)
-    cut = len(context) - len(context[m.end():].lstrip()) if m else 0  # where "TITLE [SEP] " ends
-    prefix, body = context[:cut], context[cut:]
+    prefix, body = split_title_prefix(context)
     pieces = [s for s in split_sentences(body) if s.strip()]
     if len(pieces) <= sentences:
         return context

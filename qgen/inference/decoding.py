@@ -8,6 +8,7 @@ on a weak model tends to loop on one token (`「「「…`). No torch here: `--h
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -54,3 +55,21 @@ class GenerationSettings:
         if self.no_repeat_ngram_size:
             kw["no_repeat_ngram_size"] = self.no_repeat_ngram_size
         return kw
+
+
+@dataclass(frozen=True)
+class SpanSettings:
+    """How the span reader (qgen.inference.span_reader; `predict.py --answer-spans`) cuts, lists and scores."""
+
+    sentences: int = _f(2, "sentences of the paragraph read: those sharing most with the question")
+    question_weight: float = _f(0.5, "weight of log P(question | span in <hl> marks) beside log P(span | question, "
+                                     "sentences); 0 = the QA head alone")
+    shortlist: int = _f(16, "spans (best by the QA head) also scored by the question term")
+    max_words: int = _f(8, "longest candidate span, in MeCab words")
+
+    def __post_init__(self):
+        for name in ("sentences", "shortlist", "max_words"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+        if not math.isfinite(self.question_weight) or self.question_weight < 0:
+            raise ValueError("--question-weight must be a finite number >= 0")

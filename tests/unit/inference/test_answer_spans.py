@@ -1,0 +1,43 @@
+"""Candidate answer spans: noun phrases, quotations and numbers with counters, offsets into the sentence."""
+
+from qgen.inference.answer_spans import answer_spans, excluded_by_question
+
+SENTENCE = "東大寺は、8世紀に聖武天皇の発願で造立された盧舎那仏像を本尊とする寺院である。"
+
+
+def _texts(sentence, **kw):
+    return {sentence[a:b] for a, b in answer_spans(sentence, **kw)}
+
+
+def test_noun_phrases_and_numbers_are_candidates():
+    texts = _texts(SENTENCE)
+    assert {"東大寺", "8世紀", "聖武天皇", "盧舎那仏像", "寺院"} <= texts
+    # particles, verbs and punctuation never start or end a candidate
+    assert not any(t[0] in "はにのでをと、。" or t[-1] in "はにのでをと、。" for t in texts), texts
+    assert "造立" not in "".join(t for t in texts if "された" in t)
+
+
+def test_offsets_are_sorted_unique_and_inside_the_sentence():
+    spans = answer_spans(SENTENCE)
+    assert spans == sorted(set(spans))
+    assert all(0 <= a < b <= len(SENTENCE) for a, b in spans)
+
+
+def test_quotations_with_and_without_brackets_and_parenthesised_notes():
+    sentence = "1300年ごろに「氏子駈帳」が作られ、天皇賞(春)は京都で行われる。"
+    texts = _texts(sentence)
+    assert {"「氏子駈帳」", "氏子駈帳", "天皇賞(春)", "1300年"} <= texts
+
+
+def test_max_words_limits_the_length():
+    long = "津島高等小学校図書館が開館した。"
+    assert "津島高等小学校図書館" in _texts(long)
+    assert "津島高等小学校図書館" not in _texts(long, max_words=2)
+
+
+def test_a_span_the_question_names_is_excluded():
+    question = "崀山の世界遺産登録されている大半の面積はどこの地区と重なっていますか?"
+    assert excluded_by_question("面積", question)
+    assert excluded_by_question("崀山", question)
+    assert not excluded_by_question("崀山風景名勝区", question)  # a noun the question does not name
+    assert not excluded_by_question("1404年", "アヴァが遠征を開始したのは、何年のことですか?")
