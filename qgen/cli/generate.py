@@ -1,6 +1,6 @@
 """`generate.py`: generate for one input, e.g. a question for an answer in a context.
 
-The source is built in the checkpoint's own task format (saved `qgen_config.yaml`) and normalised as in training:
+The source is built in the checkpoint's own task format (the saved `input_spec.json`) and normalised as in training:
 aqg `answer: {a} context: {c}`, aqg_hl the context with `<hl> {a} <hl>` around the answer, qa `question: {q} context: {c}`.
 `--source` passes a ready model input through unchanged. `--bad-words`: no output contains any of these words.
 """

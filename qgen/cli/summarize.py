@@ -42,13 +42,13 @@ def wanted(argv: list[str]) -> bool:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, choices=TASKS, help="summarize: `text` → summary; instruct: "
                    "`instruction` (+ `input`) → answer")
-    g = p.add_argument_group("length budget and prompt")
-    g.add_argument("--summary-ratio", type=float, default=0.2, help="summary budget: this share of the source's "
+    g = p.add_argument_group("length budget and prompt")  # defaults: BudgetRule's (qgen.inference.summarize)
+    g.add_argument("--summary-ratio", type=float, default=BudgetRule.ratio, help="summary budget: this share of the source's "
                    "characters …")
-    g.add_argument("--summary-min", type=int, default=100, help="… but at least this many characters")
-    g.add_argument("--max-chars", type=int, default=None, help="a fixed budget in characters instead (instruct: the "
+    g.add_argument("--summary-min", type=int, default=BudgetRule.minimum, help="… but at least this many characters")
+    g.add_argument("--max-chars", type=int, default=BudgetRule.max_chars, help="a fixed budget in characters instead (instruct: the "
                    "only budget; none by default)")
-    g.add_argument("--prompt-format", default="saved", choices=FORMAT_CHOICES,
+    g.add_argument("--prompt-format", default=BudgetRule.prompt_format, choices=FORMAT_CHOICES,
                    help="saved: the checkpoint's own; ja-chat: '### システム: …\\n### ユーザー: …\\n### アシスタント: '; "
                    "chat: the tokenizer's chat template")
     g.add_argument("--prompt-template", type=Path, default=None,

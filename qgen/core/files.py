@@ -265,7 +265,7 @@ _wake = threading.Event()
 def pause_point(name: str) -> None:
     """Test-only, a no-op unless `name` is in the comma-separated environment variable QGEN_TEST_PAUSE_AT (never set
     it in real runs). Then print `QGEN_TEST_PAUSED <name>` to stderr and wait here until the process is killed or a signal
-    handler calls `wake_paused()`. tests/reliability uses it to kill or signal a run at an exact point: inside a
+    handler calls `wake_paused()`. tests/integration/reliability uses it to kill or signal a run at an exact point: inside a
     step, during validation, at each stage of a checkpoint write (names: see qgen.training.loop and atomic_dir)."""
     spec = os.environ.get(TEST_PAUSE_ENV)
     if not spec or name not in spec.split(","):
