@@ -2,7 +2,8 @@
 
 The source is built in the checkpoint's own task format (the saved `input_spec.json`) and normalised as in training:
 aqg `answer: {a} context: {c}`, aqg_hl the context with `<hl> {a} <hl>` around the answer, qa `question: {q} context: {c}`.
-`--source` passes a ready model input through unchanged. `--bad-words`: no output contains any of these words.
+`--source` passes a ready model input through unchanged. `--answer-spans` answers --question with a span of --context
+(qgen.inference.span_reader) instead of generating. `--bad-words`: no output contains any of these words.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import sys
 
 from qgen.cli import summarize as summarize_cli
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
-from qgen.cli.predict import add_generation_args, settings_from_args
+from qgen.cli.predict import add_generation_args, add_span_args, settings_from_args, span_reader_from_args
 from qgen.core import console
 from qgen.core.constants import QG_TASKS
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
+from qgen.data.tsv import clean
 from qgen.inference.loader import load_inference_model
 
 
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
                    help="words no output may contain (every spelling and tokenisation is blocked)")
     add_generation_args(p)
+    add_span_args(p, "with --question and --context")
     return p
 
 
@@ -76,6 +79,8 @@ def run(args) -> int:
     if args.source is None and not args.context.strip():
         raise QgenInputError("give --context (with --answer or --question), or --source", field="--context")
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang)
+    if args.answer_spans:
+        return _answer_span(args, im)
     if args.source is not None:
         source = args.source
         if not source.strip():
@@ -103,6 +108,21 @@ def run(args) -> int:
         texts = gen.generate([ex], settings, batch_size=1)[0].texts
     for n, text in enumerate(texts, 1):
         print(text if len(texts) == 1 else f"{n}. {text}")
+    return 0
+
+
+def _answer_span(args, im) -> int:
+    """--answer-spans: print the span of --context that the span reader picks for --question."""
+    if not args.question.strip():
+        raise QgenInputError("--answer-spans needs a question", field="--question")
+    if args.source is not None or args.bad_words:
+        raise QgenInputError("cannot be combined with --answer-spans (it reads --question and --context)",
+                             field="--source" if args.source is not None else "--bad-words")
+    answer = span_reader_from_args(im, args).answer(clean(args.question, im.lang), clean(args.context, im.lang))
+    if not answer.text:
+        print("error: the context has no candidate answer span", file=sys.stderr)
+        return 1
+    print(answer.text)
     return 0
 
 

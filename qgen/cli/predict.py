@@ -71,13 +71,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
                    help="words no prediction may contain (blocked in every spelling, checked on the decoded text)")
     add_generation_args(p)
+    add_span_args(p, "for 'question: … context: …' sources (prepare_jsquad.py --task qa)")
+    return p
+
+
+def add_span_args(p: argparse.ArgumentParser, inputs: str) -> None:
+    """`--answer-spans` and the span reader's flags (one per SpanSettings field), the same in predict.py and
+    generate.py."""
     p.add_argument("--answer-spans", "--answer_spans", action="store_true",
                    help="QA: answer with the span of the paragraph the model scores best (its QA head and, weighted, "
-                        "how likely it finds the question given the span), not by generating; for 'question: … "
-                        "context: …' sources (prepare_jsquad.py --task qa) and a seq2seq checkpoint")
+                        f"how likely it finds the question given the span), not by generating; {inputs} and a "
+                        "seq2seq checkpoint")
     add_dataclass_args(p, SpanSettings, title="span reader (with --answer-spans)", aliases=True,
                        metavars={int: "N", float: "X"})
-    return p
+
+
+def span_reader_from_args(im, args):
+    """The span reader the flags ask for; a causal checkpoint or a bad setting is a QgenInputError."""
+    from qgen.inference.span_reader import SpanReader  # torch: loaded only when answering
+
+    if im.kind != "seq2seq":
+        raise QgenInputError("the span reader needs a seq2seq (T5-style) checkpoint", field="--answer-spans")
+    try:
+        return SpanReader(im, from_args(SpanSettings, args), batch_size=getattr(args, "batch_size", 64))
+    except ValueError as e:
+        raise QgenInputError(str(e), field="span reader options") from None
 
 
 def _wants_quiz(argv: list[str]) -> bool:
@@ -118,17 +136,11 @@ def _recheck_bad_words(gen, examples, outputs, settings, bad_words) -> list:
 def _read_spans(im, examples, args) -> list:
     """Span answers (qgen.inference.span_reader) for QA sources; a source of another form is named with its record."""
     from qgen.inference.generation import Output  # torch: loaded only when predicting
-    from qgen.inference.span_reader import SpanReader
 
-    if im.kind != "seq2seq":
-        raise QgenInputError("the span reader needs a seq2seq (T5-style) checkpoint", field="--answer-spans")
     if args.bad_words:
         raise QgenInputError("cannot be combined with --answer-spans (answers are spans of the paragraph)",
                              field="--bad-words")
-    try:
-        reader = SpanReader(im, from_args(SpanSettings, args), batch_size=args.batch_size)
-    except ValueError as e:
-        raise QgenInputError(str(e), field="span reader options") from None
+    reader = span_reader_from_args(im, args)
     questions = []
     for n, ex in enumerate(examples, 1):
         try:

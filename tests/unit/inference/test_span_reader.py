@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from qgen.cli.generate import main as generate_main
 from qgen.cli.predict import main as predict_main
 from qgen.data.jsquad import QA_TEMPLATE, parse_qa_source
 from qgen.data.question_window import question_window
@@ -95,3 +96,12 @@ def test_predict_answer_spans_names_a_source_that_is_not_qa(tmp_path, capsys):
     code = predict_main(["--model", "qgen-small-ja", "--input", str(tsv), "--output", str(tmp_path / "p.jsonl"),
                          "--answer-spans", "--question-weight", "-1"])
     assert code == 2 and "--question-weight" in capsys.readouterr().err
+
+
+def test_generate_answer_spans_prints_a_span_of_the_context(capsys):
+    assert generate_main(["--model", "qgen-small-ja", "--question", QUESTIONS[1], "--context", CONTEXT,
+                          "--answer-spans"]) == 0
+    answer = capsys.readouterr().out.strip()
+    assert answer and answer in CONTEXT and answer not in QUESTIONS[1]
+    assert generate_main(["--model", "qgen-small-ja", "--context", CONTEXT, "--answer-spans"]) == 2
+    assert "--question" in capsys.readouterr().err
