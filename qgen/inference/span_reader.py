@@ -2,7 +2,8 @@
 
 A small generative reader answers with label priors (qgen-small-ja's greedy QA: char-F1 0.09 on JaQuAD dev). This
 reader generates nothing. It cuts the paragraph to the sentences most like the question (qgen.data.question_window),
-takes their candidate spans (qgen.inference.answer_spans) and scores each as
+takes their candidate spans (qgen.inference.answer_spans; in a choice question, `AとBのうち…`, only the options it
+names) and scores each as
 
     log P(span | "question: Q context: W")  +  question_weight · log P(Q | the span's sentence, span in <hl> marks)
 
@@ -23,7 +24,7 @@ import torch
 
 from qgen.data.jsquad import QA_TEMPLATE, highlight
 from qgen.data.question_window import question_window, split_sentences, split_title_prefix
-from qgen.inference.answer_spans import answer_spans, excluded_by_question
+from qgen.inference.answer_spans import answer_spans, excluded_by_question, is_choice_question, is_option
 from qgen.inference.decoding import SpanSettings  # no torch there: predict.py --help stays fast
 from qgen.inference.loader import InferenceModel
 from qgen.models.padding import pad_rows
@@ -86,9 +87,12 @@ class SpanReader:
         prefix, body = split_title_prefix(window)
         spans = []  # (text, the sentence with the title prefix, the span's offset in it)
         for sentence in split_sentences(body):
-            for a, b in answer_spans(sentence, s.max_words):
-                if not excluded_by_question(sentence[a:b], question):
-                    spans.append((sentence[a:b], prefix + sentence, len(prefix) + a))
+            spans += [(sentence[a:b], prefix + sentence, len(prefix) + a) for a, b in answer_spans(sentence, s.max_words)]
+        named = [x for x in spans if is_option(x[0], question)] if is_choice_question(question) else []
+        if named:  # "A と B のうち…": the answer is one of the named options
+            spans = named
+        else:
+            spans = [x for x in spans if not excluded_by_question(x[0], question)]
         if not spans:
             return []
         texts = sorted({t for t, _, _ in spans})

@@ -1,6 +1,6 @@
 """Candidate answer spans: noun phrases, quotations and numbers with counters, offsets into the sentence."""
 
-from qgen.inference.answer_spans import answer_spans, excluded_by_question
+from qgen.inference.answer_spans import answer_spans, excluded_by_question, is_choice_question, is_option
 
 SENTENCE = "東大寺は、8世紀に聖武天皇の発願で造立された盧舎那仏像を本尊とする寺院である。"
 
@@ -41,3 +41,20 @@ def test_a_span_the_question_names_is_excluded():
     assert excluded_by_question("崀山", question)
     assert not excluded_by_question("崀山風景名勝区", question)  # a noun the question does not name
     assert not excluded_by_question("1404年", "アヴァが遠征を開始したのは、何年のことですか?")
+
+
+def test_a_numeral_alone_does_not_exclude_a_span():
+    assert not excluded_by_question("第1作", "1984年の『ゴジラ』は第何作目のゴジラ映画の直接の続編ですか?")
+
+
+def test_choice_questions_name_their_options():
+    assert is_choice_question("米国と英国のうち、型式証明を交付した時期がより遅いのは、どの国の航空局ですか?")
+    assert is_choice_question("「宮城風致考」と「皇居の植物」はどちらが後でまとめられましたか?")
+    assert not is_choice_question("東大寺の開山は誰?")
+
+
+def test_options_are_the_listed_names_not_every_named_word():
+    question = "米国と英国のうち、型式証明の交付がより遅いのはどの国ですか?"
+    assert is_option("米国", question) and is_option("英国", question)
+    assert not is_option("型式証明", question) and not is_option("国", "日本の国は?")
+    assert all(is_option(x, "イギリス、フランス、オランダのうち、最も遅いのは?") for x in ("イギリス", "フランス", "オランダ"))

@@ -105,3 +105,10 @@ def test_generate_answer_spans_prints_a_span_of_the_context(capsys):
     assert answer and answer in CONTEXT and answer not in QUESTIONS[1]
     assert generate_main(["--model", "qgen-small-ja", "--context", CONTEXT, "--answer-spans"]) == 2
     assert "--question" in capsys.readouterr().err
+
+
+def test_a_choice_question_is_answered_with_one_of_its_options(im):
+    context = "英国の航空局は1983年に型式証明を交付した。米国の航空局は1982年に交付した。"
+    question = "米国と英国のうち、型式証明の交付がより遅いのはどの国ですか?"
+    answers = SpanReader(im).scored(question, context)
+    assert answers and {a.text for a in answers} <= {"米国", "英国"}
