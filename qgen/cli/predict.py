@@ -14,11 +14,16 @@ from pathlib import Path
 
 from qgen.cli.dataclass_args import add_dataclass_args, from_args
 from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
+from qgen.core import console
 from qgen.core.console import progress
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.core.files import write_json, write_jsonl
+from qgen.data.examples import read_examples
 from qgen.data.jsquad import parse_qa_source
+from qgen.evaluation.records import evaluate_records, format_metrics, scales
 from qgen.inference.decoding import GenerationSettings, SpanSettings  # no torch: --help and flag errors stay fast
+from qgen.inference.loader import load_inference_model
 
 QUIZ_HELP = """\
 multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] --output-dir DIR
@@ -119,8 +124,8 @@ def records(examples, outputs) -> list[dict]:
 def _recheck_bad_words(gen, examples, outputs, settings, bad_words) -> list:
     """Batched decoding blocks the bad words' tokens; an output whose text still holds one is redone one by one with
     generate.py's widening search, and an example with no clean output is reported (its prediction left empty)."""
-    from qgen.inference.bad_words import contains_bad, variants
-    from qgen.inference.generation import Output
+    from qgen.inference.bad_words import contains_bad, variants  # torch: loaded only when predicting
+    from qgen.inference.generation import Output  # torch, as above
 
     bad = variants(bad_words, gen.im.lang)
     fixed = list(outputs)
@@ -157,11 +162,7 @@ def _read_spans(im, examples, args) -> list:
 
 
 def run(args) -> int:
-    from qgen.core import console
-    from qgen.core.files import write_json, write_jsonl
-    from qgen.data.examples import read_examples
-    from qgen.inference.generation import Generator
-    from qgen.inference.loader import load_inference_model
+    from qgen.inference.generation import Generator  # torch + transformers: --help and flag errors stay fast
 
     if args.batch_size < 1:
         raise QgenInputError("must be at least 1", field="--batch-size")
@@ -188,8 +189,6 @@ def run(args) -> int:
     write_jsonl(args.output, rows)
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
     if args.eval:
-        from qgen.evaluation.records import evaluate_records, format_metrics, scales
-
         result = evaluate_records(rows, hallucination=not args.no_hallucination)
         path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
@@ -204,11 +203,11 @@ def run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if _wants_quiz(argv):
-        from qgen.cli.quiz import main as quiz_main
+        from qgen.cli.quiz import main as quiz_main  # looked up per call: tests replace qgen.cli.quiz.main
 
         with invoked_as(f"{command_prog('predict.py')} --task quiz"):
             return quiz_main(argv)
-    from qgen.cli import summarize as summarize_cli
+    from qgen.cli import summarize as summarize_cli  # a cycle: qgen.cli.summarize imports this module
 
     if summarize_cli.wanted(argv):  # summaries / instruction answers with a length budget: their own flags
         return summarize_cli.predict_main(argv)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from qgen.cli.dataclass_args import add_dataclass_args, from_args
 from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
+from qgen.cli.quiz_gate import main as tune_gate_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args):
     """The QuizSettings the parsed flags ask for (ValueError: settings that cannot work together)."""
-    from qgen.quiz.pipeline import QuizSettings
+    from qgen.quiz.pipeline import QuizSettings  # torch, as in build_parser
 
     return from_args(QuizSettings, args)
 
@@ -55,7 +56,7 @@ def settings_from_args(args):
 def evaluate(args) -> tuple[dict, list[Path]]:
     """Score every file (and re-score gated questions with retrieval) with qgen.quiz.pipeline.run_quiz; returns the
     metrics and the paths written."""
-    from qgen.quiz.pipeline import run_quiz
+    from qgen.quiz.pipeline import run_quiz  # torch, as in build_parser
 
     result = run_quiz(settings_from_args(args))
     return result.metrics, result.written
@@ -77,12 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         i = argv.index("--task")
         del argv[i: i + 2]
     if argv[:1] == ["tune-gate"]:
-        from qgen.cli.quiz_gate import main as tune_gate_main
-
         with invoked_as(f"{command_prog('qgen quiz')} tune-gate"):
             return tune_gate_main(argv[1:])
     if argv[:1] == ["sweep"]:
-        from qgen.cli.quiz_sweep import main as sweep_main
+        from qgen.cli.quiz_sweep import main as sweep_main  # a cycle: qgen.cli.quiz_sweep imports this module
 
         with invoked_as(f"{command_prog('qgen quiz')} sweep"):
             return sweep_main(argv[1:])

@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
+from qgen.core import console
 from qgen.training.config import GROUPS, TrainConfig, apply_dict, load_yaml
 
 
@@ -74,11 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         cfg = parse_args(argv)
-        from qgen.core import console
-
         console.configure(cfg.run.verbose)  # transformers' bars and warnings only with --verbose
-        from qgen.training.checkpoint import CheckpointWriteError
-        from qgen.training.loop import TrainingDiverged, TrainingInterrupted, train
+        from qgen.training.checkpoint import CheckpointWriteError  # torch: train.py --help and flag errors stay fast
+        from qgen.training.loop import TrainingDiverged, TrainingInterrupted, train  # torch, as above
 
         try:
             summary = train(cfg)

@@ -50,7 +50,7 @@ def ginza_tables() -> tuple[str, dict, dict, dict]:
     from spacy.lang.ja.tag_map import TAG_MAP
     from spacy.lang.ja.tag_orth_map import TAG_ORTH_MAP
     from spacy.parts_of_speech import NAMES
-    from spacy.symbols import POS
+    from spacy.symbols import POS  # spaCy: on first use, as above
 
     def name(pos):
         return NAMES[pos] if pos else None

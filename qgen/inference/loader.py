@@ -18,7 +18,7 @@ from pathlib import Path
 from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.models.input_spec import INPUT_SPEC_NAME, InputSpec, read_input_spec
-from qgen.models.loading import load_config, load_tokenizer, make_adapter, model_kind, resolve
+from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
 from qgen.models.location import check_model_location
 from qgen.models.weights_file import check_weights
 
@@ -50,9 +50,9 @@ class InferenceModel:
 
 
 def _torch_dtype(name: str, device: str):
-    import torch
+    import torch  # torch: importing this module (generate.py, summarize.py --help) stays fast
 
-    from qgen.models.dtypes import DTYPES, gpu_half
+    from qgen.models.dtypes import DTYPES, gpu_half  # torch, as above
 
     if name == "auto":
         if device.startswith("cuda") and torch.cuda.is_available():
@@ -62,7 +62,7 @@ def _torch_dtype(name: str, device: str):
 
 
 def _resolve_device(device: str) -> str:
-    import torch
+    import torch  # torch, as above
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -102,13 +102,11 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
 
     if is_dir and (path / ADAPTER_CONFIG).is_file():
         # qgen.models.lora's loader: base grown to the adapter's tokenizer (added tokens), adapter applied, merged
-        from qgen.models.lora import adapter_base, load_adapter_model
+        from qgen.models.lora import adapter_base, load_adapter_model  # torch, as above
 
         _, kind = adapter_base(path)
         model, tokenizer = load_adapter_model(path, merge=merge_lora, dtype=torch_dtype, trust_remote_code=trust)
     else:
-        from qgen.models.loading import load_model
-
         kind = model_kind(load_config(str(name_or_path), trust))
         model = load_model(str(name_or_path), kind, trust_remote_code=trust, dtype=torch_dtype)
         tokenizer = load_tokenizer(str(name_or_path), trust)

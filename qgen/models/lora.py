@@ -31,7 +31,7 @@ COMPUTE_DTYPES = DTYPES
 
 def default_target_modules(config) -> list[str] | str:
     """peft's per-architecture LoRA targets for `config.model_type`, else every linear layer."""
-    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as TABLE
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as TABLE  # peft: only with LoRA
 
     targets = TABLE.get(getattr(config, "model_type", None))
     return list(targets) if targets else "all-linear"

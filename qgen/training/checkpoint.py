@@ -22,6 +22,8 @@ from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftovers
 from qgen.models.input_spec import read_input_spec
 from qgen.models.weights_file import check_weights
+from qgen.training.config import SAVED_NAME, load_saved
+from qgen.training.precision import weights_finite
 
 STATE_PT = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"
@@ -62,13 +64,11 @@ def save(directory, model, tokenizer, cfg, info: dict, state: dict | None = None
     """Write a checkpoint directory atomically; `state` (optimiser etc.) only for `last/`; `weights`: a full state
     dict gathered beforehand (FSDP), else save_pretrained reads the model. A failed write (OSError) raises
     CheckpointWriteError and leaves the previous directory as it was. `point`: pause_point names (tests only)."""
-    from qgen.training.precision import weights_finite
-
     finite = all(bool(torch.isfinite(t).all()) for t in weights.values() if t.is_floating_point()) if weights is not None \
         else weights_finite(model)
     if not finite:
         raise NonFiniteWeightsError(f"refusing to save non-finite weights to {directory}")
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # transformers (~0.7 s): only when a checkpoint is written
 
     hf_logging.disable_progress_bar()  # "Writing model shards" bars would interleave with the training bar
     directory = Path(directory)
@@ -130,8 +130,6 @@ def verify(directory, with_state: bool = False) -> None:
     """Check a checkpoint qgen wrote without loading the model: config, whole weights files, a loadable
     `qgen_config.yaml` (and `input_spec.json`, which checkpoints written before it lack) and (with_state) the
     training state files. QgenInputError names the first bad file."""
-    from qgen.training.config import SAVED_NAME, load_saved
-
     directory = Path(directory)
     if not directory.is_dir():
         raise QgenInputError("not a directory", path=directory)

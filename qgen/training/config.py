@@ -18,6 +18,7 @@ import yaml
 
 from qgen.core.constants import SAVED_NAME  # noqa: F401  (re-exported: its old home)
 from qgen.core.errors import QgenInputError
+from qgen.core.files import write_text
 from qgen.core.values import coerce
 from qgen.models.input_spec import InputSpec
 
@@ -136,8 +137,6 @@ class TrainConfig:
 
     def save(self, directory) -> None:
         """`qgen_config.yaml` and `input_spec.json` into `directory` (inside a checkpoint's atomic write)."""
-        from qgen.core.files import write_text
-
         write_text(Path(directory) / SAVED_NAME, yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False))
         self.input_spec().save(directory)
 

@@ -13,7 +13,9 @@ import logging
 import time
 from pathlib import Path
 
+from qgen.core.console import progress
 from qgen.core.files import atomic_write, write_jsonl
+from qgen.training.state import LogWindow
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,9 @@ class RunLogger:
         elif not start_step:
             self.metrics_path.unlink(missing_ok=True)
         self._file = open(self.metrics_path, "a", encoding="utf-8")
-        from qgen.core.console import progress
-
         self.bar = progress(total_steps, "train", "step", initial=start_step, stream=stream, clock=clock)
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            from torch.utils.tensorboard import SummaryWriter  # tensorboard: optional, and only on rank 0
 
             self.tb = SummaryWriter(str(self.dir / "tensorboard"), purge_step=start_step or None)
         except ImportError:  # tensorboard not installed: the JSONL and the plot still work
@@ -89,8 +89,6 @@ class RunLogger:
     def step(self, st, s, window, lr: float, every: int, total: int):
         """The `train` record (every `every` steps and at the last) and the progress bar; returns the window to
         use next (st: TrainState, s: StepResult, window: LogWindow)."""
-        from qgen.training.state import LogWindow
-
         if not s.nonfinite:
             window.loss_sum += s.loss_sum
             window.tokens += s.tokens
@@ -127,10 +125,10 @@ class RunLogger:
 
 def plot_losses(records: list[dict], path) -> None:
     """Train and validation loss against the optimiser step, written atomically."""
-    import matplotlib
+    import matplotlib  # matplotlib: only when loss.png is drawn
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg"): no display needed
 
     train = [(r["step"], r["loss"]) for r in records if r.get("event") == "train" and "loss" in r]
     valid = [(r["step"], r["valid_loss"]) for r in records if r.get("event") == "valid" and "valid_loss" in r]

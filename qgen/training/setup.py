@@ -14,7 +14,10 @@ import torch
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example, read_examples
 from qgen.data.jsonfile import require_file
+from qgen.models.location import check_model_location
+from qgen.models.lora import check as check_peft
 from qgen.training import config as C
+from qgen.training import losses, precision, schedule
 
 TASKS = ("auto", "aqg", "aqg_hl", "qa", "quiz", "lm")
 METRICS = {"valid_loss": "min", "valid_ppl": "min", "valid_accuracy": "max"}
@@ -37,9 +40,6 @@ def _choice(value, allowed, field_):
 
 
 def validate(cfg: C.TrainConfig) -> None:
-    from qgen.models.location import check_model_location
-    from qgen.training import losses, precision, schedule
-
     d, o, r, m = cfg.data, cfg.optim, cfg.run, cfg.model
     if not d.train_file:
         raise QgenInputError("no training file given (--train-file)", field="train_file")
@@ -68,8 +68,6 @@ def validate(cfg: C.TrainConfig) -> None:
         raise QgenInputError(f"must be in [0, 1), got {o.warmup_ratio}", field="warmup_ratio")
     if not 0 <= r.label_smoothing < 1:
         raise QgenInputError(f"must be in [0, 1), got {r.label_smoothing}", field="label_smoothing")
-    from qgen.models.lora import check as check_peft
-
     check_peft(cfg)  # LoRA / quantisation mistakes surface before any model is built
 
 

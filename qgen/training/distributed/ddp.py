@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from qgen.training.distributed import fsdp
+from qgen.training.distributed.fsdp import wrap_fsdp  # by name: wrap()'s `fsdp` flag hides the module
 
 
 @dataclass(frozen=True)
@@ -52,28 +56,20 @@ def cleanup() -> None:
 def wrap(model: torch.nn.Module, info: DistInfo, fsdp: bool = False) -> torch.nn.Module:
     """DDP under torchrun, or FSDP2 (qgen.training.distributed.fsdp) when `--fsdp` is set."""
     if fsdp:
-        from qgen.training.distributed.fsdp import wrap_fsdp
-
         return wrap_fsdp(model, info)
     if not info.enabled:
         return model
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     return DDP(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside a DDP wrapper (what save_pretrained is called on)."""
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
     return model.module if isinstance(model, DDP) else model
 
 
 def state_for_save(model: torch.nn.Module, optimizer, with_state: bool) -> tuple[dict | None, dict | None]:
     """(model state dict, optimiser state) to save. Under FSDP both are gathered whole onto rank 0 by collectives,
     so every rank must call this; otherwise (None = let save_pretrained read the model, optimizer.state_dict())."""
-    from qgen.training.distributed import fsdp
-
     if fsdp.is_sharded(model):
         weights = fsdp.full_state_dict(model)
         return weights, fsdp.full_optimizer_state(model, optimizer) if with_state else None
@@ -82,8 +78,6 @@ def state_for_save(model: torch.nn.Module, optimizer, with_state: bool) -> tuple
 
 def load_optimizer_state(model: torch.nn.Module, optimizer, state: dict) -> None:
     """Restore what `state_for_save` returned (FSDP: re-shard the full state into each rank's optimiser)."""
-    from qgen.training.distributed import fsdp
-
     if fsdp.is_sharded(model):
         fsdp.load_optimizer_state(model, optimizer, state)
     else:

@@ -15,12 +15,13 @@ import logging
 import torch
 
 from qgen.core.errors import QgenInputError
+from qgen.models.lora import is_quantized
 
 log = logging.getLogger(__name__)
 
 
 def _options(**kw):
-    from torch.distributed.checkpoint.state_dict import StateDictOptions
+    from torch.distributed.checkpoint.state_dict import StateDictOptions  # ~1 s (loads FSDP): only under --fsdp
 
     return StateDictOptions(full_state_dict=True, **kw)
 
@@ -35,9 +36,7 @@ def wrap_fsdp(model: torch.nn.Module, info) -> torch.nn.Module:
     if not info.enabled:
         log.warning("--fsdp without torchrun (world size 1): training unsharded")
         return model
-    from torch.distributed.fsdp import fully_shard
-
-    from qgen.models.lora import is_quantized
+    from torch.distributed.fsdp import fully_shard  # ~1 s: only under --fsdp
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if is_quantized(base):
@@ -55,14 +54,14 @@ def wrap_fsdp(model: torch.nn.Module, info) -> torch.nn.Module:
 
 
 def is_sharded(model) -> bool:
-    from torch.distributed.fsdp import FSDPModule
+    from torch.distributed.fsdp import FSDPModule  # ~1 s: at the first save or shard, not when training imports
 
     return isinstance(model, FSDPModule)
 
 
 def full_state_dict(model) -> dict:
     """The whole model's state dict on rank 0 (CPU tensors), {} on the others. Every rank must call it."""
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict  # ~1 s: only under --fsdp
 
     state = get_model_state_dict(model, options=_options(cpu_offload=True))
     # Tied weights (T5's shared/embed_tokens/lm_head, GPT-2's wte/lm_head) come back as separate copies; make the
@@ -79,13 +78,13 @@ def full_state_dict(model) -> dict:
 
 def full_optimizer_state(model, optimizer) -> dict:
     """The optimiser state, unsharded and keyed by parameter name, on rank 0. Every rank must call it."""
-    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict  # ~1 s: only under --fsdp
 
     return get_optimizer_state_dict(model, optimizer, options=_options(cpu_offload=True))
 
 
 def load_optimizer_state(model, optimizer, state: dict) -> None:
     """Shard a state saved by `full_optimizer_state` back into this rank's optimiser (every rank read the file)."""
-    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict  # ~1 s: only under --fsdp
 
     set_optimizer_state_dict(model, optimizer, optim_state_dict=state, options=_options())
