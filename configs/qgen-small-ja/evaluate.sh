@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # qgen-small-ja's figures for the model card and bench/README.md, measured with qgen's own predict.py + qgen eval:
 #   JaQuAD dev (3,939 questions; never used in training or model selection) and JSQuAD valid (4,442; transfer).
-#   AQG-HL: the answer's sentence with <hl> marks → question, beam 4.  QA: question + whole paragraph → answer, greedy.
+#   AQG-HL: the answer's sentence with <hl> marks → question, beam 4.  QA: question + whole paragraph → answer, two
+#   ways: generated (greedy), and the span reader (`predict.py --answer-spans`: the span of the two sentences most like
+#   the question that the model scores best; qgen/inference/span_reader.py).
 # usage: bash configs/qgen-small-ja/evaluate.sh [OUT_DIR] [MODEL]      (LIMIT=N for a quick run on N rows per set)
 set -euo pipefail
 OUT=${1:-runs/qgen-small-ja/eval}
@@ -25,8 +27,12 @@ score_set() {  # one data set: AQG-HL (beam 4) then QA (greedy), each scored by 
     --metrics "$OUT/${set}_aqg_hl.metrics.json" --workers 1
   $PY predict.py --model "$MODEL" --input "$OUT/${set}_qa.tsv" --output "$OUT/${set}_qa.jsonl" \
     --num-beams 1 --max-new-tokens 24 $LIMIT_ARGS
-  $PY -m qgen.cli eval --predictions "$OUT/${set}_qa.jsonl" --no-hallucination --report "$OUT/${set}_qa.html" \
-    --metrics "$OUT/${set}_qa.metrics.json"
+  $PY predict.py --model "$MODEL" --input "$OUT/${set}_qa.tsv" --output "$OUT/${set}_qa_spans.jsonl" \
+    --answer-spans $LIMIT_ARGS
+  for qa in qa qa_spans; do
+    $PY -m qgen.cli eval --predictions "$OUT/${set}_$qa.jsonl" --no-hallucination --report "$OUT/${set}_$qa.html" \
+      --metrics "$OUT/${set}_$qa.metrics.json"
+  done
 }
 # the two sets run side by side, one thread each (a 9M model keeps one core busy; two processes use both)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
@@ -42,10 +48,13 @@ rows = []
 for s in ("jaquad_dev", "jsquad_valid"):
     g = json.loads((out / f"{s}_aqg_hl.metrics.json").read_text())
     q = json.loads((out / f"{s}_qa.metrics.json").read_text())
+    w = json.loads((out / f"{s}_qa_spans.metrics.json").read_text())
     rows.append(f"| {s} | {g['n']} | {g['bleu']:.2f} | {g['rougeL']:.3f} | {g['hallucination_rate']:.3f} | "
-                f"{g['distinct_rate']:.3f} | {g['on_topic_rate']:.3f} | {q['exact_match']:.3f} | {q['char_f1']:.3f} |")
-table = ("| set | n | BLEU-4 (0-100) | ROUGE-L (0-1) | hallucination rate | distinct | on-topic | QA EM | QA char-F1 |\n"
-         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
+                f"{g['distinct_rate']:.3f} | {g['on_topic_rate']:.3f} | {q['exact_match']:.3f} | {q['char_f1']:.3f} | "
+                f"{w['exact_match']:.3f} | {w['char_f1']:.3f} |")
+table = ("| set | n | BLEU-4 (0-100) | ROUGE-L (0-1) | hallucination rate | distinct | on-topic | QA EM | QA char-F1 "
+         "| QA EM, span reader | QA char-F1, span reader |\n"
+         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
 (out / "table.md").write_text(table + "\n", encoding="utf-8")
 print(table)
 print(f"\nwritten {out / 'table.md'} and the reports/metrics beside it")
