@@ -64,12 +64,21 @@ class SpanSettings:
     sentences: int = _f(2, "sentences of the paragraph read: those sharing most with the question")
     question_weight: float = _f(0.5, "weight of log P(question | span in <hl> marks) beside log P(span | question, "
                                      "sentences); 0 = the QA head alone")
-    shortlist: int = _f(16, "spans (best by the QA head) also scored by the question term")
+    proximity_weight: float = _f(4.0, "weight of -log(1 + characters between the span and the nearest of the "
+                                      "question's character bigrams in its sentence)")
+    length_weight: float = _f(6.0, "weight of log(span length in characters): offsets the QA head's sum of token "
+                                   "log probabilities, which favours short spans")
+    ignore_answer_type: bool = _f(False, "do not match the answer type (by default a question asking for a "
+                                          "number — 何年, いつ, いくら, 何人 … — is answered with a span holding one, "
+                                          "any other with a span holding none, when there is such a span)")
+    shortlist: int = _f(32, "spans (best by the QA head and the two weights above) also scored by the question term")
     max_words: int = _f(8, "longest candidate span, in MeCab words")
 
     def __post_init__(self):
         for name in ("sentences", "shortlist", "max_words"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-        if not math.isfinite(self.question_weight) or self.question_weight < 0:
-            raise ValueError("--question-weight must be a finite number >= 0")
+        for name in ("question_weight", "proximity_weight", "length_weight"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be a finite number >= 0")

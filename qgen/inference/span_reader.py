@@ -3,31 +3,50 @@
 A small generative reader answers with label priors (qgen-small-ja's greedy QA: char-F1 0.09 on JaQuAD dev). This
 reader generates nothing. It cuts the paragraph to the sentences most like the question (qgen.data.question_window),
 takes their candidate spans (qgen.inference.answer_spans; in a choice question, `AとBのうち…`, only the options it
-names) and scores each as
+names; for a question asking for a number only spans holding one, and the reverse) and scores each as
 
-    log P(span | "question: Q context: W")  +  question_weight · log P(Q | the span's sentence, span in <hl> marks)
+    log P(span | "question: Q context: W")                            the model's QA head, read as a scorer
+    + question_weight  · log P(Q | the span's sentence, span in <hl>)  its question generator, read backwards
+    - proximity_weight · log(1 + characters from the span to the question's words in its sentence)
+    + length_weight    · log(characters in the span)
 
-The first term is the model's QA head read as a scorer (it knows answer types: `何年` wants a year); the second asks
-the AQG-HL head whether this answer would make it write this question — answering by question likelihood (Lewis &
-Fan 2019, "Generative question answering"), which uses the task the model is best at. Only the `shortlist` spans the
-QA term ranks highest are scored by the second term (one encoder pass per span). Sums, not means, of token log
-probabilities: the question is the same for every span, and a span's length is part of what the QA head predicts.
-The weight is chosen on held-out JaQuAD train questions (configs/qgen-small-ja/NOTES.md); with 0 the reader is the
-QA head alone, restricted to spans — the setting for a model trained on QA only.
+The second term asks the AQG-HL head whether this answer would make it write this question — answering by question
+likelihood (Lewis & Fan 2019, "Generative question answering"), which uses the task the model is best at. The last
+two are the cues of sliding-window readers: the answer stands near the words it shares with the question, and the
+QA head's sum of token log probabilities would otherwise prefer short spans. Only the `shortlist` spans best by the
+other terms get the question term (one encoder pass per span). The weights are chosen on held-out JaQuAD train
+questions (configs/qgen-small-ja/NOTES.md); with question_weight 0 the reader needs only a QA head (a model trained
+on QA only).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 
 from qgen.data.jsquad import QA_TEMPLATE, highlight
 from qgen.data.question_window import question_window, split_sentences, split_title_prefix
-from qgen.inference.answer_spans import answer_spans, excluded_by_question, is_choice_question, is_option
+from qgen.inference.answer_spans import (
+    answer_spans,
+    asks_for_number,
+    distance_to_question,
+    excluded_by_question,
+    holds_number,
+    is_choice_question,
+    is_option,
+)
 from qgen.inference.decoding import SpanSettings  # no torch there: predict.py --help stays fast
 from qgen.inference.loader import InferenceModel
 from qgen.models.padding import pad_rows
+
+
+class _Span(NamedTuple):
+    text: str
+    sentence: str  # the span's sentence, with the window's title prefix
+    start: int  # the span's offset in `sentence`
 
 
 @dataclass
@@ -36,6 +55,9 @@ class SpanAnswer:
     score: float = float("-inf")
     answer_logprob: float = float("-inf")  # log P(span | question, sentences)
     question_logprob: float | None = None  # log P(question | span highlighted); None when not scored
+    cue_score: float = 0.0  # the proximity and length terms, weighted
+    distance: int | None = None  # characters to the nearest of the question's bigrams in the sentence (None: none)
+    span: _Span | None = field(default=None, repr=False)  # where it was read
 
 
 class SpanReader:
@@ -80,28 +102,47 @@ class SpanReader:
         return max(self.scored(question, context), key=lambda a: a.score, default=SpanAnswer(""))
 
     def scored(self, question: str, context: str) -> list[SpanAnswer]:
-        """Every candidate span with its QA term; the `shortlist` best of them also with the question term (and
-        only those are returned when question_weight > 0)."""
+        """The `shortlist` best candidate spans with every term (all candidates, without the question term, when
+        question_weight is 0)."""
         s = self.settings
         window = question_window(context, question, s.sentences)
-        prefix, body = split_title_prefix(window)
-        spans = []  # (text, the sentence with the title prefix, the span's offset in it)
-        for sentence in split_sentences(body):
-            spans += [(sentence[a:b], prefix + sentence, len(prefix) + a) for a, b in answer_spans(sentence, s.max_words)]
-        named = [x for x in spans if is_option(x[0], question)] if is_choice_question(question) else []
-        if named:  # "A と B のうち…": the answer is one of the named options
-            spans = named
-        else:
-            spans = [x for x in spans if not excluded_by_question(x[0], question)]
+        spans = self._candidates(question, window)
         if not spans:
             return []
-        texts = sorted({t for t, _, _ in spans})
+        texts = sorted({x.text for x in spans})
         qa_source = self._ids(QA_TEMPLATE.format(question=question, context=window))
         qa = dict(zip(texts, self._logprobs([qa_source] * len(texts), [self._ids(t, True) for t in texts])))
-        if s.question_weight == 0:
-            return [SpanAnswer(t, qa[t], qa[t]) for t in texts]
-        short = sorted(spans, key=lambda x: -qa[x[0]])[: s.shortlist]
+        best: dict[str, SpanAnswer] = {}  # one answer per text: where its cues score best
+        for x in spans:
+            gap = distance_to_question(x.sentence, x.start, x.start + len(x.text), question)
+            cues = -s.proximity_weight * math.log1p(len(x.sentence) if gap is None else gap) \
+                + s.length_weight * math.log(len(x.text))
+            if x.text not in best or cues > best[x.text].cue_score:
+                best[x.text] = SpanAnswer(x.text, qa[x.text] + cues, qa[x.text], None, cues, gap, x)
+        ranked = sorted(best.values(), key=lambda a: -a.score)
+        if not s.question_weight:
+            return ranked
+        short = ranked[: s.shortlist]
         q_ids = self._ids(question, True)
-        sources = [self._ids(highlight(sent, start, text, self.im.lang)) for text, sent, start in short]
-        qlik = self._logprobs(sources, [q_ids] * len(sources))
-        return [SpanAnswer(t, qa[t] + s.question_weight * q, qa[t], q) for (t, _, _), q in zip(short, qlik)]
+        sources = [self._ids(highlight(a.span.sentence, a.span.start, a.text, self.im.lang)) for a in short]
+        for a, q in zip(short, self._logprobs(sources, [q_ids] * len(sources))):
+            a.question_logprob, a.score = q, a.score + s.question_weight * q
+        return short
+
+    def _candidates(self, question: str, window: str) -> list[_Span]:
+        """The window's candidate spans, narrowed to the options a choice question names, else without those the
+        question names, then (unless ignore_answer_type) to those of the asked type where there are any."""
+        s = self.settings
+        prefix, body = split_title_prefix(window)
+        spans = [_Span(sentence[a:b], prefix + sentence, len(prefix) + a)
+                 for sentence in split_sentences(body) for a, b in answer_spans(sentence, s.max_words)]
+        named = [x for x in spans if is_option(x.text, question)] if is_choice_question(question) else []
+        if len({x.text for x in named}) >= 2:  # "A と B のうち…": the answer is one of the named options
+            spans = named
+        else:
+            spans = [x for x in spans if not excluded_by_question(x.text, question)]
+        if not s.ignore_answer_type:
+            wants_number = asks_for_number(question)
+            typed = [x for x in spans if holds_number(x.text) == wants_number]
+            spans = typed or spans
+        return spans

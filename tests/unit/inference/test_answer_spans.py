@@ -1,6 +1,14 @@
 """Candidate answer spans: noun phrases, quotations and numbers with counters, offsets into the sentence."""
 
-from qgen.inference.answer_spans import answer_spans, excluded_by_question, is_choice_question, is_option
+from qgen.inference.answer_spans import (
+    answer_spans,
+    asks_for_number,
+    distance_to_question,
+    excluded_by_question,
+    holds_number,
+    is_choice_question,
+    is_option,
+)
 
 SENTENCE = "東大寺は、8世紀に聖武天皇の発願で造立された盧舎那仏像を本尊とする寺院である。"
 
@@ -58,3 +66,21 @@ def test_options_are_the_listed_names_not_every_named_word():
     assert is_option("米国", question) and is_option("英国", question)
     assert not is_option("型式証明", question) and not is_option("国", "日本の国は?")
     assert all(is_option(x, "イギリス、フランス、オランダのうち、最も遅いのは?") for x in ("イギリス", "フランス", "オランダ"))
+
+
+def test_questions_asking_for_a_number_and_spans_holding_one():
+    for q in ("何年に開館しましたか?", "いつ建てられたか?", "入場料はいくら?", "何人が参加した?", "面積は何平方キロメートル?",
+              "どのくらいの期間続いた?"):
+        assert asks_for_number(q), q
+    for q in ("開山は誰?", "どこの会社と提携した?", "何という名前か?", "何を本尊とするか?"):
+        assert not asks_for_number(q), q
+    assert holds_number("8世紀") and holds_number("三百人") and holds_number("２０歳")
+    assert not holds_number("聖武天皇") and not holds_number("盧舎那仏像")
+
+
+def test_distance_to_the_questions_words_outside_the_span():
+    sentence = "開山は奈良の良弁である。"
+    at = sentence.index("良弁")
+    assert distance_to_question(sentence, at, at + 2, "開山は誰?") == 3  # 山は ends three characters (奈良の) before 良弁
+    assert distance_to_question(sentence, at, at + 2, "良弁とは?") is None  # only the span itself is shared
+    assert distance_to_question(sentence, at, at + 2, "である人は?") == 0  # である starts right after the span

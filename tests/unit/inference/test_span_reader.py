@@ -11,6 +11,7 @@ from qgen.cli.generate import main as generate_main
 from qgen.cli.predict import main as predict_main
 from qgen.data.jsquad import QA_TEMPLATE, parse_qa_source
 from qgen.data.question_window import question_window
+from qgen.inference.answer_spans import distance_to_question
 from qgen.inference.decoding import SpanSettings
 from qgen.inference.loader import load_inference_model
 from qgen.inference.span_reader import SpanReader
@@ -47,20 +48,39 @@ def test_scores_are_the_models_summed_log_likelihoods(im):
         with torch.no_grad():
             loss = im.model(input_ids=source, labels=labels).loss.item()
         assert math.isclose(a.answer_logprob, -loss * labels.shape[1], abs_tol=1e-3), a
-        assert math.isclose(a.score, a.answer_logprob + 0.5 * a.question_logprob, abs_tol=1e-3)  # the default weight
+        # the default weights: question 0.5, proximity 4, length 6 (the last two in cue_score, recomputed here)
+        gap = distance_to_question(window, window.index(a.text), window.index(a.text) + len(a.text), QUESTIONS[0])
+        cues = -4 * math.log1p(gap) + 6 * math.log(len(a.text))
+        assert math.isclose(a.cue_score, cues, abs_tol=1e-9), a
+        assert math.isclose(a.score, a.answer_logprob + 0.5 * a.question_logprob + cues, abs_tol=1e-3)
+
+
+QA_HEAD_ALONE = SpanSettings(question_weight=0.0, proximity_weight=0.0, length_weight=0.0)
 
 
 def test_weight_zero_is_the_qa_head_alone_over_every_candidate(im):
     both = SpanReader(im, SpanSettings(shortlist=1000)).scored(QUESTIONS[1], CONTEXT)
-    alone = SpanReader(im, SpanSettings(question_weight=0.0)).scored(QUESTIONS[1], CONTEXT)
-    assert all(a.question_logprob is None for a in alone)
+    alone = SpanReader(im, QA_HEAD_ALONE).scored(QUESTIONS[1], CONTEXT)
+    assert all(a.question_logprob is None and a.cue_score == 0 and a.score == a.answer_logprob for a in alone)
     assert {a.text for a in alone} == {a.text for a in both}  # the shortlist is every candidate here
-    best = SpanReader(im, SpanSettings(question_weight=0.0)).answer(QUESTIONS[1], CONTEXT)
+    best = SpanReader(im, QA_HEAD_ALONE).answer(QUESTIONS[1], CONTEXT)
     assert best.text == max(alone, key=lambda a: a.answer_logprob).text
 
 
+def test_a_question_asking_for_a_number_gets_a_span_with_one(im):
+    question = "盧舎那仏像は何世紀に造立された?"
+    typed = {a.text for a in SpanReader(im, SpanSettings(question_weight=0.0)).scored(question, CONTEXT)}
+    untyped = {a.text for a in SpanReader(im, SpanSettings(question_weight=0.0, ignore_answer_type=True))
+               .scored(question, CONTEXT)}
+    assert typed and all(any(c.isdigit() for c in t) for t in typed), typed
+    assert typed < untyped  # without the filter the number-free spans are candidates too
+    other = {a.text for a in SpanReader(im, SpanSettings(question_weight=0.0)).scored(QUESTIONS[1], CONTEXT)}
+    assert other and not any(any(c.isdigit() for c in t) for t in other), other
+
+
 @pytest.mark.parametrize("bad", [{"sentences": 0}, {"shortlist": 0}, {"max_words": 0},
-                                 {"question_weight": -1.0}, {"question_weight": float("nan")}])
+                                 {"question_weight": -1.0}, {"question_weight": float("nan")},
+                                 {"proximity_weight": -1.0}, {"length_weight": float("inf")}])
 def test_settings_are_checked(bad):
     with pytest.raises(ValueError):
         SpanSettings(**bad)
