@@ -52,8 +52,8 @@ for s in ("jaquad_dev", "jsquad_valid"):
     rows.append(f"| {s} | {g['n']} | {g['bleu']:.2f} | {g['rougeL']:.3f} | {g['hallucination_rate']:.3f} | "
                 f"{g['distinct_rate']:.3f} | {g['on_topic_rate']:.3f} | {q['exact_match']:.3f} | {q['char_f1']:.3f} | "
                 f"{w['exact_match']:.3f} | {w['char_f1']:.3f} |")
-table = ("| set | n | BLEU-4 (0-100) | ROUGE-L (0-1) | hallucination rate | distinct | on-topic | QA EM | QA char-F1 "
-         "| QA EM, span reader | QA char-F1, span reader |\n"
+table = ("| set | n | BLEU-4 (0-100) | ROUGE-L (0-1) | hallucination rate | distinct | on-topic "
+         "| QA EM, generated | QA char-F1, generated | QA EM, span reader | QA char-F1, span reader |\n"
          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows))
 (out / "table.md").write_text(table + "\n", encoding="utf-8")
 print(table)

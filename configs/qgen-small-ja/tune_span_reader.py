@@ -9,7 +9,6 @@ half checks the choice). The shipped defaults (SpanSettings) are the best first-
 """
 
 import itertools
-import math
 import sys
 
 import torch
@@ -19,7 +18,7 @@ from qgen.data.jsquad import parse_qa_source
 from qgen.evaluation.metrics import char_f1_scores, exact_match_scores
 from qgen.inference.decoding import SpanSettings
 from qgen.inference.loader import load_inference_model
-from qgen.inference.span_reader import SpanReader
+from qgen.inference.span_reader import SpanReader, cue_terms
 
 path = sys.argv[1]
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 0
@@ -48,8 +47,8 @@ def _mean(xs: list[float]) -> float:
 def evaluate(typed: bool, w: float, p: float, length: float, qa: float = 1.0) -> tuple[float, float, float, float]:
     """char-F1 and EM on the first and the second half of the rows."""
     def score(a):
-        gap = len(a.span.sentence) if a.distance is None else a.distance
-        return qa * a.answer_logprob + w * a.question_logprob - p * math.log1p(gap) + length * math.log(len(a.text))
+        near, long = cue_terms(a.distance, a.span.sentence, a.text)
+        return qa * a.answer_logprob + w * a.question_logprob + p * near + length * long
     preds = [max(c, key=score).text if c else "" for c in scored[typed]]
     f1, em = char_f1_scores(preds, golds), exact_match_scores(preds, golds)
     return _mean(f1[:half]), _mean(em[:half]), _mean(f1[half:]), _mean(em[half:])

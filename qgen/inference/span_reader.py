@@ -60,6 +60,12 @@ class SpanAnswer:
     span: _Span | None = field(default=None, repr=False)  # where it was read
 
 
+def cue_terms(distance: int | None, sentence: str, span: str) -> tuple[float, float]:
+    """The unweighted cue terms of a span: -log(1 + characters to the question's words; the sentence's length when it
+    shares none) and log(characters in the span)."""
+    return -math.log1p(len(sentence) if distance is None else distance), math.log(len(span))
+
+
 class SpanReader:
     """Answer questions over paragraphs with one loaded seq2seq checkpoint (trained on qa, and on aqg_hl for the
     question term)."""
@@ -115,8 +121,8 @@ class SpanReader:
         best: dict[str, SpanAnswer] = {}  # one answer per text: where its cues score best
         for x in spans:
             gap = distance_to_question(x.sentence, x.start, x.start + len(x.text), question)
-            cues = -s.proximity_weight * math.log1p(len(x.sentence) if gap is None else gap) \
-                + s.length_weight * math.log(len(x.text))
+            near, length = cue_terms(gap, x.sentence, x.text)
+            cues = s.proximity_weight * near + s.length_weight * length
             if x.text not in best or cues > best[x.text].cue_score:
                 best[x.text] = SpanAnswer(x.text, qa[x.text] + cues, qa[x.text], None, cues, gap, x)
         ranked = sorted(best.values(), key=lambda a: -a.score)
