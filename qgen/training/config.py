@@ -85,6 +85,9 @@ class RunArgs:
     label_smoothing: float = _f(0.1, "smoothing for the label_smoothing loss")
     target_logits: bool = _f(True, "causal: project onto the vocabulary only at target positions (the same loss; "
                              "off = the model's full logits)")
+    fast_dropout: bool = _f(True, "CPU: draw dropout masks as the gaps between dropped elements (the same Bernoulli(p) "
+                            "drops from ~p·n random numbers instead of n) and fuse T5's position bias into its score "
+                            "matmul: T5 steps ~1.3x faster; off = torch's own dropout stream")
     compile: bool = _f(False, "torch.compile the model (dynamic shapes; the first step's time, compiling included, is logged)")
     threads: int = _f(0, "CPU threads for torch's operators (torch.set_num_threads; 0 = torch's default)")
     eval_steps: int = _f(0, "validate every N optimiser steps (0 = at epoch ends only)")

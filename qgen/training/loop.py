@@ -105,6 +105,8 @@ class _Run:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.model.tf32
         self.prec = precision.resolve(cfg.model.precision, dev, getattr(model.config, "model_type", ""))
         model.to(dev)
+        if cfg.run.fast_dropout and dev.type == "cpu" and not cfg.run.compile:  # compile fuses torch's own dropout
+            setup.use_fast_dropout(model)
         if self.prec == "fp16":
             precision.keep_t5_ffn_in_fp32(model, dev)
         if cfg.data.pack:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from qgen.core.errors import QgenInputError
 from qgen.models import lora as qpeft
+from qgen.models.dropout import use_gap_dropout
 from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
+from qgen.models.t5_attention import use_t5_attention
 from qgen.models.tiny import is_tiny
 
 
@@ -62,3 +64,10 @@ def adapter_settings(cfg, kind: str) -> dict:
     if kind == "seq2seq":
         return {"max_source_len": m.max_source_len, "max_target_len": m.max_target_len}
     return {"max_len": m.max_len, "prompt_format": m.prompt_format}
+
+
+def use_fast_dropout(model) -> None:
+    """Training on the CPU: every nn.Dropout draws its mask by gaps (qgen.models.dropout) and a T5's attention does
+    too (qgen.models.t5_attention, which also adds its position bias inside the score matmul)."""
+    use_gap_dropout(model)
+    use_t5_attention(model)

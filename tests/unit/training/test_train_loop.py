@@ -119,8 +119,11 @@ def test_logged_loss_independent_of_grad_accum(tmp_path, files, tiny):
     wa, wb = load_file(a / "last" / "model.safetensors"), load_file(b / "last" / "model.safetensors")
     moved = load_file(tiny / "tiny-t5" / "model.safetensors")
     assert max(float((wa[k] - moved[k]).abs().max()) for k in wa) > 1e-3  # the steps did move the weights
+    # atol 1e-5: one batch of 6 and three of 2 pad to other lengths, so float32 sums run in another order; qgen's T5
+    # attention (baddbmm, as eager attention rounds) measured 2.7e-6 here, SDPA's 1.2e-7. The weights move by > 1e-3,
+    # so a mis-scaled accumulated gradient is off by far more than this.
     for k in wa:
-        torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-5)
 
 
 _calls = {"n": 0, "inf_from": None, "inf_only": None}

@@ -1,0 +1,66 @@
+"""T5's attention for training on the CPU: the same function as transformers' own, with the position bias added inside
+the score matmul and the probabilities' dropout drawn by gaps (qgen.models.dropout).
+
+On the CPU transformers runs T5 through SDPA's math path (the learned position bias is a float mask with a gradient,
+which the fused kernels do not take): q·kᵀ, + bias, + padding mask, softmax, then torch's dropout over the B×H×T×T
+probabilities — the step's largest dropout, one random number per element. Here bias and mask are added once and
+`baddbmm` adds q·kᵀ to them in the GEMM; the rest is eager attention. It is registered with transformers'
+AttentionInterface (transformers ≥ 5, where T5 dispatches through it) together with eager's additive float masks.
+A saved checkpoint does not record it: config.json keeps no attention choice, so it loads anywhere as before.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from qgen.models import dropout as gap_dropout
+
+NAME = "qgen_t5"
+T5_TYPES = ("t5", "mt5")
+
+
+def t5_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                 attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
+                 position_bias: torch.Tensor | None = None, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(output (B, Tq, H, D), probabilities (B, H, Tq, Tk)) — transformers' attention-function signature."""
+    batch, heads, q_len, dim = query.shape
+    k_len = key.shape[-2]
+    scaling = dim ** -0.5 if scaling is None else scaling  # T5 passes 1.0: its weights are initialised pre-scaled
+    q = query.reshape(batch * heads, q_len, dim)
+    k_t = key.reshape(batch * heads, k_len, dim).transpose(1, 2)
+    bias = position_bias
+    if attention_mask is not None:  # additive float mask (0 / dtype's min), (B, 1, Tq or 1, Tk)
+        bias = attention_mask if bias is None else bias + attention_mask
+    if bias is None:
+        scores = torch.bmm(q, k_t) * scaling
+    else:
+        bias = bias.expand(batch, heads, q_len, k_len).reshape(batch * heads, q_len, k_len)
+        scores = torch.baddbmm(bias, q, k_t, alpha=scaling)
+    probs = gap_dropout.dropout(torch.softmax(scores, dim=-1), dropout, module.training)
+    out = torch.bmm(probs, value.reshape(batch * heads, k_len, dim))
+    return out.view(batch, heads, q_len, dim).transpose(1, 2).contiguous(), probs.view(batch, heads, q_len, k_len)
+
+
+def _register() -> bool:
+    """Make NAME known to transformers (attention + mask functions); False where it has no attention interface."""
+    try:
+        from transformers import AttentionInterface  # here, not at the top: transformers < 5 has no such interface
+        from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    except ImportError:
+        return False
+    AttentionInterface.register(NAME, t5_attention)
+    AttentionMaskInterface.register(NAME, eager_mask)
+    return True
+
+
+def use_t5_attention(model: nn.Module) -> bool:
+    """Switch a T5 / mT5 model (PEFT-wrapped or not) to NAME; False (nothing changed) for other models or versions."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if getattr(getattr(base, "config", None), "model_type", None) not in T5_TYPES or not _register():
+        return False
+    try:
+        base.set_attn_implementation(NAME)
+    except (AttributeError, ValueError):  # a transformers whose T5 refuses custom attention: keep its own
+        return False
+    return True

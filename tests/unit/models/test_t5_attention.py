@@ -1,0 +1,98 @@
+"""qgen's T5 attention (qgen.models.t5_attention) is transformers' T5 attention: the same outputs, gradients and
+generations, with masks (padding, causal, cache) respected; it is not saved with a checkpoint."""
+
+import json
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
+
+from qgen.models import t5_attention as qa
+
+
+def _t5(dropout_rate=0.0):
+    torch.manual_seed(0)
+    return T5ForConditionalGeneration(T5Config(vocab_size=120, d_model=32, d_kv=8, d_ff=64, num_layers=2,
+                                               num_decoder_layers=2, num_heads=4, dropout_rate=dropout_rate,
+                                               decoder_start_token_id=0, pad_token_id=0, eos_token_id=1))
+
+
+def _batch():
+    torch.manual_seed(1)
+    ids = torch.randint(2, 120, (4, 15))
+    mask = torch.ones_like(ids)
+    mask[1, 11:] = mask[2, 6:] = mask[3, 2:] = 0  # padding of several lengths
+    return ids, mask, torch.randint(2, 120, (4, 7))
+
+
+def _loss_and_grads(model):
+    ids, mask, labels = _batch()
+    out = model(input_ids=ids, attention_mask=mask, labels=labels)
+    out.loss.backward()
+    return out.logits.detach(), {n: p.grad for n, p in model.named_parameters()}
+
+
+def test_outputs_and_gradients_equal_transformers_attention():
+    reference, switched = _t5().train(), _t5().train()  # train mode, dropout 0: the training path, deterministic
+    assert qa.use_t5_attention(switched) and switched.config._attn_implementation == qa.NAME
+    assert reference.config._attn_implementation != qa.NAME
+    (logits_a, grads_a), (logits_b, grads_b) = _loss_and_grads(reference), _loss_and_grads(switched)
+    # float32 sums in another order (bias added inside the GEMM): 1e-6 relative here
+    torch.testing.assert_close(logits_b, logits_a, rtol=1e-5, atol=1e-5)
+    for name, grad in grads_a.items():
+        torch.testing.assert_close(grads_b[name], grad, rtol=1e-4, atol=1e-6)
+
+
+def test_padding_and_the_causal_mask_are_kept():
+    model = _t5().eval()
+    qa.use_t5_attention(model)
+    ids, mask, labels = _batch()
+    with torch.no_grad():
+        base = model(input_ids=ids, attention_mask=mask, labels=labels).logits
+        padded = ids.clone()
+        padded[mask == 0] = 7  # other tokens under the padding: nothing may change
+        future = labels.clone()
+        future[:, 4:] = 9  # other later target tokens: the logits up to position 4 may not change
+        torch.testing.assert_close(model(input_ids=padded, attention_mask=mask, labels=labels).logits, base)
+        later = model(input_ids=ids, attention_mask=mask, labels=future).logits
+    torch.testing.assert_close(later[:, :5], base[:, :5])
+    assert not torch.allclose(later[:, 5:], base[:, 5:])
+
+
+def test_generation_with_the_cache_is_unchanged():
+    reference, switched = _t5().eval(), _t5().eval()
+    qa.use_t5_attention(switched)
+    ids, mask, _ = _batch()
+    a = reference.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False)
+    b = switched.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False)
+    assert torch.equal(a, b)
+
+
+def test_attention_dropout_is_applied_in_training_only():
+    model = _t5(dropout_rate=0.5)
+    qa.use_t5_attention(model)
+    attention = model.encoder.block[0].layer[0].SelfAttention
+    q, k, v = (torch.randn(2, 4, 6, 8) for _ in range(3))
+    bias = torch.randn(1, 4, 6, 6)
+    expected = torch.softmax(q @ k.transpose(-1, -2) + bias, dim=-1)
+    attention.eval()
+    out, probs = qa.t5_attention(attention, q, k, v, None, scaling=1.0, dropout=0.5, position_bias=bias)
+    torch.testing.assert_close(probs, expected)
+    torch.testing.assert_close(out, (expected @ v).transpose(1, 2))
+    attention.train()
+    torch.manual_seed(3)
+    _, dropped = qa.t5_attention(attention, q, k, v, None, scaling=1.0, dropout=0.5, position_bias=bias)
+    kept = dropped != 0
+    assert 0.3 < kept.double().mean() < 0.7
+    torch.testing.assert_close(dropped[kept], 2 * expected[kept])
+
+
+def test_other_models_are_left_alone_and_checkpoints_do_not_record_it(tmp_path):
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_embd=16, n_layer=1, n_head=2))
+    before = gpt2.config._attn_implementation
+    assert not qa.use_t5_attention(gpt2) and gpt2.config._attn_implementation == before
+    model = _t5()
+    qa.use_t5_attention(model)
+    model.save_pretrained(tmp_path)
+    assert qa.NAME not in (tmp_path / "config.json").read_text()
+    assert "attn" not in "".join(json.loads((tmp_path / "config.json").read_text()))
+    assert T5ForConditionalGeneration.from_pretrained(tmp_path).config._attn_implementation != qa.NAME
