@@ -32,11 +32,12 @@ def t5_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, valu
     bias = position_bias
     if attention_mask is not None:  # additive float mask (0 / dtype's min), (B, 1, Tq or 1, Tk)
         bias = attention_mask if bias is None else bias + attention_mask
-    if bias is None:
-        scores = torch.bmm(q, k_t) * scaling
-    else:
-        bias = bias.expand(batch, heads, q_len, k_len).reshape(batch * heads, q_len, k_len)
-        scores = torch.baddbmm(bias, q, k_t, alpha=scaling)
+    if bias is not None and bias.shape == (batch, heads, q_len, k_len) and bias.is_contiguous():
+        scores = torch.baddbmm(bias.view(batch * heads, q_len, k_len), q, k_t, alpha=scaling)
+    else:  # no bias, or one that broadcasts (no padding mask): added in place rather than copied to full size first
+        scores = torch.bmm(q, k_t) if scaling == 1.0 else torch.bmm(q, k_t) * scaling
+        if bias is not None:
+            scores.view(batch, heads, q_len, k_len).add_(bias)
     probs = gap_dropout.dropout(torch.softmax(scores, dim=-1), dropout, module.training)
     out = torch.bmm(probs, value.reshape(batch * heads, k_len, dim))
     return out.view(batch, heads, q_len, dim).transpose(1, 2).contiguous(), probs.view(batch, heads, q_len, k_len)

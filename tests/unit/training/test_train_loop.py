@@ -250,3 +250,16 @@ def test_early_stopping(tmp_path, files, tiny):
                  early_stopping_patience=2)
     assert s["stopped"] == "early_stopping" and s["steps"] == 5 and s["best_step"] == 3
     assert json.loads((out / "last" / "trainer_state.json").read_text())["step"] == 5
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_fast_dropout_is_what_the_loop_trains_with_unless_switched_off(tmp_path, files, tiny, monkeypatch, fast):
+    from qgen.models import dropout as gap_dropout
+
+    calls = []
+    real = gap_dropout.drop_positions
+    monkeypatch.setattr(gap_dropout, "drop_positions", lambda n, p: calls.append(p) or real(n, p))
+    out, s = run(tmp_path, "fd", files, tiny, dropout=0.1, max_steps=2, valid_file="", fast_dropout=fast)
+    assert len(records(out, "train")) == 2
+    # every dropout of a T5 step (embeddings, attention probabilities, residuals, feed-forward) draws by gaps, or none
+    assert (len(calls) >= 2 * 20 and set(calls) == {0.1}) if fast else calls == []
