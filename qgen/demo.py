@@ -23,6 +23,7 @@ from pathlib import Path
 from qgen.cli.parser import reports_input_errors
 from qgen.cli.predict import records
 from qgen.cli.train import format_summary
+from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json, write_jsonl
 from qgen.data.examples import read_examples
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-limit", type=int, default=200, help="held-out test questions scored before and after")
     p.add_argument("--vocab-size", type=int, default=8000, help="--from-scratch: the tiny model's vocabulary")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--fast-dropout", action=argparse.BooleanOptionalAction, default=True,
+                   help="gap-drawn dropout masks (train.py's --fast-dropout); --no-fast-dropout: torch's own, slower")
+    p.add_argument("--verbose", action="store_true", help="also show transformers' loading/saving bars and warnings")
     return p
 
 
@@ -110,7 +114,7 @@ def _train(args, train_tsv: Path, valid_tsv: Path, texts: list[str]) -> dict:
         "max_target_len": 48, "batch_size": args.batch_size, "warmup_steps": 30, "scheduler": "constant",
         "lr": args.lr or (2e-3 if scratch else 5e-4), "max_steps": args.max_steps,
         "max_minutes": args.minutes or (3.5 if scratch else 2.5), "eval_steps": 50, "log_steps": 10,
-        "label_smoothing": 0.0, "seed": 0,
+        "label_smoothing": 0.0, "seed": 0, "fast_dropout": args.fast_dropout,
     })
 
 
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     import torch  # after the clock starts: the time reported includes loading torch
 
+    console.configure(args.verbose)  # no "Loading weights" bar for each of the three loads
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.output_dir

@@ -43,7 +43,9 @@ def test_the_default_fine_tunes_the_shipped_model(data_dir, tmp_path, capsys):
                       "--test-limit", "4"]) == 0
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["model"] == "qgen-small-ja" and summary["steps"] == 2
-    assert summary["before"]["n"] == 4 and "before fine-tuning" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert summary["before"]["n"] == 4 and "before fine-tuning" in printed.out
+    assert "Loading weights" not in printed.err  # quiet by default: transformers' bars only with --verbose
 
 
 def test_demo_from_scratch(data_dir, tmp_path, capsys):
