@@ -10,8 +10,9 @@ element, not a float per element).
 
 The numbers come from torch's default CPU generator, so `torch.manual_seed`, exact resume (which restores it) and
 gradient checkpointing's replay (which re-seeds it) see the same masks; the stream differs from `F.dropout`'s, which
-is what `--no-fast-dropout` keeps. Off the CPU (CUDA's fused dropout kernel is already fast), outside training and at
-p = 0 or 1 this is plain `F.dropout`.
+is what `--no-fast-dropout` keeps. Off the CPU (CUDA's fused dropout kernel is already fast), outside training, at
+p = 0 and above p = 0.5 (where drops are not rare: a float64 draw per dropped element would cost more memory than
+torch's float mask) this is plain `F.dropout`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+MAX_GAP_P = 0.5  # above this, torch's own dropout (see the module docstring)
 _SPARE_SD = 6.0  # gaps drawn per round: the expected count + this many standard deviations (one round, nearly always)
 
 
@@ -67,8 +69,8 @@ class _GapDropout(torch.autograd.Function):
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """`F.dropout(x, p, training)` in distribution; on the CPU with 0 < p < 1 its mask is drawn by gaps."""
-    if not training or not 0.0 < p < 1.0 or x.device.type != "cpu" or x.numel() == 0:
+    """`F.dropout(x, p, training)` in distribution; on the CPU with 0 < p ≤ 0.5 its mask is drawn by gaps."""
+    if not training or not 0.0 < p <= MAX_GAP_P or x.device.type != "cpu" or x.numel() == 0:
         return F.dropout(x, p, training)
     return _GapDropout.apply(x, p)
 

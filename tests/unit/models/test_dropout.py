@@ -97,12 +97,17 @@ def test_the_seed_decides_the_mask():
     assert torch.equal(a, b) and not torch.equal(b, c)
 
 
-def test_identity_outside_training_and_torchs_rule_at_the_ends():
+def test_identity_outside_training_and_torchs_rule_at_the_ends(monkeypatch):
     x = torch.randn(10, 10)
     assert gd.dropout(x, 0.5, training=False) is x
     assert torch.equal(gd.dropout(x, 0.0), x)
     assert torch.equal(gd.dropout(x, 1.0), torch.zeros_like(x))
     assert gd.dropout(torch.empty(0, 3), 0.5).shape == (0, 3)
+    calls = []
+    monkeypatch.setattr(gd, "drop_positions", lambda n, p: calls.append(p) or torch.zeros(0, dtype=torch.int64))
+    gd.dropout(x, 0.5)
+    gd.dropout(x, 0.7)  # frequent drops: torch's own mask
+    assert calls == [0.5]
 
 
 def _tiny_t5(dropout_rate=0.1):
