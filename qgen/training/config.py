@@ -86,8 +86,8 @@ class RunArgs:
     target_logits: bool = _f(True, "causal: project onto the vocabulary only at target positions (the same loss; "
                              "off = the model's full logits)")
     fast_dropout: bool = _f(True, "CPU: draw dropout masks as the gaps between dropped elements (the same Bernoulli(p) "
-                            "drops from ~p·n random numbers instead of n) and fuse T5's position bias into its score "
-                            "matmul: T5 steps ~1.3x faster; off = torch's own dropout stream")
+                            "drops from ~p·n random numbers instead of n), also in the attention of T5 (its position bias "
+                            "inside the score matmul) and of GPT-2: T5 steps ~1.3x faster; off = torch's own dropout")
     compile: bool = _f(False, "torch.compile the model (dynamic shapes; the first step's time, compiling included, is logged)")
     threads: int = _f(0, "CPU threads for torch's operators (torch.set_num_threads; 0 = torch's default)")
     eval_steps: int = _f(0, "validate every N optimiser steps (0 = at epoch ends only)")

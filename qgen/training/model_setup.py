@@ -11,9 +11,9 @@ from pathlib import Path
 
 from qgen.core.errors import QgenInputError
 from qgen.models import lora as qpeft
+from qgen.models.attention import use_qgen_attention
 from qgen.models.dropout import use_gap_dropout
 from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
-from qgen.models.t5_attention import use_t5_attention
 from qgen.models.tiny import is_tiny
 
 
@@ -67,7 +67,7 @@ def adapter_settings(cfg, kind: str) -> dict:
 
 
 def use_fast_dropout(model) -> None:
-    """Training on the CPU: every nn.Dropout draws its mask by gaps (qgen.models.dropout) and a T5's attention does
-    too (qgen.models.t5_attention, which also adds its position bias inside the score matmul)."""
+    """Training on the CPU: every nn.Dropout draws its mask by gaps (qgen.models.dropout) and so does the attention of
+    a T5 or a GPT-2 with attention dropout (qgen.models.attention, which also adds T5's position bias in the GEMM)."""
     use_gap_dropout(model)
-    use_t5_attention(model)
+    use_qgen_attention(model)
