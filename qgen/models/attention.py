@@ -25,8 +25,8 @@ MODEL_TYPES = {"t5": None, "mt5": None, "gpt2": "attn_pdrop"}
 
 
 def attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                 attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
-                 position_bias: torch.Tensor | None = None, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+              attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
+              position_bias: torch.Tensor | None = None, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     """(output (B, Tq, H, D), probabilities (B, H, Tq, Tk)) — transformers' attention-function signature."""
     batch, heads, q_len, dim = query.shape
     k_len = key.shape[-2]
