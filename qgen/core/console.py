@@ -34,7 +34,8 @@ def configure(verbose: bool = False) -> None:
     except ImportError:  # transformers depends on huggingface_hub; kept optional for safety only
         pass
     warnings.simplefilter("ignore", FutureWarning)
-    for name in ("transformers", "huggingface_hub", "peft", "accelerate"):
+    for name in ("transformers", "huggingface_hub", "peft", "accelerate", "bitsandbytes"):  # bitsandbytes: a warning
+        # at import on AVX512-bf16 CPUs that it could not fetch a kernel from the hub (peft imports it for LoRA)
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

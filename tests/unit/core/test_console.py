@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,8 @@ def test_configure_quiet_and_verbose():
     try:
         configure(verbose=False)
         assert hf_logging.get_verbosity() == hf_logging.ERROR and not hf_logging.is_progress_bar_enabled()
+        # bitsandbytes (imported by peft for any LoRA checkpoint) warns at import that it found no hub kernel
+        assert not logging.getLogger("bitsandbytes.backends.cpu.ops").isEnabledFor(logging.WARNING)
         configure(verbose=True)
         assert hf_logging.get_verbosity() == hf_logging.WARNING and hf_logging.is_progress_bar_enabled()
     finally:
