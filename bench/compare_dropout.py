@@ -24,6 +24,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from qgen.cli.parser import reports_input_errors  # noqa: E402
 from qgen.demo import SHIPPED, predict_and_score, prepare  # noqa: E402
 from qgen.training.loop import train  # noqa: E402
 
@@ -44,14 +45,15 @@ def run(args, files, fast: bool, seed: int) -> dict:
             "rougeL": round(scores["rougeL"], 4)}
 
 
-def main() -> int:
+@reports_input_errors
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("QGEN_DATA_DIR", REPO.parent / "shared" / "data")))
     p.add_argument("--output-dir", type=Path, default=REPO / "runs" / "compare-dropout")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--test-limit", type=int, default=200)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     files = prepare(args.data_dir, args.output_dir, "aqg_hl", "sentence", args.test_limit)
     results = [run(args, files, fast, seed) for seed in args.seeds for fast in (True, False)]
     print(f"\n{args.steps} steps of batch 16, qgen-small-ja on JSQuAD AQG-HL; test: {args.test_limit} held-out questions")

@@ -24,6 +24,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
+from qgen.cli.parser import reports_input_errors  # noqa: E402
 from qgen.data.jsquad import convert  # noqa: E402
 from qgen.data.squad import read_squad  # noqa: E402
 from qgen.models.loading import load_model, load_tokenizer, make_adapter  # noqa: E402
@@ -47,13 +48,14 @@ def batches(model_dir: str, rows: int) -> list[tuple[torch.Tensor, ...]]:
     return out
 
 
-def main() -> int:
+@reports_input_errors
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model-dir", default=str(MODEL))
     p.add_argument("--rows", type=int, default=1000)
     p.add_argument("--no-fast-dropout", dest="fast", action="store_false")
     p.add_argument("--top", type=int, default=15)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     steps = batches(args.model_dir, args.rows)
     model = load_model(args.model_dir, "seq2seq")
     if args.fast:

@@ -65,11 +65,13 @@ def use_qgen_attention(model: nn.Module) -> bool:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = getattr(base, "config", None)
     kind = getattr(config, "model_type", None)
-    if kind not in MODEL_TYPES or not _register():
+    if kind not in MODEL_TYPES:
         return False
     dropout_field = MODEL_TYPES[kind]
     if dropout_field is not None and not getattr(config, dropout_field, 0.0):
         return False  # no attention dropout: SDPA's fused kernel is faster
+    if not _register():
+        return False
     try:
         base.set_attn_implementation(NAME)
     except (AttributeError, ValueError):  # a transformers that refuses custom attention here: keep its own
