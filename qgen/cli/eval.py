@@ -20,7 +20,9 @@ from pathlib import Path
 from qgen.cli.parser import ArgumentParser, command_prog
 from qgen.core.files import write_json
 from qgen.evaluation import report
+from qgen.evaluation.qa_metrics import QA_METRICS
 from qgen.evaluation.records import (  # the scoring itself; this module is the command around it
+    PROTOCOLS,
     SORT_KEYS,
     evaluate_records,
     format_metrics,
@@ -59,6 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-rows", type=int, default=500, help="examples shown in the report (0 = all)")
     ap.add_argument("--tokenize", default="ja-mecab", choices=("ja-mecab", "char", "sudachi-A", "sudachi-B", "sudachi-C"),
                     help="word segmentation for BLEU and ROUGE (qgen.evaluation.segmentation): MeCab, characters, Sudachi A/B/C")
+    ap.add_argument("--protocol", default="qgen", choices=PROTOCOLS,
+                    help="qgen: sacrebleu BLEU / ROUGE over every record (--tokenize); lmqg: also QG-Bench's BLEU-1..4, "
+                         "ROUGE-L and METEOR (spaCy ja tokens, grouped by the answer's sentence, first prediction kept; "
+                         "METEOR needs Java), printed as lmqg_*")
+    ap.add_argument("--group-field", default=None,
+                    help="with --protocol lmqg: the record field holding the sentence to group by; %(default)s = the "
+                         "sentence of the source that holds the <hl> answer")
+    ap.add_argument("--qa-metric", default="jglue", choices=QA_METRICS,
+                    help="which JSQuAD EM/F1: jglue (character F1), harness (Stability-AI lm-evaluation-harness: MeCab "
+                         "word F1 after neologdn), llm-jp-eval (char_f1 = fuzzy token-sort ratio)")
     ap.add_argument(
         "--workers",
         type=int,
@@ -76,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         strip_source_prefix=not args.keep_source_prefix,
         tokenize=args.tokenize,
         workers=args.workers,
+        protocol=args.protocol,
+        qa_metric=args.qa_metric,
+        group_field=args.group_field,
     )
     report_path, metrics_path = output_paths(args.predictions, args.output_dir, args.report, args.metrics)
     rows = worst_first(result["examples"], args.sort)

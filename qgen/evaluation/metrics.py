@@ -62,7 +62,9 @@ ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 # The range of each score qgen reports: BLEU 0-100, everything else 0-1 (a reader must never compare 18.2 with 0.41).
 SCALES = {"exact_match": "0-1", "char_f1": "0-1", "bleu": "0-100", "sentence_bleu": "0-100",
           **{k: "0-1" for k in ROUGE_TYPES}, "hallucination_rate": "0-1", "hallucinated_word_rate": "0-1",
-          "on_topic_rate": "0-1", "distinct_rate": "0-1"}
+          "on_topic_rate": "0-1", "distinct_rate": "0-1",
+          # QG-Bench prints its figures x100 (qgen.evaluation.lmqg_protocol)
+          **{f"lmqg_{k}": "0-100" for k in ("bleu1", "bleu2", "bleu3", "bleu4", "rougeL", "meteor")}}
 Refs = Sequence["str | Sequence[str]"]
 
 

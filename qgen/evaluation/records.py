@@ -15,12 +15,15 @@ from collections.abc import Iterable, Sequence
 from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import read_text, require_file
 from qgen.evaluation import hallucination as H
+from qgen.evaluation import lmqg_protocol as LMQG
 from qgen.evaluation import metrics as M
+from qgen.evaluation import qa_metrics as QA
 from qgen.evaluation.metrics import SCALES
 
 _CONTEXT_MARK = re.compile(r"\bcontext\s*[:：]\s*", re.IGNORECASE)
 _HL = re.compile(r"\s*<hl>\s*", re.IGNORECASE)
 SORT_KEYS = ("hallucination", "f1", "rougeL")
+PROTOCOLS = ("qgen", "lmqg")
 
 
 def reference_from_source(source: str) -> str:
@@ -84,6 +87,9 @@ def evaluate_records(
     stop_words: Iterable[str] | None = None,
     tokenize: str = "ja-mecab",
     workers: int | None = None,
+    protocol: str = "qgen",
+    qa_metric: str = "jglue",
+    group_field: str | None = None,
 ) -> dict:
     """Metrics for prediction records: {"metrics": {...}, "examples": [...]} (examples in input order).
 
@@ -95,14 +101,23 @@ def evaluate_records(
     predictions: a model that ignores its input writes one output for all). Each example adds em,
     f1, rouge1/2/L and, with `hallucination`, hallucinated (sorted list) and content_words. `stop_words` defaults to
     `QUESTION_STOP_WORDS`. Bad records raise QgenInputError naming the record index and field.
+
+    `qa_metric` picks the EM / F1 (jglue, harness, llm-jp-eval: `qgen.evaluation.qa_metrics`), named in `qa_metric`.
+    `protocol="lmqg"` adds QG-Bench's figures as `lmqg_bleu1..4`, `lmqg_rougeL`, `lmqg_meteor` (0-100),
+    `lmqg_groups` and `lmqg_signature`, records grouped by their `group_field` (e.g. "sentence") or else by the
+    sentence of the source that holds the `<hl>` answer (`qgen.evaluation.lmqg_protocol`).
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
     if not records:
         raise QgenInputError("no prediction records")
     records = [
         _check_record(r, {"record": i}, None, source_field if hallucination else None) for i, r in enumerate(records)
     ]
     preds = [r["prediction"] for r in records]
-    metrics, examples = _overlap_scores(records, preds, source_field, tokenize)
+    metrics, examples = _overlap_scores(records, preds, source_field, tokenize, qa_metric)
+    if protocol == "lmqg":
+        metrics.update(_lmqg_scores(records, preds, source_field, group_field))
     if hallucination:
         stop = H.QUESTION_STOP_WORDS if stop_words is None else frozenset(stop_words)
         sources = [r[source_field] for r in records]
@@ -112,10 +127,26 @@ def evaluate_records(
     return {"metrics": metrics, "examples": examples}
 
 
-def _overlap_scores(records: list[dict], preds: list[str], source_field: str, tokenize: str) -> tuple[dict, list]:
-    """(metrics, examples) of the overlap scores: n, EM, char F1, BLEU and ROUGE with their signatures."""
+def _lmqg_scores(records: list[dict], preds: list[str], source_field: str, group_field: str | None) -> dict:
+    """QG-Bench's figures (`lmqg_*`): the first target of each record is its gold question."""
+    if group_field:
+        missing = next((i for i, r in enumerate(records) if not isinstance(r.get(group_field), str)), None)
+        if missing is not None:
+            raise QgenInputError("missing or not a string (the lmqg protocol groups by it)", record=missing,
+                                 field=group_field)
+        sentences = [r[group_field] for r in records]
+    else:
+        sentences = [reference_from_source(LMQG.answer_sentence(r.get(source_field, ""))) for r in records]
+    golds = [r["target"] if isinstance(r["target"], str) else r["target"][0] for r in records]
+    return {f"lmqg_{k}": v for k, v in LMQG.lmqg_scores(preds, golds, sentences).items()}
+
+
+def _overlap_scores(records: list[dict], preds: list[str], source_field: str, tokenize: str,
+                    qa_metric: str = "jglue") -> tuple[dict, list]:
+    """(metrics, examples) of the overlap scores: n, EM, char F1 (under `qa_metric`), BLEU and ROUGE with their
+    signatures."""
     refs = [r["target"] for r in records]
-    ems, f1s = M.exact_match_scores(preds, refs), M.char_f1_scores(preds, refs)
+    ems, f1s = QA.qa_scores(preds, refs, qa_metric)
     rouges = M.rouge_scores(preds, refs, tokenize)
     bleu, signature = M.bleu_with_signature(preds, refs, tokenize=tokenize)
     n = len(records)
@@ -123,6 +154,7 @@ def _overlap_scores(records: list[dict], preds: list[str], source_field: str, to
         "n": n,
         "exact_match": sum(ems) / n,
         "char_f1": sum(f1s) / n,
+        "qa_metric": QA.SIGNATURES[qa_metric],  # which of the field's JSQuAD F1s these are
         "bleu": bleu,
         "bleu_signature": signature,
         **{k: sum(r[k] for r in rouges) / n for k in M.ROUGE_TYPES},
@@ -176,13 +208,20 @@ def format_metrics(metrics: dict) -> str:
     """The metrics as aligned `name  value  (scale)` lines for the terminal: BLEU is 0-100, the rest 0-1."""
     lines = []
     for k, v in metrics.items():
-        if k in ("bleu_signature", "rouge_signature"):
+        if k in ("bleu_signature", "rouge_signature", "qa_metric", "lmqg_signature"):
             continue
-        value = f"{v:.2f}" if k == "bleu" else f"{v:.4f}" if isinstance(v, float) else str(v)
+        if v is None:  # e.g. lmqg_meteor without a Java runtime
+            lines.append(f"{k:<24}{'n/a':>8}  (no Java runtime: METEOR 1.5 is a Java program)")
+            continue
+        value = f"{v:.2f}" if k == "bleu" or k.startswith("lmqg_") else f"{v:.4f}" if isinstance(v, float) else str(v)
         note = SCALES.get(k, "")
         if k == "bleu":
             note += f"; {metrics['bleu_signature']}"
         elif k.startswith("rouge") and "rouge_signature" in metrics:
             note += f"; {metrics['rouge_signature']}"
+        elif k in ("exact_match", "char_f1") and "qa_metric" in metrics:
+            note += f"; {metrics['qa_metric']}"
+        elif k.startswith("lmqg_") and k != "lmqg_groups":
+            note = "0-100; " + metrics["lmqg_signature"]
         lines.append(f"{k:<24}{value:>8}" + (f"  ({note})" if note else ""))
     return "\n".join(lines)
