@@ -3,6 +3,7 @@
     # QG: qgen's `--protocol lmqg` vs lmqg's own compute_metrics (lmqg 0.1.1 from PyPI, its sources unpacked in a
     # temporary folder and imported from there: never part of qgen) on a predictions JSONL of predict.py
     python bench/protocol_compare.py qg --predictions preds.jsonl
+    python bench/protocol_compare.py qg --synthetic-from dev_para.tsv   # predictions made from the gold questions
     # QA: qgen's --qa-metric harness / llm-jp-eval vs the Stability-AI harness's lm_eval/jasquad/evaluate.py and
     # llm-jp-eval's jsquad metric (fuzzywuzzy) on answers derived from JSQuAD valid (gold, trimmed, padded, prefixed,
     # width-changed, another question's answer)
@@ -109,12 +110,25 @@ def add_meteor_jar(src: Path) -> Path:
     return src
 
 
+def synthetic(tsv: Path) -> list[dict]:
+    """Prediction records from an AQG-HL TSV (id, source, question): the gold question, another record's question, a
+    half-and-half splice, or the gold question with brackets and quotes added, in turn."""
+    rows = [line.rstrip("\n").split("\t") for line in tsv.open(encoding="utf-8")]
+    out = []
+    for i, (id_, source, question) in enumerate(rows):
+        other = rows[(i * 7 + 3) % len(rows)][2]
+        pred = [question, other, question[: len(question) // 2] + other[len(other) // 2:], f'(注) {question} "引用"'][i % 4]
+        out.append({"id": id_, "source": source, "prediction": pred, "target": question})
+    return out
+
+
 def compare_qg(args) -> None:
     sys.path.insert(0, str(HERE))
     from qgen.evaluation import lmqg_protocol as L
     from qgen.evaluation.records import read_predictions, reference_from_source
 
-    records = read_predictions(args.predictions, "source")[: args.limit or None]
+    records = synthetic(args.synthetic_from) if args.synthetic_from else read_predictions(args.predictions, "source")
+    records = records[: args.limit or None]
     sentences = [reference_from_source(L.answer_sentence(r["source"])) for r in records]
     golds = [r["target"] if isinstance(r["target"], str) else r["target"][0] for r in records]
     preds = [r["prediction"] for r in records]
@@ -133,7 +147,7 @@ def compare_qg(args) -> None:
                                  prediction_aggregation="first", language="ja", skip=["BERTScore", "MoverScore"])
     finally:
         os.chdir(cwd)
-    print(f"{len(records)} predictions, {ours['groups']} sentence groups ({args.predictions})")
+    print(f"{len(records)} predictions, {ours['groups']} sentence groups ({args.predictions or args.synthetic_from})")
     print(f"{'figure':<10}{'qgen':>12}{'lmqg':>12}{'|diff|':>12}")
     worst = 0.0
     for mine, ref in (("bleu1", "Bleu_1"), ("bleu2", "Bleu_2"), ("bleu3", "Bleu_3"), ("bleu4", "Bleu_4"),
@@ -211,7 +225,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
     qg = sub.add_parser("qg")
-    qg.add_argument("--predictions", required=True, type=Path)
+    given = qg.add_mutually_exclusive_group(required=True)
+    given.add_argument("--predictions", type=Path, help="a predict.py JSONL (source with <hl>, prediction, target)")
+    given.add_argument("--synthetic-from", type=Path, help="an AQG-HL TSV: predictions made from its questions")
     qg.add_argument("--lmqg-src", help="an unpacked lmqg-0.1.1 sdist (default: pip download it)")
     qg.add_argument("--limit", type=int, default=0)
     qa = sub.add_parser("qa")
