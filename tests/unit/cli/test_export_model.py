@@ -39,5 +39,7 @@ def test_export_halves_the_weights_and_loads_as_fp32(checkpoint, tmp_path, capsy
 def test_overflow_and_missing_weights_are_named_errors(checkpoint, tmp_path, capsys):
     with pytest.raises(ValueError, match="overflows"):
         export_model.convert({"w": torch.tensor([1e6])}, torch.float16)
-    assert export_model.main(["--checkpoint", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export_model.main(["--checkpoint", str(empty), "--output", str(tmp_path / "o")]) == 2
     assert "no model.safetensors" in capsys.readouterr().err and not (tmp_path / "o").exists()
