@@ -22,12 +22,13 @@ from pathlib import Path
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.core.outputs import check_outputs
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
 from qgen.inference.loader import load_inference_model
 from qgen.models.loading import make_adapter
 from qgen.quiz.prompt import read_quiz
-from qgen.quiz.report import write_outputs
+from qgen.quiz.report import OUTPUT_NAMES, write_outputs
 from qgen.quiz.retrieval import gate_fires, load_index, retrieve_for
 from qgen.quiz.scoring import METHODS, TOKENIZATIONS, QuizScorer, default_tokenization
 
@@ -181,6 +182,8 @@ def run_quiz(s: QuizSettings) -> QuizResult:
     """Score every file (and re-score gated questions with retrieval), write the outputs into `s.output_dir`."""
     if s.output_dir.exists() and not s.output_dir.is_dir():
         raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=s.output_dir)
+    check_outputs([("--output-dir", s.output_dir / name) for name in OUTPUT_NAMES],
+                  [*(("--input", f) for f in s.input), ("--template-file", s.template_file)])
     console.configure(s.verbose)
     files = {str(f): read_quiz(f)[: s.limit] if s.limit else read_quiz(f) for f in s.input}
     index = load_index(s.retrieval) if s.retrieval else None

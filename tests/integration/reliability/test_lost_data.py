@@ -3,7 +3,8 @@
 - An output path that is an input — spelt the same, through `..`, a symlink or a hard link (qgen.core.outputs) — is
   one `error:` line before any work, and the input is unchanged: predict.py (--output / --metrics vs --input and
   each other), `qgen eval` (--report / --metrics vs --predictions and each other), `qgen export` and `qgen merge`
-  (--output vs the checkpoint, also one inside the other), the data preparation commands. "Before any work" is shown
+  (--output vs the checkpoint, also one inside the other), the quiz, `qgen index build`, the data preparation
+  commands. "Before any work" is shown
   by a --model that does not exist: the path error comes first.
 - train.py never replaces a finished run silently: a fresh run into its directory, or `--resume` with last/ gone and
   best/ present, is refused; `--overwrite` starts over. `--resume` with last/'s tokenizer files gone is refused.
@@ -148,6 +149,21 @@ def test_prepare_output_is_the_input(tmp_path, capfd):
     line = one_error(capfd, prepare_quiz.main(["--input", str(src), "--format", "jcommonsenseqa", "--style",
                                                "train", "--output", other]))
     assert "--input" in line and src.read_text(encoding="utf-8") == "[]"
+
+
+def test_quiz_and_index_outputs_are_inputs(tmp_path, capfd):
+    quiz = tmp_path / "out" / "result.json"  # a quiz file kept where the run's result.json goes
+    quiz.parent.mkdir()
+    quiz.write_text("[]", encoding="utf-8")
+    line = one_error(capfd, predict(["--task", "quiz", "--model", str(tmp_path / "no-model"), "--input", str(quiz),
+                                     "--output-dir", str(tmp_path / "out")]))
+    assert "--output-dir" in line and "--input" in line and "no-model" not in line
+    corpus = tmp_path / "idx" / "corpus.txt"  # the index directory is replaced as a whole
+    corpus.parent.mkdir()
+    corpus.write_text("東京は日本の首都です。\n", encoding="utf-8")
+    line = one_error(capfd, qgen(["index", "build", "--corpus", str(corpus), "--output", str(tmp_path / "idx")]))
+    assert "--corpus" in line and corpus.read_text(encoding="utf-8") == "東京は日本の首都です。\n"
+    assert quiz.read_text(encoding="utf-8") == "[]"
 
 
 def _finished_run(reference: Path, tmp_path: Path) -> Path:
