@@ -175,7 +175,7 @@ def check_output_dir(out, resume: bool, overwrite: bool) -> None:
     """Refuse, before any work, a run that would silently replace another run's best/ or last/ (QgenInputError)."""
     out = Path(out)
     best, last = out / "best", out / "last"
-    finished = (best.exists() or last.exists()) and not (out / NO_LAST_YET).exists()
+    finished = last.exists() or (best.exists() and not (out / NO_LAST_YET).exists())  # the mark excuses best/ only
     if resume and overwrite:
         raise QgenInputError("--resume continues the run in it, --overwrite starts over: give one", path=out,
                              field="overwrite")
