@@ -10,6 +10,7 @@ A damaged checkpoint (truncated weights, a missing or unreadable state file, a b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -202,12 +203,16 @@ def remove_run(out) -> None:
 
 def mark_no_last_yet(out) -> None:
     """Before a fresh run's first best/ (written ahead of its first last/): best/ alone is then this unfinished run's."""
-    write_text(Path(out) / NO_LAST_YET, "a fresh run wrote best/ and has not written last/ yet\n")
+    try:
+        write_text(Path(out) / NO_LAST_YET, "a fresh run wrote best/ and has not written last/ yet\n")
+    except OSError as e:  # as a failed checkpoint write: every rank stops, best/ is untouched
+        raise CheckpointWriteError(f"cannot write {Path(out) / NO_LAST_YET}: {e.strerror or e}") from e
 
 
 def saved_last(out) -> None:
     """last/ is written: the output directory now holds a run that `--resume` continues."""
-    (Path(out) / NO_LAST_YET).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a mark left behind only excuses best/, never last/ (check_output_dir)
+        (Path(out) / NO_LAST_YET).unlink(missing_ok=True)
 
 
 def resumable(directory) -> bool:
