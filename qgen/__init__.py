@@ -1,9 +1,8 @@
 """qgen: fine-tune and evaluate language models on Japanese (and Korean) QA, question generation and quizzes.
 
-Heavy modules (torch, transformers, spaCy) are imported lazily so that `import qgen.evaluation.metrics` in a notebook stays light.
+Heavy modules (torch, transformers, spaCy) are imported lazily so that `import qgen.metrics` (the notebook API:
+qgen/metrics.py) stays light; `from qgen import metrics` is the same module.
 """
-
-import importlib
 
 __version__ = "0.1.0"
 
@@ -17,9 +16,3 @@ def train(config):
 
 __all__ = ["__version__", "train"]
 
-
-def __getattr__(name):
-    """`from qgen import metrics` (the name before the layers became folders) still works: it is qgen.evaluation.metrics."""
-    if name == "metrics":
-        return importlib.import_module("qgen.evaluation.metrics")
-    raise AttributeError(f"module 'qgen' has no attribute {name!r}")

@@ -115,6 +115,7 @@ def _train(args, train_tsv: Path, valid_tsv: Path, texts: list[str]) -> dict:
         "lr": args.lr or (2e-3 if scratch else 5e-4), "max_steps": args.max_steps,
         "max_minutes": args.minutes or (3.5 if scratch else 2.5), "eval_steps": 50, "log_steps": 10,
         "label_smoothing": 0.0, "seed": 0, "fast_dropout": args.fast_dropout,
+        "overwrite": True,  # the demo's own directory: a second `make demo` starts over
     })
 
 

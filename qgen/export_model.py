@@ -21,6 +21,7 @@ from qgen.cli.parser import reports_input_errors
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
+from qgen.core.outputs import check_outputs
 from qgen.models.dtypes import DTYPES
 from qgen.models.input_spec import INPUT_SPEC_NAME
 from qgen.training.config import SAVED_NAME, load_saved
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         raise QgenInputError("checkpoint directory not found", path=args.checkpoint)
     if args.card is not None and not args.card.is_file():
         raise QgenInputError("model card not found", path=args.card)
+    check_outputs([("--output", args.output)], [("--checkpoint", args.checkpoint), ("--card", args.card)],
+                  directories=True)
     try:
         worst = export(args.checkpoint, args.output, args.dtype, args.card, args.max_source_len)
     except ValueError as e:

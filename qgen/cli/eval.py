@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog
-from qgen.core.files import write_json
+from qgen.core.files import atomic_files, write_json
+from qgen.core.outputs import check_outputs
 from qgen.evaluation import report
 from qgen.evaluation.qa_metrics import QA_METRICS
 from qgen.evaluation.records import (  # the scoring itself; this module is the command around it
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         help="processes for the hallucination check; %(default)s = up to 2 for large inputs, else 1",
     )
     args = ap.parse_args(argv)
+    report_path, metrics_path = output_paths(args.predictions, args.output_dir, args.report, args.metrics)
+    check_outputs([("--report", report_path), ("--metrics", metrics_path)], [("--predictions", args.predictions)])
 
     hallu = not args.no_hallucination
     records = read_predictions(args.predictions, args.source_field if hallu else None)
@@ -92,13 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         qa_metric=args.qa_metric,
         group_field=args.group_field,
     )
-    report_path, metrics_path = output_paths(args.predictions, args.output_dir, args.report, args.metrics)
     rows = worst_first(result["examples"], args.sort)
-    report.write_report(
-        report_path, result["metrics"], rows, title=f"qgen eval: {args.predictions.name}", max_rows=args.max_rows
-    )
-    write_json(metrics_path, {"predictions": str(args.predictions), "source_field": args.source_field,
-                              **result["metrics"], "scales": scales(result["metrics"])})
+    # one set: a failure at any point never leaves a new report beside old metrics (qgen.core.files.atomic_files)
+    with atomic_files(report_path, metrics_path) as (report_tmp, metrics_tmp):
+        report.write_report(
+            report_tmp, result["metrics"], rows, title=f"qgen eval: {args.predictions.name}", max_rows=args.max_rows
+        )
+        write_json(metrics_tmp, {"predictions": str(args.predictions), "source_field": args.source_field,
+                                 **result["metrics"], "scales": scales(result["metrics"])})
     print(format_metrics(result["metrics"]))
     print(f"wrote {report_path} and {metrics_path}", file=sys.stderr)
     return 0

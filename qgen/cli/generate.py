@@ -78,7 +78,8 @@ def run(args) -> int:
     console.configure(args.verbose)
     if args.source is None and not args.context.strip():
         raise QgenInputError("give --context (with --answer or --question), or --source", field="--context")
-    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang)
+    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang,
+                              trust_remote_code=args.trust_remote_code)
     if args.answer_spans:
         return _answer_span(args, im)
     if args.source is not None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
+from qgen.core.outputs import check_outputs
 from qgen.quiz.retrieval import build_index, load_index
 
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "build":
+        check_outputs([("--output", args.output)], [("--corpus", c) for c in args.corpus], directories=True)
         meta = build_index(args.corpus, args.output, args.k1, args.b)
         print(f"indexed {meta['passages']} passages ({meta['duplicates_dropped']} duplicates, "
               f"{meta['empty_dropped']} empty dropped) into {args.output}")

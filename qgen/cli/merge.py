@@ -16,6 +16,7 @@ from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
+from qgen.core.outputs import check_outputs
 from qgen.training.config import SAVED_NAME, load_saved
 
 
@@ -37,8 +38,8 @@ def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto")
     adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
     if not is_adapter_dir(adapter_dir):
         raise QgenInputError("not a LoRA adapter directory (no adapter_config.json)", path=adapter_dir)
-    if output_dir.resolve() == adapter_dir.resolve():
-        raise QgenInputError("--output must differ from --adapter", path=output_dir)
+    local_base = base if base and Path(base).exists() else None  # a hub name is no local input
+    check_outputs([("--output", output_dir)], [("--adapter", adapter_dir), ("--base", local_base)], directories=True)
     kwargs = {} if dtype == "auto" else {"dtype": DTYPES[dtype]}
     model, tokenizer = load_adapter_model(adapter_dir, base=base, merge=True, **kwargs)
     with atomic_dir(output_dir) as tmp:

@@ -19,6 +19,7 @@ from qgen.core.console import progress
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json, write_jsonl
+from qgen.core.outputs import check_outputs
 from qgen.data.examples import read_examples
 from qgen.data.jsquad import parse_qa_source
 from qgen.evaluation.records import evaluate_records, format_metrics, scales
@@ -41,6 +42,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="auto = fp32 on CPU, bf16 (else fp16) on GPU")
     g.add_argument("--lang", default=None, choices=("ja", "ko", "en"), help="override the saved normalisation language")
     g.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
+    g.add_argument("--trust-remote-code", action="store_true", help="run the model's own Python code (its auto_map); "
+                   "only for code you trust — never taken from the checkpoint's files")
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
@@ -161,9 +164,30 @@ def _read_spans(im, examples, args) -> list:
     return outputs
 
 
+def metrics_path(args) -> Path | None:
+    """Where --eval saves the metrics (None without --eval): --metrics, else OUTPUT.metrics.json."""
+    if not args.eval:
+        return args.metrics
+    return args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+
+
+def check_output_paths(args) -> None:
+    """--output and the metrics file are neither --input nor each other (qgen.core.outputs), before any work."""
+    check_outputs([("--output", args.output), ("--metrics", metrics_path(args))], [("--input", args.input)])
+
+
+def write_predictions(args, rows: list[dict]) -> None:
+    """The predictions file; under --eval the stale metrics file is removed first and the new one is written last,
+    so metrics beside a predictions file never describe an older one (a failure in between leaves none)."""
+    if args.eval:
+        metrics_path(args).unlink(missing_ok=True)
+    write_jsonl(args.output, rows)
+
+
 def run(args) -> int:
     from qgen.inference.generation import Generator  # torch + transformers: --help and flag errors stay fast
 
+    check_output_paths(args)
     if args.batch_size < 1:
         raise QgenInputError("must be at least 1", field="--batch-size")
     if args.limit is not None and args.limit < 1:
@@ -177,7 +201,8 @@ def run(args) -> int:
         if not ex.source.strip():
             raise QgenInputError("no source to generate from (plain-text JSONL is training data, not a prediction "
                                  "input)", path=args.input, record=n, field="source")
-    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang)
+    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang,
+                              trust_remote_code=args.trust_remote_code)
     if args.answer_spans:
         outputs = _read_spans(im, examples, args)
     else:
@@ -186,11 +211,11 @@ def run(args) -> int:
         if args.bad_words:
             outputs = _recheck_bad_words(gen, examples, outputs, settings, args.bad_words)
     rows = records(examples, outputs)
-    write_jsonl(args.output, rows)
+    write_predictions(args, rows)
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
     if args.eval:
         result = evaluate_records(rows, hallucination=not args.no_hallucination)
-        path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+        path = metrics_path(args)
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
                           "settings": vars(settings), "metrics": result["metrics"],
                           "scales": scales(result["metrics"])})

@@ -18,6 +18,7 @@ import yaml
 
 from qgen.cli.parser import reports_input_errors
 from qgen.core.errors import QgenInputError
+from qgen.core.outputs import check_outputs
 from qgen.data.skips import print_reasons, print_summary
 from qgen.data.template import load_template
 
@@ -87,9 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides = parse_sets(args.options)
     except ValueError as e:
         parser.error(str(e))
-    paths = [p.resolve() for p in (*args.input, args.output, args.holdout_output) if p is not None]
-    if len(set(paths)) != len(paths):
-        parser.error("--input, --output and --holdout-output must be different files")
+    check_outputs([("--output", args.output), ("--holdout-output", args.holdout_output)],
+                  [("--input", p) for p in args.input])
     template = load_template(resolve_template(args.template), overrides)
     if template.holds_out and args.holdout_output is None:
         raise QgenInputError("the template holds records out (its holdout step has a fraction): give "

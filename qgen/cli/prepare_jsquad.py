@@ -9,6 +9,7 @@ from pathlib import Path
 
 from qgen.cli.parser import reports_input_errors
 from qgen.core.errors import QgenInputError
+from qgen.core.outputs import check_outputs
 from qgen.data.jsquad import CONTEXT_WINDOWS, TASKS, answer_in_body, convert, holdout_split
 from qgen.data.skips import print_reasons, print_summary
 from qgen.data.squad import read_squad_files
@@ -63,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--context-window question is for --task qa")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
-    paths = [p.resolve() for p in (*args.input, args.output, args.holdout_output) if p is not None]
-    if len(set(paths)) != len(paths):
-        parser.error("--input, --output and --holdout-output must be different files")
+    check_outputs([("--output", args.output), ("--holdout-output", args.holdout_output)],
+                  [("--input", p) for p in args.input])
     questions, skips = read_squad_files(args.input)
     if args.limit is not None:
         questions = questions[: args.limit]

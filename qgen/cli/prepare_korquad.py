@@ -10,6 +10,7 @@ from pathlib import Path
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_jsonl
+from qgen.core.outputs import check_outputs
 from qgen.data.korquad import build_rows, load_paraphrases
 from qgen.data.skips import print_reasons, print_summary
 from qgen.data.squad import read_squad
@@ -36,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
-    if args.input.resolve() == args.output.resolve():
-        parser.error("--output must not be the --input file")
+    check_outputs([("--output", args.output)], [("--input", args.input)])
     questions, skips = read_squad(args.input)
     questions = questions[: args.limit] if args.limit else questions
     paraphrases = load_paraphrases(args.paraphrases, args.lang) if args.paraphrases else {}

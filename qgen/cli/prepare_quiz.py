@@ -10,6 +10,7 @@ from pathlib import Path
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
+from qgen.core.outputs import check_outputs
 from qgen.data.quiz import FORMATS, STYLES, QuizTemplate, load_template, read_quizzes, render
 from qgen.data.skips import print_reasons, print_summary
 
@@ -41,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--num-choices must be at least 2")
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
-    if args.input.resolve() == args.output.resolve():
-        parser.error("--output must not be the --input file")
+    check_outputs([("--output", args.output)], [("--input", args.input)])
     template = load_template(args.template_file) if args.template_file else QuizTemplate()
     quizzes, skips = read_quizzes(args.input, args.format, num_choices=args.num_choices, seed=args.seed,
                                   normalize=args.normalize)

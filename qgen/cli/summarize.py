@@ -18,10 +18,16 @@ import sys
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
-from qgen.cli.predict import add_generation_args, settings_from_args
+from qgen.cli.predict import (
+    add_generation_args,
+    check_output_paths,
+    metrics_path,
+    settings_from_args,
+    write_predictions,
+)
 from qgen.core import console
 from qgen.core.errors import QgenInputError
-from qgen.core.files import write_json, write_jsonl
+from qgen.core.files import write_json
 from qgen.evaluation.records import evaluate_records, format_metrics, scales
 from qgen.inference.loader import load_inference_model
 from qgen.inference.summarize import BudgetedGenerator, BudgetRule, TaskInput, budget_metrics, read_inputs
@@ -71,7 +77,8 @@ def _rule(args, argv: list[str]):
 
 def _load(args, rule):
     console.configure(args.verbose)  # transformers' loading bars and warnings only with --verbose
-    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang)
+    im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang,
+                              trust_remote_code=args.trust_remote_code)
     return BudgetedGenerator(im, rule)
 
 
@@ -91,6 +98,7 @@ def build_predict_parser() -> argparse.ArgumentParser:
 
 
 def run_predict(args, argv: list[str]) -> int:
+    check_output_paths(args)
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise QgenInputError("--batch-size and --limit must be at least 1", field="--batch-size/--limit")
     rule = _rule(args, argv)
@@ -98,7 +106,7 @@ def run_predict(args, argv: list[str]) -> int:
     items = read_inputs(args.input, args.task)[: args.limit]
     bg = _load(args, rule)
     records = bg.run(items, settings, batch_size=args.batch_size, progress=True)
-    write_jsonl(args.output, records)
+    write_predictions(args, records)
     print(f"wrote {len(records)} outputs to {args.output}", file=sys.stderr)
     lengths = budget_metrics(records)
     if "within_budget_rate" in lengths:
@@ -111,7 +119,7 @@ def run_predict(args, argv: list[str]) -> int:
             metrics.update(evaluate_records(records, hallucination=not args.no_hallucination)["metrics"])
         else:
             print("note: not every input has a reference: ROUGE-L is not computed", file=sys.stderr)
-        path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+        path = metrics_path(args)
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
                           "task": args.task, "settings": vars(settings), "metrics": metrics,
                           "scales": scales(metrics)})

@@ -48,7 +48,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """The config the flags ask for: defaults < `--config FILE.yaml` < the flags given (strings, coerced and checked
     by qgen.training.config: a bad value is a QgenInputError naming the field)."""
     args = vars(build_parser().parse_args(argv))
-    cfg = load_yaml(args.pop("config")) if args.get("config") else TrainConfig()
+    trusted = args.get("trust_remote_code") is True  # the command line's own --trust-remote-code
+    cfg = load_yaml(args.pop("config"), refuse_trust=not trusted) if args.get("config") else TrainConfig()
     args.pop("config", None)
     return apply_dict(cfg, args, "command line")
 

@@ -28,7 +28,8 @@ def _umask() -> int:
     return mask
 
 
-_MODE = 0o666 & ~_umask()
+_UMASK = _umask()
+_MODE = 0o666 & ~_UMASK  # what a plain open() would give a new file
 
 
 @contextlib.contextmanager
@@ -69,6 +70,48 @@ def write_jsonl(path, rows: Iterable[dict]) -> int:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+@contextlib.contextmanager
+def atomic_files(*paths) -> Iterator[list[Path]]:
+    """Files that belong together (a report and its metrics): yield a temp path beside each (same suffix, so a writer
+    that picks its format by suffix still does); when the block succeeds the stale copy of the LAST path is removed,
+    the others are renamed over their targets, and the last one goes in last. The last file marks the set complete:
+    at any instant there is the old set, or new files without the last one — never a new file beside an old last
+    one (a report over metrics of another run). On error every temp file is removed and the old set is untouched."""
+    paths = [Path(p) for p in paths]
+    temps = []
+    try:
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+        yield temps
+        for tmp in temps:
+            os.chmod(tmp, _MODE)
+        paths[-1].unlink(missing_ok=True)
+        for tmp, path in zip(temps, paths):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+
+
+def _plain_modes(root: Path) -> None:
+    """Give every file and folder under `root` the mode a plain open() / mkdir() would (umask applied): writers
+    that go through a temp file of their own (safetensors' save_file: 0600) otherwise leave model.safetensors
+    unreadable to the group while its neighbours are 0644. Execute bits are kept."""
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o777 & ~_UMASK)
+        for name in files:
+            path = os.path.join(folder, name)
+            st = os.lstat(path)
+            if not os.path.islink(path):
+                os.chmod(path, (_MODE | (st.st_mode & 0o111)) & ~_UMASK)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -119,11 +162,12 @@ def atomic_dir(path, point: str | None = None) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700
     try:
         if point:
             pause_point(f"{point}:tmpdir")
         yield tmp
+        _plain_modes(tmp)
         _fsync_tree(tmp)
         if point:
             pause_point(f"{point}:swap")

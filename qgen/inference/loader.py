@@ -6,6 +6,11 @@ merged unless quantised), or a hub name.
 The saved `InputSpec` (qgen.models.input_spec: `input_spec.json`, or for a checkpoint written before it the keys of
 its `qgen_config.yaml`) says how inputs were built in training (task, lang, prompt format, lengths); without one the
 defaults apply and the caller may override task / lang. Inference never reads the training config itself.
+
+Trust: a model's own Python code (`auto_map` in its config) runs only when the caller passes `trust_remote_code=True`
+(the user's `--trust-remote-code`), never because a file in the directory says so — a shared checkpoint could carry
+a `trust_remote_code: true` in its input_spec.json beside a `.py` file. Without the flag transformers uses its own
+class for a known `model_type` and refuses an unknown one; the saved flag only adds a hint to that refusal.
 """
 
 from __future__ import annotations
@@ -18,7 +23,15 @@ from pathlib import Path
 from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.models.input_spec import INPUT_SPEC_NAME, InputSpec, read_input_spec
-from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
+from qgen.models.loading import (
+    check_tokenizer_files,
+    load_config,
+    load_model,
+    load_tokenizer,
+    make_adapter,
+    model_kind,
+    resolve,
+)
 from qgen.models.location import check_model_location
 from qgen.models.weights_file import check_weights
 
@@ -70,18 +83,29 @@ def _resolve_device(device: str) -> str:
 
 
 def load_inference_model(name_or_path: str, *, device: str = "cpu", dtype: str = "auto", merge_lora: bool = True,
-                         task: str | None = None, lang: str | None = None) -> InferenceModel:
-    """Load a checkpoint / LoRA adapter dir / hub model for generation; `task` and `lang` override the saved spec."""
+                         task: str | None = None, lang: str | None = None,
+                         trust_remote_code: bool = False) -> InferenceModel:
+    """Load a checkpoint / LoRA adapter dir / hub model for generation; `task` and `lang` override the saved spec;
+    `trust_remote_code` is the user's own choice (never read from the checkpoint)."""
     try:
-        return _load(str(name_or_path), device, dtype, merge_lora, task, lang)
+        return _load(str(name_or_path), device, dtype, merge_lora, task, lang, trust_remote_code is True)
     except QgenInputError:
         raise
     except (OSError, ValueError) as e:  # unreadable / incomplete checkpoint, unknown hub name offline …
-        raise QgenInputError(f"cannot load the model: {e}", path=name_or_path) from None
+        hint = ""
+        if not trust_remote_code and "trust_remote_code" in str(e):
+            hint = (" (the model needs its own Python code: pass --trust-remote-code only if you trust the code in "
+                    "that directory or repository)")
+        raise QgenInputError(f"cannot load the model: {_first_line(e)}{hint}", path=name_or_path) from None
+
+
+def _first_line(e: Exception) -> str:
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return lines[0] if lines else type(e).__name__
 
 
 def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: str | None,
-          lang: str | None) -> InferenceModel:
+          lang: str | None, trust: bool) -> InferenceModel:
     name_or_path = resolve(name_or_path)  # a shipped model's name → its directory in the package
     path = Path(name_or_path)
     is_dir = path.is_dir()
@@ -90,13 +114,14 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
         raise QgenInputError("not a model directory (no config.json or adapter_config.json)", path=path)
     if is_dir:
         check_weights(path)  # a truncated weights file is named here, not a loader traceback
+        check_tokenizer_files(path)  # never a tokenizer transformers builds in place of a missing one
     saved = read_input_spec(path) if is_dir else None
     spec = saved or InputSpec()
     if saved is None:
         log.warning("%s has no %s or %s: using default input settings (task %s, lang %s)", name_or_path,
                     INPUT_SPEC_NAME, SAVED_NAME, task or spec.task, lang or spec.lang)
     spec = dataclasses.replace(spec, **{k: v for k, v in (("task", task), ("lang", lang)) if v})
-    trust = spec.trust_remote_code
+    # `trust` is the caller's; spec.trust_remote_code (how training ran) is a record, never permission to run code
     device = _resolve_device(device)
     torch_dtype = _torch_dtype(dtype, device)
 

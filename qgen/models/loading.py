@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qgen.core.errors import QgenInputError
 from qgen.models import pretrained
 from qgen.models.tiny import build_tiny, is_tiny
 
@@ -23,6 +24,21 @@ def resolve(name_or_path: str, texts=None, cache_dir=None) -> str:
             raise ValueError(f"{name_or_path} is built from training texts; none given and none cached in {cache_dir}")
         return str(build_tiny(name_or_path, texts or [], cache_dir))
     return str(name_or_path)
+
+
+# A saved tokenizer's vocabulary: one of these beside tokenizer_config.json. Without any, transformers builds a
+# tokenizer of a few special tokens on the fly and a run trains (and saves) on that.
+VOCAB_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json", "vocab.txt")
+
+
+def check_tokenizer_files(directory) -> None:
+    """A saved model directory holds its tokenizer: tokenizer_config.json and a vocabulary file (QgenInputError)."""
+    directory = Path(directory)
+    if not (directory / "tokenizer_config.json").is_file():
+        raise QgenInputError("missing (the saved tokenizer is incomplete)", path=directory / "tokenizer_config.json")
+    if not any((directory / name).is_file() for name in VOCAB_FILES):
+        raise QgenInputError(f"missing (no tokenizer vocabulary: none of {', '.join(VOCAB_FILES)}); a tokenizer "
+                             f"built in its place would not be the model's", path=directory / VOCAB_FILES[0])
 
 
 def model_kind(config) -> str:

@@ -252,7 +252,7 @@ def load_adapter_model(adapter_dir, base: str | None = None, merge: bool = False
     from peft import PeftModel  # peft: only with LoRA
 
     recorded, kind = adapter_base(adapter_dir)
-    tokenizer = load_tokenizer(str(adapter_dir))
+    tokenizer = load_tokenizer(str(adapter_dir), load_kwargs.get("trust_remote_code") is True)
     model = load_model(base or recorded, kind, **load_kwargs)
     special_tokens.resize_embeddings(model, tokenizer)
     model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)

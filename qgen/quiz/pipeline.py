@@ -22,12 +22,13 @@ from pathlib import Path
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.core.outputs import check_outputs
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
 from qgen.inference.loader import load_inference_model
 from qgen.models.loading import make_adapter
 from qgen.quiz.prompt import read_quiz
-from qgen.quiz.report import write_outputs
+from qgen.quiz.report import OUTPUT_NAMES, write_outputs
 from qgen.quiz.retrieval import gate_fires, load_index, retrieve_for
 from qgen.quiz.scoring import METHODS, TOKENIZATIONS, QuizScorer, default_tokenization
 
@@ -71,6 +72,8 @@ class QuizSettings:
     device: str = _f("cpu", "torch device (cpu, cuda, auto)")
     dtype: str = _f("auto", "weights dtype", choices=DTYPE_NAMES)
     verbose: bool = _f(False, "also show transformers' loading bars and warnings")
+    trust_remote_code: bool = _f(False, "run the model's own Python code (its auto_map); only for code you trust — "
+                                 "never taken from the checkpoint's files")
     retrieval: Path | None = _f(None, "BM25 index directory (qgen index build)", group="retrieval")
     gate_top1: float = _f(0.5, "retrieve when top-1 probability < P", group="retrieval")
     gate_margin: float = _f(0.0, "… or when top-1 minus top-2 < M", group="retrieval")
@@ -118,10 +121,11 @@ class QuizResult:
     written: list[Path]  # the files written into output_dir
 
 
-def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | None, device: str, dtype: str):
+def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | None, device: str, dtype: str,
+                  trust_remote_code: bool = False):
     """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its saved InputSpec), via the
     shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
-    im = load_inference_model(model_path, device=device, dtype=dtype)
+    im = load_inference_model(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     if im.kind != "causal":
         raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=model_path)
     config = im.model.config
@@ -178,11 +182,14 @@ def run_quiz(s: QuizSettings) -> QuizResult:
     """Score every file (and re-score gated questions with retrieval), write the outputs into `s.output_dir`."""
     if s.output_dir.exists() and not s.output_dir.is_dir():
         raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=s.output_dir)
+    check_outputs([("--output-dir", s.output_dir / name) for name in OUTPUT_NAMES],
+                  [*(("--input", f) for f in s.input), ("--template-file", s.template_file)])
     console.configure(s.verbose)
     files = {str(f): read_quiz(f)[: s.limit] if s.limit else read_quiz(f) for f in s.input}
     index = load_index(s.retrieval) if s.retrieval else None
     template = load_template(s.template_file) if s.template_file else QuizTemplate()
-    model, tok, adapter, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype)
+    model, tok, adapter, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype,
+                                                 s.trust_remote_code)
     scorer = QuizScorer(model, tok, adapter, s.scoring, prompt_style=s.prompt_style, template=template,
                         max_len=max_len, batch_size=s.batch_size, loglik_target=s.loglik_target,
                         max_new_tokens=s.max_new_tokens,

@@ -82,6 +82,9 @@ def render_log(records: list[dict], metrics: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+OUTPUT_NAMES = ("result.json", "metrics.json", "result.log", "reliability.png", "reliability_first_pass.png")
+
+
 def write_outputs(out_dir, records: list[dict], files: list[str], settings: dict,
                   timing: dict) -> tuple[dict, list[Path]]:
     """Write every output into `out_dir`; returns the metrics and the paths written (for the command to print)."""
@@ -95,7 +98,7 @@ def write_outputs(out_dir, records: list[dict], files: list[str], settings: dict
                    "seconds_per_question": round(sum(timing.values()) / n, 4)},
         "settings": settings,
     }
-    written = [out_dir / name for name in ("result.json", "metrics.json", "result.log", "reliability.png")]
+    written = [out_dir / name for name in OUTPUT_NAMES[:4]]
     write_json(written[0], records)
     write_json(written[1], metrics)
     write_text(written[2], render_log(records, metrics))
@@ -103,7 +106,7 @@ def write_outputs(out_dir, records: list[dict], files: list[str], settings: dict
     calibration.plot_reliability(written[3], conf, [r["correct"] for r in records], "final")
     if records and "first_pass" in records[0]:
         fp = [r["first_pass"] for r in records]
-        written.append(out_dir / "reliability_first_pass.png")
+        written.append(out_dir / OUTPUT_NAMES[4])
         calibration.plot_reliability(written[-1], [f["confidence"] for f in fp], [f["correct"] for f in fp],
                                      "first pass")
     return metrics, written

@@ -10,17 +10,21 @@ A damaged checkpoint (truncated weights, a missing or unreadable state file, a b
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pickle
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from qgen.core.errors import QgenInputError
-from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftovers
+from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftovers, write_text
 from qgen.models.input_spec import read_input_spec
+from qgen.models.loading import check_tokenizer_files
 from qgen.models.weights_file import check_weights
 from qgen.training.config import SAVED_NAME, load_saved
 from qgen.training.precision import weights_finite
@@ -144,6 +148,7 @@ def verify(directory, with_state: bool = False) -> None:
     if not any((directory / n).is_file() for n in WEIGHT_FILES):
         raise QgenInputError("missing (no weights file)", path=directory / WEIGHT_FILES[0])
     check_weights(directory)
+    check_tokenizer_files(directory)
     if not (directory / SAVED_NAME).is_file():
         raise QgenInputError("missing (the checkpoint is incomplete)", path=directory / SAVED_NAME)
     load_saved(directory)  # an unknown key or a bad value names the file and the field
@@ -159,6 +164,55 @@ def recover(directory) -> None:
     Only while holding the output directory's lock."""
     recover_dir(directory)
     remove_leftovers(directory)
+
+
+# In an output directory while a fresh run has not yet written its first last/: a best/ beside it is that run's own,
+# unfinished (killed between its first best/ and last/), so `--resume` may start over; without it best/ is a
+# finished run's and is never replaced silently.
+NO_LAST_YET = ".qgen-no-last-yet"
+
+
+def check_output_dir(out, resume: bool, overwrite: bool) -> None:
+    """Refuse, before any work, a run that would silently replace another run's best/ or last/ (QgenInputError)."""
+    out = Path(out)
+    best, last = out / "best", out / "last"
+    finished = last.exists() or (best.exists() and not (out / NO_LAST_YET).exists())  # the mark excuses best/ only
+    if resume and overwrite:
+        raise QgenInputError("--resume continues the run in it, --overwrite starts over: give one", path=out,
+                             field="overwrite")
+    if overwrite or not finished:
+        return
+    if not resume:
+        raise QgenInputError("holds a finished run (best/, last/): continue it with --resume, write to another "
+                             "--output-dir, or pass --overwrite to replace it", path=out, field="output_dir")
+    if not last.exists():
+        raise QgenInputError("missing, so --resume would start over and replace best/ beside it: put last/ back, "
+                             "write to another --output-dir, or pass --overwrite (without --resume) to start over",
+                             path=last, field="resume")
+
+
+def remove_run(out) -> None:
+    """--overwrite: take the old best/ and last/ away before a fresh run writes — each renamed to a temp name in one
+    step (recover() removes what a kill leaves), then deleted — so the directory never mixes two runs."""
+    for directory in (Path(out) / "last", Path(out) / "best"):
+        if directory.exists():
+            gone = directory.with_name(f".{directory.name}.overwritten.tmp")
+            os.replace(directory, gone)
+            shutil.rmtree(gone, ignore_errors=True)
+
+
+def mark_no_last_yet(out) -> None:
+    """Before a fresh run's first best/ (written ahead of its first last/): best/ alone is then this unfinished run's."""
+    try:
+        write_text(Path(out) / NO_LAST_YET, "a fresh run wrote best/ and has not written last/ yet\n")
+    except OSError as e:  # as a failed checkpoint write: every rank stops, best/ is untouched
+        raise CheckpointWriteError(f"cannot write {Path(out) / NO_LAST_YET}: {e.strerror or e}") from e
+
+
+def saved_last(out) -> None:
+    """last/ is written: the output directory now holds a run that `--resume` continues."""
+    with contextlib.suppress(OSError):  # a mark left behind only excuses best/, never last/ (check_output_dir)
+        (Path(out) / NO_LAST_YET).unlink(missing_ok=True)
 
 
 def resumable(directory) -> bool:

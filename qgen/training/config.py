@@ -97,6 +97,8 @@ class RunArgs:
     max_nonfinite_steps: int = _f(5, "stop after N consecutive skipped non-finite steps")
     seed: int = _f(42, "seed for weights init, shuffling and dropout")
     resume: bool = _f(False, "continue from output_dir/last/ exactly where it stopped")
+    overwrite: bool = _f(False, "start over in an output_dir that holds a finished run: its best/ and last/ are "
+                         "removed first (without it such a directory is refused)")
     log_steps: int = _f(10, "log training loss every N optimiser steps")
     max_minutes: float = _f(0.0, "stop (validate and save) after this much training wall time (0 = no limit)")
     verbose: bool = _f(False, "also show transformers' loading/saving bars and warnings (quiet by default)")
@@ -185,7 +187,11 @@ def apply_dict(cfg: TrainConfig, data: dict, source: str = "config") -> TrainCon
     return cfg
 
 
-def load_yaml(path) -> TrainConfig:
+def load_yaml(path, *, refuse_trust: bool = True) -> TrainConfig:
+    """The config in a YAML file. Its `trust_remote_code` is never taken: trust comes from the command line only
+    (`--trust-remote-code`), so a shared config cannot make a run import a model's Python code. A `true` there is
+    refused (`refuse_trust`: a user's --config, unless their command line says it too) or dropped (a checkpoint's
+    saved record)."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -195,9 +201,17 @@ def load_yaml(path) -> TrainConfig:
         raise QgenInputError("is a directory, expected a YAML config file", path=path) from None
     except yaml.YAMLError as e:
         raise QgenInputError(f"malformed YAML: {e}", path=path) from None
-    return from_dict(data, str(path))
+    return _without_trust(from_dict(data, str(path)), path, refuse_trust)
+
+
+def _without_trust(cfg: TrainConfig, path: Path, refuse: bool) -> TrainConfig:
+    if cfg.model.trust_remote_code and refuse:
+        raise QgenInputError("never taken from a file: to run the model's own Python code, pass --trust-remote-code "
+                             "on the command line (only for code you trust)", path=path, field="trust_remote_code")
+    cfg.model.trust_remote_code = False
+    return cfg
 
 
 def load_saved(directory) -> TrainConfig:
-    """The config saved beside a checkpoint (`best/`, `last/`)."""
-    return load_yaml(Path(directory) / SAVED_NAME)
+    """The config saved beside a checkpoint (`best/`, `last/`); its trust_remote_code is a record, never honoured."""
+    return load_yaml(Path(directory) / SAVED_NAME, refuse_trust=False)

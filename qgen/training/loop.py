@@ -62,9 +62,14 @@ class _Run:
             checkpoint.recover(self.last_dir)
             checkpoint.recover(self.best_dir)
         distributed.barrier(info)
+        checkpoint.check_output_dir(out, cfg.run.resume, cfg.run.overwrite)  # never replace a finished run silently
         self.resume = cfg.run.resume and checkpoint.resumable(self.last_dir)  # a damaged last/ is an error
         if cfg.run.resume and not self.resume and info.is_main:
             log.warning("--resume: no %s yet, starting from the beginning", self.last_dir)
+        if cfg.run.overwrite and info.is_main:
+            checkpoint.remove_run(out)
+        distributed.barrier(info)
+        self.wrote_last = self.resume  # until this run's first last/, a best/ it writes is marked as unfinished
         seed_everything(cfg.run.seed)
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
@@ -154,8 +159,13 @@ class _Run:
             tensors = {"optimizer": optim_state, "scheduler": self.scheduler.state_dict(),
                        "scaler": self.scaler.state_dict(), "rng": checkpoint.rng_state()} if with_state else None
             try:
+                if not (with_state or self.wrote_last):
+                    checkpoint.mark_no_last_yet(directory.parent)
                 checkpoint.save(directory, self.raw, self.loaded.tokenizer, self.cfg, st.to_json(), tensors, weights,
                                 point=f"save:{directory.name}:{st.step}")
+                if with_state:
+                    checkpoint.saved_last(directory.parent)
+                    self.wrote_last = True
             except checkpoint.CheckpointWriteError as e:
                 error = e
         if distributed.any_(error is not None, self.info):  # doubles as the barrier

@@ -1,0 +1,54 @@
+"""An output never overwrites an input: every command checks its output paths against its inputs before any work.
+
+"The same file" is decided by the file system, not by spelling: `os.path.samefile` (one inode: a symlink, a hard
+link, `./a` vs `a`) where both exist, else the paths with symlinks and `..` resolved (`os.path.realpath`). A
+directory output (`qgen export --output`, `qgen merge --output`) is replaced as a whole, so an input inside it, or it
+inside an input, is refused too. Two outputs that are one file are refused as well (the second write would replace
+the first). The error is a QgenInputError naming the output and the flag, so the command prints one `error:` line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from qgen.core.errors import QgenInputError
+
+Named = tuple[str, "str | os.PathLike | None"]  # (flag, path); None: not given, skipped
+
+
+def same_file(a, b) -> bool:
+    """True when `a` and `b` name one file (or directory): the same inode, or the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where the paths lead
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def inside(child, parent) -> bool:
+    """True when `child` is `parent` or lies under it, once symlinks and `..` are resolved."""
+    c, p = Path(os.path.realpath(child)), Path(os.path.realpath(parent))
+    return c == p or p in c.parents or same_file(child, parent)
+
+
+def check_outputs(outputs: Iterable[Named], inputs: Iterable[Named], *, directories: bool = False) -> None:
+    """Raise QgenInputError when an output is an input (or, with `directories`, contains one or lies inside one),
+    or when two outputs are one file. Call it before reading or loading anything."""
+    outputs = [(flag, path) for flag, path in outputs if path is not None]
+    inputs = [(flag, path) for flag, path in inputs if path is not None]
+    for i, (flag, out) in enumerate(outputs):
+        for in_flag, src in inputs:
+            if same_file(out, src):
+                raise QgenInputError(f"the same file as {in_flag} ({src}): writing it would destroy the input; "
+                                     f"choose another {flag}", path=out, field=flag)
+            if directories and inside(src, out):
+                raise QgenInputError(f"contains {in_flag} ({src}), and {flag} is replaced as a whole: the input would "
+                                     f"be destroyed; choose another {flag}", path=out, field=flag)
+            if directories and inside(out, src):
+                raise QgenInputError(f"inside {in_flag} ({src}): writing it would change the input; choose another "
+                                     f"{flag}", path=out, field=flag)
+        for other_flag, other in outputs[:i]:
+            if same_file(out, other):
+                raise QgenInputError(f"the same file as {other_flag} ({other}): one would overwrite the other; choose "
+                                     f"another {flag}", path=out, field=flag)
