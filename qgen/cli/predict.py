@@ -163,6 +163,7 @@ def _read_spans(im, examples, args) -> list:
 
 def run(args) -> int:
     from qgen.inference.generation import Generator  # torch + transformers: --help and flag errors stay fast
+    from qgen.models.formats.seq2seq import cut_note  # as above
 
     if args.batch_size < 1:
         raise QgenInputError("must be at least 1", field="--batch-size")
@@ -182,6 +183,10 @@ def run(args) -> int:
         outputs = _read_spans(im, examples, args)
     else:
         gen = Generator(im)
+        cuts = gen.answer_cuts(examples, settings.max_new_tokens)
+        if cuts:
+            print(f"warning: {args.input}: {cut_note(examples, cuts, im.spec.max_source_len)}: the model does not "
+                  "see those answers (their predictions are kept)", file=sys.stderr)
         outputs = gen.generate(examples, settings, batch_size=args.batch_size, bad_words=args.bad_words, progress=True)
         if args.bad_words:
             outputs = _recheck_bad_words(gen, examples, outputs, settings, args.bad_words)
