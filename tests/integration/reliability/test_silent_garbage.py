@@ -87,8 +87,9 @@ def _quiz(c, f):
 
 
 LONG = "山梨県の県庁所在地は甲府市です。" * 30  # far beyond the reference model's max_source_len (64 tokens)
-ALIAS_BOMB = "".join(f"{k}: &{k} [{', '.join([f'*{p}'] * 9 if p else ['lol'] * 9)}]\n"
-                     for p, k in zip(["", "a", "b", "c", "d", "e", "f"], "abcdefg")) + "model: *g\n"
+# ~300 bytes whose last item expands to 9**6 = 531,441 strings (the 350 bytes made a 58 MB qgen_config.yaml)
+ALIAS_BOMB = "add_special_tokens:\n" + "".join(
+    f"  - &{k} [{', '.join([f'*{p}'] * 9 if p else ['lol'] * 9)}]\n" for p, k in zip(["", *"abcde"], "abcdef"))
 
 CASES = [
     # ---- weights that do not fit the config, or are not finite: every loader ------------------------------------
