@@ -10,7 +10,6 @@ A damaged checkpoint (truncated weights, a missing or unreadable state file, a b
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import random
@@ -156,14 +155,6 @@ def verify(directory, with_state: bool = False) -> None:
 
 
 DATA_KEY = "train_file_sha256"  # trainer_state.json: the training file the saved data position counts in
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _same_setting(given: str, saved: str) -> bool:

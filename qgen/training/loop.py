@@ -25,6 +25,7 @@ import torch
 
 from qgen.core.errors import QgenInputError
 from qgen.core.files import pause_point
+from qgen.data.download import sha256_file
 from qgen.models.formats.seq2seq import answer_cuts, cut_note
 from qgen.training import batching, checkpoint, losses, packing, precision, schedule
 from qgen.training import model_setup as setup
@@ -65,7 +66,7 @@ class _Run:
             checkpoint.recover(self.best_dir)
         distributed.barrier(info)
         self.resume = cfg.run.resume and checkpoint.resumable(self.last_dir)  # a damaged last/ is an error
-        self.data_sha256 = checkpoint.file_sha256(cfg.data.train_file)
+        self.data_sha256 = sha256_file(cfg.data.train_file)
         if self.resume:  # the same model and data as the saved run, or an error naming the setting
             checkpoint.check_resume(self.last_dir, cfg, self.data_sha256)
         if cfg.run.resume and not self.resume and info.is_main:
