@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from qgen.core.errors import QgenInputError
@@ -84,6 +85,9 @@ def check_size(name_or_path: str, cls, trust_remote_code: bool = False) -> None:
 
 
 SHOWN_KEYS = 3  # offending weight names an error lists
+# Causal-mask buffers older GPT-2 / GPT-NeoX checkpoints saved and today's models rebuild (no learned value): unused
+# on load, never a sign of the wrong architecture. transformers ignores most such names itself, not these.
+LEGACY_BUFFERS = re.compile(r"(^|\.)(masked_bias|attn\.bias|attention\.bias)$")
 
 
 def check_loaded(name_or_path: str, info: dict, model) -> None:
@@ -94,6 +98,7 @@ def check_loaded(name_or_path: str, info: dict, model) -> None:
     problems = [(what, sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get(key) or ()))
                 for key, what in (("unexpected_keys", "unused"), ("missing_keys", "missing (randomly initialised)"),
                                   ("mismatched_keys", "of another shape"))]
+    problems = [(what, [k for k in keys if what != "unused" or not LEGACY_BUFFERS.search(k)]) for what, keys in problems]
     problems = [(what, keys) for what, keys in problems if keys]
     if problems:
         parts = [f"{len(keys)} {what}: {', '.join(keys[:SHOWN_KEYS])}{' …' if len(keys) > SHOWN_KEYS else ''}"
