@@ -11,10 +11,8 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
-
 from qgen.cli.parser import reports_input_errors
-from qgen.core import console
+from qgen.core import console, yaml_file
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import read_examples
 from qgen.models.tiny import TINY_MODELS, build_untrained
@@ -41,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {}
     if args.arch_config:
         try:
-            overrides = yaml.safe_load(args.arch_config.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
+            text = args.arch_config.read_text(encoding="utf-8")
+        except OSError as e:
             raise QgenInputError(f"cannot read the architecture settings: {e}", path=args.arch_config) from None
+        overrides = yaml_file.load(text, args.arch_config) or {}
         if not isinstance(overrides, dict):
             raise QgenInputError("expected a mapping of config settings", path=args.arch_config)
     texts = [t for path in args.texts for ex in read_examples(path) for t in (ex.source, ex.input, ex.target) if t]

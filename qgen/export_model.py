@@ -24,6 +24,7 @@ from qgen.core.files import atomic_dir
 from qgen.core.outputs import check_outputs
 from qgen.models.dtypes import DTYPES
 from qgen.models.input_spec import INPUT_SPEC_NAME
+from qgen.models.loading import load_model
 from qgen.training.config import SAVED_NAME, load_saved
 
 EXPORT_DTYPES = ("fp16", "bf16", "fp32")  # storage dtypes, the first the default
@@ -52,6 +53,7 @@ def export(checkpoint: Path, output: Path, dtype: str = "fp16", card: Path | Non
     if not src.is_file():
         raise QgenInputError("no model.safetensors (a full-weights checkpoint is needed, not a LoRA adapter)",
                              path=checkpoint)
+    load_model(str(checkpoint))  # refuses weights that do not fit config.json or are not finite, naming them
     weights, worst = convert(load_file(src), DTYPES[dtype])
     with atomic_dir(output) as tmp:
         for name in KEEP:

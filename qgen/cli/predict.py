@@ -186,6 +186,7 @@ def write_predictions(args, rows: list[dict]) -> None:
 
 def run(args) -> int:
     from qgen.inference.generation import Generator  # torch + transformers: --help and flag errors stay fast
+    from qgen.models.formats.seq2seq import cut_note  # as above
 
     check_output_paths(args)
     if args.batch_size < 1:
@@ -207,6 +208,10 @@ def run(args) -> int:
         outputs = _read_spans(im, examples, args)
     else:
         gen = Generator(im)
+        cuts = gen.answer_cuts(examples, settings.max_new_tokens)
+        if cuts:
+            print(f"warning: {args.input}: {cut_note(examples, cuts, im.spec.max_source_len)}: the model does not "
+                  "see those answers (their predictions are kept)", file=sys.stderr)
         outputs = gen.generate(examples, settings, batch_size=args.batch_size, bad_words=args.bad_words, progress=True)
         if args.bad_words:
             outputs = _recheck_bad_words(gen, examples, outputs, settings, args.bad_words)

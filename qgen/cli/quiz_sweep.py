@@ -26,10 +26,9 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
-
 from qgen.cli import quiz as quiz_cli
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
+from qgen.core import yaml_file
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_write, write_json, write_text
@@ -82,10 +81,7 @@ def load_config(path: Path) -> tuple[dict, list[dict]]:
     if not path.is_file():
         raise QgenInputError("sweep config not found" if not path.exists() else "is a directory, not a YAML file",
                              path=path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise QgenInputError(f"not valid YAML: {e}".replace("\n", " "), path=path) from None
+    data = yaml_file.load(path.read_text(encoding="utf-8"), path) or {}
     if not isinstance(data, dict):
         raise QgenInputError("expected a mapping with a models: list", path=path)
     unknown = set(data) - set(PASSED) - {"models"}

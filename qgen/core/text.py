@@ -1,6 +1,7 @@
 """Text normalisation shared by data preparation, training and inference.
 
-`normalize` = newline removal + Unicode NFKC + neologdn (Japanese only), no lower-casing. For Korean (and English)
+`normalize` = newline removal + Unicode NFKC + neologdn (Japanese only; spaces beside Hangul are kept), no
+lower-casing. For Korean (and English)
 neologdn is skipped, a newline becomes a space and runs of spaces collapse to one. The JSQuAD title separator
 `[SEP]` (any case) is kept as one token written `" [SEP] "`: neologdn would otherwise glue it to the words around it.
 """
@@ -20,10 +21,20 @@ _SPACES_RE = re.compile(r"\s+")
 LANGS = ("ja", "ko", "en")
 
 
+# Hangul (jamo, compatibility jamo, syllables): Korean separates words with spaces, which neologdn removes between
+# any two non-Latin characters. A space beside a Hangul letter is kept whatever `lang` says, so Korean text
+# normalised as Japanese (a Korean file without --lang ko, a Korean name in a Japanese text) keeps its words apart.
+_HANGUL = "\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7af\ud7b0-\ud7ff"
+_CLOSE, _OPEN = re.escape(".,!?;:)]}」』\"'”’"), re.escape("([{「『\"'“‘")  # may stand between Hangul and a space
+_HANGUL_SPACE_RE = re.compile(f"(?:(?<=[{_HANGUL}])|(?<=[{_HANGUL}][{_CLOSE}]))\\s+"
+                              f"|\\s+(?=[{_OPEN}]?[{_HANGUL}])")
+
+
 def _normalize_piece(text: str, lang: str) -> str:
     if lang == "ja":
         text = _NEWLINES_RE.sub("", text)
-        text = neologdn.normalize(unicodedata.normalize("NFKC", text))
+        words = _HANGUL_SPACE_RE.split(unicodedata.normalize("NFKC", text))
+        text = " ".join(w for w in (neologdn.normalize(w) for w in words) if w)
     else:
         # Korean and English separate words with spaces: a newline becomes a space rather than gluing two words.
         text = _NEWLINES_RE.sub(" ", text)

@@ -1,17 +1,20 @@
 """Training/inference inputs as plain `Example` records, from the three formats data_prep writes.
 
-- TSV `{id}\t{source}\t{target}` (no header): seq2seq tasks (QA, AQG, AQG-HL).
+- TSV `{id}\t{source}\t{target}`: seq2seq tasks (QA, AQG, AQG-HL); a first row of column names is skipped, said.
 - Instruction JSON: a list of `{"instruction", "input"?, "output", "id"?}` objects (quiz data; JSON lines also accepted).
 - JSONL `{"text": ...}`: plain causal LM text, the loss covers the whole text (e.g. KorQuAD instruction prompts).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import load_records, read_text, require_file
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -22,10 +25,22 @@ class Example:
     input: str = ""  # instruction data only: the optional `input` field, kept apart for prompt templates
 
 
+# Column names a spreadsheet export writes as its first row: never a source and target to learn from.
+HEADER_NAMES = frozenset({"source", "target", "input", "output", "question", "answer", "context", "text", "src", "tgt",
+                          "prompt", "completion", "instruction", "response", "label"})
+
+
+def is_header(fields: list[str]) -> bool:
+    """A TSV row naming columns (`id  source  target`, `qid  input  output` …) rather than holding an example."""
+    return all(f.strip().lower() in HEADER_NAMES for f in fields[1:])
+
+
 def read_tsv(path) -> list[Example]:
-    """Read `{id}\\t{source}\\t{target}` rows; a row with another field count is an error naming its line."""
+    """Read `{id}\\t{source}\\t{target}` rows; a row with another field count is an error naming its line. A first row
+    of column names (a header) is skipped with a warning."""
     path = Path(path)
     out = []
+    first = True
     for lineno, line in enumerate(read_text(path).split("\n"), 1):  # BOM, bad UTF-8, missing file: named errors
         line = line.rstrip("\r")
         if not line.strip():
@@ -35,6 +50,12 @@ def read_tsv(path) -> list[Example]:
             raise QgenInputError(
                 f"expected 3 tab-separated fields (id, source, target), got {len(fields)}", path=path, line=lineno
             )
+        if first and is_header(fields):
+            log.warning("%s, line %d: a header row (%s), not an example: skipped (1 row)", path, lineno,
+                        ", ".join(f.strip() for f in fields))
+            first = False
+            continue
+        first = False
         qid, source, target = fields
         for name, value in (("id", qid), ("source", source), ("target", target)):
             if not value.strip():

@@ -20,8 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from qgen.core import yaml_file
 from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import load_json, load_records, read_text
 from qgen.data.skips import Skips
@@ -73,11 +72,7 @@ def load_template(path) -> QuizTemplate:
     """A QuizTemplate with the fields given in a JSON or YAML mapping; unknown keys or placeholders are errors."""
     path = Path(path)
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            data = yaml.safe_load(read_text(path))
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise QgenInputError(f"malformed YAML: {e}", path=path, line=mark.line + 1 if mark else None) from None
+        data = yaml_file.load(read_text(path), path)
     else:
         data = load_json(path)
     if not isinstance(data, dict):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from qgen.core import yaml_file
 from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import read_text
 
@@ -43,7 +44,7 @@ class YList(list):
         return self.item_lines[index] if 0 <= index < len(self.item_lines) else self.line
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml_file.SafeLoader):  # duplicate keys are checked below too, where each key's line is kept
     pass
 
 
@@ -75,12 +76,7 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 def load_yaml(path):
     """The YAML document at `path` with YDict/YList containers; a syntax error names its line."""
-    try:
-        return yaml.load(read_text(path), Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        raise QgenInputError(f"malformed YAML: {problem}", path=path, line=mark.line + 1 if mark else None) from None
+    return yaml_file.load(read_text(path), path, _Loader)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from qgen.data.jsquad import build_source  # noqa: F401  (its home is data prepa
 from qgen.inference.bad_words import SubstringBanProcessor, bad_words_ids, contains_bad, token_texts, variants
 from qgen.inference.decoding import GenerationSettings  # the defaults live in qgen.inference.decoding
 from qgen.inference.loader import InferenceModel
+from qgen.models.formats.seq2seq import answer_cuts
 from qgen.models.padding import pad_rows
 
 
@@ -46,6 +47,11 @@ class Generator:
         if self.im.kind == "seq2seq":
             return self.tokenizer(ad.prompt(ex), truncation=True, max_length=ad.max_source_len)["input_ids"]
         return cut_left(ad.encode_prompt(ex), ad.bos, max(ad.max_len - max_new_tokens, len(ad.bos) + 1))
+
+    def answer_cuts(self, examples: Sequence[Example], max_new_tokens: int = 64) -> list[int]:
+        """Indices of the examples whose `<hl>` answer the saved max_source_len cuts off (the model would ask about
+        an answer it does not see); see qgen.models.formats.seq2seq.answer_cuts."""
+        return answer_cuts(self.im.adapter, examples, [self.encode(ex, max_new_tokens) for ex in examples])
 
     # ---- generation ---------------------------------------------------------------------------------------------
     def generate_ids(self, batch: list[list[int]], settings: GenerationSettings,

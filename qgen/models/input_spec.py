@@ -18,8 +18,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from qgen.core import yaml_file
 from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
@@ -77,8 +76,6 @@ def _read_mapping(path: Path, parse) -> dict:
         raise QgenInputError(f"unreadable: {e}", path=path) from None
     except json.JSONDecodeError as e:
         raise QgenInputError(f"malformed JSON: {e}", path=path) from None
-    except yaml.YAMLError as e:
-        raise QgenInputError(f"malformed YAML: {e}", path=path) from None
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise QgenInputError(f"expected a mapping of settings, got {type(data).__name__}", path=path)
@@ -95,7 +92,7 @@ def read_input_spec(directory) -> InputSpec | None:
         _apply(values, _read_mapping(path, json.loads), path, strict=True)
     elif (directory / SAVED_NAME).is_file():
         path = directory / SAVED_NAME
-        _apply(values, _read_mapping(path, yaml.safe_load), path, strict=False)
+        _apply(values, _read_mapping(path, lambda text: yaml_file.load(text, path)), path, strict=False)
     else:
         return None
     return InputSpec(**values)

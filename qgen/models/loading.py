@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from qgen.core.errors import QgenInputError
 from qgen.models import pretrained
 from qgen.models.tiny import build_tiny, is_tiny
+from qgen.models.weights_file import stored_values
 
 
 def resolve(name_or_path: str, texts=None, cache_dir=None) -> str:
@@ -62,13 +64,72 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
 
 
 def load_model(name_or_path: str, kind: str | None = None, trust_remote_code: bool = False, **kwargs):
-    """Load weights (safetensors preferred by transformers) with the Auto class for `kind`."""
+    """Load weights (safetensors preferred by transformers) with the Auto class for `kind`, refusing weights that do
+    not fit the config or are not finite (`check_loaded`)."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM  # as above
 
     if kind is None:
         kind = model_kind(load_config(name_or_path, trust_remote_code))
     cls = AutoModelForSeq2SeqLM if kind == "seq2seq" else AutoModelForCausalLM
-    return cls.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, **kwargs)
+    if "quantization_config" not in kwargs:
+        check_size(name_or_path, cls, trust_remote_code)
+    model, info = cls.from_pretrained(name_or_path, trust_remote_code=trust_remote_code, output_loading_info=True,
+                                      **kwargs)
+    check_loaded(name_or_path, info, model)
+    return model
+
+
+def check_size(name_or_path: str, cls, trust_remote_code: bool = False) -> None:
+    """Before any weight is allocated: a local directory whose config describes more parameters than its weights files
+    hold (e.g. `model_type` edited: a GPT-2 config read as Llama's defaults is a 7B model) is refused, instead of
+    building a huge, mostly random model. The model is built on the meta device, which allocates nothing."""
+    stored = stored_values(name_or_path)
+    if stored is None:
+        return
+    import torch  # as above
+
+    config = load_config(name_or_path, trust_remote_code)
+    if getattr(config, "quantization_config", None):  # packed weights: their count is not the parameters'
+        return
+    with torch.device("meta"):
+        model = cls.from_config(config, trust_remote_code=trust_remote_code)
+    needed = sum(p.numel() for p in model.parameters())  # tied weights once, as the file stores them
+    if needed > stored:
+        raise QgenInputError(f"weights do not fit the model its config.json describes ({needed:,} parameters, the "
+                             f"weights files hold {stored:,} values); was config.json edited?", path=name_or_path)
+
+
+SHOWN_KEYS = 3  # offending weight names an error lists
+# Causal-mask buffers older GPT-2 / GPT-NeoX checkpoints saved and today's models rebuild (no learned value): unused
+# on load, never a sign of the wrong architecture. transformers ignores most such names itself, not these.
+LEGACY_BUFFERS = re.compile(r"(^|\.)(masked_bias|attn\.bias|attention\.bias)$")
+
+
+def check_loaded(name_or_path: str, info: dict, model) -> None:
+    """QgenInputError when loading left checkpoint weights unused, model weights missing (so randomly initialised) or
+    of another shape, or gave a non-finite value: transformers only logs these (hidden by qgen's quiet default), and
+    the model then runs on random or NaN weights with exit 0. `info` is from_pretrained's `output_loading_info`, which
+    already leaves out tied weights and the buffers a model declares optional."""
+    problems = [(what, sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get(key) or ()))
+                for key, what in (("unexpected_keys", "unused"), ("missing_keys", "missing (randomly initialised)"),
+                                  ("mismatched_keys", "of another shape"))]
+    problems = [(what, [k for k in keys if what != "unused" or not LEGACY_BUFFERS.search(k)]) for what, keys in problems]
+    problems = [(what, keys) for what, keys in problems if keys]
+    if problems:
+        parts = [f"{len(keys)} {what}: {', '.join(keys[:SHOWN_KEYS])}{' …' if len(keys) > SHOWN_KEYS else ''}"
+                 for what, keys in problems]
+        raise QgenInputError("weights do not fit the model its config.json describes (" + "; ".join(parts) + ")",
+                             path=name_or_path)
+    bad = next((name for name, t in float_tensors(model) if not bool(t.isfinite().all())), None)
+    if bad is not None:
+        raise QgenInputError(f"weight {bad} holds NaN or infinite values", path=name_or_path)
+
+
+def float_tensors(model):
+    """(name, tensor) of every floating-point parameter and buffer that holds data (not on the meta device)."""
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t.is_floating_point() and t.device.type != "meta":
+            yield name, t
 
 
 def make_adapter(kind: str, tokenizer, **options):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -20,7 +21,7 @@ import torch
 from qgen.core.errors import QgenInputError
 from qgen.models.dtypes import DTYPES, gpu_half
 from qgen.models.formats import special_tokens
-from qgen.models.loading import load_config, load_model, load_tokenizer, model_kind
+from qgen.models.loading import float_tensors, load_config, load_model, load_tokenizer, model_kind
 
 log = logging.getLogger(__name__)
 
@@ -221,11 +222,29 @@ def _is_linear(module) -> bool:
 
 def load_adapter_for_training(model, adapter_dir, cfg):
     """Resume: the base prepared as in `apply_peft`, then the saved adapter weights, trainable again."""
-    from peft import PeftModel  # peft: only with LoRA
-
     check(cfg)
     _prepare_base(model, cfg)
-    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+    return _with_adapter(model, adapter_dir, is_trainable=True)
+
+
+def _with_adapter(model, adapter_dir, is_trainable: bool):
+    """`model` with the saved adapter loaded; an adapter that leaves LoRA weights of the model unset (peft only
+    warns: they would stay as initialised) or holds non-finite values is a QgenInputError naming the directory."""
+    from peft import PeftModel  # peft: only with LoRA
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=is_trainable)
+    for w in caught:
+        text = str(w.message)
+        if "missing adapter keys" in text:
+            keys = text.split(":", 1)[-1].strip().strip(".")[:300]
+            raise QgenInputError(f"adapter weights do not fit the base model (missing: {keys})", path=adapter_dir)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    bad = next((name for name, t in float_tensors(model) if "lora_" in name and not bool(t.isfinite().all())), None)
+    if bad is not None:
+        raise QgenInputError(f"weight {bad} holds NaN or infinite values", path=adapter_dir)
+    return model
 
 
 def adapter_base(adapter_dir) -> tuple[str, str]:
@@ -249,13 +268,11 @@ def load_adapter_model(adapter_dir, base: str | None = None, merge: bool = False
 
     `base` overrides the recorded base model (e.g. it was moved); `merge=True` returns a plain merged model.
     """
-    from peft import PeftModel  # peft: only with LoRA
-
     recorded, kind = adapter_base(adapter_dir)
     tokenizer = load_tokenizer(str(adapter_dir), load_kwargs.get("trust_remote_code") is True)
     model = load_model(base or recorded, kind, **load_kwargs)
     special_tokens.resize_embeddings(model, tokenizer)
-    model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    model = _with_adapter(model, adapter_dir, is_trainable=False)
     if merge:
         model = model.merge_and_unload()
     model.eval()

@@ -7,6 +7,7 @@ error naming it rather than a loader traceback. No torch here.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from qgen.core.errors import QgenInputError
@@ -35,3 +36,20 @@ def check_weights(directory) -> None:
     """Every `*.safetensors` file of a checkpoint directory is whole (QgenInputError names the first that is not)."""
     for weights in sorted(Path(directory).glob("*.safetensors")):
         check_safetensors(weights)
+
+
+def stored_values(directory) -> int | None:
+    """How many values the full-model weights files of `directory` hold (from their headers: nothing is read beyond
+    them), or None when it has none (a hub name, a LoRA adapter) or one is unreadable (the loader names it)."""
+    files = sorted(Path(directory).glob("model*.safetensors")) if Path(directory).is_dir() else []
+    total = 0
+    try:
+        for path in files:
+            with open(path, "rb") as f:
+                header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+            for key, entry in header.items():
+                if key != "__metadata__":
+                    total += math.prod(int(n) for n in entry["shape"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return total if files else None

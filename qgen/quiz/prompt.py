@@ -25,6 +25,7 @@ header, the choices and the answer cue are never cut; if they alone do not fit, 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,24 @@ def parse_choices(text: str) -> tuple[list[str], list[str]]:
     return labels, texts
 
 
+def _same_text(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def check_choices(choices: list[str], path, where: dict) -> None:
+    """An empty choice, or two choices with the same text, is an error naming the record (the gold is then
+    ambiguous, and scoring by choice text cannot tell them apart)."""
+    seen: dict[str, int] = {}
+    for i, choice in enumerate(choices):
+        text = _same_text(choice)
+        if not text:
+            raise QgenInputError(f"choice {i} is empty", path=path, field="input", **where)
+        if text in seen:
+            raise QgenInputError(f"choices {seen[text]} and {i} are the same ({choice!r})", path=path, field="input",
+                                 **where)
+        seen[text] = i
+
+
 def read_quiz(path) -> list[QuizItem]:
     """Quiz items of an eval- or train-style JSON (list or JSON lines); a record without choices is an error."""
     path = Path(path)
@@ -84,9 +103,14 @@ def read_quiz(path) -> list[QuizItem]:
         if labels != [str(i) for i in range(len(labels))]:
             raise QgenInputError(f"choice labels must be 0..{len(labels) - 1} in order, got {labels}", path=path,
                                  field="input", **where)
-        gold_labels, _ = parse_choices(obj["output"])
+        check_choices(choices, path, where)
+        gold_labels, gold_texts = parse_choices(obj["output"])
         if not gold_labels or int(gold_labels[0]) >= len(choices):
             raise QgenInputError("output is not 'N: text' with N a choice label", path=path, field="output", **where)
+        gold = int(gold_labels[0])
+        if gold_texts[0] and _same_text(gold_texts[0]) != _same_text(choices[gold]):
+            raise QgenInputError(f"the gold answer {obj['output'].strip()!r} names choice {gold}, which is "
+                                 f"{choices[gold]!r}: index and text disagree", path=path, field="output", **where)
         qid = str(obj.get("id", n))
         if qid in seen:
             raise QgenInputError(f"duplicate id {qid!r}", path=path, field="id", **where)

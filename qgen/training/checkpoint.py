@@ -159,6 +159,42 @@ def verify(directory, with_state: bool = False) -> None:
             raise QgenInputError("missing (the checkpoint is incomplete)", path=directory / STATE_PT)
 
 
+DATA_KEY = "train_file_sha256"  # trainer_state.json: the training file the saved data position counts in
+
+
+def _same_setting(given: str, saved: str) -> bool:
+    """The same string, or two spellings of one existing path (relative / absolute, through a symlink)."""
+    if given == saved:
+        return True
+    try:
+        return Path(given).exists() and Path(given).resolve() == Path(saved).resolve()
+    except OSError:
+        return False
+
+
+def check_resume(directory, cfg, data_sha256: str) -> None:
+    """`--resume` continues the run saved in `directory` (`last/`) only with its model and training data: another
+    --model or --train-file (or the same file with other contents) would apply the saved weights, optimiser state
+    and data position to something else. QgenInputError naming the setting, the saved and the given value.
+    Checkpoints written before the data's fingerprint was saved are checked by path only."""
+    saved = load_saved(directory)
+    for name, given, was in (("model", cfg.model.model, saved.model.model),
+                             ("train_file", cfg.data.train_file, saved.data.train_file)):
+        if not _same_setting(str(given), str(was)):
+            raise QgenInputError(f"--resume continues {directory} saved with {name} {was!r}, but {given!r} was given "
+                                 "(give the saved value, or train into a new --output-dir)", field=name)
+    info = _read_info(Path(directory) / STATE_JSON)
+    if 0 < cfg.optim.max_steps < info["step"]:
+        raise QgenInputError(f"--resume continues {directory} saved at step {info['step']}, but max_steps "
+                             f"{cfg.optim.max_steps} was given: give at least {info['step']}", field="max_steps")
+    recorded = info.get(DATA_KEY)
+    if recorded is not None and recorded != data_sha256:
+        raise QgenInputError(f"--resume continues {directory}, but the training file's contents changed since it was "
+                             f"saved (sha256 {recorded[:12]}…, now {data_sha256[:12]}…): the saved data position "
+                             "would count in other data (restore the file, or train into a new --output-dir)",
+                             path=cfg.data.train_file, field="train_file")
+
+
 def recover(directory) -> None:
     """Clean up after a killed writer: put back `.NAME.old` (atomic_dir's fallback swap) and remove `.NAME.*.tmp`.
     Only while holding the output directory's lock."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from qgen.core import yaml_file
 from qgen.core.constants import SAVED_NAME  # noqa: F401  (re-exported: its old home)
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_text
@@ -161,7 +162,10 @@ def _coerce(value, group: str, name: str, source: str):
     try:
         return coerce(value, kind)
     except (TypeError, ValueError):
-        raise QgenInputError(f"expected {getattr(kind, '__name__', kind)}, got {value!r}", path=source, field=name) from None
+        what = "a list of non-empty strings" if kind == list[str] else getattr(kind, "__name__", kind)
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise QgenInputError(f"expected {what}, got {shown}", path=source, field=name) from None
 
 
 def from_dict(data: dict, source: str = "config") -> TrainConfig:
@@ -194,13 +198,12 @@ def load_yaml(path, *, refuse_trust: bool = True) -> TrainConfig:
     saved record)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise QgenInputError("config file not found", path=path) from None
     except IsADirectoryError:
         raise QgenInputError("is a directory, expected a YAML config file", path=path) from None
-    except yaml.YAMLError as e:
-        raise QgenInputError(f"malformed YAML: {e}", path=path) from None
+    data = yaml_file.load(text, path) or {}  # duplicate keys and alias bombs are errors naming the file and line
     return _without_trust(from_dict(data, str(path)), path, refuse_trust)
 
 

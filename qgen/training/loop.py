@@ -23,7 +23,10 @@ from pathlib import Path
 
 import torch
 
+from qgen.core.errors import QgenInputError
 from qgen.core.files import pause_point
+from qgen.data.download import sha256_file
+from qgen.models.formats.seq2seq import answer_cuts, cut_note
 from qgen.training import batching, checkpoint, losses, packing, precision, schedule
 from qgen.training import model_setup as setup
 from qgen.training.distributed import ddp as distributed
@@ -64,6 +67,9 @@ class _Run:
         distributed.barrier(info)
         checkpoint.check_output_dir(out, cfg.run.resume, cfg.run.overwrite)  # never replace a finished run silently
         self.resume = cfg.run.resume and checkpoint.resumable(self.last_dir)  # a damaged last/ is an error
+        self.data_sha256 = sha256_file(cfg.data.train_file)
+        if self.resume:  # the same model and data as the saved run, or an error naming the setting
+            checkpoint.check_resume(self.last_dir, cfg, self.data_sha256)
         if cfg.run.resume and not self.resume and info.is_main:
             log.warning("--resume: no %s yet, starting from the beginning", self.last_dir)
         if cfg.run.overwrite and info.is_main:
@@ -100,8 +106,25 @@ class _Run:
         self.feats = batching.encode_cached(train_ex, self.adapter, cfg.data.train_file, cache, settings)
         self.vfeats = (batching.encode_cached(valid_ex, self.adapter, cfg.data.valid_file, cache, settings)
                        if valid_ex else [])
+        self.feats = self._without_cut_answers(train_ex, self.feats, cfg.data.train_file)
+        self.vfeats = self._without_cut_answers(valid_ex, self.vfeats, cfg.data.valid_file)
         if info.is_main:
             distributed.barrier(info)
+
+    def _without_cut_answers(self, examples, features: list[dict], path) -> list[dict]:
+        """Features of the records whose <hl> answer survives max_source_len: a question about an answer the model
+        cannot see teaches it to invent one, so such records are skipped, counted and reported (an error when none
+        is left)."""
+        cuts = answer_cuts(self.adapter, examples, [f["input_ids"] for f in features])
+        if not cuts:
+            return features
+        note = cut_note(examples, cuts, self.cfg.model.max_source_len)
+        if len(cuts) == len(features):
+            raise QgenInputError(f"all {note}: raise --max-source-len", path=path, field="max_source_len")
+        if self.info.is_main:
+            log.warning("%s: %s; skipped (raise --max-source-len to keep them)", path, note)
+        dropped = set(cuts)
+        return [f for i, f in enumerate(features) if i not in dropped]
 
     def _place_model(self) -> None:
         cfg, dev = self.cfg, self.info.device
@@ -137,6 +160,11 @@ class _Run:
     def _restore(self) -> None:
         tensors, info = checkpoint.load_state(self.last_dir)
         self.state = TrainState.from_json(info)
+        if self.state.step > self.total:  # the run would end at once, its saved steps past the new end
+            setting = ("max_steps", self.cfg.optim.max_steps) if self.cfg.optim.max_steps else ("epochs", self.cfg.optim.epochs)
+            raise QgenInputError(f"--resume continues {self.last_dir} saved at step {self.state.step}, but {setting[0]} "
+                                 f"{setting[1]} gives {self.total} steps: give at least {self.state.step}",
+                                 field=setting[0])
         distributed.load_optimizer_state(self.model, self.optimizer, tensors["optimizer"])
         self.scheduler.load_state_dict(tensors["scheduler"])
         self.scaler.load_state_dict(tensors["scaler"])
@@ -161,7 +189,8 @@ class _Run:
             try:
                 if not (with_state or self.wrote_last):
                     checkpoint.mark_no_last_yet(directory.parent)
-                checkpoint.save(directory, self.raw, self.loaded.tokenizer, self.cfg, st.to_json(), tensors, weights,
+                info = {**st.to_json(), checkpoint.DATA_KEY: self.data_sha256}
+                checkpoint.save(directory, self.raw, self.loaded.tokenizer, self.cfg, info, tensors, weights,
                                 point=f"save:{directory.name}:{st.step}")
                 if with_state:
                     checkpoint.saved_last(directory.parent)

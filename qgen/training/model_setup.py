@@ -45,6 +45,8 @@ def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = No
         tokenizer = load_tokenizer(path, m.trust_remote_code)
         kind = model_kind(load_config(base, m.trust_remote_code))
         model = load_model(base, kind, m.trust_remote_code, **load_kwargs(cfg))
+    except QgenInputError:  # weights that do not fit the config, or not finite: named by load_model
+        raise
     except (OSError, ValueError) as e:  # unknown name, hub unreachable offline, incomplete checkpoint directory
         raise QgenInputError(f"cannot load the model: {e}", path=base, field="model") from None
     if m.add_special_tokens:

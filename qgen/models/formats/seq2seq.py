@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import torch
 
-from qgen.core.constants import IGNORE
+from qgen.core.constants import HL, IGNORE
 from qgen.data.examples import Example
 from qgen.models.padding import pad_rows
+
+
+def answer_cuts(adapter, examples, encoded: list[list[int]]) -> list[int]:
+    """Indices of the examples whose `<hl>` answer was cut off by the source length (none for a causal adapter,
+    whose prompt is cut from the left, keeping the end where the answer is asked for)."""
+    check = getattr(adapter, "answer_cut", None)
+    if check is None:
+        return []
+    return [i for i, (ex, ids) in enumerate(zip(examples, encoded)) if check(ex, ids)]
+
+
+def cut_note(examples, cuts: list[int], max_source_len: int, shown: int = 5) -> str:
+    """`N of M records (3 (id a), 17 (id b), …) have their <hl> answer beyond max_source_len L tokens` (records
+    numbered from 1 in their file's order)."""
+    first = ", ".join(f"{i + 1} (id {examples[i].id})" for i in cuts[:shown]) + (", …" if len(cuts) > shown else "")
+    return (f"{len(cuts)} of {len(examples)} records ({first}) have their <hl> answer beyond max_source_len "
+            f"{max_source_len} tokens")
 
 
 class Seq2SeqAdapter:
@@ -26,6 +43,20 @@ class Seq2SeqAdapter:
         src = tok(self.prompt(ex), truncation=True, max_length=self.max_source_len)["input_ids"]
         tgt = tok(text_target=ex.target, truncation=True, max_length=self.max_target_len)["input_ids"]
         return {"input_ids": src, "labels": tgt}
+
+    def answer_cut(self, ex: Example, ids: list[int]) -> bool:
+        """True when `ids` (the encoded source) were cut by max_source_len before the end of the `<hl> answer <hl>`
+        span: the model is then asked about an answer it never sees. Only a source cut to the limit is tokenised
+        again (up to its closing <hl>)."""
+        if len(ids) < self.max_source_len:
+            return False
+        prompt = self.prompt(ex)
+        first = prompt.find(HL)
+        if first < 0:
+            return False
+        second = prompt.find(HL, first + len(HL))
+        end = (second if second >= 0 else first) + len(HL)
+        return len(self.tokenizer(prompt[:end])["input_ids"]) > self.max_source_len
 
     def collate(self, features: list[dict]) -> dict:
         input_ids, attention_mask = pad_rows([f["input_ids"] for f in features], self.tokenizer.pad_token_id)

@@ -43,3 +43,21 @@ def test_idempotent_japanese_alphabet(text):
     once = normalize(text)
     assert normalize(once) == once
     assert "\n" not in once
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("서울은 한국의 수도이다.", "서울은 한국의 수도이다."),
+    ("있다. 1394년 조선 (1392) 의 「서울」 입니다", "있다. 1394년 조선 (1392) 의 「서울」 입니다"),
+    ("ソウル 市 の 서울  특별시", "ソウル市の 서울 특별시"),  # Japanese spaces still go; the Korean ones stay (one each)
+    ("東京 は 首都", "東京は首都"),
+])
+def test_japanese_normalisation_keeps_the_spaces_beside_hangul(text, expected):
+    # issue 29: Korean data normalised without --lang ko (neologdn) lost every word space: 서울은한국의수도이다.
+    assert normalize(text, "ja") == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("서울은한 국 東京は (1).「」 \n")), max_size=30))
+def test_idempotent_with_hangul(text):
+    once = normalize(text)
+    assert normalize(once) == once

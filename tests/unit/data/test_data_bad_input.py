@@ -327,3 +327,21 @@ def test_bad_paraphrase_file(tmp_path, capsys, para, message):
 def test_qgen_input_error_names_everything():
     e = QgenInputError("bad", path="f.json", line=3, field="x")
     assert str(e) == "f.json, line 3, field 'x': bad"
+
+
+@pytest.mark.parametrize("header", ["id\tsource\ttarget", "qid\tInput\tOutput", "\tquestion\tanswer"])
+def test_a_tsv_header_row_is_skipped_and_said(tmp_path, caplog, header):
+    # issue 29: a spreadsheet's column names were read as an example (and trained on)
+    path = tmp_path / "t.tsv"
+    path.write_text(f"{header}\nq1\tanswer: 東京 context: 東京は首都\t首都は?\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        rows = read_tsv(path)
+    assert [r.id for r in rows] == ["q1"]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and f"{path}, line 1: a header row" in said[0] and "skipped (1 row)" in said[0], said
+
+
+def test_only_the_first_row_can_be_a_header(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("q1\tanswer: 東京 context: 東京は首都\t首都は?\nq2\tsource\ttarget\n", encoding="utf-8")
+    assert [r.id for r in read_tsv(path)] == ["q1", "q2"]

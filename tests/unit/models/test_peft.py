@@ -262,3 +262,26 @@ def test_reentrant_checkpointing_trap_is_real(tiny_dir, examples):
     _, grads = _grads(model, adapter, batch)
     assert grads["base_model.model.lm_head.weight"] is not None
     assert all(g is None for n, g in grads.items() if "lora_" in n)  # backward "works", LoRA silently gets nothing
+
+
+@pytest.mark.parametrize("damage, says", [("renamed", "adapter weights do not fit the base model"),
+                                          ("nan", "holds NaN or infinite values")])
+def test_an_adapter_that_does_not_fit_or_is_not_finite_is_refused(tiny_dir, tmp_path, damage, says):
+    # issue 29: a LoRA weight peft could not place stayed as initialised (peft only warns), a NaN gave empty output
+    from safetensors.torch import load_file, save_file
+
+    path = str(tiny_dir / "tiny-t5")
+    tok = load_tokenizer(path)
+    qpeft.apply_peft(load_model(path, "seq2seq"), make_cfg(lora_r=4), tok).save_pretrained(tmp_path / "a")
+    tok.save_pretrained(tmp_path / "a")
+    weights_file = tmp_path / "a" / "adapter_model.safetensors"
+    weights = load_file(weights_file)
+    key = next(k for k in weights if "lora_B" in k)
+    if damage == "renamed":
+        weights[key.replace("lora_B", "lora_X")] = weights.pop(key)
+    else:
+        weights[key] = torch.full_like(weights[key], float("nan"))
+    save_file(weights, weights_file)
+    with pytest.raises(QgenInputError) as e:
+        qpeft.load_adapter_model(tmp_path / "a")
+    assert str(e.value).startswith(f"{tmp_path / 'a'}: ") and says in str(e.value), str(e.value)
