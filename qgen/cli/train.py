@@ -76,12 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
         console.configure(cfg.run.verbose)  # transformers' bars and warnings only with --verbose
-        from qgen.training.checkpoint import CheckpointWriteError  # torch: train.py --help and flag errors stay fast
+        from qgen.training.checkpoint import CheckpointWriteError, NonFiniteWeightsError  # torch: --help stays fast
         from qgen.training.loop import TrainingDiverged, TrainingInterrupted, train  # torch, as above
 
         try:
             summary = train(cfg)
-        except (TrainingDiverged, CheckpointWriteError) as e:
+        except (TrainingDiverged, CheckpointWriteError, NonFiniteWeightsError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         except TrainingInterrupted as e:
