@@ -17,6 +17,7 @@ from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core import console
+from qgen.core.errors import os_error_message
 from qgen.training.config import GROUPS, TrainConfig, apply_dict, load_yaml
 
 
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"interrupted: {e}\nresume with: {resume_command(argv)}", file=sys.stderr)
             return 128 + e.signum
     except OSError as e:  # e.g. disk full while writing metrics.jsonl: one line, not a traceback
-        print(f"error: {f'{e.filename}: ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted (stopped at once; last/ holds the last saved step)", file=sys.stderr)

@@ -22,6 +22,7 @@ from pathlib import Path
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.core.values import MAX_TOKENS, check_finite, check_range
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
 from qgen.inference.loader import load_inference_model
@@ -92,6 +93,13 @@ class QuizSettings:
             raise ValueError("input: no quiz file given")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
+        check_finite(self)
+        for name in ("max_new_tokens", "max_len"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 1, MAX_TOKENS)
+        for name in ("retrieval_k", "max_passages", "limit"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 1)
         if self.retrieve_all and self.retrieval is None:
             raise ValueError("retrieve_all needs retrieval (a BM25 index directory)")
 
