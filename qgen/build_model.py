@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from qgen.cli.parser import reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import read_examples
@@ -21,7 +21,7 @@ from qgen.models.tiny import TINY_MODELS, build_untrained
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qgen build-model", description=__doc__.split("\n")[0])
+    p = ArgumentParser(prog=command_prog("qgen build-model"), description=__doc__.split("\n")[0])
     p.add_argument("--texts", type=Path, nargs="+", required=True, help="TSV / JSON files whose texts train the tokenizer")
     p.add_argument("--arch", default="tiny-t5", choices=TINY_MODELS, help="architecture family")
     p.add_argument("--arch-config", type=Path, help="YAML mapping of model config settings (d_model, num_layers, …)")
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--position-prior", default="none", choices=("none", "locality", "copy"),
                    help="T5 only. locality: start the relative-position biases as sharp neighbour heads; copy: also "
                         "write a span-copying circuit into the initial weights (qgen/models/position_prior.py)")
-    p.add_argument("--output", type=Path, required=True, help="directory to write (reused if it already holds a model)")
+    p.add_argument("--output", type=output_dir, required=True, help="directory to write (reused if it already holds a model)")
     return p
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog
-from qgen.core.files import write_json
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir, output_file
+from qgen.core.files import check_output, write_json
 from qgen.evaluation import report
 from qgen.evaluation.records import (  # the scoring itself; this module is the command around it
     SORT_KEYS,
@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-source-prefix", action="store_true", help="use the whole source field, not the text after `context:`"
     )
     ap.add_argument("--no-hallucination", action="store_true", help="skip the GiNZA hallucination check")
-    ap.add_argument("--output-dir", type=Path, help="where the report and metrics go; %(default)s = beside the predictions")
-    ap.add_argument("--report", type=Path, help="report path (.html or .md); %(default)s = OUTPUT_DIR/NAME.report.html, "
+    ap.add_argument("--output-dir", type=output_dir, help="where the report and metrics go; %(default)s = beside the predictions")
+    ap.add_argument("--report", type=output_file, help="report path (.html or .md); %(default)s = OUTPUT_DIR/NAME.report.html, "
                     "NAME being the predictions file's name without .jsonl")
-    ap.add_argument("--metrics", type=Path, help="metrics JSON path; %(default)s = OUTPUT_DIR/NAME.metrics.json")
+    ap.add_argument("--metrics", type=output_file, help="metrics JSON path; %(default)s = OUTPUT_DIR/NAME.metrics.json")
     ap.add_argument(
         "--sort", choices=SORT_KEYS, default="hallucination", help="order of the report's examples, worst first"
     )
@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     hallu = not args.no_hallucination
+    report_path, metrics_path = output_paths(args.predictions, args.output_dir, args.report, args.metrics)
+    for path, flag in ((report_path, "--report"), (metrics_path, "--metrics")):
+        check_output(path, flag)  # a default path beside the predictions, checked before the scoring
     records = read_predictions(args.predictions, args.source_field if hallu else None)
     result = evaluate_records(
         records,
@@ -77,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
         tokenize=args.tokenize,
         workers=args.workers,
     )
-    report_path, metrics_path = output_paths(args.predictions, args.output_dir, args.report, args.metrics)
     rows = worst_first(result["examples"], args.sort)
     report.write_report(
         report_path, result["metrics"], rows, title=f"qgen eval: {args.predictions.name}", max_rows=args.max_rows

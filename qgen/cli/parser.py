@@ -21,8 +21,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 
 from qgen.core.errors import QgenInputError, os_error_message
+from qgen.core.files import output_problem
 
 _PROG: ContextVar[str | None] = ContextVar("qgen_command_prog", default=None)
 
@@ -79,6 +81,24 @@ def quiet_broken_pipe() -> Iterator[None]:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+
+
+def output_file(text: str) -> Path:
+    """argparse `type=` of a flag naming a file to write: checked when the flags are parsed, before any work
+    (qgen.core.files.output_problem: a directory, a parent that is a file, not writable, a full disk)."""
+    return _output(text, directory=False)
+
+
+def output_dir(text: str) -> Path:
+    """argparse `type=` of a flag naming a directory to create or fill, checked as `output_file` is."""
+    return _output(text, directory=True)
+
+
+def _output(text: str, directory: bool) -> Path:
+    problem = output_problem(text, directory)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: cannot write here: {problem}")
+    return Path(text)
 
 
 def command_prog(default: str) -> str:

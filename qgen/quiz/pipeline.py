@@ -22,6 +22,7 @@ from pathlib import Path
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.core.files import check_output
 from qgen.core.values import MAX_TOKENS, check_finite, check_range
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
@@ -184,8 +185,7 @@ def _rescore_gated(s: QuizSettings, scorer, index, items, recs: list[dict], timi
 
 def run_quiz(s: QuizSettings) -> QuizResult:
     """Score every file (and re-score gated questions with retrieval), write the outputs into `s.output_dir`."""
-    if s.output_dir.exists() and not s.output_dir.is_dir():
-        raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=s.output_dir)
+    check_output(s.output_dir, "output_dir", directory=True)  # before any work: a file there, not writable …
     console.configure(s.verbose)
     files = {str(f): read_quiz(f)[: s.limit] if s.limit else read_quiz(f) for f in s.input}
     index = load_index(s.retrieval) if s.retrieval else None
