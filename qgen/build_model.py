@@ -15,7 +15,7 @@ import yaml
 
 from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors
 from qgen.core import console
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import QgenInputError, yaml_error
 from qgen.data.examples import read_examples
 from qgen.models.tiny import TINY_MODELS, build_untrained
 
@@ -42,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.arch_config:
         try:
             overrides = yaml.safe_load(args.arch_config.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise QgenInputError(f"cannot read the architecture settings: {e}", path=args.arch_config) from None
+        except OSError as e:
+            raise QgenInputError(f"cannot read the architecture settings: {e.strerror}", path=args.arch_config) from None
+        except (yaml.YAMLError, RecursionError) as e:
+            raise yaml_error(args.arch_config, e) from None
         if not isinstance(overrides, dict):
             raise QgenInputError("expected a mapping of config settings", path=args.arch_config)
     texts = [t for path in args.texts for ex in read_examples(path) for t in (ex.source, ex.input, ex.target) if t]

@@ -31,7 +31,7 @@ import yaml
 from qgen.cli import quiz as quiz_cli
 from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors
 from qgen.core.constants import DTYPE_NAMES
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import QgenInputError, yaml_error
 from qgen.core.files import atomic_write, write_json, write_text
 
 # quiz flags a sweep passes through (name → flag); a config key or a model entry may set any of them
@@ -84,8 +84,8 @@ def load_config(path: Path) -> tuple[dict, list[dict]]:
                              path=path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise QgenInputError(f"not valid YAML: {e}".replace("\n", " "), path=path) from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise yaml_error(path, e) from None
     if not isinstance(data, dict):
         raise QgenInputError("expected a mapping with a models: list", path=path)
     unknown = set(data) - set(PASSED) - {"models"}

@@ -31,3 +31,14 @@ def os_error_message(e: OSError, writing=None) -> str:
         return f"no space left on device writing {path}" if path is not None else "no space left on device"
     reason = e.strerror or str(e) or type(e).__name__
     return f"{path}: {reason}" if path is not None else reason
+
+
+def yaml_error(path, e: Exception) -> QgenInputError:
+    """A PyYAML error as `PATH, line N: malformed YAML (column C): problem` (its own text says `<unicode string>`
+    for a document read as text); a document nested past Python's recursion limit (RecursionError) says so."""
+    if isinstance(e, RecursionError):
+        return QgenInputError("malformed YAML: nested too deeply", path=path)
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    problem = " ".join(p for p in (getattr(e, "context", None), getattr(e, "problem", None)) if p) or str(e)
+    column = f" (column {mark.column + 1})" if mark else ""
+    return QgenInputError(f"malformed YAML{column}: {problem}", path=path, line=mark.line + 1 if mark else None)

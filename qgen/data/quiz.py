@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import QgenInputError, yaml_error
 from qgen.data.jsonfile import load_json, load_records, read_text
 from qgen.data.skips import Skips
 from qgen.data.tsv import clean
@@ -75,9 +75,8 @@ def load_template(path) -> QuizTemplate:
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             data = yaml.safe_load(read_text(path))
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise QgenInputError(f"malformed YAML: {e}", path=path, line=mark.line + 1 if mark else None) from None
+        except (yaml.YAMLError, RecursionError) as e:
+            raise yaml_error(path, e) from None
     else:
         data = load_json(path)
     if not isinstance(data, dict):

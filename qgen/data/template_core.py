@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import QgenInputError, yaml_error
 from qgen.data.jsonfile import read_text
 
 
@@ -77,10 +77,8 @@ def load_yaml(path):
     """The YAML document at `path` with YDict/YList containers; a syntax error names its line."""
     try:
         return yaml.load(read_text(path), Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e)
-        raise QgenInputError(f"malformed YAML: {problem}", path=path, line=mark.line + 1 if mark else None) from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise yaml_error(path, e) from None
 
 
 @dataclass(frozen=True)

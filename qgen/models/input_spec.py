@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from qgen.core.constants import SAVED_NAME
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import QgenInputError, yaml_error
 from qgen.core.files import write_json
 from qgen.core.text import LANGS
 from qgen.core.values import MAX_TOKENS, check_range, coerce
@@ -82,8 +82,8 @@ def _read_mapping(path: Path, parse) -> dict:
         raise QgenInputError(f"unreadable: {e}", path=path) from None
     except json.JSONDecodeError as e:
         raise QgenInputError(f"malformed JSON: {e}", path=path) from None
-    except yaml.YAMLError as e:
-        raise QgenInputError(f"malformed YAML: {e}", path=path) from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise yaml_error(path, e) from None
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise QgenInputError(f"expected a mapping of settings, got {type(data).__name__}", path=path)

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from qgen.core.constants import SAVED_NAME  # noqa: F401  (re-exported: its old home)
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import QgenInputError, yaml_error
 from qgen.core.files import write_text
 from qgen.core.values import coerce
 from qgen.models.input_spec import InputSpec
@@ -197,8 +197,8 @@ def load_yaml(path) -> TrainConfig:
         raise QgenInputError("config file not found", path=path) from None
     except IsADirectoryError:
         raise QgenInputError("is a directory, expected a YAML config file", path=path) from None
-    except yaml.YAMLError as e:
-        raise QgenInputError(f"malformed YAML: {e}", path=path) from None
+    except (yaml.YAMLError, RecursionError) as e:
+        raise yaml_error(path, e) from None
     return from_dict(data, str(path))
 
 
