@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import difflib
 import functools
+import math
 import os
 import re
 import sys
@@ -83,6 +84,14 @@ def quiet_broken_pipe() -> Iterator[None]:
         sys.exit(1)
 
 
+def finite_float(text: str) -> float:
+    """argparse's float without NaN and infinities (no setting means them; `--lr nan` trained on NaN)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number")
+    return value
+
+
 def output_file(text: str) -> Path:
     """argparse `type=` of a flag naming a file to write: checked when the flags are parsed, before any work
     (qgen.core.files.output_problem: a directory, a parent that is a file, not writable, a full disk)."""
@@ -117,6 +126,7 @@ class ArgumentParser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+        self.register("type", float, finite_float)  # every `type=float` flag: NaN passes every range check
 
     def parse_known_args(self, args=None, namespace=None):
         self._given = list(sys.argv[1:] if args is None else args)  # for suggestions in error()
