@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors
 from qgen.core import console, yaml_file
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import read_examples
@@ -19,7 +19,7 @@ from qgen.models.tiny import TINY_MODELS, build_untrained
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qgen build-model", description=__doc__.split("\n")[0])
+    p = ArgumentParser(prog=command_prog("qgen build-model"), description=__doc__.split("\n")[0])
     p.add_argument("--texts", type=Path, nargs="+", required=True, help="TSV / JSON files whose texts train the tokenizer")
     p.add_argument("--arch", default="tiny-t5", choices=TINY_MODELS, help="architecture family")
     p.add_argument("--arch-config", type=Path, help="YAML mapping of model config settings (d_model, num_layers, …)")
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--position-prior", default="none", choices=("none", "locality", "copy"),
                    help="T5 only. locality: start the relative-position biases as sharp neighbour heads; copy: also "
                         "write a span-copying circuit into the initial weights (qgen/models/position_prior.py)")
-    p.add_argument("--output", type=Path, required=True, help="directory to write (reused if it already holds a model)")
+    p.add_argument("--output", type=output_dir, required=True, help="directory to write (reused if it already holds a model)")
     return p
 
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             text = args.arch_config.read_text(encoding="utf-8")
         except OSError as e:
-            raise QgenInputError(f"cannot read the architecture settings: {e}", path=args.arch_config) from None
+            raise QgenInputError(f"cannot read the architecture settings: {e.strerror}", path=args.arch_config) from None
         overrides = yaml_file.load(text, args.arch_config) or {}
         if not isinstance(overrides, dict):
             raise QgenInputError("expected a mapping of config settings", path=args.arch_config)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from qgen.cli.parser import reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
@@ -73,9 +73,9 @@ def export(checkpoint: Path, output: Path, dtype: str = "fp16", card: Path | Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qgen export", description=__doc__.split("\n")[0])
+    p = ArgumentParser(prog=command_prog("qgen export"), description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", type=Path, required=True, help="a best/ or last/ directory")
-    p.add_argument("--output", type=Path, required=True, help="directory to write (replaced atomically)")
+    p.add_argument("--output", type=output_dir, required=True, help="directory to write (replaced atomically)")
     p.add_argument("--dtype", choices=EXPORT_DTYPES, default="fp16", help="storage dtype of the weights")
     p.add_argument("--card", type=Path, help="model card (Markdown) to ship as README.md")
     p.add_argument("--max-source-len", type=int, help="source tokens inference keeps (default: as trained)")

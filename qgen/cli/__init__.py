@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
-from qgen.cli.parser import invoked_as
-from qgen.core.errors import QgenInputError
+from qgen.cli.parser import invoked_as, quiet_broken_pipe, reports_input_errors
 
 COMMANDS = {
     "train": ("qgen.cli.train", "fine-tune a model (same as train.py)"),
@@ -25,28 +25,32 @@ COMMANDS = {
     "export": ("qgen.export_model", "a checkpoint → a small shippable directory (fp16 weights, loads as fp32)"),
 }
 
+MOVED = {"summarize": "predict --task summarize", "instruct": "predict --task instruct"}  # tasks, not commands
+
 
 def run(module: str, argv: list[str] | None, prog: str | None = None) -> int:
-    """Run a command's `main`, turning QgenInputError into a one-line message and exit code 2; `prog` (`qgen eval`)
-    is the name its --help and errors show."""
-    try:
-        with invoked_as(prog):
-            return importlib.import_module(module).main(argv) or 0
-    except QgenInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    """Run a command's `main`, turning QgenInputError into a one-line message and exit code 2 (and an OSError, Ctrl-C
+    or a closed stdout as qgen.cli.parser.reports_input_errors says); `prog` (`qgen eval`) is the name its --help and
+    errors show."""
+    with invoked_as(prog):
+        return reports_input_errors(importlib.import_module(module).main)(argv) or 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+    with quiet_broken_pipe():
+        if argv and argv[0] in COMMANDS:
+            return run(COMMANDS[argv[0]][0], argv[1:], prog=f"qgen {argv[0]}")
         lines = [f"  {name:<16} {help_}" for name, (_, help_) in COMMANDS.items()]
-        print("usage: qgen <command> [options]\n\ncommands:\n" + "\n".join(lines))
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    return run(COMMANDS[argv[0]][0], argv[1:], prog=f"qgen {argv[0]}")
+        usage = "usage: qgen <command> [options]\n\ncommands:\n" + "\n".join(lines)
+        if not argv or argv[0] in ("-h", "--help"):
+            print(usage)
+            return 0 if argv else 2
+        close = [MOVED[argv[0]]] if argv[0] in MOVED else difflib.get_close_matches(argv[0], list(COMMANDS), n=1)
+        hint = f" (did you mean qgen {close[0]}?)" if close else ""
+        print(f"error: unknown command {argv[0]!r}{hint}; the commands: {', '.join(COMMANDS)}\nsee qgen --help",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog
-from qgen.core.files import atomic_files, write_json
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir, output_file
+from qgen.core.files import atomic_files, check_output, write_json
 from qgen.core.outputs import check_outputs
 from qgen.evaluation import report
 from qgen.evaluation.qa_metrics import QA_METRICS
@@ -52,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-source-prefix", action="store_true", help="use the whole source field, not the text after `context:`"
     )
     ap.add_argument("--no-hallucination", action="store_true", help="skip the GiNZA hallucination check")
-    ap.add_argument("--output-dir", type=Path, help="where the report and metrics go; %(default)s = beside the predictions")
-    ap.add_argument("--report", type=Path, help="report path (.html or .md); %(default)s = OUTPUT_DIR/NAME.report.html, "
+    ap.add_argument("--output-dir", type=output_dir, help="where the report and metrics go; %(default)s = beside the predictions")
+    ap.add_argument("--report", type=output_file, help="report path (.html or .md); %(default)s = OUTPUT_DIR/NAME.report.html, "
                     "NAME being the predictions file's name without .jsonl")
-    ap.add_argument("--metrics", type=Path, help="metrics JSON path; %(default)s = OUTPUT_DIR/NAME.metrics.json")
+    ap.add_argument("--metrics", type=output_file, help="metrics JSON path; %(default)s = OUTPUT_DIR/NAME.metrics.json")
     ap.add_argument(
         "--sort", choices=SORT_KEYS, default="hallucination", help="order of the report's examples, worst first"
     )
@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     report_path, metrics_path = output_paths(args.predictions, args.output_dir, args.report, args.metrics)
     check_outputs([("--report", report_path), ("--metrics", metrics_path)], [("--predictions", args.predictions)])
-
     hallu = not args.no_hallucination
+    for path, flag in ((report_path, "--report"), (metrics_path, "--metrics")):
+        check_output(path, flag)  # a default path beside the predictions, checked before the scoring
     records = read_predictions(args.predictions, args.source_field if hallu else None)
     result = evaluate_records(
         records,

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors
 from qgen.core.outputs import check_outputs
 from qgen.quiz.retrieval import build_index, load_index
 
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="index a corpus", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     b.add_argument("--corpus", nargs="+", required=True, type=Path, help=".txt lines, JSONL/JSON passages, or SQuAD JSON")
-    b.add_argument("--output", required=True, type=Path, help="index directory to write")
+    b.add_argument("--output", required=True, type=output_dir, help="index directory to write")
     b.add_argument("--k1", type=float, default=1.5, help="BM25 k1")
     b.add_argument("--b", type=float, default=0.75, help="BM25 b")
     s = sub.add_parser("search", help="query an index", formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -11,7 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
@@ -23,7 +23,7 @@ from qgen.training.config import SAVED_NAME, load_saved
 def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog=command_prog("qgen merge"), description=__doc__.splitlines()[0])
     p.add_argument("--adapter", required=True, help="LoRA adapter directory (best/ or last/ of a --lora-r run)")
-    p.add_argument("--output", required=True, help="directory for the merged model (replaced atomically)")
+    p.add_argument("--output", required=True, type=output_dir, help="directory for the merged model (replaced atomically)")
     p.add_argument("--base", default=None, help="base model name/path; default: the one recorded in the adapter")
     p.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
                    help="weights dtype of the merged model; auto = the base model's own dtype")

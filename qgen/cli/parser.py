@@ -12,15 +12,20 @@ the dispatcher wraps the call in `invoked_as(...)`, and each command's top-level
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import functools
+import math
+import os
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import QgenInputError, os_error_message
+from qgen.core.files import output_problem
 
 _PROG: ContextVar[str | None] = ContextVar("qgen_command_prog", default=None)
 
@@ -40,17 +45,69 @@ def invoked_as(prog: str | None) -> Iterator[None]:
 
 def reports_input_errors(main):
     """Decorator for a command's `main(argv)`: bad input (QgenInputError) becomes one `error: …` line on stderr and
-    exit code 2, never a traceback — the same whether the command runs as `qgen X`, as a script or from Python."""
+    exit code 2, never a traceback — the same whether the command runs as `qgen X`, as a script or from Python. A
+    failed read or write (OSError: a full disk, a permission) is one line and exit 1; Ctrl-C is `interrupted` and
+    130; output cut short by a closed pipe (`… --help | head`) ends quietly."""
 
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
-        try:
-            return main(argv)
-        except QgenInputError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        with quiet_broken_pipe():
+            try:
+                return main(argv)
+            except QgenInputError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            except KeyboardInterrupt:
+                print("interrupted", file=sys.stderr)
+                return 130
+            except OSError as e:
+                if isinstance(e, BrokenPipeError):
+                    raise
+                print(f"error: {os_error_message(e)}", file=sys.stderr)
+                return 1
 
     return wrapped
+
+
+@contextmanager
+def quiet_broken_pipe() -> Iterator[None]:
+    """Stdout closed by its reader (`qgen --help | head`): stop quietly, with no BrokenPipeError traceback now or
+    when Python flushes stdout at exit (stdout is pointed at /dev/null, as the Python docs advise; exit code 1)."""
+    try:
+        try:
+            yield
+        finally:
+            sys.stdout.flush()  # inside the block: a SystemExit from --help is flushed here, not at exit
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+
+
+def finite_float(text: str) -> float:
+    """argparse's float without NaN and infinities (no setting means them; `--lr nan` trained on NaN)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number")
+    return value
+
+
+def output_file(text: str) -> Path:
+    """argparse `type=` of a flag naming a file to write: checked when the flags are parsed, before any work
+    (qgen.core.files.output_problem: a directory, a parent that is a file, not writable, a full disk)."""
+    return _output(text, directory=False)
+
+
+def output_dir(text: str) -> Path:
+    """argparse `type=` of a flag naming a directory to create or fill, checked as `output_file` is."""
+    return _output(text, directory=True)
+
+
+def _output(text: str, directory: bool) -> Path:
+    problem = output_problem(text, directory)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: cannot write here: {problem}")
+    return Path(text)
 
 
 def command_prog(default: str) -> str:
@@ -69,6 +126,7 @@ class ArgumentParser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+        self.register("type", float, finite_float)  # every `type=float` flag: NaN passes every range check
 
     def parse_known_args(self, args=None, namespace=None):
         self._given = list(sys.argv[1:] if args is None else args)  # for suggestions in error()

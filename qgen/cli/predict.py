@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 from qgen.cli.dataclass_args import add_dataclass_args, from_args
-from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, output_file, reports_input_errors
 from qgen.core import console
 from qgen.core.console import progress
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
-from qgen.core.files import write_json, write_jsonl
+from qgen.core.files import check_output, write_json, write_jsonl
 from qgen.core.outputs import check_outputs
 from qgen.data.examples import read_examples
 from qgen.data.jsquad import parse_qa_source
@@ -70,11 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "any other "
                    "task overrides the checkpoint's saved one (aqg, aqg_hl, qa …)")
     p.add_argument("--input", required=True, type=Path, help="TSV (id, source, target) or instruction JSON/JSONL")
-    p.add_argument("--output", type=Path, help="predictions JSONL to write (required; a quiz run takes --output-dir)")
+    p.add_argument("--output", type=output_file, help="predictions JSONL to write (required; a quiz run takes --output-dir)")
     p.add_argument("--batch-size", "--batch_size", type=int, default=32, help="inputs generated together")
     p.add_argument("--limit", type=int, default=None, help="only the first N examples")
     p.add_argument("--eval", action="store_true", help="also score the predictions (qgen.cli.eval) and save the metrics")
-    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
+    p.add_argument("--metrics", type=output_file, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
     p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
                    help="words no prediction may contain (blocked in every spelling, checked on the decoded text)")
@@ -194,6 +194,8 @@ def run(args) -> int:
     if args.limit is not None and args.limit < 1:
         raise QgenInputError("must be at least 1", field="--limit")
     settings = settings_from_args(args)
+    if args.eval:
+        args.metrics = check_output(metrics_path(args), "--metrics")
     console.configure(args.verbose)
     examples = read_examples(args.input)
     if args.limit is not None:

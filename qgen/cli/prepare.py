@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from qgen.cli.parser import reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.core.outputs import check_outputs
 from qgen.data.skips import print_reasons, print_summary
@@ -63,17 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
             lines.append(f"  {name:<24} {load_template(path).description}")
         except QgenInputError as e:
             lines.append(f"  {name:<24} (broken: {e})")
-    p = argparse.ArgumentParser(
-        prog="qgen prepare",
+    p = ArgumentParser(
+        prog=command_prog("qgen prepare"),
         description="Convert data files with a YAML template: records → fields → steps → TSV / JSON / JSONL rows.",
         epilog="shipped templates (configs/templates/):\n" + "\n".join(lines),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        allow_abbrev=False,
     )
     p.add_argument("--input", required=True, type=Path, nargs="+", help="input file(s) (squad: also directories)")
     p.add_argument("--template", required=True, help="template YAML file, or a shipped template's name")
-    p.add_argument("--output", required=True, type=Path, help="file to write")
-    p.add_argument("--holdout-output", type=Path, default=None,
+    p.add_argument("--output", required=True, type=output_file, help="file to write")
+    p.add_argument("--holdout-output", type=output_file, default=None,
                    help="file for the records a holdout step sets aside (templates with a holdout option)")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="NAME=VALUE",
                    help="override a template option (repeatable); VALUE is read as YAML: 0.1, true, null, ko")

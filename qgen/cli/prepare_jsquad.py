@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.core.outputs import check_outputs
 from qgen.data.jsquad import CONTEXT_WINDOWS, TASKS, answer_in_body, convert, holdout_split
@@ -17,21 +17,20 @@ from qgen.data.tsv import write_tsv_files
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="prepare_jsquad",
+    p = ArgumentParser(
+        prog=command_prog("prepare_jsquad"),
         description="Convert a SQuAD-v1.1-layout file (JSQuAD, KorQuAD, SQuAD) to `id\\tsource\\ttarget` TSV rows.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--input", required=True, type=Path, nargs="+",
                    help="SQuAD-layout JSON file(s) or directories of them (JaQuAD's shards: --input jaquad/train)")
     p.add_argument("--task", required=True, choices=TASKS, help="qa: question+context→answer; aqg: answer+context→"
                    "question; aqg_hl: context with <hl> answer <hl>→question")
-    p.add_argument("--output", required=True, type=Path, help="TSV to write")
+    p.add_argument("--output", required=True, type=output_file, help="TSV to write")
     p.add_argument("--lang", default="ja", choices=("ja", "ko", "en"), help="normalisation (neologdn for ja only)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N usable questions (file order)")
     p.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
                    help="move this fraction of the contexts (with all their questions) to --holdout-output")
-    p.add_argument("--holdout-output", type=Path, default=None, help="TSV for the held-out questions")
+    p.add_argument("--holdout-output", type=output_file, default=None, help="TSV for the held-out questions")
     p.add_argument("--seed", type=int, default=0, help="seed of the holdout split")
     p.add_argument("--answer-in-body", action="store_true",
                    help="move an answer_start that points into the 'TITLE [SEP]' prefix to the answer's first "

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_jsonl
 from qgen.core.outputs import check_outputs
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convert KorQuAD (SQuAD layout) to {\"text\": ...} JSONL instruction prompts.",
     )
     p.add_argument("--input", required=True, type=Path, help="SQuAD-layout JSON file")
-    p.add_argument("--output", required=True, type=Path, help="JSONL to write")
+    p.add_argument("--output", required=True, type=output_file, help="JSONL to write")
     p.add_argument("--with-context", action="store_true", help="add the paragraph as an '### Input:' block")
     p.add_argument("--paraphrases", type=Path, default=None,
                    help="JSON object: original question (or id) → list of paraphrases, each an extra example")

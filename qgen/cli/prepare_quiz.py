@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_input_errors
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
 from qgen.core.outputs import check_outputs
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=FORMATS, help="input layout")
     p.add_argument("--style", required=True, choices=STYLES,
                    help="train: whole prompt in 'instruction'; eval: choices in 'input'")
-    p.add_argument("--output", required=True, type=Path, help="JSON list to write")
+    p.add_argument("--output", required=True, type=output_file, help="JSON list to write")
     p.add_argument("--template-file", type=Path, default=None, help="JSON/YAML mapping overriding QuizTemplate fields")
     p.add_argument("--num-choices", type=int, default=5, help="JAQKET: choices kept out of the 20 candidates")
     p.add_argument("--seed", type=int, default=0, help="JAQKET: seed of the choice sampling")

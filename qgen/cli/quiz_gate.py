@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog, output_file
 from qgen.core.files import write_json
 from qgen.quiz.gate import evaluate_gate, paired, subset, tune
 
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune-fraction", type=float, default=None,
                    help="tune on this fraction of the questions (by crc32 of the id), report on the rest")
     p.add_argument("--budget", type=float, default=None, help="retrieve for at most this fraction of questions")
-    p.add_argument("--output", type=Path, default=None, help="write the chosen gate and figures as JSON")
+    p.add_argument("--output", type=output_file, default=None, help="write the chosen gate and figures as JSON")
     return p
 
 

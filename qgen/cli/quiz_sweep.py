@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from qgen.cli import quiz as quiz_cli
-from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors
 from qgen.core import yaml_file
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", nargs="+", default=None, help="checkpoint directories or hub names")
     p.add_argument("--config", type=Path, default=None, help="YAML with defaults and a models: list (see configs/)")
     p.add_argument("--input", nargs="+", required=True, type=Path, help="quiz JSON files (as for qgen quiz)")
-    p.add_argument("--output-dir", required=True, type=Path, help="one sub-directory per model, plus the sweep files")
+    p.add_argument("--output-dir", required=True, type=output_dir, help="one sub-directory per model, plus the sweep files")
     p.add_argument("--rerun", action="store_true", help="run every model again, even when finished")
     p.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
     g = p.add_argument_group("quiz settings (as in qgen quiz; default: the config's, else qgen quiz's)")

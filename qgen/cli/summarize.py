@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_input_errors
 from qgen.cli.predict import (
     add_generation_args,
     check_output_paths,
@@ -86,12 +86,12 @@ def build_predict_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(prog=command_prog("predict.py"), description=__doc__)
     p.add_argument("--input", required=True, type=Path, help="JSONL / JSON list: id + text (summarize) or id + "
                    "instruction [+ input] (instruct); optional reference (or summary / output)")
-    p.add_argument("--output", required=True, type=Path, help="output JSONL to write")
+    p.add_argument("--output", required=True, type=output_file, help="output JSONL to write")
     p.add_argument("--batch-size", "--batch_size", type=int, default=8, help="inputs generated together")
     p.add_argument("--limit", type=int, default=None, help="only the first N inputs")
     p.add_argument("--eval", action="store_true", help="print and save the length figures (and ROUGE-L etc. when "
                    "there are references)")
-    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
+    p.add_argument("--metrics", type=output_file, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
     p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
     _common(p)
     return p

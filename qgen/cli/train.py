@@ -17,6 +17,7 @@ from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core import console
+from qgen.core.errors import os_error_message
 from qgen.training.config import GROUPS, TrainConfig, apply_dict, load_yaml
 
 
@@ -77,12 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
         console.configure(cfg.run.verbose)  # transformers' bars and warnings only with --verbose
-        from qgen.training.checkpoint import CheckpointWriteError  # torch: train.py --help and flag errors stay fast
+        from qgen.training.checkpoint import CheckpointWriteError, NonFiniteWeightsError  # torch: --help stays fast
         from qgen.training.loop import TrainingDiverged, TrainingInterrupted, train  # torch, as above
 
         try:
             summary = train(cfg)
-        except (TrainingDiverged, CheckpointWriteError) as e:
+        except (TrainingDiverged, CheckpointWriteError, NonFiniteWeightsError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         except TrainingInterrupted as e:
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"interrupted: {e}\nresume with: {resume_command(argv)}", file=sys.stderr)
             return 128 + e.signum
     except OSError as e:  # e.g. disk full while writing metrics.jsonl: one line, not a traceback
-        print(f"error: {f'{e.filename}: ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted (stopped at once; last/ holds the last saved step)", file=sys.stderr)

@@ -3,9 +3,13 @@
 One rule for the training config, the saved `InputSpec` and every settings file: `"false"`/`"no"`/`"off"`/`"0"` are
 False (not truthy strings); a list may be a comma-separated string, and its items must be non-empty strings (or
 numbers), never lists; a string is never a list or mapping written out; an int refuses a float with a fraction (`3.5`).
+And one rule for their ranges: no float setting is NaN or infinite (`check_finite`), and bounds are said alike.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
@@ -37,3 +41,26 @@ def coerce(value, kind):
     if kind is str and isinstance(value, (list, tuple, dict, set)):  # str(a list) is no name, path or language
         raise TypeError(value)
     return kind(value)
+
+
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit; torch's wider, but one range for every seed of a run
+MAX_TOKENS = 1 << 20  # no length setting (source, target, prompt, new tokens) may ask for more: beyond it a tokenizer
+#                       overflows or a buffer of that many positions is allocated before the first token
+
+
+def check_finite(obj) -> None:
+    """ValueError naming the first float field of dataclass `obj` that is NaN or infinite. A field may allow them
+    with metadata `finite=False`; no field does today: NaN passes every `<` check, so it must be refused first."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, float) and not math.isfinite(value) and f.metadata.get("finite", True):
+            raise ValueError(f"{f.name}: must be a finite number, got {value}")
+
+
+def check_range(name: str, value, low=None, high=None, *, above=None, below=None) -> None:
+    """ValueError `name: must be …, got value` unless low <= value <= high and above < value < below (None: no bound)."""
+    if (low is not None and value < low or high is not None and value > high or above is not None and value <= above
+            or below is not None and value >= below):
+        bounds = [f">= {low}" if low is not None else f"> {above}" if above is not None else "",
+                  f"<= {high}" if high is not None else f"< {below}" if below is not None else ""]
+        raise ValueError(f"{name}: must be {' and '.join(b for b in bounds if b)}, got {value}")

@@ -12,18 +12,21 @@ from qgen.core.errors import QgenInputError
 
 
 def require_file(path, field: str | None = None) -> Path:
-    """`path` as a Path when it names a file; else a QgenInputError saying what is wrong (missing, a directory)."""
+    """`path` as a Path when it names a regular file; else a QgenInputError saying what is wrong (missing, a
+    directory, a device or FIFO: /dev/zero would be read forever, a FIFO waits for a writer)."""
     path = Path(path)
     if path.is_dir():
         raise QgenInputError("is a directory, expected a file", path=path, field=field)
+    if path.exists() and not path.is_file():
+        raise QgenInputError("not a regular file (a device, FIFO or socket), expected a file", path=path, field=field)
     if not path.is_file():
         raise QgenInputError("file not found", path=path, field=field)
     return path
 
 
 def read_text(path) -> str:
-    """The file's text (BOM removed); a missing file or bad UTF-8 is a QgenInputError naming the byte offset."""
-    path = Path(path)
+    """The file's text (BOM removed); a missing or not regular file or bad UTF-8 is a QgenInputError naming it."""
+    path = require_file(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -48,6 +51,8 @@ def load_json(path):
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise QgenInputError(f"malformed JSON (column {e.colno}): {e.msg}", path=path, line=e.lineno) from None
+    except RecursionError:
+        raise too_deep(path) from None
 
 
 def load_records(path) -> tuple[list[tuple[int, object]], str]:
@@ -63,6 +68,8 @@ def load_records(path) -> tuple[list[tuple[int, object]], str]:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise QgenInputError(f"malformed JSON (column {e.colno}): {e.msg}", path=path, line=e.lineno) from None
+        except RecursionError:
+            raise too_deep(path) from None
         return list(enumerate(data, 1)), "record"
     rows = []
     for lineno, line in enumerate(text.split("\n"), 1):
@@ -72,4 +79,12 @@ def load_records(path) -> tuple[list[tuple[int, object]], str]:
             rows.append((lineno, json.loads(line)))
         except json.JSONDecodeError as e:
             raise QgenInputError(f"malformed JSON line (column {e.colno}): {e.msg}", path=path, line=lineno) from None
+        except RecursionError:
+            raise too_deep(path, lineno) from None
     return rows, "line"
+
+
+def too_deep(path, line: int | None = None) -> QgenInputError:
+    """Python's JSON parser recurses once per nesting level: a document nested beyond its limit is refused."""
+    return QgenInputError("malformed JSON: nested too deeply (lists / objects inside each other beyond Python's "
+                          "recursion limit)", path=path, line=line)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from qgen.core.errors import QgenInputError
-from qgen.data.jsonfile import read_text, require_file
+from qgen.data.jsonfile import read_text, require_file, too_deep
 from qgen.evaluation import hallucination as H
 from qgen.evaluation import lmqg_protocol as LMQG
 from qgen.evaluation import metrics as M
@@ -72,6 +72,8 @@ def read_predictions(path, source_field: str | None = "source") -> list[dict]:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise QgenInputError(f"malformed JSON (column {e.colno}: {e.msg})", path=path, line=lineno) from None
+        except RecursionError:
+            raise too_deep(path, lineno) from None
         records.append(_check_record(obj, {"line": lineno}, path, source_field))
     if not records:
         raise QgenInputError("no prediction records", path=path)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from qgen.core.values import MAX_TOKENS, SEED_MAX, check_finite, check_range
+
 
 def _f(default, help_: str, shown: str | None = None):
     return field(default=default, metadata={"help": help_, "shown": shown})
@@ -36,8 +38,19 @@ class GenerationSettings:
 
     def check(self) -> None:
         """ValueError with the reason when the settings cannot decode (run again by Generator: fields may change)."""
-        if self.num_beams < 1 or self.num_return_sequences < 1 or self.max_new_tokens < 1:
-            raise ValueError("num_beams, num_return_sequences and max_new_tokens must be at least 1")
+        try:
+            check_finite(self)
+            check_range("max_new_tokens", self.max_new_tokens, 1, MAX_TOKENS)  # more: memory for that many positions
+            check_range("temperature", self.temperature, above=0)  # 0 divides the logits by zero when sampling
+            check_range("top_p", self.top_p, 1e-9, 1)
+            check_range("top_k", self.top_k, 0)
+            if self.seed is not None:
+                check_range("seed", self.seed, 0, SEED_MAX)
+        except ValueError as e:  # named as its flag: `--top-p: must be …`
+            name, _, reason = str(e).partition(": ")
+            raise ValueError(f"--{name.replace('_', '-')}: {reason}") from None
+        if self.num_beams < 1 or self.num_return_sequences < 1:
+            raise ValueError("num_beams and num_return_sequences must be at least 1")
         if not self.do_sample and self.num_return_sequences > self.num_beams:
             raise ValueError(f"num_return_sequences ({self.num_return_sequences}) cannot exceed num_beams "
                              f"({self.num_beams}) without sampling")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,10 +76,23 @@ def _torch_dtype(name: str, device: str):
 
 
 def _resolve_device(device: str) -> str:
+    """`device` checked before anything is loaded (an unknown name, CUDA on a CPU build, a GPU index not there)."""
     import torch  # torch, as above
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise QgenInputError(f"unknown device {device!r} (cpu, cuda, cuda:N, auto)", field="--device") from None
+    if kind.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise QgenInputError(f"{device!r}: no CUDA GPU here (torch {torch.__version__}"
+                                 f"{', a CPU-only build' if torch.version.cuda is None else ''}); use --device cpu",
+                                 field="--device")
+        if kind.index is not None and kind.index >= count:
+            raise QgenInputError(f"{device!r}: only {count} CUDA GPU(s) here", field="--device")
     return device
 
 
@@ -97,11 +111,30 @@ def load_inference_model(name_or_path: str, *, device: str = "cpu", dtype: str =
             hint = (" (the model needs its own Python code: pass --trust-remote-code only if you trust the code in "
                     "that directory or repository)")
         raise QgenInputError(f"cannot load the model: {_first_line(e)}{hint}", path=name_or_path) from None
+    except Exception as e:  # a damaged file the loaders report in their own way: named here, never a traceback
+        raise damaged_file_error(Path(resolve(str(name_or_path))), e) from None
 
 
 def _first_line(e: Exception) -> str:
     lines = [line for line in str(e).splitlines() if line.strip()]
     return lines[0] if lines else type(e).__name__
+
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def damaged_file_error(path: Path, e: Exception, what: str | None = None) -> QgenInputError:
+    """One line for a checkpoint file a loader failed on: weights whose shapes do not fit config.json, a pickle
+    that is not plain weights, any other damage (`what`, else the loader's first line)."""
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    if path.is_dir() and ("mismatched_sizes" in text or "size mismatch" in text):
+        return QgenInputError("does not fit the saved weights (a tensor's shape differs from what this config "
+                              "describes: was it edited?)", path=path / "config.json")
+    if path.is_dir() and isinstance(e, pickle.UnpicklingError):
+        pickled = sorted(path.glob("*.bin")) or [path]
+        return QgenInputError("not plain weights: a pickle holding code or other objects (refused; nothing in it was "
+                              "run; save the model as safetensors)", path=pickled[0])
+    return QgenInputError(f"{what or 'cannot load the model'}: {type(e).__name__}: {text}", path=path)
 
 
 def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: str | None,
@@ -134,7 +167,11 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
     else:
         kind = model_kind(load_config(str(name_or_path), trust))
         model = load_model(str(name_or_path), kind, trust_remote_code=trust, dtype=torch_dtype)
-        tokenizer = load_tokenizer(str(name_or_path), trust)
+        try:
+            tokenizer = load_tokenizer(str(name_or_path), trust)
+        except Exception as e:  # a malformed tokenizer.json fails with a KeyError or the tokenizers library's error
+            raise damaged_file_error(path / TOKENIZER_FILE if (path / TOKENIZER_FILE).is_file() else path, e,
+                                     "unreadable tokenizer") from None
     model.to(device)
     model.eval()
     adapter = make_adapter(kind, tokenizer, max_source_len=spec.max_source_len, max_target_len=spec.max_target_len,

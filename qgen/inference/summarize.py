@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qgen.core.console import progress as progress_bar
 from qgen.core.errors import QgenInputError
+from qgen.core.values import MAX_TOKENS
 from qgen.data.examples import Example
 from qgen.data.jsonfile import load_records
 from qgen.inference.decoding import GenerationSettings
@@ -94,10 +96,12 @@ class BudgetRule:
     def check(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
+        if not math.isfinite(self.ratio):
+            raise ValueError(f"--summary-ratio must be a finite number, got {self.ratio}")
         if not self.ratio > 0 or self.minimum < 1 or (self.max_chars is not None and self.max_chars < 1):
             raise ValueError("--summary-ratio must be > 0, --summary-min and --max-chars at least 1")
-        if self.max_new_tokens is not None and self.max_new_tokens < 1:
-            raise ValueError("--max-new-tokens must be at least 1")
+        if self.max_new_tokens is not None and not 1 <= self.max_new_tokens <= MAX_TOKENS:
+            raise ValueError(f"--max-new-tokens must be between 1 and {MAX_TOKENS}")
 
     def budget(self, item: TaskInput) -> int | None:
         if self.max_chars is not None:

@@ -22,7 +22,8 @@ from qgen.core import yaml_file
 from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
-from qgen.core.values import coerce
+from qgen.core.text import LANGS
+from qgen.core.values import MAX_TOKENS, check_range, coerce
 
 INPUT_SPEC_NAME = "input_spec.json"
 
@@ -41,6 +42,10 @@ class InputSpec:
         for name, kind in _TYPES.items():
             if type(getattr(self, name)) is not kind:  # exactly: True is not an int length here
                 raise TypeError(f"InputSpec.{name}: expected {kind.__name__}, got {getattr(self, name)!r}")
+        for name, low in (("max_source_len", 1), ("max_target_len", 1), ("max_len", 2)):
+            check_range(name, getattr(self, name), low, MAX_TOKENS)
+        if self.lang not in LANGS:
+            raise ValueError(f"lang: expected one of {', '.join(LANGS)}, got {self.lang!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -76,6 +81,8 @@ def _read_mapping(path: Path, parse) -> dict:
         raise QgenInputError(f"unreadable: {e}", path=path) from None
     except json.JSONDecodeError as e:
         raise QgenInputError(f"malformed JSON: {e}", path=path) from None
+    except RecursionError:
+        raise QgenInputError("malformed: nested too deeply", path=path) from None
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise QgenInputError(f"expected a mapping of settings, got {type(data).__name__}", path=path)
@@ -95,4 +102,8 @@ def read_input_spec(directory) -> InputSpec | None:
         _apply(values, _read_mapping(path, lambda text: yaml_file.load(text, path)), path, strict=False)
     else:
         return None
-    return InputSpec(**values)
+    try:
+        return InputSpec(**values)
+    except ValueError as e:  # a value out of range: named with the file it came from
+        name, _, reason = str(e).partition(": ")
+        raise QgenInputError(reason, path=path, field=name) from None

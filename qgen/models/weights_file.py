@@ -12,9 +12,14 @@ from pathlib import Path
 
 from qgen.core.errors import QgenInputError
 
+# bytes per element of each safetensors dtype (the format's list)
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+               "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
 
 def check_safetensors(path) -> None:
-    """A safetensors file is whole: its header parses and the file is exactly as long as the header says."""
+    """A safetensors file is whole: its header parses, each tensor's dtype and shape fill exactly its byte range,
+    and the file is exactly as long as the header says."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -27,9 +32,32 @@ def check_safetensors(path) -> None:
             end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
         except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError, IndexError, ValueError):
             raise QgenInputError("corrupt safetensors header", path=path) from None
+        except RecursionError:
+            raise QgenInputError("corrupt safetensors header (nested too deeply)", path=path) from None
+    for name, entry in header.items():
+        if name != "__metadata__":
+            _check_entry(path, name, entry)
     if size != 8 + n + end:
         raise QgenInputError(f"{'truncated' if size < 8 + n + end else 'corrupt'} ({size} bytes, its header "
                              f"describes {8 + n + end})", path=path)
+
+
+def _check_entry(path: Path, name: str, entry: dict) -> None:
+    """One tensor of the header: a known dtype, a shape of non-negative ints, as many bytes as they make."""
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry["data_offsets"]
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(n, int) for n in offsets)):
+        raise QgenInputError(f"corrupt safetensors header: tensor {name!r} has data_offsets {offsets!r}", path=path)
+    begin, end = offsets
+    if dtype not in DTYPE_BYTES:
+        raise QgenInputError(f"corrupt safetensors header: tensor {name!r} has unknown dtype {dtype!r}", path=path)
+    if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise QgenInputError(f"corrupt safetensors header: tensor {name!r} has shape {shape!r}", path=path)
+    size = DTYPE_BYTES[dtype]
+    for n in shape:
+        size *= n
+    if not 0 <= begin <= end or end - begin != size:
+        raise QgenInputError(f"corrupt safetensors header: tensor {name!r} ({dtype}, shape {shape}) needs {size} "
+                             f"bytes, its data_offsets {offsets} give {end - begin}", path=path)
 
 
 def check_weights(directory) -> None:

@@ -22,7 +22,9 @@ from pathlib import Path
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.core.files import check_output
 from qgen.core.outputs import check_outputs
+from qgen.core.values import MAX_TOKENS, check_finite, check_range
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
 from qgen.inference.loader import load_inference_model
@@ -95,6 +97,13 @@ class QuizSettings:
             raise ValueError("input: no quiz file given")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
+        check_finite(self)
+        for name in ("max_new_tokens", "max_len"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 1, MAX_TOKENS)
+        for name in ("retrieval_k", "max_passages", "limit"):
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), 1)
         if self.retrieve_all and self.retrieval is None:
             raise ValueError("retrieve_all needs retrieval (a BM25 index directory)")
 
@@ -180,8 +189,7 @@ def _rescore_gated(s: QuizSettings, scorer, index, items, recs: list[dict], timi
 
 def run_quiz(s: QuizSettings) -> QuizResult:
     """Score every file (and re-score gated questions with retrieval), write the outputs into `s.output_dir`."""
-    if s.output_dir.exists() and not s.output_dir.is_dir():
-        raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=s.output_dir)
+    check_output(s.output_dir, "output_dir", directory=True)  # before any work: a file there, not writable …
     check_outputs([("--output-dir", s.output_dir / name) for name in OUTPUT_NAMES],
                   [*(("--input", f) for f in s.input), ("--template-file", s.template_file)])
     console.configure(s.verbose)

@@ -127,15 +127,28 @@ class Index:
         if not (path / META).is_file():
             raise QgenInputError("not a qgen index (build it with `qgen index build`)", path=path)
         self.path = path
-        self.meta = json.loads((path / META).read_text(encoding="utf-8"))
-        self.bm25 = bm25s.BM25.load(str(path), load_corpus=True, mmap=True, show_progress=False, verbosity=0)
+        try:
+            self.meta = json.loads((path / META).read_text(encoding="utf-8"))
+            if not isinstance(self.meta, dict) or not isinstance(self.meta.get("passages"), int):
+                raise ValueError(f"{META} has no passage count")
+            self.bm25 = bm25s.BM25.load(str(path), load_corpus=True, mmap=True, show_progress=False, verbosity=0)
+        except Exception as e:  # numpy, scipy, JSON, UTF-8, bm25s's own errors: all a damaged file
+            raise damaged_index(path, e) from None
 
     def __len__(self) -> int:
         return self.meta["passages"]
 
     def search(self, queries: list[str], k: int = 5) -> list[list[dict]]:
         """Top-k passages per query, best first, each {"id", "title", "text", "score"}; passages scoring 0 (no
-        shared content word) are left out."""
+        shared content word) are left out. A damaged index file found only now is a QgenInputError naming it."""
+        try:
+            return self._search(queries, k)
+        except QgenInputError:
+            raise
+        except Exception as e:
+            raise damaged_index(self.path, e) from None
+
+    def _search(self, queries: list[str], k: int) -> list[list[dict]]:
         if not queries:
             return []
         k = min(k, len(self))
@@ -152,6 +165,28 @@ class Index:
                     hits.append({"id": d["id"], "title": d.get("title", ""), "text": d["text"], "score": float(s)})
             out[i] = hits
         return out
+
+
+def damaged_index(path: Path, e: Exception) -> QgenInputError:
+    """One line for an index a loader or a search failed on, naming the first of its files that does not parse."""
+    import numpy as np  # numpy: only once an index failed
+
+    bad = path
+    for f in sorted(p for p in path.iterdir() if p.is_file()):
+        try:
+            if f.suffix == ".npy":
+                np.load(f, mmap_mode="r")
+            elif f.suffix in (".json", ".jsonl"):
+                for line in (f.read_text(encoding="utf-8").splitlines() if f.suffix == ".jsonl" else
+                             [f.read_text(encoding="utf-8")]):
+                    if line.strip():
+                        json.loads(line)
+        except (OSError, ValueError, EOFError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            bad = f
+            break
+    reason = (str(e).strip().splitlines() or [""])[0][:160]
+    return QgenInputError(f"damaged index ({type(e).__name__}: {reason}); rebuild it with `qgen index build`",
+                          path=bad)
 
 
 def load_index(path) -> Index:

@@ -104,6 +104,15 @@ class QuizScorer:
         with torch.no_grad():
             return self.model(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device)).logits.float()
 
+    def _check_labels(self, items: list[QuizItem]) -> None:
+        """Before any forward pass: each item's labels are single tokens (an 11-choice quiz's "10" seldom is)."""
+        for it in items:
+            try:
+                self.label_ids(it.labels)
+            except ValueError as e:
+                raise QgenInputError(f"{len(it.labels)} choices: {e}", path=it.file or None, record=it.id,
+                                     field="input") from None
+
     def _label_logprobs(self, next_logits: torch.Tensor, labels: list[str]) -> torch.Tensor:
         logp = torch.log_softmax(next_logits.float(), dim=-1)
         return torch.stack([torch.logsumexp(logp[ids], dim=0) for ids in self.label_ids(labels)])
@@ -111,6 +120,8 @@ class QuizScorer:
     def score(self, items: list[QuizItem], passages: list[list[dict]] | None = None) -> list[Scored]:
         """One Scored per item; `passages[i]` (may be empty) go into item i's `[参考]` block."""
         passages = passages or [[] for _ in items]
+        if self.method == "choice-token":
+            self._check_labels(items)
         built = [self.prompter.fit(it, ps, self._budget(it)) for it, ps in zip(items, passages)]
         out: list[Scored] = []
         for start in range(0, len(items), self.batch_size):

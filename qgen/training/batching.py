@@ -45,14 +45,28 @@ def encode_cached(examples, adapter, source_path, cache_dir, settings: dict) -> 
     if path.is_file():
         try:
             features = json.loads(path.read_text(encoding="utf-8"))
-            if len(features) == len(examples):
+            if _well_formed(features, len(examples), len(adapter.tokenizer)):
                 return features
-        except (json.JSONDecodeError, OSError):
+        except (ValueError, TypeError, OSError, RecursionError):  # a damaged cache (JSON, UTF-8: ValueErrors)
             pass
+        log.warning("token cache %s is damaged: rebuilding it", path)
     features = [adapter.encode(ex) for ex in examples]
     write_json(path, features, indent=None)
     log.info("tokenised %d examples → %s", len(features), path)
     return features
+
+
+def _well_formed(features, n: int, vocab: int) -> bool:
+    """The cache holds `n` features, each {name: list of token ids} with input_ids and labels, every id in the
+    vocabulary (labels: or IGNORE); a cache edited or written by other code would otherwise fail deep in a step."""
+    def ids(values, ignore=False) -> bool:  # min / max: C speed on what may be millions of ids
+        if not isinstance(values, list) or not values:
+            return isinstance(values, list)
+        kept = [t for t in values if t != IGNORE] if ignore else values
+        return not kept or (type(kept[0]) is int and min(kept) >= 0 and max(kept) < vocab)
+
+    return isinstance(features, list) and len(features) == n and all(
+        isinstance(f, dict) and ids(f.get("input_ids")) and ids(f.get("labels"), True) for f in features)
 
 
 def lengths(features: list[dict]) -> list[int]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import QgenInputError, os_error_message
 from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftovers, write_text
 from qgen.models.input_spec import read_input_spec
 from qgen.models.loading import check_tokenizer_files
@@ -77,22 +77,44 @@ def save(directory, model, tokenizer, cfg, info: dict, state: dict | None = None
     hf_logging.disable_progress_bar()  # "Writing model shards" bars would interleave with the training bar
     directory = Path(directory)
     mark = (lambda stage: pause_point(f"{point}:{stage}")) if point else (lambda stage: None)
+    writing = directory
     try:
         with atomic_dir(directory, point) as tmp:
+            writing = directory / "model.safetensors"
             model.save_pretrained(tmp, safe_serialization=True, **({"state_dict": weights} if weights is not None else {}))
             mark("weights")
+            writing = directory
             tokenizer.save_pretrained(tmp)
             cfg.save(tmp)
             if state is not None:
+                writing = directory / STATE_PT
                 torch.save(state, tmp / STATE_PT)
                 mark("state")
+            writing = directory / STATE_JSON
             (tmp / STATE_JSON).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except Exception as e:  # OSError from Python, RuntimeError from torch.save, SafetensorError: all mean "not written"
-        what = (f"{e.strerror} ({e.filename})" if isinstance(e, OSError) and e.strerror and e.filename
-                else (str(e).strip().splitlines() or [type(e).__name__])[0][:300])
-        raise CheckpointWriteError(f"cannot write {directory}: {what}; the previous {directory.name}/ is unchanged"
-                                   ) from e
+        raise CheckpointWriteError(f"cannot write {directory}: {_write_failure(e, writing)}; the previous "
+                                   f"{directory.name}/ is unchanged") from e
     return directory
+
+
+def _write_failure(e: Exception, writing: Path) -> str:
+    """Why a write failed, in one line. torch.save reports a full disk as `unexpected pos N vs M` and safetensors
+    as an IoError text: both are said as `no space left on device writing PATH` when the disk is full."""
+    if isinstance(e, OSError) and e.strerror:
+        return os_error_message(e, writing)
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+    if "No space left" in text or "StorageFull" in text or ("unexpected pos" in text and _disk_full(writing)):
+        return f"no space left on device writing {writing}"
+    return text
+
+
+def _disk_full(path: Path) -> bool:
+    """The file system holding `path` has (almost) no free space left: under 1 MiB."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return shutil.disk_usage(folder).free < 2**20
+    return False
 
 
 def load_state(directory) -> tuple[dict, dict]:

@@ -133,6 +133,9 @@ class TrainConfig:
     lora: LoraArgs = field(default_factory=LoraArgs)
     dist: DistArgs = field(default_factory=DistArgs)
 
+    def __post_init__(self):
+        self.sources: dict[str, str] = {}  # setting -> where its value came from (a YAML file, "command line"), for errors
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -188,6 +191,7 @@ def apply_dict(cfg: TrainConfig, data: dict, source: str = "config") -> TrainCon
             raise QgenInputError("unknown setting (see train.py --help)", path=source, field=key)
         group = where[key]
         setattr(getattr(cfg, group), key, _coerce(value, group, key, source))
+        cfg.sources[key] = source
     return cfg
 
 

@@ -1,4 +1,5 @@
-"""What keeps a run safe to stop: one run per output directory (a lock) and a graceful stop on SIGINT / SIGTERM."""
+"""What keeps a run safe to stop: one run per output directory (a lock) and a graceful stop on SIGINT / SIGTERM /
+SIGHUP."""
 
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ class TrainingInterrupted(RuntimeError):
 
 
 class StopOnSignal:
-    """The first SIGINT (Ctrl-C) or SIGTERM sets `signum`, which the loop checks at the end of each step; a second
-    one stops at once (SIGINT: KeyboardInterrupt, SIGTERM: the default action) — checkpoints are atomic, so nothing is
+    """The first SIGINT (Ctrl-C), SIGTERM or SIGHUP (its terminal closed) sets `signum`, which the loop checks at the
+    end of each step; a second one stops at once (SIGINT: KeyboardInterrupt, others: the default action) — checkpoints are atomic, so nothing is
     left half-written. Handlers are installed only in the main thread and restored afterwards."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []))
 
     def __init__(self):
         self.signum: int | None = None
@@ -59,8 +60,9 @@ class StopOnSignal:
             return
         self.signum = signum
         # os.write, not print: the handler may run while the main thread is inside a write to stderr (tqdm)
-        os.write(2, f"\n{signal.Signals(signum).name}: stopping after this step and saving last/ "
-                    f"(send it again to stop at once)\n".encode())
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone: the save matters, not the note
+            os.write(2, f"\n{signal.Signals(signum).name}: stopping after this step and saving last/ "
+                        f"(send it again to stop at once)\n".encode())
         wake_paused()
 
 

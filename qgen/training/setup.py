@@ -5,6 +5,7 @@ Every check here raises QgenInputError (one-line message, exit 2 from train.py) 
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from qgen.core.errors import QgenInputError
+from qgen.core.values import MAX_TOKENS, SEED_MAX, check_finite, check_range
 from qgen.data.examples import Example, read_examples
 from qgen.data.jsonfile import require_file
 from qgen.models.location import check_model_location
@@ -34,41 +36,60 @@ def as_config(config) -> C.TrainConfig:
     raise TypeError(f"expected TrainConfig, dict or YAML path, got {type(config).__name__}")
 
 
-def _choice(value, allowed, field_):
-    if value not in allowed:
-        raise QgenInputError(f"expected one of {', '.join(map(str, allowed))}, got {value!r}", field=field_)
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def validate(cfg: C.TrainConfig) -> None:
-    d, o, r, m = cfg.data, cfg.optim, cfg.run, cfg.model
+    """Every setting in range (a bad one is named with the --config file it came from); the data files exist."""
+    try:
+        _check_ranges(cfg)
+    except ValueError as e:
+        name, _, reason = str(e).partition(": ")
+        source = getattr(cfg, "sources", {}).get(name)
+        raise QgenInputError(reason, path=source if source not in (None, "command line") else None,
+                             field=name) from None
+    d, m = cfg.data, cfg.model
     if not d.train_file:
         raise QgenInputError("no training file given (--train-file)", field="train_file")
     for name in ("train_file", "valid_file"):
         if getattr(d, name):
             require_file(getattr(d, name), field=name)  # missing, or a directory: said which
     check_model_location(m.model)  # a mistyped local path is "not found", not a hub error
-    _choice(m.task, TASKS, "task")
-    _choice(m.precision, precision.PRECISIONS, "precision")
-    _choice(o.scheduler, schedule.SCHEDULERS, "scheduler")
-    _choice(o.optimizer, schedule.OPTIMIZERS, "optimizer")
-    _choice(r.loss, losses.names(), "loss")
-    _choice(r.metric, list(METRICS), "metric")
+    check_peft(cfg)  # LoRA / quantisation mistakes surface before any model is built
+
+
+def _check_ranges(cfg: C.TrainConfig) -> None:
+    """ValueError `field: reason` for the first setting out of its range (no float NaN or infinite: any check below
+    would let NaN through, as every comparison with it is false)."""
+    d, o, r, m, lo = cfg.data, cfg.optim, cfg.run, cfg.model, cfg.lora
+    for group in (m, d, o, r, lo, cfg.dist):
+        check_finite(group)
+    for value, allowed, name in ((m.task, TASKS, "task"), (m.precision, precision.PRECISIONS, "precision"),
+                                 (o.scheduler, schedule.SCHEDULERS, "scheduler"),
+                                 (o.optimizer, schedule.OPTIMIZERS, "optimizer"), (r.loss, losses.names(), "loss"),
+                                 (r.metric, list(METRICS), "metric")):
+        if value not in allowed:
+            raise ValueError(f"{name}: expected one of {', '.join(map(str, allowed))}, got {value!r}")
     for group, name, low in ((d, "batch_size", 1), (d, "valid_batch_size", 1), (o, "grad_accum", 1),
                              (d, "max_tokens", 0), (o, "max_steps", 0), (o, "warmup_steps", 0), (r, "eval_steps", 0),
                              (r, "save_steps", 0), (r, "log_steps", 1), (r, "max_nonfinite_steps", 1),
-                             (r, "early_stopping_patience", 0), (r, "max_minutes", 0), (r, "threads", 0), (m, "max_source_len", 1), (m, "max_target_len", 1),
-                             (m, "max_len", 2)):
-        if getattr(group, name) < low:
-            raise QgenInputError(f"must be at least {low}, got {getattr(group, name)}", field=name)
-    if o.lr <= 0:
-        raise QgenInputError(f"must be positive, got {o.lr}", field="lr")
+                             (r, "early_stopping_patience", 0), (r, "max_minutes", 0), (o, "weight_decay", 0),
+                             (o, "max_grad_norm", 0)):
+        check_range(name, getattr(group, name), low)
+    for name, low in (("max_source_len", 1), ("max_target_len", 1), ("max_len", 2)):
+        check_range(name, getattr(m, name), low, MAX_TOKENS)
+    check_range("threads", r.threads, 0, _cpus())  # more than the CPUs only slows down; far more crashes torch
+    check_range("seed", r.seed, 0, SEED_MAX)
+    check_range("lr", o.lr, above=0)
+    check_range("adam_eps", o.adam_eps, above=0)
+    for group, name in ((o, "adam_beta1"), (o, "adam_beta2"), (o, "warmup_ratio"), (r, "label_smoothing"),
+                        (lo, "lora_dropout")):
+        check_range(name, getattr(group, name), 0, below=1)
     if o.epochs <= 0 and o.max_steps == 0:
-        raise QgenInputError("epochs must be positive when max_steps is 0", field="epochs")
-    if not 0 <= o.warmup_ratio < 1:
-        raise QgenInputError(f"must be in [0, 1), got {o.warmup_ratio}", field="warmup_ratio")
-    if not 0 <= r.label_smoothing < 1:
-        raise QgenInputError(f"must be in [0, 1), got {r.label_smoothing}", field="label_smoothing")
-    check_peft(cfg)  # LoRA / quantisation mistakes surface before any model is built
+        raise ValueError("epochs: must be positive when max_steps is 0")
+    if not r.output_dir.strip():
+        raise ValueError("output_dir: empty (give a directory; '.' for the current one)")
 
 
 def read_data(cfg: C.TrainConfig) -> tuple[list[Example], list[Example]]:

@@ -300,6 +300,12 @@ def test_corpus_is_large_enough():
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, good_model, tmp_path, capfd):
+    check_bad_input(case, good_model, tmp_path, capfd)
+
+
+def check_bad_input(case: Case, good_model: Path, tmp_path: Path, capfd) -> str:
+    """Run `case`; assert exit 2, exactly one `error:` line naming what it must, no traceback, no output left.
+    Returns the error line."""
     ctx = Ctx(tmp_path, good_model)
     if "mkdir" in case.extra:
         (tmp_path / case.extra["mkdir"]).mkdir()
@@ -331,3 +337,4 @@ def test_bad_input(case: Case, good_model, tmp_path, capfd):
     for name in case.outputs:
         files = [p for p in (tmp_path / name).rglob("*") if not p.is_dir()]
         assert files == [], f"partial output left: {files}"
+    return line

@@ -17,7 +17,7 @@ def test_disk_full_during_checkpoint_write(make_conf, reference, server, tmp_pat
     assert result.returncode == 1, result.stderr[-3000:]
     errors = result.errors()
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert "No space left on device" in errors[0] and names in errors[0] and "is unchanged" in errors[0], errors[0]
+    assert f"no space left on device writing {out}/" in errors[0] and names in errors[0] and "is unchanged" in errors[0], errors[0]
     assert leftovers(out) == []  # the half-written temp directory went
     assert saved_step(out / "last") == 3  # the previous last/
     assert_loads(out / "last", with_state=True)
