@@ -24,7 +24,9 @@ from qgen.evaluation.records import (  # the scoring itself; this module is the 
     SORT_KEYS,
     evaluate_records,
     format_metrics,
+    metrics_path,
     read_predictions,
+    records_task,
     scales,
     worst_first,
 )
@@ -36,7 +38,7 @@ def output_paths(predictions, output_dir=None, report=None, metrics=None) -> tup
     predictions = Path(predictions)
     folder = Path(output_dir) if output_dir is not None else predictions.parent
     return (Path(report) if report else folder / f"{predictions.stem}.report.html",
-            Path(metrics) if metrics else folder / f"{predictions.stem}.metrics.json")
+            Path(metrics) if metrics else metrics_path(predictions, folder))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_json(metrics_path, {"predictions": str(args.predictions), "source_field": args.source_field,
                               **result["metrics"], "scales": scales(result["metrics"])})
-    print(format_metrics(result["metrics"]))
+    print(format_metrics(result["metrics"], task=records_task(records, args.source_field)))
     print(f"wrote {report_path} and {metrics_path}", file=sys.stderr)
     return 0
 

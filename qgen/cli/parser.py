@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from qgen.core.errors import QgenInputError
+from qgen.core.threads import MAX_THREADS, THREADS_HELP, check_threads
 
 _PROG: ContextVar[str | None] = ContextVar("qgen_command_prog", default=None)
 
@@ -51,6 +52,22 @@ def reports_input_errors(main):
             return 2
 
     return wrapped
+
+
+def thread_count(text: str) -> int:
+    """argparse type of `--threads`: 0 (from the machine's load) or 1 to MAX_THREADS, else one `error:` line."""
+    try:
+        n = int(text)
+        check_threads(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 0 (chosen from the machine's load) or 1 to {MAX_THREADS}, "
+                                         f"got {text!r}") from None
+    return n
+
+
+def add_threads_arg(p) -> None:
+    """`--threads N` on a parser or argument group: the same flag, type and help in every command."""
+    p.add_argument("--threads", type=thread_count, default=0, metavar="N", help=THREADS_HELP)
 
 
 def command_prog(default: str) -> str:

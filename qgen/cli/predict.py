@@ -9,21 +9,24 @@ qgen.cli.eval. `--task quiz` hands the whole command line to the quiz scorer (qg
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from qgen.cli.dataclass_args import add_dataclass_args, from_args
-from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
+from qgen.cli.parser import ArgumentParser, add_threads_arg, command_prog, invoked_as, reports_input_errors
 from qgen.core import console
 from qgen.core.console import progress
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json, write_jsonl
+from qgen.core.threads import auto_threads, describe, set_threads
 from qgen.data.examples import read_examples
-from qgen.data.jsquad import parse_qa_source
-from qgen.evaluation.records import evaluate_records, format_metrics, scales
+from qgen.data.jsquad import parse_qa_source, window_source
+from qgen.evaluation.records import evaluate_records, format_metrics, metrics_path, scales
 from qgen.inference.decoding import GenerationSettings, SpanSettings  # no torch: --help and flag errors stay fast
-from qgen.inference.loader import load_inference_model
+from qgen.inference.loader import check_model, load_inference_model
+from qgen.models.input_spec import CONTEXT_WINDOWS, InputSpec
 
 QUIZ_HELP = """\
 multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] --output-dir DIR
@@ -41,6 +44,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="auto = fp32 on CPU, bf16 (else fp16) on GPU")
     g.add_argument("--lang", default=None, choices=("ja", "ko", "en"), help="override the saved normalisation language")
     g.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
+    add_threads_arg(g)
+
+
+def add_context_window_arg(p) -> None:
+    """`--context-window` of predict.py and generate.py: by default the one saved with the model."""
+    p.add_argument("--context-window", "--context_window", default=None, choices=CONTEXT_WINDOWS,
+                   help="aqg / aqg_hl: the context the model reads — sentence cuts a paragraph to the answer's "
+                        "sentence (default: the model's own, context_window in its input_spec.json)")
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
@@ -71,8 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", "--batch_size", type=int, default=32, help="inputs generated together")
     p.add_argument("--limit", type=int, default=None, help="only the first N examples")
     p.add_argument("--eval", action="store_true", help="also score the predictions (qgen.cli.eval) and save the metrics")
-    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
+    p.add_argument("--metrics", type=Path, default=None,
+                   help="metrics JSON for --eval (default: beside OUTPUT, named as qgen eval names it: NAME.metrics.json)")
     p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
+    add_context_window_arg(p)
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
                    help="words no prediction may contain (blocked in every spelling, checked on the decoded text)")
     add_generation_args(p)
@@ -161,15 +174,26 @@ def _read_spans(im, examples, args) -> list:
     return outputs
 
 
-def run(args) -> int:
-    from qgen.inference.generation import Generator  # torch + transformers: --help and flag errors stay fast
+def apply_context_window(examples, task: str, window: str, model: str, lang: str) -> list:
+    """The examples with aqg / aqg_hl paragraph sources cut to the model's context window (qgen-small-ja reads the
+    answer's sentence), and one note saying how many were cut."""
+    if window == "full" or task not in ("aqg", "aqg_hl"):
+        return examples
+    out = [dataclasses.replace(ex, source=window_source(task, ex.source, window, lang)) for ex in examples]
+    cut = sum(a.source != b.source for a, b in zip(examples, out))
+    if cut:
+        print(f"note: {model} reads the answer's {window} (its input_spec.json: context_window {window}): {cut} of "
+              f"{len(out)} inputs cut from their paragraph to it (--context-window full keeps them whole)",
+              file=sys.stderr)
+    return out
 
+
+def run(args) -> int:
     if args.batch_size < 1:
         raise QgenInputError("must be at least 1", field="--batch-size")
     if args.limit is not None and args.limit < 1:
         raise QgenInputError("must be at least 1", field="--limit")
     settings = settings_from_args(args)
-    console.configure(args.verbose)
     examples = read_examples(args.input)
     if args.limit is not None:
         examples = examples[: args.limit]
@@ -177,6 +201,18 @@ def run(args) -> int:
         if not ex.source.strip():
             raise QgenInputError("no source to generate from (plain-text JSONL is training data, not a prediction "
                                  "input)", path=args.input, record=n, field="source")
+    _, saved = check_model(args.model)  # a missing or broken model folder: reported now, before torch is imported
+    spec = saved or InputSpec()
+    task = args.task or spec.task
+    examples = apply_context_window(examples, task, args.context_window or spec.context_window, args.model,
+                                    args.lang or spec.lang)
+    threads = args.threads or auto_threads()
+    print(f"predicting {len(examples)} examples of {args.input} with {args.model} ({describe(args.threads, threads)})"
+          ": loading it …", file=sys.stderr, flush=True)
+    set_threads(threads)
+    console.configure(args.verbose)
+    from qgen.inference.generation import Generator  # torch + transformers: after every input check
+
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang)
     if args.answer_spans:
         outputs = _read_spans(im, examples, args)
@@ -190,11 +226,11 @@ def run(args) -> int:
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
     if args.eval:
         result = evaluate_records(rows, hallucination=not args.no_hallucination)
-        path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+        path = args.metrics or metrics_path(args.output)
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
-                          "settings": vars(settings), "metrics": result["metrics"],
+                          "task": im.task, "settings": vars(settings), "metrics": result["metrics"],
                           "scales": scales(result["metrics"])})
-        print(format_metrics(result["metrics"]))
+        print(format_metrics(result["metrics"], task=im.task))
         print(f"metrics saved to {path}", file=sys.stderr)
     return 0
 

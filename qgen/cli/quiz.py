@@ -58,7 +58,7 @@ def evaluate(args) -> tuple[dict, list[Path]]:
     metrics and the paths written."""
     from qgen.quiz.pipeline import run_quiz  # torch, as in build_parser
 
-    result = run_quiz(settings_from_args(args))
+    result = run_quiz(settings_from_args(args), progress=True)
     return result.metrics, result.written
 
 

@@ -22,7 +22,7 @@ from qgen.cli.predict import add_generation_args, settings_from_args
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json, write_jsonl
-from qgen.evaluation.records import evaluate_records, format_metrics, scales
+from qgen.evaluation.records import evaluate_records, format_metrics, metrics_path, scales
 from qgen.inference.loader import load_inference_model
 from qgen.inference.summarize import BudgetedGenerator, BudgetRule, TaskInput, budget_metrics, read_inputs
 from qgen.inference.task_prompts import TaskPrompts, load_prompts
@@ -84,7 +84,7 @@ def build_predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="only the first N inputs")
     p.add_argument("--eval", action="store_true", help="print and save the length figures (and ROUGE-L etc. when "
                    "there are references)")
-    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
+    p.add_argument("--metrics", type=Path, default=None, help="metrics JSON for --eval (default: beside OUTPUT, named as qgen eval names it: NAME.metrics.json)")
     p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
     _common(p)
     return p
@@ -111,7 +111,7 @@ def run_predict(args, argv: list[str]) -> int:
             metrics.update(evaluate_records(records, hallucination=not args.no_hallucination)["metrics"])
         else:
             print("note: not every input has a reference: ROUGE-L is not computed", file=sys.stderr)
-        path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+        path = args.metrics or metrics_path(args.output)
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
                           "task": args.task, "settings": vars(settings), "metrics": metrics,
                           "scales": scales(metrics)})

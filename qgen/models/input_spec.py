@@ -26,6 +26,7 @@ from qgen.core.files import write_json
 from qgen.core.values import coerce
 
 INPUT_SPEC_NAME = "input_spec.json"
+CONTEXT_WINDOWS = ("full", "sentence")  # what inference can rebuild from a paragraph (qgen.data.jsquad.window_source)
 
 
 @dataclass
@@ -37,11 +38,16 @@ class InputSpec:
     max_target_len: int = 64  # seq2seq: target tokens kept
     max_len: int = 512  # causal: prompt + target tokens kept (the prompt cut from the left)
     trust_remote_code: bool = False  # the model's code came from the hub and was trusted in training
+    # the context aqg / aqg_hl training inputs held: "full" paragraph or the answer's "sentence"
+    # (prepare_jsquad.py --context-window); predict.py / generate.py cut a paragraph input to it
+    context_window: str = "full"
 
     def __post_init__(self):
         for name, kind in _TYPES.items():
             if type(getattr(self, name)) is not kind:  # exactly: True is not an int length here
                 raise TypeError(f"InputSpec.{name}: expected {kind.__name__}, got {getattr(self, name)!r}")
+        if self.context_window not in CONTEXT_WINDOWS:
+            raise ValueError(f"context_window: expected one of {', '.join(CONTEXT_WINDOWS)}, got {self.context_window!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -98,4 +104,8 @@ def read_input_spec(directory) -> InputSpec | None:
         _apply(values, _read_mapping(path, yaml.safe_load), path, strict=False)
     else:
         return None
-    return InputSpec(**values)
+    try:
+        return InputSpec(**values)
+    except ValueError as e:
+        field, _, reason = str(e).partition(": ")
+        raise QgenInputError(reason, path=path, field=field) from None

@@ -15,6 +15,7 @@ that cannot work together, a ValueError from QuizSettings), never a printed line
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
+from qgen.core.threads import THREADS_HELP, auto_threads, check_threads, describe, set_threads
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
 from qgen.inference.loader import load_inference_model
@@ -29,7 +31,7 @@ from qgen.models.loading import make_adapter
 from qgen.quiz.prompt import read_quiz
 from qgen.quiz.report import write_outputs
 from qgen.quiz.retrieval import gate_fires, load_index, retrieve_for
-from qgen.quiz.scoring import METHODS, TOKENIZATIONS, QuizScorer, default_tokenization
+from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, default_tokenization
 
 
 def _f(default, help_: str, **meta):
@@ -77,6 +79,7 @@ class QuizSettings:
     retrieve_all: bool = _f(False, "retrieve for every question (input for tune-gate)", group="retrieval")
     retrieval_k: int = _f(1, "passages per choice query", group="retrieval")
     max_passages: int = _f(5, "passages per question", group="retrieval")
+    threads: int = _f(0, THREADS_HELP)
 
     def __post_init__(self):
         self.model = str(self.model)
@@ -92,6 +95,10 @@ class QuizSettings:
             raise ValueError("input: no quiz file given")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
+        try:
+            check_threads(self.threads)
+        except ValueError as e:
+            raise ValueError(f"threads {e}") from None
         if self.retrieve_all and self.retrieval is None:
             raise ValueError("retrieve_all needs retrieval (a BM25 index directory)")
 
@@ -174,14 +181,23 @@ def _rescore_gated(s: QuizSettings, scorer, index, items, recs: list[dict], timi
         recs[i] = new
 
 
-def run_quiz(s: QuizSettings) -> QuizResult:
-    """Score every file (and re-score gated questions with retrieval), write the outputs into `s.output_dir`."""
+def run_quiz(s: QuizSettings, progress: bool = False) -> QuizResult:
+    """Score every file (and re-score gated questions with retrieval), write the outputs into `s.output_dir`.
+    `progress`: say on stderr what is loaded, then how far the scoring is (a bar, or plain lines in a log)."""
     if s.output_dir.exists() and not s.output_dir.is_dir():
         raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=s.output_dir)
     console.configure(s.verbose)
     files = {str(f): read_quiz(f)[: s.limit] if s.limit else read_quiz(f) for f in s.input}
     index = load_index(s.retrieval) if s.retrieval else None
     template = load_template(s.template_file) if s.template_file else QuizTemplate()
+    n = sum(len(items) for items in files.values())
+    threads = s.threads or auto_threads()
+    if progress:
+        print(f"quiz: {n} questions in {len(files)} file(s); loading {s.model} ({describe(s.threads, threads)}) …",
+              file=sys.stderr, flush=True)
+    set_threads(threads)
+    from qgen.quiz.scoring import QuizScorer  # torch: the settings and their checks stay torch-free
+
     model, tok, adapter, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype)
     scorer = QuizScorer(model, tok, adapter, s.scoring, prompt_style=s.prompt_style, template=template,
                         max_len=max_len, batch_size=s.batch_size, loglik_target=s.loglik_target,
@@ -189,14 +205,17 @@ def run_quiz(s: QuizSettings) -> QuizResult:
                         loglik_tokenization=s.loglik_tokenization or default_tokenization(s.model),
                         target_delimiter=s.target_delimiter, add_bos_token=s.add_bos_token)
     records, timing = [], {"first_pass": 0.0, "search": 0.0, "second_pass": 0.0}
+    bar = console.progress(n, "scoring", "q") if progress else None
     for items in files.values():
         t = time.perf_counter()
-        first = scorer.score(items)
+        first = scorer.score(items, bar=bar)
         timing["first_pass"] += time.perf_counter() - t
         recs = [_record(it, scored, s.scoring) for it, scored in zip(items, first)]
         if index is not None:
             _rescore_gated(s, scorer, index, items, recs, timing)
         records += recs
+    if bar is not None:
+        bar.close()
     settings = s.record()
     settings["max_len_used"] = max_len
     settings["loglik_tokenization"] = scorer.loglik_tokenization

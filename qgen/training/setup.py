@@ -12,8 +12,10 @@ import numpy as np
 import torch
 
 from qgen.core.errors import QgenInputError
+from qgen.core.threads import check_threads
 from qgen.data.examples import Example, read_examples
 from qgen.data.jsonfile import require_file
+from qgen.models.input_spec import CONTEXT_WINDOWS
 from qgen.models.location import check_model_location
 from qgen.models.lora import check as check_peft
 from qgen.training import config as C
@@ -48,6 +50,7 @@ def validate(cfg: C.TrainConfig) -> None:
             require_file(getattr(d, name), field=name)  # missing, or a directory: said which
     check_model_location(m.model)  # a mistyped local path is "not found", not a hub error
     _choice(m.task, TASKS, "task")
+    _choice(m.context_window, CONTEXT_WINDOWS, "context_window")
     _choice(m.precision, precision.PRECISIONS, "precision")
     _choice(o.scheduler, schedule.SCHEDULERS, "scheduler")
     _choice(o.optimizer, schedule.OPTIMIZERS, "optimizer")
@@ -60,6 +63,10 @@ def validate(cfg: C.TrainConfig) -> None:
                              (m, "max_len", 2)):
         if getattr(group, name) < low:
             raise QgenInputError(f"must be at least {low}, got {getattr(group, name)}", field=name)
+    try:
+        check_threads(r.threads)
+    except ValueError as e:
+        raise QgenInputError(str(e), field="threads") from None
     if o.lr <= 0:
         raise QgenInputError(f"must be positive, got {o.lr}", field="lr")
     if o.epochs <= 0 and o.max_steps == 0:
