@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog
+from qgen.cli.parser import ArgumentParser, command_prog, thread_count
 from qgen.core.files import write_json
 from qgen.evaluation import report
 from qgen.evaluation.records import (  # the scoring itself; this module is the command around it
@@ -62,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokenize", default="ja-mecab", choices=("ja-mecab", "char", "sudachi-A", "sudachi-B", "sudachi-C"),
                     help="word segmentation for BLEU and ROUGE (qgen.evaluation.segmentation): MeCab, characters, Sudachi A/B/C")
     ap.add_argument(
-        "--workers",
-        type=int,
+        "--workers", "--threads",
+        type=thread_count,
         default=None,
-        help="processes for the hallucination check; %(default)s = up to 2 for large inputs, else 1",
+        help="processes for the hallucination check (eval's CPU parallelism; --threads is the same flag); "
+             "%(default)s or 0 = for large inputs up to 2, no more than the cores the machine's load leaves free, else 1",
     )
     args = ap.parse_args(argv)
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         hallucination=hallu,
         strip_source_prefix=not args.keep_source_prefix,
         tokenize=args.tokenize,
-        workers=args.workers,
+        workers=args.workers or None,
     )
     report_path, metrics_path = output_paths(args.predictions, args.output_dir, args.report, args.metrics)
     rows = worst_first(result["examples"], args.sort)
