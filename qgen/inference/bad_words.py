@@ -12,8 +12,10 @@ the raw form. Two layers block it:
 
 Respellings: a model that copies from its input, once the word is banned, writes it with one character swapped
 (`--bad-words 金沢市` gave `エ沢市の県庁所在地…`: the copy goes on after the banned first token). So a word of at least
-RESPELL_MIN_CHARS characters is also banned with any one of its characters replaced by another (`?沢市`, `金?市`,
-`金沢?`); layer 2 and the final check cover these forms, written as regular expressions.
+RESPELL_MIN_CHARS characters is also banned with one character before its last replaced by a character that can be
+part of a word (`?沢市`, `金?市`; not a space, hiragana or punctuation, so `東京都` still allows `の京都`, and the last
+character stays, so `金沢の` and `金沢大学` stay allowed); layer 2 and the final check cover these forms, written as
+regular expressions.
 
 Tokens whose text cannot be known alone (byte-fallback pieces of one character) are not covered by layer 2, so the
 decoded output is always checked (`contains_bad`) and callers re-rank / widen the search when one slips through.
@@ -44,18 +46,19 @@ def variants(words: Iterable[str], lang: str = "ja") -> list[str]:
 
 
 RESPELL_MIN_CHARS = 3  # shorter words: one character replaced would ban too much ordinary text
-_ANY = "[^\\s]"  # the replaced character: anything but a space
+# the replacing character: one that can be part of a word (not a space, hiragana, or punctuation)
+_WORD_CHAR = "[^\\s\u3040-\u309f\u3000-\u303f\uff01-\uff0f\uff1a-\uff20!-/:-@\\[-`{-~]"
 
 
 def forms(bad: list[str]) -> list[list[str]]:
     """Each banned form as a list of one-character regular expressions: every variant as written, and for a variant
-    of RESPELL_MIN_CHARS or more characters each respelling with one character replaced."""
+    of RESPELL_MIN_CHARS or more characters each respelling with one character before its last replaced."""
     out: list[list[str]] = []
     for v in bad:
         chars = [re.escape(c) for c in v]
         out.append(chars)
         if len(v) >= RESPELL_MIN_CHARS:
-            out += [chars[:i] + [_ANY] + chars[i + 1:] for i in range(len(v))]
+            out += [chars[:i] + [_WORD_CHAR] + chars[i + 1:] for i in range(len(v) - 1)]
     return out
 
 
