@@ -171,6 +171,11 @@ def verdict(before: dict, after: dict) -> str:
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise QgenInputError(f"must be at least 1, got {args.max_steps}", field="--max-steps")
+    if not 0 <= args.minutes < float("inf"):  # also NaN
+        raise QgenInputError(f"must be 0 (no limit) or a positive number of minutes, got {args.minutes}",
+                             field="--minutes")
     start = time.perf_counter()
     console.configure(args.verbose)  # no "Loading weights" bar for each of the three loads
     threads = set_threads(args.threads)  # after the clock starts (it imports torch); 0: from the machine's load
