@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog, output_dir, output_file
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir, output_file, thread_count
 from qgen.core.files import atomic_files, check_output, write_json
 from qgen.core.outputs import check_outputs
 from qgen.evaluation import report
@@ -27,7 +27,9 @@ from qgen.evaluation.records import (  # the scoring itself; this module is the 
     SORT_KEYS,
     evaluate_records,
     format_metrics,
+    metrics_path,
     read_predictions,
+    records_task,
     scales,
     worst_first,
 )
@@ -39,7 +41,7 @@ def output_paths(predictions, output_dir=None, report=None, metrics=None) -> tup
     predictions = Path(predictions)
     folder = Path(output_dir) if output_dir is not None else predictions.parent
     return (Path(report) if report else folder / f"{predictions.stem}.report.html",
-            Path(metrics) if metrics else folder / f"{predictions.stem}.metrics.json")
+            Path(metrics) if metrics else metrics_path(predictions, folder))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="which JSQuAD EM/F1: jglue (character F1), harness (Stability-AI lm-evaluation-harness: MeCab "
                          "word F1 after neologdn), llm-jp-eval (char_f1 = fuzzy token-sort ratio)")
     ap.add_argument(
-        "--workers",
-        type=int,
+        "--workers", "--threads",
+        type=thread_count,
         default=None,
-        help="processes for the hallucination check; %(default)s = up to 2 for large inputs, else 1",
+        help="processes for the hallucination check (eval's CPU parallelism; --threads is the same flag); "
+             "%(default)s or 0 = for large inputs up to 2, no more than the cores the machine's load leaves free, else 1",
     )
     args = ap.parse_args(argv)
     report_path, metrics_path = output_paths(args.predictions, args.output_dir, args.report, args.metrics)
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         hallucination=hallu,
         strip_source_prefix=not args.keep_source_prefix,
         tokenize=args.tokenize,
-        workers=args.workers,
+        workers=args.workers or None,
         protocol=args.protocol,
         qa_metric=args.qa_metric,
         group_field=args.group_field,
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         write_json(metrics_tmp, {"predictions": str(args.predictions), "source_field": args.source_field,
                                  **result["metrics"], "scales": scales(result["metrics"])})
-    print(format_metrics(result["metrics"]))
+    print(format_metrics(result["metrics"], task=records_task(records, args.source_field)))
     print(f"wrote {report_path} and {metrics_path}", file=sys.stderr)
     return 0
 

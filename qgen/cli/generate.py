@@ -13,13 +13,22 @@ import sys
 
 from qgen.cli import summarize as summarize_cli
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
-from qgen.cli.predict import add_generation_args, add_span_args, settings_from_args, span_reader_from_args
+from qgen.cli.predict import (
+    add_context_window_arg,
+    add_generation_args,
+    add_span_args,
+    settings_from_args,
+    span_reader_from_args,
+)
 from qgen.core import console
+from qgen.core.console import PhaseTimer
 from qgen.core.constants import QG_TASKS
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
+from qgen.data.jsquad import build_source, window_context
 from qgen.data.tsv import clean
-from qgen.inference.loader import load_inference_model
+from qgen.inference.loader import check_model, load_inference_model
+from qgen.models.input_spec import InputSpec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(summarize / instruct: causal-model summaries and answers, see --task summarize --help)")
     i.add_argument("--source", default=None, help="a ready model input, used as is (no template, no normalisation)")
     i.add_argument("--show-source", action="store_true", help="print the model input to stderr")
+    add_context_window_arg(i)
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
                    help="words no output may contain (every spelling and tokenisation is blocked)")
     add_generation_args(p)
@@ -60,42 +70,77 @@ FORMATS = {"aqg": "'answer: … context: …'", "aqg_hl": "the context with <hl>
            "qa": "'question: … context: …'"}
 
 
-def warn_format_mismatch(args, task: str, im) -> None:
+def warn_format_mismatch(args, task: str, saved) -> None:
     """A model reads inputs in the format it was trained on; --highlight / --task asking for another one is allowed
-    (e.g. to compare) but said, since the output is then usually poor."""
-    if not im.has_saved_config or im.task not in FORMATS or task == im.task:
+    (e.g. to compare) but said, since the output is then usually poor. `saved`: the model's InputSpec, or None."""
+    if saved is None or saved.task not in FORMATS or task == saved.task:
         return
     flag = "--highlight" if args.highlight else f"--task {task}"
     print(f"warning: {flag} gives the model {task} input ({FORMATS[task]}), but {args.model} was trained on "
-          f"{im.task} input ({FORMATS[im.task]}); expect poor output (leave out {flag} to use its own format)",
+          f"{saved.task} input ({FORMATS[saved.task]}); expect poor output (leave out {flag} to use its own format)",
           file=sys.stderr)
 
 
-def run(args) -> int:
-    from qgen.inference.generation import Generator, build_source  # torch: --help and input errors stay fast
+def _context_in_window(args, task: str, window: str) -> tuple[str, int | None]:
+    """(--context, --answer-start) cut to the model's context window (the answer's sentence for a model trained on
+    sentences), with a note when that shortened the context; unchanged for qa or an answer not in the raw context
+    (build_source then finds it in the normalised text, or reports it missing)."""
+    if window == "full" or task not in ("aqg", "aqg_hl") or not args.answer.strip():
+        return args.context, args.answer_start
+    start = args.context.find(args.answer) if args.answer_start is None else args.answer_start
+    if start < 0 or args.context[start:start + len(args.answer)] != args.answer:
+        return args.context, args.answer_start
+    context, start = window_context(args.context, args.answer, start, window)
+    if context != args.context:
+        print(f"note: {args.model} reads the answer's {window} (its input_spec.json: context_window {window}); "
+              f"the context was cut to it ({len(context)} of {len(args.context)} characters; --context-window full "
+              "keeps it whole)", file=sys.stderr)
+    return context, start
 
+
+def build_input(args, saved) -> str:
+    """The model input the flags ask for, checked without loading the model: a missing answer, or one that is not in
+    the context, is reported before any import of torch."""
+    if args.source is not None:
+        if not args.source.strip():
+            raise QgenInputError("empty", field="--source")
+        return args.source
+    spec = saved or InputSpec()
+    task = resolve_task(args, spec.task)
+    context, answer_start = _context_in_window(args, task, args.context_window or spec.context_window)
+    try:
+        source = build_source(task, context=context, answer=args.answer, question=args.question,
+                              answer_start=answer_start, lang=args.lang or spec.lang)
+    except ValueError as e:
+        raise QgenInputError(str(e), field="--answer" if task != "qa" else "--question") from None
+    warn_format_mismatch(args, task, saved)  # after the input is accepted: a rejected one gets only its error line
+    return source
+
+
+def run(args) -> int:
     settings = settings_from_args(args)
-    console.configure(args.verbose)
     if args.source is None and not args.context.strip():
         raise QgenInputError("give --context (with --answer or --question), or --source", field="--context")
+    _, saved = check_model(args.model)  # a missing or broken model folder: reported now, before torch is imported
+    if args.answer_spans:
+        check_span_input(args)
+    else:
+        source = build_input(args, saved)
+        if args.show_source:
+            print(f"source: {source}", file=sys.stderr)
+    timer = PhaseTimer(args.verbose)
+    from qgen.models.threads import set_threads  # torch: only once the inputs are checked
+
+    set_threads(args.threads)
+    console.configure(args.verbose)
+    from qgen.inference.generation import Generator  # torch + transformers: after every input check
+
+    timer.done("import")
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang,
                               trust_remote_code=args.trust_remote_code)
+    timer.done("load")
     if args.answer_spans:
         return _answer_span(args, im)
-    if args.source is not None:
-        source = args.source
-        if not source.strip():
-            raise QgenInputError("empty", field="--source")
-    else:
-        task = resolve_task(args, im.task)
-        try:
-            source = build_source(task, context=args.context, answer=args.answer, question=args.question,
-                                  answer_start=args.answer_start, lang=im.lang)
-        except ValueError as e:
-            raise QgenInputError(str(e), field="--answer" if task != "qa" else "--question") from None
-        warn_format_mismatch(args, task, im)  # after the input is accepted: a rejected one gets only its error line
-    if args.show_source:
-        print(f"source: {source}", file=sys.stderr)
     gen = Generator(im)
     ex = Example("input", source, "")
     if gen.answer_cuts([ex], settings.max_new_tokens):
@@ -111,18 +156,23 @@ def run(args) -> int:
             return 1
     else:
         texts = gen.generate([ex], settings, batch_size=1)[0].texts
+    timer.done("generate")
     for n, text in enumerate(texts, 1):
         print(text if len(texts) == 1 else f"{n}. {text}")
     return 0
 
 
-def _answer_span(args, im) -> int:
-    """--answer-spans: print the span of --context that the span reader picks for --question."""
+def check_span_input(args) -> None:
+    """--answer-spans reads --question and --context: checked before the model is loaded."""
     if not args.question.strip():
         raise QgenInputError("--answer-spans needs a question", field="--question")
     if args.source is not None or args.bad_words:
         raise QgenInputError("cannot be combined with --answer-spans (it reads --question and --context)",
                              field="--source" if args.source is not None else "--bad-words")
+
+
+def _answer_span(args, im) -> int:
+    """--answer-spans: print the span of --context that the span reader picks for --question."""
     answer = span_reader_from_args(im, args).answer(clean(args.question, im.lang), clean(args.context, im.lang))
     if not answer.text:
         print("error: the context has no candidate answer span", file=sys.stderr)

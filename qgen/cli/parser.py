@@ -26,6 +26,7 @@ from pathlib import Path
 
 from qgen.core.errors import QgenInputError, os_error_message
 from qgen.core.files import output_problem
+from qgen.core.threads import MAX_THREADS, THREADS_HELP, check_threads
 
 _PROG: ContextVar[str | None] = ContextVar("qgen_command_prog", default=None)
 
@@ -108,6 +109,22 @@ def _output(text: str, directory: bool) -> Path:
     if problem:
         raise argparse.ArgumentTypeError(f"{text!r}: cannot write here: {problem}")
     return Path(text)
+
+
+def thread_count(text: str) -> int:
+    """argparse type of `--threads`: 0 (from the machine's load) or 1 to MAX_THREADS, else one `error:` line."""
+    try:
+        n = int(text)
+        check_threads(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 0 (chosen from the machine's load) or 1 to {MAX_THREADS}, "
+                                         f"got {text!r}") from None
+    return n
+
+
+def add_threads_arg(p) -> None:
+    """`--threads N` on a parser or argument group: the same flag, type and help in every command."""
+    p.add_argument("--threads", type=thread_count, default=0, metavar="N", help=THREADS_HELP)
 
 
 def command_prog(default: str) -> str:

@@ -9,22 +9,26 @@ qgen.cli.eval. `--task quiz` hands the whole command line to the quiz scorer (qg
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from qgen.cli.dataclass_args import add_dataclass_args, from_args
-from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, output_file, reports_input_errors
+from qgen.cli.parser import ArgumentParser, add_threads_arg, command_prog, invoked_as, output_file, reports_input_errors
 from qgen.core import console
 from qgen.core.console import progress
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 from qgen.core.files import check_output, write_json, write_jsonl
 from qgen.core.outputs import check_outputs
+from qgen.core.threads import auto_threads, describe
 from qgen.data.examples import read_examples
-from qgen.data.jsquad import parse_qa_source
+from qgen.data.jsquad import parse_qa_source, window_source
 from qgen.evaluation.records import evaluate_records, format_metrics, scales
+from qgen.evaluation.records import metrics_path as default_metrics_path
 from qgen.inference.decoding import GenerationSettings, SpanSettings  # no torch: --help and flag errors stay fast
-from qgen.inference.loader import load_inference_model
+from qgen.inference.loader import check_model, load_inference_model
+from qgen.models.input_spec import CONTEXT_WINDOWS, InputSpec
 
 QUIZ_HELP = """\
 multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] --output-dir DIR
@@ -44,6 +48,14 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
     g.add_argument("--trust-remote-code", action="store_true", help="run the model's own Python code (its auto_map); "
                    "only for code you trust — never taken from the checkpoint's files")
+    add_threads_arg(g)
+
+
+def add_context_window_arg(p) -> None:
+    """`--context-window` of predict.py and generate.py: by default the one saved with the model."""
+    p.add_argument("--context-window", "--context_window", default=None, choices=CONTEXT_WINDOWS,
+                   help="aqg / aqg_hl: the context the model reads — sentence cuts a paragraph to the answer's "
+                        "sentence (default: the model's own, context_window in its input_spec.json)")
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
@@ -74,8 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", "--batch_size", type=int, default=32, help="inputs generated together")
     p.add_argument("--limit", type=int, default=None, help="only the first N examples")
     p.add_argument("--eval", action="store_true", help="also score the predictions (qgen.cli.eval) and save the metrics")
-    p.add_argument("--metrics", type=output_file, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
+    p.add_argument("--metrics", type=output_file, default=None,
+                   help="metrics JSON for --eval (default: beside OUTPUT, named as qgen eval names it: NAME.metrics.json)")
     p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
+    add_context_window_arg(p)
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
                    help="words no prediction may contain (blocked in every spelling, checked on the decoded text)")
     add_generation_args(p)
@@ -168,7 +182,7 @@ def metrics_path(args) -> Path | None:
     """Where --eval saves the metrics (None without --eval): --metrics, else OUTPUT.metrics.json."""
     if not args.eval:
         return args.metrics
-    return args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+    return args.metrics or default_metrics_path(args.output)
 
 
 def check_output_paths(args) -> None:
@@ -184,10 +198,21 @@ def write_predictions(args, rows: list[dict]) -> None:
     write_jsonl(args.output, rows)
 
 
-def run(args) -> int:
-    from qgen.inference.generation import Generator  # torch + transformers: --help and flag errors stay fast
-    from qgen.models.formats.seq2seq import cut_note  # as above
+def apply_context_window(examples, task: str, window: str, model: str, lang: str) -> list:
+    """The examples with aqg / aqg_hl paragraph sources cut to the model's context window (qgen-small-ja reads the
+    answer's sentence), and one note saying how many were cut."""
+    if window == "full" or task not in ("aqg", "aqg_hl"):
+        return examples
+    out = [dataclasses.replace(ex, source=window_source(task, ex.source, window, lang)) for ex in examples]
+    cut = sum(a.source != b.source for a, b in zip(examples, out))
+    if cut:
+        print(f"note: {model} reads the answer's {window} (its input_spec.json: context_window {window}): {cut} of "
+              f"{len(out)} inputs cut from their paragraph to it (--context-window full keeps them whole)",
+              file=sys.stderr)
+    return out
 
+
+def run(args) -> int:
     check_output_paths(args)
     if args.batch_size < 1:
         raise QgenInputError("must be at least 1", field="--batch-size")
@@ -196,7 +221,6 @@ def run(args) -> int:
     settings = settings_from_args(args)
     if args.eval:
         args.metrics = check_output(metrics_path(args), "--metrics")
-    console.configure(args.verbose)
     examples = read_examples(args.input)
     if args.limit is not None:
         examples = examples[: args.limit]
@@ -204,6 +228,21 @@ def run(args) -> int:
         if not ex.source.strip():
             raise QgenInputError("no source to generate from (plain-text JSONL is training data, not a prediction "
                                  "input)", path=args.input, record=n, field="source")
+    _, saved = check_model(args.model)  # a missing or broken model folder: reported now, before torch is imported
+    spec = saved or InputSpec()
+    task = args.task or spec.task
+    examples = apply_context_window(examples, task, args.context_window or spec.context_window, args.model,
+                                    args.lang or spec.lang)
+    threads = args.threads or auto_threads()
+    print(f"predicting {len(examples)} examples of {args.input} with {args.model} ({describe(args.threads, threads)})"
+          ": loading it …", file=sys.stderr, flush=True)
+    from qgen.models.threads import set_threads  # torch: only once the inputs are checked
+
+    set_threads(threads)
+    console.configure(args.verbose)
+    from qgen.inference.generation import Generator  # torch + transformers: after every input check
+    from qgen.models.formats.seq2seq import cut_note  # as above
+
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang,
                               trust_remote_code=args.trust_remote_code)
     if args.answer_spans:
@@ -224,9 +263,9 @@ def run(args) -> int:
         result = evaluate_records(rows, hallucination=not args.no_hallucination)
         path = metrics_path(args)
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
-                          "settings": vars(settings), "metrics": result["metrics"],
+                          "task": im.task, "settings": vars(settings), "metrics": result["metrics"],
                           "scales": scales(result["metrics"])})
-        print(format_metrics(result["metrics"]))
+        print(format_metrics(result["metrics"], task=im.task))
         print(f"metrics saved to {path}", file=sys.stderr)
     return 0
 

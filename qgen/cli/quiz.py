@@ -31,6 +31,7 @@ from pathlib import Path
 from qgen.cli.dataclass_args import add_dataclass_args, from_args
 from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
 from qgen.cli.quiz_gate import main as tune_gate_main
+from qgen.evaluation.calibration import chance_note
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +59,7 @@ def evaluate(args) -> tuple[dict, list[Path]]:
     metrics and the paths written."""
     from qgen.quiz.pipeline import run_quiz  # torch, as in build_parser
 
-    result = run_quiz(settings_from_args(args))
+    result = run_quiz(settings_from_args(args), progress=True)
     return result.metrics, result.written
 
 
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         rv = o["retrieval"]
         line += f"\twithout retrieval {o['first_pass']['accuracy']:.4f}\tretrieval rate {rv['rate']:.3f}"
     print(line)
+    if chance_note(o["final"]):
+        print(f"note: {chance_note(o['final'])}")
     print(f"wrote {', '.join(p.name for p in written)} to {args.output_dir}")
     return 0
 

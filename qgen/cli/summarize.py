@@ -91,7 +91,8 @@ def build_predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="only the first N inputs")
     p.add_argument("--eval", action="store_true", help="print and save the length figures (and ROUGE-L etc. when "
                    "there are references)")
-    p.add_argument("--metrics", type=output_file, default=None, help="metrics JSON for --eval (default: OUTPUT.metrics.json)")
+    p.add_argument("--metrics", type=output_file, default=None,
+                   help="metrics JSON for --eval (default: beside OUTPUT, named as qgen eval names it: NAME.metrics.json)")
     p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
     _common(p)
     return p

@@ -3,7 +3,8 @@
 transformers draws a "Loading weights" bar for every checkpoint it loads, a "Writing model shards" bar for every save,
 and emits FutureWarnings about its own internals; commands hide all of that unless `--verbose`. A tqdm bar is right
 for a terminal, but in a log file (CI, `> log 2>&1`) it is thousands of carriage-return updates, so when the stream
-is not a terminal, progress is a plain line every `interval` seconds (and one at the end).
+is not a terminal, progress is a plain line after the first update (the rate, early), then every `interval`
+seconds, and one at the end unless the last line already showed the end.
 """
 
 from __future__ import annotations
@@ -55,10 +56,11 @@ class PlainProgress:
         self.postfix: dict = {}
         self.start = self.last = clock()
         self.start_n = initial
+        self.printed_n: int | None = None  # n when the last line was printed
 
     def update(self, n: int = 1) -> None:
         self.n += n
-        if self.clock() - self.last >= self.interval:
+        if self.printed_n is None or self.clock() - self.last >= self.interval:
             self.print_line()
 
     def set_postfix(self, postfix: dict | None = None, refresh: bool = False) -> None:
@@ -75,6 +77,7 @@ class PlainProgress:
     def print_line(self) -> None:
         print(self.line(), file=self.stream, flush=True)
         self.last = self.clock()
+        self.printed_n = self.n
 
     def write(self, text: str) -> None:
         print(text, flush=True)  # where tqdm.write puts messages: stdout
@@ -83,7 +86,26 @@ class PlainProgress:
         pass
 
     def close(self) -> None:
-        self.print_line()
+        if self.printed_n != self.n:  # the last update may have printed the final line already
+            self.print_line()
+
+
+class PhaseTimer:
+    """Wall time of a command's phases (import, load, generate …), printed to stderr as one line per phase when
+    `show` (`--verbose`): where a slow call spends its time, without a profiler."""
+
+    def __init__(self, show: bool, stream=None, clock=time.perf_counter):
+        self.show, self.stream, self.clock = show, stream, clock
+        self.last = clock()
+        self.phases: dict[str, float] = {}
+
+    def done(self, phase: str) -> float:
+        now = self.clock()
+        self.phases[phase] = now - self.last
+        self.last = now
+        if self.show:
+            print(f"time: {phase} {self.phases[phase]:.2f} s", file=self.stream or sys.stderr, flush=True)
+        return self.phases[phase]
 
 
 def is_terminal(stream) -> bool:

@@ -92,6 +92,42 @@ def build_source(task: str, *, context: str = "", question: str = "", answer: st
     return highlight(context, answer_start, answer, lang)
 
 
+def window_context(context: str, answer: str, answer_start: int, window: str) -> tuple[str, int]:
+    """(context, answer_start) cut to `window` ("full": unchanged; "sentence": the answer's sentence(s), as
+    `sentence_window` cuts them for training)."""
+    if window not in ("full", "sentence"):
+        raise ValueError(f"unknown context window {window!r}; expected full or sentence")
+    if window == "full":
+        return context, answer_start
+    q = sentence_window(SquadQuestion("", "", answer, answer_start, context, "", ""))
+    return q.context, q.answer_start
+
+
+_HL_SOURCE_RE = re.compile(rf"(?:(?P<before>.*?) )?{HL} (?P<answer>.+?) {HL}(?: (?P<after>.*))?", re.DOTALL)
+_AQG_SOURCE_RE = re.compile(r"answer: (?P<answer>.+?) context: (?P<context>.+)", re.DOTALL)
+
+
+def window_source(task: str, source: str, window: str, lang: str = "ja") -> str:
+    """A ready aqg / aqg_hl source (what `build_source` writes) with its context cut to `window`; any other task, a
+    source of another form, or an answer not in its context comes back unchanged (there is no answer to locate).
+    The cut is made on the normalised text, so `！？` written as `!?` by NFKC do not end a sentence here."""
+    if window == "full" or task not in ("aqg", "aqg_hl"):
+        return source
+    if task == "aqg_hl":
+        m = _HL_SOURCE_RE.fullmatch(source)
+        if m is None:
+            return source
+        before, answer, after = m["before"] or "", m["answer"], m["after"] or ""
+        context, start = window_context(before + answer + after, answer, len(before), window)
+        return highlight(context, start, answer, lang)
+    m = _AQG_SOURCE_RE.fullmatch(source)
+    start = m["context"].find(m["answer"]) if m else -1
+    if start < 0:
+        return source
+    context, _ = window_context(m["context"], m["answer"], start, window)
+    return AQG_TEMPLATE.format(answer=m["answer"], context=context)
+
+
 def sentence_window(q: SquadQuestion, neighbours: int = 0) -> SquadQuestion:
     """`q` with its context cut to "TITLE [SEP] " + the sentence(s) holding the answer span (answer_start shifted).
 

@@ -7,7 +7,9 @@ Confidence is the top-1 probability. Definitions (all over the n questions):
 - Brier = mean of sum_k (p_k - [k == gold])^2, the multi-class form (0 best, 2 worst);
 - ECE = sum over 15 equal-width confidence bins (lo, hi] (the first bin also takes 0) of |bin|/n * |acc(bin) - conf(bin)|;
 - AURC = mean over k = 1..n of the error rate of the k most confident answers (questions sorted by confidence,
-  highest first, ties kept in input order) — the area under the risk–coverage curve; lower is better.
+  highest first, ties kept in input order) — the area under the risk–coverage curve; lower is better;
+- chance_accuracy = 1 / choices, and `at_chance` when the answers look like guessing (`at_chance`): a scorer with
+  probabilities ~1/choices everywhere gets an excellent ECE while knowing nothing, so its figures carry a note.
 Importable without torch (a notebook can use it on a result.json alone).
 """
 
@@ -102,7 +104,8 @@ def summary(probs, gold, pred: Sequence | None = None, n_bins: int = N_BINS) -> 
         return {"n": 0}
     p, g, correct = _arrays(probs, gold, pred)
     top1, margin = confidence(p)
-    return {
+    chance = 1.0 / p.shape[1]
+    out = {
         "n": int(len(g)),
         "accuracy": float(correct.mean()),
         "nll": nll(p, g),
@@ -111,7 +114,32 @@ def summary(probs, gold, pred: Sequence | None = None, n_bins: int = N_BINS) -> 
         "aurc": aurc(top1, correct),
         "mean_confidence": float(top1.mean()),
         "mean_margin": float(margin.mean()),
+        "chance_accuracy": chance,
     }
+    out["at_chance"] = at_chance(out)
+    return out
+
+
+CHANCE_CONFIDENCE_MARGIN = 0.05  # mean top-1 probability within this of 1/choices: the scorer hardly prefers any
+
+
+def at_chance(block: dict) -> bool:
+    """True when a summary looks like guessing: accuracy within two standard errors of 1/choices (binomial), or a
+    mean confidence within CHANCE_CONFIDENCE_MARGIN of it. Then a small ECE says only that a scorer which knows
+    nothing says so, not that its confidence is useful."""
+    chance, n = block["chance_accuracy"], block["n"]
+    noise = 2 * (chance * (1 - chance) / max(n, 1)) ** 0.5
+    return bool(block["accuracy"] <= chance + noise
+                or block["mean_confidence"] <= chance + CHANCE_CONFIDENCE_MARGIN)
+
+
+def chance_note(block: dict) -> str | None:
+    """The note printed beside the figures of a summary at chance (see `at_chance`), else None."""
+    if not block.get("at_chance"):
+        return None
+    return (f"at chance: accuracy {block['accuracy']:.3f} and mean confidence {block['mean_confidence']:.3f} against "
+            f"{block['chance_accuracy']:.3f} for guessing among the choices; the low ECE / Brier of a scorer that "
+            "knows nothing say only that it says so")
 
 
 def plot_reliability(path, conf, correct, title: str = "", n_bins: int = N_BINS) -> None:

@@ -24,7 +24,6 @@ checks the two paths agree token for token on JSQuAD.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import threading
 import warnings
@@ -33,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_all_start_methods, get_context
 
+from qgen.core.threads import auto_threads
 from qgen.evaluation.ginza_tokens import (
     SUDACHI_MAX_BYTES,  # noqa: F401  (importable from here too)
     SudachiAnalyser,
@@ -108,7 +108,8 @@ def _local() -> SudachiAnalyser:
 
 
 def _default_workers() -> int:
-    return max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    """Up to 2 processes, no more than the cores the machine's load leaves free (qgen.core.threads)."""
+    return min(2, auto_threads())
 
 
 def _start_method() -> str:
@@ -148,7 +149,7 @@ def hallucination_details(
 ) -> list[tuple[set[str], int]]:
     """Per pair: (hallucinated words, number of distinct content words of the candidate that are not stop words).
 
-    Same result as `hallucination` pair by pair. `workers`: processes to use (default: up to 2 cores, and only for
+    Same result as `hallucination` pair by pair. `workers`: processes to use (default: up to 2 free cores, and only for
     batches over `PARALLEL_MIN_CHARS` characters of distinct text); 1 = analyse in this process.
     """
     candidates, references = list(candidates), list(references)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import read_text, require_file, too_deep
@@ -206,10 +207,30 @@ def scales(metrics: dict) -> dict:
     return {k: SCALES[k] for k in metrics if k in SCALES}
 
 
-def format_metrics(metrics: dict) -> str:
-    """The metrics as aligned `name  value  (scale)` lines for the terminal: BLEU is 0-100, the rest 0-1."""
+QA_SHOWN = ("n", "exact_match", "char_f1")  # a short answer: BLEU / ROUGE on a few words say nothing
+QG_HIDDEN = ("exact_match", "char_f1")  # a question matches its reference word for word by chance only
+
+
+def records_task(records: Sequence[dict], source_field: str = "source") -> str:
+    """"qa" when every source is a QA input (`question: … context: …`), else "qg": which figures to print."""
+    ok = records and all(str(r.get(source_field, "")).lstrip().startswith("question:") for r in records)
+    return "qa" if ok else "qg"
+
+
+def format_metrics(metrics: dict, task: str | None = None) -> str:
+    """The metrics as aligned `name  value  (scale)` lines for the terminal: BLEU is 0-100, the rest 0-1.
+
+    `task` picks what is printed (the metrics file keeps them all): "qa" (short answers) EM and char F1; a question
+    generation task (aqg, aqg_hl, "qg") BLEU, ROUGE and the hallucination rates; None everything."""
+    if task == "qa":
+        keys = [k for k in QA_SHOWN if k in metrics]
+    elif task is None:
+        keys = list(metrics)
+    else:
+        keys = [k for k in metrics if k not in QG_HIDDEN]
     lines = []
-    for k, v in metrics.items():
+    for k in keys:
+        v = metrics[k]
         if k in ("bleu_signature", "rouge_signature", "qa_metric", "lmqg_signature"):
             continue
         if v is None:  # e.g. lmqg_meteor without a Java runtime
@@ -226,4 +247,15 @@ def format_metrics(metrics: dict) -> str:
         elif k.startswith("lmqg_") and k != "lmqg_groups":
             note = "0-100; " + metrics["lmqg_signature"]
         lines.append(f"{k:<24}{value:>8}" + (f"  ({note})" if note else ""))
+    if task == "qa":
+        lines.append("(QA: exact match and character F1; BLEU / ROUGE of short answers are in the metrics file only)")
+    elif task is not None and any(k in metrics for k in QG_HIDDEN):
+        lines.append("(question generation: BLEU / ROUGE; exact match and char F1 are in the metrics file only)")
     return "\n".join(lines)
+
+
+def metrics_path(predictions, folder=None) -> Path:
+    """Where the metrics of a predictions file go by default, in predict.py --eval and `qgen eval` alike:
+    `dev.jsonl` → `dev.metrics.json`, beside it or in `folder`."""
+    predictions = Path(predictions)
+    return (Path(folder) if folder is not None else predictions.parent) / f"{predictions.stem}.metrics.json"

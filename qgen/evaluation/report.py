@@ -108,31 +108,49 @@ def _png_base64(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def render_html(metrics: dict, examples: list[dict], title: str = "qgen evaluation", max_rows: int = 500) -> str:
-    """A self-contained HTML page: metrics table, distribution plot, first `max_rows` examples (0 = all)."""
+def _columns(metrics: dict, compare: dict | None, label: str) -> dict[str, dict]:
+    """{column heading: metrics}: the runs compared with (e.g. "before fine-tuning") first, then this one."""
+    return {**(compare or {}), label: metrics}
+
+
+def render_html(metrics: dict, examples: list[dict], title: str = "qgen evaluation", max_rows: int = 500,
+                compare: dict | None = None, label: str = "value") -> str:
+    """A self-contained HTML page: metrics table, distribution plot, first `max_rows` examples (0 = all).
+    `compare`: {heading: metrics} of other runs shown beside these (headed `label`); an example's `before` (the
+    other run's prediction for it) gets its own column."""
     shown = examples if max_rows <= 0 else examples[:max_rows]
     has_h = any("hallucinated" in e for e in examples)
+    has_before = any("before" in e for e in examples)
+    columns = _columns(metrics, compare, label)
+    heads = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     parts = [
         f"<!DOCTYPE html><html lang='ja'><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
-        "<h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>scale</th></tr>",
+        f"<h2>Metrics</h2><table><tr><th>metric</th>{heads}<th>scale</th></tr>",
     ]
-    for k, v in metrics.items():
-        cell = f"<code>{html.escape(str(v))}</code>" if k == "bleu_signature" else html.escape(_fmt(k, v))
-        parts.append(f"<tr><td>{html.escape(k)}</td><td class='num'>{cell}</td><td>{_scale(k)}</td></tr>")
+    for k in metrics:
+        cells = ""
+        for m in columns.values():
+            v = m.get(k, "")
+            cell = f"<code>{html.escape(str(v))}</code>" if k == "bleu_signature" else html.escape(_fmt(k, v))
+            cells += f"<td class='num'>{cell}</td>"
+        parts.append(f"<tr><td>{html.escape(k)}</td>{cells}<td>{_scale(k)}</td></tr>")
     parts.append("</table>")
     if examples:
         parts.append(
             f"<img alt='score distributions' src='data:image/png;base64,{_png_base64(plot_distributions(examples))}'>"
         )
     parts.append(f"<h2>Examples ({len(shown)} of {len(examples)}, worst first)</h2><table><tr><th>id</th>")
-    parts.append("<th>prediction</th><th>target</th><th>EM</th><th>F1</th><th>ROUGE-L</th>")
+    parts.append(("<th>before</th>" if has_before else "") + "<th>prediction</th><th>target</th><th>EM</th>"
+                 "<th>F1</th><th>ROUGE-L</th>")
     parts.append(("<th>hallucinated</th>" if has_h else "") + "<th>source</th></tr>")
     for e in shown:
         words = e.get("hallucinated", ())
         targets = "<br>".join(html.escape(t) for t in _targets(e["target"]))
+        before = f"<td><div class='txt'>{html.escape(e.get('before', ''))}</div></td>" if has_before else ""
         row = [
-            f"<td>{html.escape(str(e['id']))}</td><td><div class='txt'>{highlight_html(e['prediction'], words)}</div></td>"
+            f"<td>{html.escape(str(e['id']))}</td>{before}"
+            f"<td><div class='txt'>{highlight_html(e['prediction'], words)}</div></td>"
             f"<td><div class='txt'>{targets}</div></td>",
             f"<td class='num'>{e['em']:.0f}</td><td class='num'>{e['f1']:.3f}</td><td class='num'>{e['rougeL']:.3f}</td>",
         ]
@@ -144,20 +162,27 @@ def render_html(metrics: dict, examples: list[dict], title: str = "qgen evaluati
     return "\n".join(parts)
 
 
-def render_markdown(metrics: dict, examples: list[dict], title: str = "qgen evaluation", max_rows: int = 500) -> str:
+def render_markdown(metrics: dict, examples: list[dict], title: str = "qgen evaluation", max_rows: int = 500,
+                    compare: dict | None = None, label: str = "value") -> str:
     """The same report as Markdown tables (hallucinated words in bold; no plot)."""
     shown = examples if max_rows <= 0 else examples[:max_rows]
     has_h = any("hallucinated" in e for e in examples)
-    lines = [f"# {title}", "", "| metric | value | scale |", "| --- | --- | --- |"]
-    lines += [f"| {k} | {'`' + str(v) + '`' if k == 'bleu_signature' else _fmt(k, v)} | {_scale(k)} |"
-              for k, v in metrics.items()]
+    has_before = any("before" in e for e in examples)
+    columns = _columns(metrics, compare, label)
+    lines = [f"# {title}", "", f"| metric | {' | '.join(_md_escape(c) for c in columns)} | scale |",
+             "|" + " --- |" * (len(columns) + 2)]
+    for k in metrics:
+        values = [f"`{m.get(k, '')}`" if k == "bleu_signature" else _fmt(k, m.get(k, "")) for m in columns.values()]
+        lines.append(f"| {k} | {' | '.join(values)} | {_scale(k)} |")
     lines += ["", f"## Examples ({len(shown)} of {len(examples)}, worst first)", ""]
-    head = ["id", "prediction", "target", "EM", "F1", "ROUGE-L"] + (["hallucinated"] if has_h else [])
+    head = (["id"] + (["before"] if has_before else []) + ["prediction", "target", "EM", "F1", "ROUGE-L"]
+            + (["hallucinated"] if has_h else []))
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for e in shown:
         words = e.get("hallucinated", ())
         cells = [
             _md_escape(str(e["id"])),
+            *([_md_escape(e.get("before", ""))] if has_before else []),
             highlight_markdown(e["prediction"], words),
             " / ".join(_md_escape(t) for t in _targets(e["target"])),
             f"{e['em']:.0f}",
@@ -169,10 +194,12 @@ def render_markdown(metrics: dict, examples: list[dict], title: str = "qgen eval
 
 
 def write_report(
-    path, metrics: dict, examples: list[dict], title: str = "qgen evaluation", max_rows: int = 500
+    path, metrics: dict, examples: list[dict], title: str = "qgen evaluation", max_rows: int = 500,
+    compare: dict | None = None, label: str = "value",
 ) -> Path:
-    """Write the report atomically: Markdown when `path` ends in .md, HTML otherwise."""
+    """Write the report atomically: Markdown when `path` ends in .md, HTML otherwise (`compare`, `label`: see
+    render_html)."""
     path = Path(path)
     render = render_markdown if path.suffix.lower() in (".md", ".markdown") else render_html
-    write_text(path, render(metrics, examples, title=title, max_rows=max_rows))
+    write_text(path, render(metrics, examples, title=title, max_rows=max_rows, compare=compare, label=label))
     return path

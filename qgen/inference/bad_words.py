@@ -10,12 +10,20 @@ the raw form. Two layers block it:
    every token whose text would complete a variant there (the variant inside the token, or a prefix of the variant
    ending the hypothesis and the rest starting the token). This covers spellings no tokenisation of the word produces.
 
+Respellings: a model that copies from its input, once the word is banned, writes it with one character swapped
+(`--bad-words 金沢市` gave `エ沢市の県庁所在地…`: the copy goes on after the banned first token). So a word of at least
+RESPELL_MIN_CHARS characters is also banned with one character before its last replaced by a character that can be
+part of a word (`?沢市`, `金?市`; not a space, hiragana or punctuation, so `東京都` still allows `の京都`, and the last
+character stays, so `金沢の` and `金沢大学` stay allowed); layer 2 and the final check cover these forms, written as
+regular expressions.
+
 Tokens whose text cannot be known alone (byte-fallback pieces of one character) are not covered by layer 2, so the
 decoded output is always checked (`contains_bad`) and callers re-rank / widen the search when one slips through.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import torch
@@ -37,12 +45,30 @@ def variants(words: Iterable[str], lang: str = "ja") -> list[str]:
     return out
 
 
-def contains_bad(text: str, bad: list[str], lang: str = "ja") -> str | None:
-    """The first variant found in `text` (as decoded, or normalised), else None."""
-    forms = (text, normalize(text, lang))
+RESPELL_MIN_CHARS = 3  # shorter words: one character replaced would ban too much ordinary text
+# the replacing character: one that can be part of a word (not a space, hiragana, or punctuation)
+_WORD_CHAR = "[^\\s\u3040-\u309f\u3000-\u303f\uff01-\uff0f\uff1a-\uff20!-/:-@\\[-`{-~]"
+
+
+def forms(bad: list[str]) -> list[list[str]]:
+    """Each banned form as a list of one-character regular expressions: every variant as written, and for a variant
+    of RESPELL_MIN_CHARS or more characters each respelling with one character before its last replaced."""
+    out: list[list[str]] = []
     for v in bad:
-        if any(v in f for f in forms):
-            return v
+        chars = [re.escape(c) for c in v]
+        out.append(chars)
+        if len(v) >= RESPELL_MIN_CHARS:
+            out += [chars[:i] + [_WORD_CHAR] + chars[i + 1:] for i in range(len(v) - 1)]
+    return out
+
+
+def contains_bad(text: str, bad: list[str], lang: str = "ja") -> str | None:
+    """The first variant found in `text` (as decoded, or normalised), written or respelt (`forms`), else None."""
+    found = (text, normalize(text, lang))
+    for v in bad:
+        for form in forms([v]):
+            if any(re.search("".join(form), f) for f in found):
+                return v
     return None
 
 
@@ -93,16 +119,19 @@ class SubstringBanProcessor(LogitsProcessor):
         """`texts`: token_texts(tokenizer, vocab_size), when the caller keeps it (it decodes the whole vocabulary)."""
         self.tokenizer, self.prompt_len = tokenizer, prompt_len
         texts = texts if texts is not None else token_texts(tokenizer, vocab_size)
+        known = [(i, t) for i, t in enumerate(texts) if t]
         always: set[int] = set()
-        rules: dict[str, set[int]] = {}  # suffix of the generated text -> ids that complete a variant after it
-        for v in bad:
-            always.update(i for i, t in enumerate(texts) if t and v in t)
-            for k in range(1, len(v)):
-                head, rest = v[:k], v[k:]
-                ids = {i for i, t in enumerate(texts) if t and t.startswith(rest)}
-                rules.setdefault(head, set()).update(ids)
+        rules: dict[str, set[int]] = {}  # end of the generated text (a regex) -> ids that complete a form after it
+        for form in forms(bad):
+            whole = re.compile("".join(form))
+            always.update(i for i, t in known if whole.search(t))
+            for k in range(1, len(form)):
+                rest = re.compile("".join(form[k:]))
+                ids = {i for i, t in known if rest.match(t)}
+                rules.setdefault("".join(form[:k]) + "$", set()).update(ids)
         self.always = torch.tensor(sorted(always), dtype=torch.long)
-        self.rules = [(head, torch.tensor(sorted(ids), dtype=torch.long)) for head, ids in rules.items() if ids]
+        self.rules = [(re.compile(head), torch.tensor(sorted(ids), dtype=torch.long))
+                      for head, ids in rules.items() if ids]
         self.tail = 3 * max((len(v) for v in bad), default=1) + 4  # ids enough to hold any head (byte pieces: 3/char)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -114,6 +143,6 @@ class SubstringBanProcessor(LogitsProcessor):
         tails = self.tokenizer.batch_decode(gen, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         for row, tail in enumerate(tails):
             for head, ids in self.rules:
-                if tail.endswith(head):
+                if head.search(tail):
                     scores[row, ids] = -float("inf")
         return scores

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
+from qgen.core.values import TRUE
 from qgen.models.input_spec import INPUT_SPEC_NAME, InputSpec, read_input_spec
 from qgen.models.loading import (
     check_tokenizer_files,
@@ -137,9 +139,20 @@ def damaged_file_error(path: Path, e: Exception, what: str | None = None) -> Qge
     return QgenInputError(f"{what or 'cannot load the model'}: {type(e).__name__}: {text}", path=path)
 
 
-def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: str | None,
-          lang: str | None, trust: bool) -> InferenceModel:
-    name_or_path = resolve(name_or_path)  # a shipped model's name → its directory in the package
+def check_model(name_or_path) -> tuple[str, InputSpec | None]:
+    """(the loadable name, its saved InputSpec or None): every check that needs no torch — the directory exists and
+    holds a model, its weights file is whole, its spec is valid. Commands call it before importing torch, so a
+    mistyped path is reported at once rather than after seconds of imports."""
+    try:
+        return _check_model(name_or_path)
+    except QgenInputError:
+        raise
+    except (OSError, ValueError) as e:  # e.g. an untrained tiny-* name, an unreadable directory
+        raise QgenInputError(f"cannot load the model: {e}", path=name_or_path) from None
+
+
+def _check_model(name_or_path) -> tuple[str, InputSpec | None]:
+    name_or_path = resolve(str(name_or_path))  # a shipped model's name → its directory in the package
     path = Path(name_or_path)
     is_dir = path.is_dir()
     check_model_location(name_or_path, field="--model")  # a path that is not a directory never goes to the hub
@@ -148,7 +161,28 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
     if is_dir:
         check_weights(path)  # a truncated weights file is named here, not a loader traceback
         check_tokenizer_files(path)  # never a tokenizer transformers builds in place of a missing one
-    saved = read_input_spec(path) if is_dir else None
+    else:
+        _check_offline_cache(name_or_path)
+    return name_or_path, read_input_spec(path) if is_dir else None
+
+
+def _check_offline_cache(name: str) -> None:
+    """Offline (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE), a hub name must be in the local cache: said at once, not by
+    transformers' "couldn't connect" after the imports."""
+    from huggingface_hub import constants, try_to_load_from_cache  # ~0.1 s, only for a hub name
+
+    if not (constants.HF_HUB_OFFLINE or os.environ.get("TRANSFORMERS_OFFLINE", "").lower() in TRUE):
+        return
+    if not any(isinstance(try_to_load_from_cache(name, f), str) for f in ("config.json", ADAPTER_CONFIG)):
+        raise QgenInputError("no such model directory, and not in the local hub cache (offline: HF_HUB_OFFLINE or "
+                             "TRANSFORMERS_OFFLINE is set, so nothing is downloaded)", path=name, field="--model")
+
+
+def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: str | None,
+          lang: str | None, trust: bool) -> InferenceModel:
+    name_or_path, saved = _check_model(name_or_path)
+    path = Path(name_or_path)
+    is_dir = path.is_dir()
     spec = saved or InputSpec()
     if saved is None:
         log.warning("%s has no %s or %s: using default input settings (task %s, lang %s)", name_or_path,

@@ -26,6 +26,7 @@ from qgen.core.text import LANGS
 from qgen.core.values import MAX_TOKENS, check_range, coerce
 
 INPUT_SPEC_NAME = "input_spec.json"
+CONTEXT_WINDOWS = ("full", "sentence")  # what inference can rebuild from a paragraph (qgen.data.jsquad.window_source)
 
 
 @dataclass
@@ -37,6 +38,9 @@ class InputSpec:
     max_target_len: int = 64  # seq2seq: target tokens kept
     max_len: int = 512  # causal: prompt + target tokens kept (the prompt cut from the left)
     trust_remote_code: bool = False  # the model's code came from the hub and was trusted in training
+    # the context aqg / aqg_hl training inputs held: "full" paragraph or the answer's "sentence"
+    # (prepare_jsquad.py --context-window); predict.py / generate.py cut a paragraph input to it
+    context_window: str = "full"
 
     def __post_init__(self):
         for name, kind in _TYPES.items():
@@ -46,6 +50,8 @@ class InputSpec:
             check_range(name, getattr(self, name), low, MAX_TOKENS)
         if self.lang not in LANGS:
             raise ValueError(f"lang: expected one of {', '.join(LANGS)}, got {self.lang!r}")
+        if self.context_window not in CONTEXT_WINDOWS:
+            raise ValueError(f"context_window: expected one of {', '.join(CONTEXT_WINDOWS)}, got {self.context_window!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

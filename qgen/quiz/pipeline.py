@@ -15,6 +15,7 @@ that cannot work together, a ValueError from QuizSettings), never a printed line
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 from qgen.core.files import check_output
 from qgen.core.outputs import check_outputs
+from qgen.core.threads import THREADS_HELP, auto_threads, check_threads, describe
 from qgen.core.values import MAX_TOKENS, check_finite, check_range
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
@@ -32,7 +34,7 @@ from qgen.models.loading import make_adapter
 from qgen.quiz.prompt import read_quiz
 from qgen.quiz.report import OUTPUT_NAMES, write_outputs
 from qgen.quiz.retrieval import gate_fires, load_index, retrieve_for
-from qgen.quiz.scoring import METHODS, TOKENIZATIONS, QuizScorer, default_tokenization
+from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, default_tokenization
 
 
 def _f(default, help_: str, **meta):
@@ -82,6 +84,7 @@ class QuizSettings:
     retrieve_all: bool = _f(False, "retrieve for every question (input for tune-gate)", group="retrieval")
     retrieval_k: int = _f(1, "passages per choice query", group="retrieval")
     max_passages: int = _f(5, "passages per question", group="retrieval")
+    threads: int = _f(0, THREADS_HELP)
 
     def __post_init__(self):
         self.model = str(self.model)
@@ -104,6 +107,10 @@ class QuizSettings:
         for name in ("retrieval_k", "max_passages", "limit"):
             if getattr(self, name) is not None:
                 check_range(name, getattr(self, name), 1)
+        try:
+            check_threads(self.threads)
+        except ValueError as e:
+            raise ValueError(f"threads {e}") from None
         if self.retrieve_all and self.retrieval is None:
             raise ValueError("retrieve_all needs retrieval (a BM25 index directory)")
 
@@ -187,8 +194,9 @@ def _rescore_gated(s: QuizSettings, scorer, index, items, recs: list[dict], timi
         recs[i] = new
 
 
-def run_quiz(s: QuizSettings) -> QuizResult:
-    """Score every file (and re-score gated questions with retrieval), write the outputs into `s.output_dir`."""
+def run_quiz(s: QuizSettings, progress: bool = False) -> QuizResult:
+    """Score every file (and re-score gated questions with retrieval), write the outputs into `s.output_dir`.
+    `progress`: say on stderr what is loaded, then how far the scoring is (a bar, or plain lines in a log)."""
     check_output(s.output_dir, "output_dir", directory=True)  # before any work: a file there, not writable …
     check_outputs([("--output-dir", s.output_dir / name) for name in OUTPUT_NAMES],
                   [*(("--input", f) for f in s.input), ("--template-file", s.template_file)])
@@ -196,6 +204,16 @@ def run_quiz(s: QuizSettings) -> QuizResult:
     files = {str(f): read_quiz(f)[: s.limit] if s.limit else read_quiz(f) for f in s.input}
     index = load_index(s.retrieval) if s.retrieval else None
     template = load_template(s.template_file) if s.template_file else QuizTemplate()
+    n = sum(len(items) for items in files.values())
+    threads = s.threads or auto_threads()
+    if progress:
+        print(f"quiz: {n} questions in {len(files)} file(s); loading {s.model} ({describe(s.threads, threads)}) …",
+              file=sys.stderr, flush=True)
+    from qgen.models.threads import set_threads  # torch: only once the inputs are checked
+
+    set_threads(threads)
+    from qgen.quiz.scoring import QuizScorer  # torch: the settings and their checks stay torch-free
+
     model, tok, adapter, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype,
                                                  s.trust_remote_code)
     scorer = QuizScorer(model, tok, adapter, s.scoring, prompt_style=s.prompt_style, template=template,
@@ -204,14 +222,17 @@ def run_quiz(s: QuizSettings) -> QuizResult:
                         loglik_tokenization=s.loglik_tokenization or default_tokenization(s.model),
                         target_delimiter=s.target_delimiter, add_bos_token=s.add_bos_token)
     records, timing = [], {"first_pass": 0.0, "search": 0.0, "second_pass": 0.0}
+    bar = console.progress(n, "scoring", "q") if progress else None
     for items in files.values():
         t = time.perf_counter()
-        first = scorer.score(items)
+        first = scorer.score(items, bar=bar)
         timing["first_pass"] += time.perf_counter() - t
         recs = [_record(it, scored, s.scoring) for it, scored in zip(items, first)]
         if index is not None:
             _rescore_gated(s, scorer, index, items, recs, timing)
         records += recs
+    if bar is not None:
+        bar.close()
     settings = s.record()
     settings["max_len_used"] = max_len
     settings["loglik_tokenization"] = scorer.loglik_tokenization

@@ -68,6 +68,8 @@ def render_log(records: list[dict], metrics: dict) -> str:
         f = m["final"]
         lines.append(f"== {name}: n={f['n']} accuracy={_fmt(f.get('accuracy'))} nll={_fmt(f.get('nll'))} "
                      f"brier={_fmt(f.get('brier'))} ece={_fmt(f.get('ece'))} aurc={_fmt(f.get('aurc'))}")
+        if calibration.chance_note(f):
+            lines.append(f"   note: {calibration.chance_note(f)}")
         if "lm_eval" in m:
             lines.append(f"   lm-evaluation-harness acc={_fmt(m['lm_eval']['acc'])} "
                          f"acc_norm={_fmt(m['lm_eval']['acc_norm'])}")

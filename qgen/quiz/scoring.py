@@ -28,12 +28,11 @@ from qgen.core.errors import QgenInputError
 from qgen.data.quiz import QuizTemplate
 from qgen.models.padding import pad_rows
 from qgen.quiz.prompt import QuizItem, QuizPrompter
-from qgen.quiz.tokenization import TOKENIZATIONS, default_tokenization, harness_encode_pair, label_token_ids
+from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, default_tokenization, harness_encode_pair, label_token_ids
 
 __all__ = ["METHODS", "TOKENIZATIONS", "QuizScorer", "Scored", "default_tokenization", "harness_encode_pair",
            "label_token_ids", "parse_answer"]  # the tokenisation helpers live in qgen.quiz.tokenization
 
-METHODS = ("choice-token", "loglik", "loglik-norm", "generate")
 _ANSWER_RE = re.compile(r"^\s*(\d+)\s*(?:[:.)、,]\s*(.*))?$", re.S)
 
 
@@ -117,8 +116,9 @@ class QuizScorer:
         logp = torch.log_softmax(next_logits.float(), dim=-1)
         return torch.stack([torch.logsumexp(logp[ids], dim=0) for ids in self.label_ids(labels)])
 
-    def score(self, items: list[QuizItem], passages: list[list[dict]] | None = None) -> list[Scored]:
-        """One Scored per item; `passages[i]` (may be empty) go into item i's `[参考]` block."""
+    def score(self, items: list[QuizItem], passages: list[list[dict]] | None = None, bar=None) -> list[Scored]:
+        """One Scored per item; `passages[i]` (may be empty) go into item i's `[参考]` block. `bar`: a progress bar
+        (qgen.core.console.progress) advanced after each batch."""
         passages = passages or [[] for _ in items]
         if self.method == "choice-token":
             self._check_labels(items)
@@ -132,6 +132,8 @@ class QuizScorer:
                 out += self._generate([items[i] for i in chunk], [built[i] for i in chunk])
             else:
                 out += [self._loglik(items[i], built[i]) for i in chunk]
+            if bar is not None:
+                bar.update(len(chunk))
         return out
 
     def _budget(self, item: QuizItem) -> int | None:

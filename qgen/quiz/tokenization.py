@@ -11,6 +11,7 @@ from qgen.core.constants import SAVED_NAME
 from qgen.models.loading import resolve
 
 TOKENIZATIONS = ("apart", "joint")
+METHODS = ("choice-token", "loglik", "loglik-norm", "generate")  # how qgen.quiz.scoring picks a choice (torch-free here)
 _FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 _SPACE_MARKS = ("", "▁", "Ġ", " ")
 

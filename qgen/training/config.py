@@ -47,6 +47,9 @@ class ModelArgs:
     add_special_tokens: list[str] = _f([], "tokens added to the tokenizer (embeddings resized), e.g. <hl>")
     gradient_checkpointing: bool = _f(False, "recompute activations in backward to save memory")
     trust_remote_code: bool = _f(SPEC.trust_remote_code, "run model code from the hub (off unless you trust it)")
+    context_window: str = _f(SPEC.context_window, "full | sentence: the context your aqg / aqg_hl data gives the model "
+                             "(prepare_jsquad.py --context-window); saved in input_spec.json, so predict.py and "
+                             "generate.py cut a paragraph input to the answer's sentence as in training")
 
 
 @dataclass
@@ -90,7 +93,8 @@ class RunArgs:
                             "drops from ~p·n random numbers instead of n), also in the attention of T5 (its position bias "
                             "inside the score matmul) and of GPT-2: T5 steps ~1.3x faster; off = torch's own dropout")
     compile: bool = _f(False, "torch.compile the model (dynamic shapes; the first step's time, compiling included, is logged)")
-    threads: int = _f(0, "CPU threads for torch's operators (torch.set_num_threads; 0 = torch's default)")
+    threads: int = _f(0, "CPU threads for torch's operators (0 = the cores the machine's load leaves free, at least 1: "
+                      "qgen.core.threads)")
     eval_steps: int = _f(0, "validate every N optimiser steps (0 = at epoch ends only)")
     save_steps: int = _f(0, "save last/ every N optimiser steps (0 = at each validation and at the end)")
     metric: str = _f("valid_loss", "validation metric choosing best/ (lower is better for *loss)")

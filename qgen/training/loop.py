@@ -25,8 +25,10 @@ import torch
 
 from qgen.core.errors import QgenInputError
 from qgen.core.files import pause_point
+from qgen.core.threads import describe
 from qgen.data.download import sha256_file
 from qgen.models.formats.seq2seq import answer_cuts, cut_note
+from qgen.models.threads import set_threads
 from qgen.training import batching, checkpoint, losses, packing, precision, schedule
 from qgen.training import model_setup as setup
 from qgen.training.distributed import ddp as distributed
@@ -77,8 +79,7 @@ class _Run:
         distributed.barrier(info)
         self.wrote_last = self.resume  # until this run's first last/, a best/ it writes is marked as unfinished
         seed_everything(cfg.run.seed)
-        if cfg.run.threads:
-            torch.set_num_threads(cfg.run.threads)
+        self.threads = set_threads(cfg.run.threads)  # 0: from the machine's load (qgen.core.threads)
         self._load_model_and_data(out, data)
         self._place_model()
         self._make_optimizer()
@@ -89,8 +90,8 @@ class _Run:
         if self.resume:
             self.logger.message(f"resumed from {self.last_dir} at step {self.state.step} of {self.total}")
         self.logger.message(f"{self.loaded.path} ({self.loaded.kind}, task {cfg.model.task}, precision {self.prec}, "
-                            f"world {info.world}): {len(self.feats)} train / {len(self.vfeats)} valid examples, "
-                            f"{self.total} steps")
+                            f"world {info.world}, {describe(cfg.run.threads, self.threads)}): {len(self.feats)} train / "
+                            f"{len(self.vfeats)} valid examples, {self.total} steps")
 
     def _load_model_and_data(self, out: Path, data) -> None:
         """Rank 0 builds tiny models and the tokenisation cache first; the others then find them ready."""
@@ -302,6 +303,7 @@ class _Run:
 
 def _train(cfg, info, data, stop_signal: StopOnSignal) -> dict:
     run = _Run(cfg, info, data, stop_signal)
+    started = time.perf_counter()
     try:
         stop = run.run_steps()
     except BaseException:
@@ -319,4 +321,4 @@ def _train(cfg, info, data, stop_signal: StopOnSignal) -> dict:
     return {"best_step": st.best_step, "best_metric": st.best_metric, "metric": cfg.run.metric,
             "valid_start": st.valid_start, "best_dir": str(run.best_dir), "last_dir": str(last_dir),
             "steps": st.step, "skipped_steps": st.skipped, "stopped": stop or "completed", "task": cfg.model.task,
-            "precision": run.prec}
+            "precision": run.prec, "threads": run.threads, "train_seconds": round(time.perf_counter() - started, 1)}

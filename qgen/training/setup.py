@@ -16,6 +16,7 @@ from qgen.core.errors import QgenInputError
 from qgen.core.values import MAX_TOKENS, SEED_MAX, check_finite, check_range
 from qgen.data.examples import Example, read_examples
 from qgen.data.jsonfile import require_file
+from qgen.models.input_spec import CONTEXT_WINDOWS
 from qgen.models.location import check_model_location
 from qgen.models.lora import check as check_peft
 from qgen.training import config as C
@@ -66,6 +67,7 @@ def _check_ranges(cfg: C.TrainConfig) -> None:
     for group in (m, d, o, r, lo, cfg.dist):
         check_finite(group)
     for value, allowed, name in ((m.task, TASKS, "task"), (m.precision, precision.PRECISIONS, "precision"),
+                                 (m.context_window, CONTEXT_WINDOWS, "context_window"),
                                  (o.scheduler, schedule.SCHEDULERS, "scheduler"),
                                  (o.optimizer, schedule.OPTIMIZERS, "optimizer"), (r.loss, losses.names(), "loss"),
                                  (r.metric, list(METRICS), "metric")):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from helpers import inference_models
@@ -102,7 +101,7 @@ def test_predict_eval_saves_metrics(models, dev_tsv, tmp_path, capsys):
     argv = ["--model", str(models["t5"]), "--input", str(dev_tsv), "--output", str(out), "--limit", "6",
             "--max-new-tokens", "8", "--eval", "--no-hallucination"]
     assert predict_main(argv) == 0
-    saved = json.loads(Path(str(out) + ".metrics.json").read_text(encoding="utf-8"))
+    saved = json.loads((tmp_path / "p.metrics.json").read_text(encoding="utf-8"))  # named as qgen eval names it
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert saved["metrics"]["n"] == len(rows) == 6
     preds, refs = [r["prediction"] for r in rows], [r["target"] for r in rows]

@@ -80,9 +80,24 @@ def test_plain_progress_prints_a_line_per_interval():
     bar.close()
     lines = out.getvalue().splitlines()
     assert "\r" not in out.getvalue()
-    assert len(lines) == 4  # at 30, 60, 90 s and the closing line
-    assert lines[0] == "train: 30/100 step (30%), 30 s, 1 step/s, loss 1.5"
+    assert len(lines) == 5  # after the first step (early: the rate), then at 31, 61, 91 s, and the closing line
+    assert lines[0] == "train: 1/100 step (1%), 1 s, 1 step/s, loss 1.5"
+    assert lines[1] == "train: 31/100 step (31%), 31 s, 1 step/s, loss 1.5"
     assert lines[-1].startswith("train: 100/100 step (100%), 100 s")
+
+
+def test_plain_progress_prints_the_last_line_once():
+    """The last progress line was printed twice in train.py and predict.py logs (issue 29): the update that
+    finished the work printed it (an interval had passed) and close() printed it again."""
+    clock, out = FakeClock(), io.StringIO()
+    bar = PlainProgress(3, "generating", "ex", stream=out, interval=30, clock=clock)
+    for _ in range(3):
+        clock.t += 35.0  # each batch takes longer than the interval: each update prints its line
+        bar.update(1)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert [line.split(",")[0] for line in lines] == [f"generating: {n}/3 ex ({p}%)" for n, p in ((1, 33), (2, 67),
+                                                                                              (3, 100))]
 
 
 def test_progress_is_a_bar_only_on_a_terminal():

@@ -82,3 +82,19 @@ def test_reliability_png(tmp_path):
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError):
         calibration.summary([[0.5, 0.5]], [0, 1])
+
+
+def test_a_scorer_at_chance_gets_a_note_not_just_a_fine_ece():
+    """Issue 29: a quiz model with confidence 0.205 everywhere on 5 choices got ECE 0.004 and no word that it is
+    guessing. 100 questions, probabilities (0.205, 0.19875 × 4), 21 right: accuracy and confidence at 1/5."""
+    probs = [[0.205] + [0.19875] * 4] * 100
+    gold = [0] * 21 + [1] * 79
+    s = calibration.summary(probs, gold)
+    assert s["chance_accuracy"] == 0.2 and s["ece"] < 0.01 and s["at_chance"]
+    note = calibration.chance_note(s)
+    assert note.startswith("at chance: accuracy 0.210 and mean confidence 0.205 against 0.200")
+    # the four hand-made questions above: confident (mean 0.62 on 3 choices) but only 2 of 4 right -- accuracy 0.5 is
+    # within two standard errors of 1/3 for n = 4 (2 * sqrt(2/9 / 4) = 0.47), so they are at chance too
+    assert calibration.summary(PROBS, GOLD)["at_chance"]
+    sure = calibration.summary([[0.9, 0.05, 0.05]] * 30, [0] * 30)  # 30 of 30 right, confident: far from chance
+    assert not sure["at_chance"] and calibration.chance_note(sure) is None

@@ -94,3 +94,18 @@ def test_histogram_ticks_are_integers():
             for name, ticks, (lo, hi) in axes_ticks:
                 shown = [t for t in ticks if lo <= t <= hi]
                 assert shown and all(float(t).is_integer() for t in shown), (i, name, list(ticks))
+
+
+def test_a_report_compares_two_runs_side_by_side():
+    """The demo's report.html showed only the model after fine-tuning (issue 29): with `compare` the metrics of both
+    runs sit in one table, and each example shows the earlier run's prediction beside the new one."""
+    before = {"n": 2, "exact_match": 0.0, "bleu": 7.5, "bleu_signature": "nrefs:1|tok:ja-mecab"}
+    rows = [{**e, "before": f"前の{e['id']}"} for e in EXAMPLES]
+    page = render_html(METRICS, rows, compare={"before fine-tuning": before}, label="after fine-tuning").replace("\n", "")
+    assert "<th>metric</th><th>before fine-tuning</th><th>after fine-tuning</th><th>scale</th>" in page
+    assert "<tr><td>bleu</td><td class='num'>7.50</td><td class='num'>12.35</td>" in page
+    assert "<th>id</th><th>before</th><th>prediction</th>" in page and "<td><div class='txt'>前のb</div></td>" in page
+    md = render_markdown(METRICS, rows, compare={"before fine-tuning": before}, label="after fine-tuning")
+    assert "| metric | before fine-tuning | after fine-tuning | scale |" in md and "| bleu | 7.50 | 12.35 | 0-100 |" in md
+    assert "| b | 前のb | " in md
+    assert "<th>metric</th><th>value</th><th>scale</th>" in render_html(METRICS, EXAMPLES)  # one run: as before

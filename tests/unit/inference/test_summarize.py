@@ -185,7 +185,7 @@ def test_predict_summarize_eval_and_qgen_eval(models, contexts, tmp_path, capsys
     assert rc == 0 and "within budget: 100.0% of 3" in said.err
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert all(r["length"] <= r["budget"] == 60 for r in rows) and all(r["target"] for r in rows)
-    metrics = json.loads((tmp_path / "summaries.jsonl.metrics.json").read_text())["metrics"]
+    metrics = json.loads((tmp_path / "summaries.metrics.json").read_text())["metrics"]  # as qgen eval names it
     assert metrics["within_budget_rate"] == 1.0 and 0 <= metrics["rougeL"] <= 1 and "rougeL" in said.out
     # the same file through qgen eval: ROUGE-L against the references
     assert evaluate.main(["--predictions", str(out), "--no-hallucination", "--report", str(tmp_path / "r.md")]) == 0

@@ -88,3 +88,23 @@ def test_bad_input_is_an_exception_not_an_exit(setup, tmp_path, capsys):
     with pytest.raises(QgenInputError):
         run_quiz(QuizSettings(model=str(setup / "best"), input=[tmp_path / "missing.json"], output_dir=tmp_path / "o"))
     assert capsys.readouterr().err == ""
+
+
+def test_predict_task_quiz_says_what_it_does_before_the_model_is_loaded(setup, tmp_path, capsys):
+    """`predict.py --task quiz` printed nothing for 96 s (issue 29): now a line before the model is loaded (questions,
+    files, model, threads), a progress line after the first batch, and a note when the answers are at chance."""
+    from qgen.cli.predict import main as predict_main
+
+    out = tmp_path / "res"
+    argv = ["--task", "quiz", "--model", str(setup / "best"), "--input", str(setup / "dev1.json"),
+            str(setup / "dev2.json"), "--output-dir", str(out), "--batch-size", "2", "--threads", "1"]
+    assert predict_main(argv) == 0
+    said = capsys.readouterr()
+    lines = said.err.splitlines()
+    assert lines[0] == f"quiz: 6 questions in 2 file(s); loading {setup / 'best'} (1 thread) …"
+    assert lines[1].startswith("scoring: 2/6 q (33%), ")  # after the first batch, not only at the end
+    assert lines[-1].startswith("scoring: 6/6 q (100%), ") and sum(line.startswith("scoring: 6/6") for line in lines) == 1
+    _, metrics = _files(out)
+    assert metrics["settings"]["threads"] == 1
+    overall = metrics["overall"]["final"]
+    assert ("note: at chance" in said.out) == overall["at_chance"]  # an untrained tiny model: usually at chance

@@ -103,3 +103,12 @@ def test_log_lines(records):
     assert lines[2] == "NG q1\t問1" and lines[4] == "OK q2 [参考]\t問2"
     assert "== overall: n=4 accuracy=0.7500 nll=- brier=- ece=- aurc=-" in lines
     assert lines[-1] == "   lm-evaluation-harness acc=0.7500 acc_norm=0.2500"
+
+
+def test_the_log_says_when_the_answers_are_at_chance(tmp_path):
+    """Issue 29: figures of a scorer that guesses (1/3 everywhere here) carry a note in result.log."""
+    guess = [_record(i, "a.json", [0.34, 0.33, 0.33], i % 3, 0) for i in range(9)]
+    metrics, _ = write_outputs(tmp_path, guess, ["a.json"], {}, {})
+    assert metrics["overall"]["final"]["at_chance"]
+    log = (tmp_path / "result.log").read_text(encoding="utf-8")
+    assert log.count("note: at chance: accuracy 0.333 and mean confidence 0.340 against 0.333") == 2  # a.json, overall

@@ -1,0 +1,16 @@
+"""Applying a thread count to torch: the count itself (auto from the machine's load, or the user's) is decided in
+qgen.core.threads, which stays free of torch so that evaluation and --help never import it."""
+
+from __future__ import annotations
+
+import torch
+
+from qgen.core.threads import auto_threads, check_threads
+
+
+def set_threads(requested: int = 0) -> int:
+    """Set torch's CPU threads to `requested` (0: `auto_threads()`) and return the number set."""
+    check_threads(requested)
+    n = requested or auto_threads()
+    torch.set_num_threads(n)
+    return n
