@@ -158,12 +158,13 @@ def _check_model(name_or_path) -> tuple[str, InputSpec | None]:
     check_model_location(name_or_path, field="--model")  # a path that is not a directory never goes to the hub
     if is_dir and not (path / "config.json").is_file() and not (path / ADAPTER_CONFIG).is_file():
         raise QgenInputError("not a model directory (no config.json or adapter_config.json)", path=path)
-    if is_dir:
-        check_weights(path)  # a truncated weights file is named here, not a loader traceback
-        check_tokenizer_files(path)  # never a tokenizer transformers builds in place of a missing one
-    else:
+    if not is_dir:
         _check_offline_cache(name_or_path)
-    return name_or_path, read_input_spec(path) if is_dir else None
+        return name_or_path, None
+    spec = read_input_spec(path)  # a bad setting there is the first thing to fix
+    check_weights(path)  # a truncated weights file is named here, not a loader traceback
+    check_tokenizer_files(path)  # never a tokenizer transformers builds in place of a missing one
+    return name_or_path, spec
 
 
 def _check_offline_cache(name: str) -> None:
