@@ -5,6 +5,7 @@ Every check here raises QgenInputError (one-line message, exit 2 from train.py) 
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def validate(cfg: C.TrainConfig) -> None:
         raise QgenInputError(f"must be positive, got {o.lr}", field="lr")
     if o.epochs <= 0 and o.max_steps == 0:
         raise QgenInputError("epochs must be positive when max_steps is 0", field="epochs")
+    if d.valid_size < 0 or (d.valid_size >= 1 and d.valid_size != int(d.valid_size)):
+        raise QgenInputError(f"expected a fraction in [0, 1) or a whole count, got {d.valid_size}", field="valid_size")
+    if d.valid_size and d.valid_file:
+        raise QgenInputError("give valid_file or valid_size, not both", field="valid_size")
     if not 0 <= o.warmup_ratio < 1:
         raise QgenInputError(f"must be in [0, 1), got {o.warmup_ratio}", field="warmup_ratio")
     if not 0 <= r.label_smoothing < 1:
@@ -75,8 +80,30 @@ def read_data(cfg: C.TrainConfig) -> tuple[list[Example], list[Example]]:
     train = read_examples(cfg.data.train_file)
     if not train:
         raise QgenInputError("no training examples", path=cfg.data.train_file)
+    if cfg.data.valid_size:
+        return hold_out(train, cfg.data.valid_size, cfg.run.seed, cfg.data.train_file)
     valid = read_examples(cfg.data.valid_file) if cfg.data.valid_file else []
     return train, valid
+
+
+def hold_out(examples: list[Example], size: float, seed: int, path) -> tuple[list[Example], list[Example]]:
+    """(train, valid): `size` examples (a fraction when < 1, rounded up; a count when >= 1) drawn with `seed` for
+    validation, as Axolotl's `val_set_size` (its draw is not the same: the sizes are), the rest in file order."""
+    n = math.ceil(size * len(examples)) if size < 1 else int(size)
+    if not 0 < n < len(examples):
+        raise QgenInputError(f"valid_size {size:g} leaves {len(examples) - n} of {len(examples)} examples to train on",
+                             path=path, field="valid_size")
+    chosen = set(random.Random(seed).sample(range(len(examples)), n))
+    return ([ex for i, ex in enumerate(examples) if i not in chosen],
+            [ex for i, ex in enumerate(examples) if i in chosen])
+
+
+def split_keys(cfg: C.TrainConfig) -> tuple[dict, dict]:
+    """Extra tokenisation-cache keys of the train and valid parts when both come from the training file."""
+    if not cfg.data.valid_size:
+        return {}, {}
+    base = {"valid_size": cfg.data.valid_size, "seed": cfg.run.seed}
+    return {**base, "part": "train"}, {**base, "part": "valid"}
 
 
 def guess_task(examples: list[Example], path) -> str:
