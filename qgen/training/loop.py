@@ -29,8 +29,16 @@ from qgen.training import model_setup as setup
 from qgen.training.distributed import ddp as distributed
 from qgen.training.guards import StopOnSignal, TrainingDiverged, TrainingInterrupted, output_lock  # noqa: F401
 from qgen.training.runlog import RunLogger
-from qgen.training.setup import (METRICS, as_config, guess_task, read_data, seed_everything, split_keys, step_seed,
-                                 validate)
+from qgen.training.setup import (
+    METRICS,
+    as_config,
+    guess_task,
+    read_data,
+    seed_everything,
+    split_keys,
+    step_seed,
+    validate,
+)
 from qgen.training.state import LogWindow, StepResult, TrainState
 from qgen.training.step import evaluate, train_step  # noqa: F401  (also imported from here)
 
