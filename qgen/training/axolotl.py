@@ -229,7 +229,7 @@ def _run(c: _Converter) -> None:
                                ("save_steps", "save_steps", "save last/ at each validation and at the end")):
         if c.value(key) is None:
             c.set(key, note=f"unset: {when}", **{setting: 0})
-        elif float(c.value(key)) < 1:
+        elif c.number(key) < 1:
             c.fail(key, f"{c.value(key)!r} is a fraction of all steps; give a whole number of steps")
         else:
             c.set(key, **{setting: c.number(key, int, 1)})

@@ -66,6 +66,11 @@ def _eval_section(path: Path | None) -> list[str]:
     return lines
 
 
+def _hub_id(name: str) -> bool:
+    """ORG/NAME of a hub model (the card's base_model), not a local directory."""
+    return name.count("/") == 1 and not name.startswith((".", "/")) and not Path(name).exists()
+
+
 def card_text(checkpoint: Path, repo_id: str, eval_metrics: Path | None = None, has_plot: bool = False) -> str:
     """The README.md for `checkpoint` published as `repo_id`."""
     if not (checkpoint / SAVED_NAME).is_file():
@@ -73,7 +78,7 @@ def card_text(checkpoint: Path, repo_id: str, eval_metrics: Path | None = None, 
     cfg = load_saved(checkpoint)
     adapter = (checkpoint / "adapter_config.json").is_file()
     front = ["---", f"library_name: {'peft' if adapter else 'transformers'}", "tags: [qgen]",
-             f"language: [{cfg.model.lang}]"] + ([f"base_model: {cfg.model.model}"] if "/" in cfg.model.model
+             f"language: [{cfg.model.lang}]"] + ([f"base_model: {cfg.model.model}"] if _hub_id(cfg.model.model)
                                                 else []) + ["---", ""]
     d = cfg.data
     valid = (f"`{Path(d.valid_file).name}`" if d.valid_file else

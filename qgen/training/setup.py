@@ -17,8 +17,8 @@ from qgen.data.examples import Example, read_examples
 from qgen.data.jsonfile import require_file
 from qgen.models.location import check_model_location
 from qgen.models.lora import check as check_peft
+from qgen.training import axolotl, losses, precision, schedule
 from qgen.training import config as C
-from qgen.training import losses, precision, schedule
 
 TASKS = ("auto", "aqg", "aqg_hl", "qa", "quiz", "lm")
 METRICS = {"valid_loss": "min", "valid_ppl": "min", "valid_accuracy": "max"}
@@ -29,6 +29,8 @@ def as_config(config) -> C.TrainConfig:
     if isinstance(config, C.TrainConfig):
         return config
     if isinstance(config, dict):
+        if axolotl.is_axolotl(config):  # an Axolotl config as a dict, mapped as train.py --config maps its file
+            config, _ = axolotl.convert(config, "config dict")
         return C.from_dict(config, "config dict")
     if isinstance(config, (str, Path)):
         return C.load_yaml(config)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from qgen.core.constants import ALPACA_PREAMBLE
 from qgen.data.examples import Example
 from qgen.models.formats.axolotl_prompts import AXOLOTL_ALPACA, axolotl_alpaca_prompt
-from qgen.models.formats.axolotl_prompts import coverage_text as axolotl_coverage
 
 JA_SYSTEM = "あなたは優秀なアシスタントです。"
 
@@ -87,4 +86,4 @@ def chat_prompt(ex: Example, tokenizer, system: str | None = None) -> str:
 
 def coverage_text() -> list[str]:
     """Every template's fixed text, so a tokenizer trained for a tiny model can spell the cues."""
-    return [ALPACA_PREAMBLE, JA_SYSTEM, *axolotl_coverage()] + [(t + c).replace("{system}", JA_SYSTEM) for t, c in TEMPLATES.values()]
+    return [ALPACA_PREAMBLE, JA_SYSTEM] + [(t + c).replace("{system}", JA_SYSTEM) for t, c in TEMPLATES.values()]

@@ -110,6 +110,7 @@ def test_given_keys_map(keys, expected):
     ({"datasets": [{"path": "a", "type": "sharegpt"}]}, "datasets.type"),
     ({"datasets": [{"path": "a", "type": "alpaca"}, {"path": "b", "type": "alpaca"}]}, "datasets"),
     ({"warmup_steps": 5, "warmup_ratio": 0.1}, "warmup_steps"), ({"eval_steps": 0.25}, "eval_steps"),
+    ({"save_steps": "often"}, "save_steps"), ({"learning_rate": "fast"}, "learning_rate"),
     ({"special_tokens": {"eos_token": "</s>"}}, "special_tokens.eos_token"),
     ({"resume_from_checkpoint": "elsewhere/checkpoint-10"}, "resume_from_checkpoint"),
     ({"gradient_checkpointing": "offload"}, "gradient_checkpointing"), ({"micro_batch_size": 2.5}, "micro_batch_size"),
@@ -174,3 +175,10 @@ def test_convert_config_refuses_a_qgen_config(tmp_path, capsys):
     src.write_text("model: {model: tiny-gpt2}\n", encoding="utf-8")
     assert convert_main([str(src)]) == 2
     assert capsys.readouterr().err.startswith(f"error: {src}: not an Axolotl config")
+
+
+def test_python_api_takes_an_axolotl_dict_too():
+    from qgen.training.setup import as_config
+
+    cfg = as_config(_mini(micro_batch_size=3, adapter="lora", lora_r=4, lora_alpha=8))
+    assert (cfg.model.model, cfg.data.batch_size, cfg.lora.lora_r, cfg.optim.epochs) == ("m", 3, 4, 1.0)
