@@ -20,6 +20,7 @@ COMMANDS = {
     "eval": ("qgen.cli.eval", "score a predictions JSONL and write a report"),
     "index": ("qgen.cli.index", "build / query a local BM25 index"),
     "quiz": ("qgen.cli.quiz", "multiple-choice quiz scoring ([eval]), gate tuning (tune-gate), model sweeps (sweep)"),
+    "convert-config": ("qgen.cli.convert_config", "an Axolotl YAML → the equivalent qgen config (prints the mapping)"),
     "merge": ("qgen.cli.merge", "merge a LoRA adapter into a full model"),
     "build-model": ("qgen.build_model", "an untrained model + tokenizer trained on your texts (a recipe's first step)"),
     "export": ("qgen.export_model", "a checkpoint → a small shippable directory (fp16 weights, loads as fp32)"),

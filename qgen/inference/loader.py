@@ -2,7 +2,7 @@
 
 A checkpoint is a `save_pretrained` directory (`runs/x/best`), a LoRA adapter directory (peft's `adapter_config.json`
 beside the tokenizer and `qgen_config.yaml`; loaded with qgen.models.lora over the base model the adapter names, and
-merged unless quantised), or a hub name.
+merged unless quantised), a GPTQ / AWQ checkpoint (qgen.models.quantized, GPT-QModel), or a hub name.
 The saved `InputSpec` (qgen.models.input_spec: `input_spec.json`, or for a checkpoint written before it the keys of
 its `qgen_config.yaml`) says how inputs were built in training (task, lang, prompt format, lengths); without one the
 defaults apply and the caller may override task / lang. Inference never reads the training config itself.
@@ -36,6 +36,7 @@ from qgen.models.loading import (
     resolve,
 )
 from qgen.models.location import check_model_location
+from qgen.models.quantized import load_quantized, quant_method
 from qgen.models.weights_file import check_weights
 
 log = logging.getLogger(__name__)
@@ -200,8 +201,12 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
         _, kind = adapter_base(path)
         model, tokenizer = load_adapter_model(path, merge=merge_lora, dtype=torch_dtype, trust_remote_code=trust)
     else:
-        kind = model_kind(load_config(str(name_or_path), trust))
-        model = load_model(str(name_or_path), kind, trust_remote_code=trust, dtype=torch_dtype)
+        config = load_config(str(name_or_path), trust)
+        kind, method = model_kind(config), quant_method(config)
+        if method:  # GPTQ / AWQ weights: through GPT-QModel (the [gptq] extra), qgen.models.quantized
+            model = load_quantized(str(name_or_path), method, device, torch_dtype, trust)
+        else:
+            model = load_model(str(name_or_path), kind, trust_remote_code=trust, dtype=torch_dtype)
         try:
             tokenizer = load_tokenizer(str(name_or_path), trust)
         except Exception as e:  # a malformed tokenizer.json fails with a KeyError or the tokenizers library's error

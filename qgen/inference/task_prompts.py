@@ -22,10 +22,10 @@ from qgen.core.errors import QgenInputError
 from qgen.core.text import cut_to_fit
 from qgen.data.examples import Example
 from qgen.data.template_core import YDict, load_yaml
-from qgen.models.formats.templates import JA_SYSTEM, TEMPLATES, format_prompt, resolve_format
+from qgen.models.formats.templates import FORMATS, JA_SYSTEM, format_prompt, resolve_format
 
 TASKS = ("summarize", "instruct")
-PROMPT_FORMATS = ("saved", "chat", *TEMPLATES)
+PROMPT_FORMATS = ("saved", *(f for f in FORMATS if f != "auto"))  # chat, the named templates, axolotl-alpaca
 
 
 @dataclass(frozen=True)

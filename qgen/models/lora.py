@@ -145,9 +145,14 @@ def lora_config(model, cfg, token_ids: list[int] | None = None):
     task = TaskType.SEQ_2_SEQ_LM if getattr(model.config, "is_encoder_decoder", False) else TaskType.CAUSAL_LM
     return LoraConfig(
         r=lo.lora_r, lora_alpha=lo.lora_alpha, lora_dropout=lo.lora_dropout, task_type=task,
-        target_modules=list(lo.lora_target_modules) or default_target_modules(model.config),
+        target_modules=_targets(lo.lora_target_modules) or default_target_modules(model.config),
         trainable_token_indices=trainable_token_indices(model, token_ids or []),
     )
+
+
+def _targets(modules: list[str]) -> list[str] | str:
+    """The modules as peft takes them: `[all-linear]` is peft's "all-linear" (every linear layer but the output)."""
+    return "all-linear" if list(modules) == ["all-linear"] else list(modules)
 
 
 def _special_ids(tokenizer, cfg) -> list[int]:

@@ -22,6 +22,7 @@ from qgen.core.errors import QgenInputError
 from qgen.core.files import write_text
 from qgen.core.values import coerce
 from qgen.models.input_spec import InputSpec
+from qgen.training import axolotl
 
 
 def _f(default, help_: str, **kw):
@@ -42,6 +43,8 @@ class ModelArgs:
     max_source_len: int = _f(SPEC.max_source_len, "seq2seq: source tokens kept")
     max_target_len: int = _f(SPEC.max_target_len, "seq2seq: target tokens kept")
     max_len: int = _f(SPEC.max_len, "causal: prompt + target tokens kept (the prompt is cut from the left)")
+    train_on_inputs: bool = _f(False, "causal: the loss also covers the prompt (off = only the target, the prompt "
+                               "labelled IGNORE)")
     precision: str = _f("auto", "auto | fp32 | bf16 | fp16; auto = bf16 where supported, else fp32 for T5, fp16 on fp16-only GPUs")
     tf32: bool = _f(True, "allow TF32 matmuls on Ampere+ GPUs")
     add_special_tokens: list[str] = _f([], "tokens added to the tokenizer (embeddings resized), e.g. <hl>")
@@ -56,6 +59,8 @@ class ModelArgs:
 class DataArgs:
     train_file: str = _f("", "TSV (id, source, target), instruction JSON, or JSONL {text}")
     valid_file: str = _f("", "same formats; empty = no validation (best/ is then the last step)")
+    valid_size: float = _f(0.0, "without valid_file: hold out this many training examples for validation, a fraction "
+                           "when < 1, a count when >= 1, drawn with the seed (0 = none)")
     batch_size: int = _f(16, "examples per micro-batch (ignored when max_tokens is set)")
     max_tokens: int = _f(0, "token budget per micro-batch instead of a fixed count (0 = off)")
     group_by_length: bool = _f(True, "batch examples of similar length together (less padding)")
@@ -212,6 +217,8 @@ def load_yaml(path, *, refuse_trust: bool = True) -> TrainConfig:
     except IsADirectoryError:
         raise QgenInputError("is a directory, expected a YAML config file", path=path) from None
     data = yaml_file.load(text, path) or {}  # duplicate keys and alias bombs are errors naming the file and line
+    if axolotl.is_axolotl(data):  # an Axolotl config: its keys mapped (qgen convert-config prints the mapping)
+        data, _ = axolotl.convert(data, str(path))
     return _without_trust(from_dict(data, str(path)), path, refuse_trust)
 
 

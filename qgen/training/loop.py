@@ -34,7 +34,16 @@ from qgen.training import model_setup as setup
 from qgen.training.distributed import ddp as distributed
 from qgen.training.guards import StopOnSignal, TrainingDiverged, TrainingInterrupted, output_lock  # noqa: F401
 from qgen.training.runlog import RunLogger
-from qgen.training.setup import METRICS, as_config, guess_task, read_data, seed_everything, step_seed, validate
+from qgen.training.setup import (
+    METRICS,
+    as_config,
+    guess_task,
+    read_data,
+    seed_everything,
+    split_keys,
+    step_seed,
+    validate,
+)
 from qgen.training.state import LogWindow, StepResult, TrainState
 from qgen.training.step import evaluate, train_step  # noqa: F401  (also imported from here)
 
@@ -104,11 +113,13 @@ class _Run:
         self.adapter = self.loaded.adapter
         settings = setup.adapter_settings(cfg, self.loaded.kind)
         cache = out / "cache"
-        self.feats = batching.encode_cached(train_ex, self.adapter, cfg.data.train_file, cache, settings)
-        self.vfeats = (batching.encode_cached(valid_ex, self.adapter, cfg.data.valid_file, cache, settings)
-                       if valid_ex else [])
+        train_keys, valid_keys = split_keys(cfg)  # valid_size: both parts come from the training file
+        self.feats = batching.encode_cached(train_ex, self.adapter, cfg.data.train_file, cache,
+                                            {**settings, **train_keys})
+        self.vfeats = (batching.encode_cached(valid_ex, self.adapter, cfg.data.valid_file or cfg.data.train_file,
+                                              cache, {**settings, **valid_keys}) if valid_ex else [])
         self.feats = self._without_cut_answers(train_ex, self.feats, cfg.data.train_file)
-        self.vfeats = self._without_cut_answers(valid_ex, self.vfeats, cfg.data.valid_file)
+        self.vfeats = self._without_cut_answers(valid_ex, self.vfeats, cfg.data.valid_file or cfg.data.train_file)
         if info.is_main:
             distributed.barrier(info)
 

@@ -56,7 +56,7 @@ def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = No
     else:  # LoRA / QLoRA wrapping and (non-reentrant) gradient checkpointing; a no-op for plain full fine-tuning
         model = qpeft.apply_peft(model, cfg, tokenizer)
     adapter = make_adapter(kind, tokenizer, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
-                           max_len=m.max_len, prompt_format=m.prompt_format)
+                           max_len=m.max_len, prompt_format=m.prompt_format, train_on_inputs=m.train_on_inputs)
     return Loaded(model, tokenizer, adapter, kind, path)
 
 
@@ -65,7 +65,7 @@ def adapter_settings(cfg, kind: str) -> dict:
     m = cfg.model
     if kind == "seq2seq":
         return {"max_source_len": m.max_source_len, "max_target_len": m.max_target_len}
-    return {"max_len": m.max_len, "prompt_format": m.prompt_format}
+    return {"max_len": m.max_len, "prompt_format": m.prompt_format, "train_on_inputs": m.train_on_inputs}
 
 
 def use_fast_dropout(model) -> None:

@@ -5,6 +5,7 @@ Every check here raises QgenInputError (one-line message, exit 2 from train.py) 
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from pathlib import Path
@@ -19,8 +20,8 @@ from qgen.data.jsonfile import require_file
 from qgen.models.input_spec import CONTEXT_WINDOWS
 from qgen.models.location import check_model_location
 from qgen.models.lora import check as check_peft
+from qgen.training import axolotl, losses, precision, schedule
 from qgen.training import config as C
-from qgen.training import losses, precision, schedule
 
 TASKS = ("auto", "aqg", "aqg_hl", "qa", "quiz", "lm")
 METRICS = {"valid_loss": "min", "valid_ppl": "min", "valid_accuracy": "max"}
@@ -31,6 +32,8 @@ def as_config(config) -> C.TrainConfig:
     if isinstance(config, C.TrainConfig):
         return config
     if isinstance(config, dict):
+        if axolotl.is_axolotl(config):  # an Axolotl config as a dict, mapped as train.py --config maps its file
+            config, _ = axolotl.convert(config, "config dict")
         return C.from_dict(config, "config dict")
     if isinstance(config, (str, Path)):
         return C.load_yaml(config)
@@ -92,14 +95,40 @@ def _check_ranges(cfg: C.TrainConfig) -> None:
         raise ValueError("epochs: must be positive when max_steps is 0")
     if not r.output_dir.strip():
         raise ValueError("output_dir: empty (give a directory; '.' for the current one)")
+    if d.valid_size < 0 or (d.valid_size >= 1 and d.valid_size != int(d.valid_size)):
+        raise QgenInputError(f"expected a fraction in [0, 1) or a whole count, got {d.valid_size}", field="valid_size")
+    if d.valid_size and d.valid_file:
+        raise QgenInputError("give valid_file or valid_size, not both", field="valid_size")
 
 
 def read_data(cfg: C.TrainConfig) -> tuple[list[Example], list[Example]]:
     train = read_examples(cfg.data.train_file)
     if not train:
         raise QgenInputError("no training examples", path=cfg.data.train_file)
+    if cfg.data.valid_size:
+        return hold_out(train, cfg.data.valid_size, cfg.run.seed, cfg.data.train_file)
     valid = read_examples(cfg.data.valid_file) if cfg.data.valid_file else []
     return train, valid
+
+
+def hold_out(examples: list[Example], size: float, seed: int, path) -> tuple[list[Example], list[Example]]:
+    """(train, valid): `size` examples (a fraction when < 1, rounded up; a count when >= 1) drawn with `seed` for
+    validation, as Axolotl's `val_set_size` (its draw is not the same: the sizes are), the rest in file order."""
+    n = math.ceil(size * len(examples)) if size < 1 else int(size)
+    if not 0 < n < len(examples):
+        raise QgenInputError(f"valid_size {size:g} leaves {len(examples) - n} of {len(examples)} examples to train on",
+                             path=path, field="valid_size")
+    chosen = set(random.Random(seed).sample(range(len(examples)), n))
+    return ([ex for i, ex in enumerate(examples) if i not in chosen],
+            [ex for i, ex in enumerate(examples) if i in chosen])
+
+
+def split_keys(cfg: C.TrainConfig) -> tuple[dict, dict]:
+    """Extra tokenisation-cache keys of the train and valid parts when both come from the training file."""
+    if not cfg.data.valid_size:
+        return {}, {}
+    base = {"valid_size": cfg.data.valid_size, "seed": cfg.run.seed}
+    return {**base, "part": "train"}, {**base, "part": "valid"}
 
 
 def guess_task(examples: list[Example], path) -> str:

@@ -1,6 +1,6 @@
 """Decoder-only adapter (GPT-2, GPT-NeoX/OpenCALM, Llama …): prompt + target + EOS in one sequence.
 
-Prompt tokens are labelled -100 so only the target (and its EOS) carries loss. When a sequence is too long the prompt
+Prompt tokens are labelled -100 so only the target (and its EOS) carries loss (unless `train_on_inputs`). When a sequence is too long the prompt
 is cut from the left (keeping its end: the cue the answer follows) and the target is never cut below `min_target_len`.
 """
 
@@ -18,8 +18,10 @@ from qgen.models.padding import pad_rows
 class CausalAdapter:
     kind = "causal"
 
-    def __init__(self, tokenizer, max_len: int = 512, prompt_format: str = "auto", min_target_len: int = 16, **_ignored):
+    def __init__(self, tokenizer, max_len: int = 512, prompt_format: str = "auto", min_target_len: int = 16,
+                 train_on_inputs: bool = False, **_ignored):
         self.tokenizer = tokenizer
+        self.train_on_inputs = train_on_inputs  # the loss also covers the prompt (Axolotl's train_on_inputs)
         self.max_len = max_len
         self.prompt_format = prompt_format
         self.min_target_len = min_target_len
@@ -43,7 +45,7 @@ class CausalAdapter:
             keep = self.max_len - len(target)
             prompt = cut_left(prompt, self.bos, keep)
         ids = prompt + target
-        return {"input_ids": ids, "labels": [IGNORE] * len(prompt) + target}
+        return {"input_ids": ids, "labels": (prompt if self.train_on_inputs else [IGNORE] * len(prompt)) + target}
 
     def collate(self, features: list[dict]) -> dict:
         input_ids, attention_mask = pad_rows([f["input_ids"] for f in features], self.tokenizer.pad_token_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from qgen.core.constants import ALPACA_PREAMBLE
 from qgen.data.examples import Example
+from qgen.models.formats.axolotl_prompts import AXOLOTL_ALPACA, axolotl_alpaca_prompt
 
 JA_SYSTEM = "あなたは優秀なアシスタントです。"
 
@@ -20,7 +21,7 @@ TEMPLATES = {
     "ja-chat": ("### システム: {system}\n### ユーザー: {source}{input_block}", "\n### アシスタント: "),
 }
 INPUT_BLOCKS = {"alpaca": "\n\n### Input:\n{input}", "raw": "{input}"}
-FORMATS = ("auto", "chat", *TEMPLATES)
+FORMATS = ("auto", "chat", *TEMPLATES, AXOLOTL_ALPACA)
 
 
 def resolve_format(name: str, tokenizer) -> str:
@@ -40,6 +41,8 @@ def format_prompt(ex: Example, name: str, tokenizer=None, system: str | None = N
     name = resolve_format(name, tokenizer)
     if name == "chat":
         return chat_prompt(ex, tokenizer, system)
+    if name == AXOLOTL_ALPACA:  # Axolotl's text as it is: no cue dropped, its own preamble with an input
+        return axolotl_alpaca_prompt(ex.source, ex.input)
     template, cue = TEMPLATES[name]
     input_block = INPUT_BLOCKS.get(name, "\n{input}").format(input=ex.input) if ex.input else ""
     text = template.format(source=ex.source, input_block=input_block, system=JA_SYSTEM if system is None else system)
