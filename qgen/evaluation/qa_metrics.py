@@ -21,6 +21,10 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+import emoji
+import neologdn
+from rapidfuzz import fuzz, utils
+
 from qgen.evaluation import metrics as M
 
 QA_METRICS = ("jglue", "harness", "llm-jp-eval")
@@ -42,9 +46,6 @@ _LATIN1 = dict.fromkeys(range(128, 256))
 
 
 def _harness_normalise(text: str) -> str:
-    import emoji
-    import neologdn
-
     text = _EMOJI_RANGES.sub("", "".join("" if emoji.is_emoji(c) else c for c in text))
     return " ".join(neologdn.normalize(text).split())
 
@@ -83,14 +84,10 @@ def _llmjp_text(text: str, prediction: bool) -> str:
 def _token_sorted(text: str) -> str:
     """fuzzywuzzy's token-sort processing: Latin-1 letters dropped (its `force_ascii`), non-alphanumerics to spaces,
     lower-cased, words sorted."""
-    from rapidfuzz import utils
-
     return " ".join(sorted(utils.default_process(text.translate(_LATIN1)).split()))
 
 
 def _llmjp_char_f1(pred: str, gold: str) -> float:
-    from rapidfuzz import fuzz
-
     a, b = _token_sorted(_llmjp_text(pred, True)), _token_sorted(_llmjp_text(gold, False))
     if a == b:
         return 1.0  # fuzzywuzzy: equal strings score 100 before anything else (two empty ones too)

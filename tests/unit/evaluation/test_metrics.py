@@ -183,7 +183,8 @@ def test_scales_label_bleu_apart_from_the_0_1_metrics():
     from qgen.evaluation.records import format_metrics
 
     assert M.SCALES["bleu"] == "0-100"
-    assert {v for k, v in M.SCALES.items() if "bleu" not in k} == {"0-1"}
+    assert {v for k, v in M.SCALES.items() if "bleu" not in k and not k.startswith("lmqg_")} == {"0-1"}
+    assert {v for k, v in M.SCALES.items() if k.startswith("lmqg_")} == {"0-100"}  # QG-Bench prints x100
     text = format_metrics({"n": 2, "bleu": 18.2, "bleu_signature": "nrefs:1|tok:ja-mecab", "rougeL": 0.412})
     lines = {line.split()[0]: line for line in text.splitlines()}
     assert "18.20  (0-100; nrefs:1|tok:ja-mecab)" in lines["bleu"] and "0.4120  (0-1)" in lines["rougeL"]
