@@ -29,7 +29,16 @@ from qgen.training import model_setup as setup
 from qgen.training.distributed import ddp as distributed
 from qgen.training.guards import StopOnSignal, TrainingDiverged, TrainingInterrupted, output_lock  # noqa: F401
 from qgen.training.runlog import RunLogger
-from qgen.training.setup import METRICS, as_config, guess_task, read_data, seed_everything, step_seed, validate
+from qgen.training.setup import (
+    METRICS,
+    as_config,
+    check_run_outputs,
+    guess_task,
+    read_data,
+    seed_everything,
+    step_seed,
+    validate,
+)
 from qgen.training.state import LogWindow, StepResult, TrainState
 from qgen.training.step import evaluate, train_step  # noqa: F401  (also imported from here)
 
@@ -40,6 +49,7 @@ def train(config) -> dict:
     """Train from a TrainConfig, dict or YAML path; returns the summary (best step/metric, where best/ is)."""
     cfg = as_config(config)
     validate(cfg)
+    check_run_outputs(cfg)  # a data file inside best/, last/ … would be replaced by the run
     data = read_data(cfg)  # bad data is reported before anything is written
     if cfg.model.task == "auto":
         cfg.model.task = guess_task(data[0], cfg.data.train_file)

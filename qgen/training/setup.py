@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from qgen.core.errors import QgenInputError
+from qgen.core.outputs import check_outputs
 from qgen.data.examples import Example, read_examples
 from qgen.data.jsonfile import require_file
 from qgen.models.location import check_model_location
@@ -69,6 +70,17 @@ def validate(cfg: C.TrainConfig) -> None:
     if not 0 <= r.label_smoothing < 1:
         raise QgenInputError(f"must be in [0, 1), got {r.label_smoothing}", field="label_smoothing")
     check_peft(cfg)  # LoRA / quantisation mistakes surface before any model is built
+
+
+RUN_OUTPUTS = ("best", "last", "metrics.jsonl", "loss.png", "tensorboard", "cache", "tiny")  # what a run writes
+
+
+def check_run_outputs(cfg: C.TrainConfig) -> None:
+    """No training or validation file lies where the run writes (qgen.core.outputs): it would be replaced."""
+    out = Path(cfg.run.output_dir)
+    check_outputs([("--output-dir", out / name) for name in RUN_OUTPUTS],
+                  [("--train-file", cfg.data.train_file or None), ("--valid-file", cfg.data.valid_file or None)],
+                  directories=True)
 
 
 def read_data(cfg: C.TrainConfig) -> tuple[list[Example], list[Example]]:
