@@ -37,6 +37,7 @@ from qgen.training.runlog import RunLogger
 from qgen.training.setup import (
     METRICS,
     as_config,
+    check_run_outputs,
     guess_task,
     read_data,
     seed_everything,
@@ -54,6 +55,7 @@ def train(config) -> dict:
     """Train from a TrainConfig, dict or YAML path; returns the summary (best step/metric, where best/ is)."""
     cfg = as_config(config)
     validate(cfg)
+    check_run_outputs(cfg)  # a data file inside best/, last/ … would be replaced by the run
     data = read_data(cfg)  # bad data is reported before anything is written
     if cfg.model.task == "auto":
         cfg.model.task = guess_task(data[0], cfg.data.train_file)

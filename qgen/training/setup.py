@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from qgen.core.errors import QgenInputError
+from qgen.core.outputs import check_outputs
 from qgen.core.values import MAX_TOKENS, SEED_MAX, check_finite, check_range
 from qgen.data.examples import Example, read_examples
 from qgen.data.jsonfile import require_file
@@ -99,6 +100,17 @@ def _check_ranges(cfg: C.TrainConfig) -> None:
         raise QgenInputError(f"expected a fraction in [0, 1) or a whole count, got {d.valid_size}", field="valid_size")
     if d.valid_size and d.valid_file:
         raise QgenInputError("give valid_file or valid_size, not both", field="valid_size")
+
+
+RUN_OUTPUTS = ("best", "last", "metrics.jsonl", "loss.png", "tensorboard", "cache", "tiny")  # what a run writes
+
+
+def check_run_outputs(cfg: C.TrainConfig) -> None:
+    """No training or validation file lies where the run writes (qgen.core.outputs): it would be replaced."""
+    out = Path(cfg.run.output_dir)
+    check_outputs([("--output-dir", out / name) for name in RUN_OUTPUTS],
+                  [("--train-file", cfg.data.train_file or None), ("--valid-file", cfg.data.valid_file or None)],
+                  directories=True)
 
 
 def read_data(cfg: C.TrainConfig) -> tuple[list[Example], list[Example]]:

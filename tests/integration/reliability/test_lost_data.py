@@ -166,6 +166,16 @@ def test_quiz_and_index_outputs_are_inputs(tmp_path, capfd):
     assert quiz.read_text(encoding="utf-8") == "[]"
 
 
+def test_train_file_where_the_run_writes(make_conf, server, tmp_path, rel_files):
+    out = tmp_path / "run"
+    (out / "best").mkdir(parents=True)
+    kept = out / "best" / "train.tsv"  # --overwrite removes best/, the run writes a new one
+    shutil.copy2(rel_files[0], kept)
+    r = run_train(make_conf(out, train_file=str(kept), max_steps=1, overwrite=True), server=server)
+    assert r.returncode == 2 and len(r.errors()) == 1 and "--train-file" in r.errors()[0], r.stderr[-2000:]
+    assert kept.read_bytes() == rel_files[0].read_bytes()
+
+
 def _finished_run(reference: Path, tmp_path: Path) -> Path:
     out = tmp_path / "run"
     shutil.copytree(reference, out, ignore=shutil.ignore_patterns(".qgen.lock"))
