@@ -156,10 +156,10 @@ class _Run:
         tensors, info = checkpoint.load_state(self.last_dir)
         self.state = TrainState.from_json(info)
         if self.state.step > self.total:  # the run would end at once, its saved steps past the new end
-            setting = ("max_steps", self.cfg.optim.max_steps) if self.cfg.optim.max_steps else ("epochs", self.cfg.optim.epochs)
-            raise QgenInputError(f"--resume continues {self.last_dir} saved at step {self.state.step}, but {setting[0]} "
-                                 f"{setting[1]} gives {self.total} steps: give at least {self.state.step}",
-                                 field=setting[0])
+            o = self.cfg.optim
+            name, value = ("max_steps", o.max_steps) if o.max_steps else ("epochs", o.epochs)
+            raise QgenInputError(f"--resume continues {self.last_dir} saved at step {self.state.step}, but {name} "
+                                 f"{value} ends the run at step {self.total}: give more", field=name)
         distributed.load_optimizer_state(self.model, self.optimizer, tensors["optimizer"])
         self.scheduler.load_state_dict(tensors["scheduler"])
         self.scaler.load_state_dict(tensors["scaler"])
