@@ -110,14 +110,16 @@ class _Run:
         """Features of the records whose <hl> answer survives max_source_len: a question about an answer the model
         cannot see teaches it to invent one, so such records are skipped, counted and reported (an error when none
         is left)."""
-        cuts = answer_cuts(self.adapter, examples, [f["input_ids"] for f in features])
+        cuts = answer_cuts(self.adapter, examples, [self.adapter.kept_prompt(f) for f in features])
         if not cuts:
             return features
-        note = cut_note(examples, cuts, self.cfg.model.max_source_len)
+        note = cut_note(examples, cuts, self.adapter)
+        name = self.adapter.length_limit[0]
+        flag = "--" + name.replace("_", "-")
         if len(cuts) == len(features):
-            raise QgenInputError(f"all {note}: raise --max-source-len", path=path, field="max_source_len")
+            raise QgenInputError(f"all {note}: raise {flag}", path=path, field=name)
         if self.info.is_main:
-            log.warning("%s: %s; skipped (raise --max-source-len to keep them)", path, note)
+            log.warning("%s: %s; skipped (raise %s to keep them)", path, note, flag)
         dropped = set(cuts)
         return [f for i, f in enumerate(features) if i not in dropped]
 
