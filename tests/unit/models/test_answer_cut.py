@@ -19,7 +19,7 @@ def tokenizers(tmp_path_factory):
 def _examples():
     return [Example("early", f"<hl> 甲府市 <hl>{TEXT * 6}", "q?"),  # the answer first
             Example("late", f"{TEXT * 6}<hl> 甲府市 <hl>", "q?"),  # the answer last
-            Example("short", f"山梨県の<hl> 甲府市 <hl>", "q?"),
+            Example("short", "山梨県の<hl> 甲府市 <hl>", "q?"),
             Example("plain", TEXT * 6, "q?")]  # no highlight: nothing to lose
 
 
