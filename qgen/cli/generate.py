@@ -144,9 +144,10 @@ def run(args) -> int:
     gen = Generator(im)
     ex = Example("input", source, "")
     if gen.answer_cuts([ex], settings.max_new_tokens):
-        raise QgenInputError(f"the <hl> answer lies beyond the model's max_source_len ({im.spec.max_source_len} "
-                             "tokens): the model would not see it; give a shorter --context (the sentences around "
-                             "the answer)", field="--context" if args.source is None else "--source")
+        name, value = im.adapter.length_limit
+        raise QgenInputError(f"the <hl> answer lies beyond the model's {name} ({value} tokens): the model would not "
+                             "see it; give a shorter --context (the sentences around the answer)",
+                             field="--context" if args.source is None else "--source")
     if args.bad_words:
         texts, notes = gen.generate_avoiding(ex, settings, args.bad_words)
         for note in notes:

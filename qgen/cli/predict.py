@@ -251,7 +251,7 @@ def run(args) -> int:
         gen = Generator(im)
         cuts = gen.answer_cuts(examples, settings.max_new_tokens)
         if cuts:
-            print(f"warning: {args.input}: {cut_note(examples, cuts, im.spec.max_source_len)}: the model does not "
+            print(f"warning: {args.input}: {cut_note(examples, cuts, im.adapter)}: the model does not "
                   "see those answers (their predictions are kept)", file=sys.stderr)
         outputs = gen.generate(examples, settings, batch_size=args.batch_size, bad_words=args.bad_words, progress=True)
         if args.bad_words:

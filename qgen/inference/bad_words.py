@@ -36,7 +36,14 @@ CONTEXT_PREFIXES = ("", " ", "x", "a", "あ", "の", "は", "日", "1", "、", "
 
 
 def variants(words: Iterable[str], lang: str = "ja") -> list[str]:
-    """The distinct text forms to ban: each word stripped, and normalised as training normalised text."""
+    """The distinct text forms to ban: each word stripped, and normalised as training normalised text. `words` is a
+    list of strings (one string is one word, not its characters); anything else is a TypeError naming bad_words."""
+    if isinstance(words, str):
+        words = [words]
+    words = list(words)
+    wrong = [w for w in words if not isinstance(w, str)]
+    if wrong:
+        raise TypeError(f"bad_words: expected a list of strings, got an item {wrong[0]!r}")
     out: list[str] = []
     for w in words:
         for v in (w.strip(), normalize(w, lang).strip()):

@@ -129,14 +129,16 @@ class _Run:
         """Features of the records whose <hl> answer survives max_source_len: a question about an answer the model
         cannot see teaches it to invent one, so such records are skipped, counted and reported (an error when none
         is left)."""
-        cuts = answer_cuts(self.adapter, examples, [f["input_ids"] for f in features])
+        cuts = answer_cuts(self.adapter, examples, [self.adapter.kept_prompt(f) for f in features])
         if not cuts:
             return features
-        note = cut_note(examples, cuts, self.cfg.model.max_source_len)
+        note = cut_note(examples, cuts, self.adapter)
+        name = self.adapter.length_limit[0]
+        flag = "--" + name.replace("_", "-")
         if len(cuts) == len(features):
-            raise QgenInputError(f"all {note}: raise --max-source-len", path=path, field="max_source_len")
+            raise QgenInputError(f"all {note}: raise {flag}", path=path, field=name)
         if self.info.is_main:
-            log.warning("%s: %s; skipped (raise --max-source-len to keep them)", path, note)
+            log.warning("%s: %s; skipped (raise %s to keep them)", path, note, flag)
         dropped = set(cuts)
         return [f for i, f in enumerate(features) if i not in dropped]
 
@@ -175,10 +177,10 @@ class _Run:
         tensors, info = checkpoint.load_state(self.last_dir)
         self.state = TrainState.from_json(info)
         if self.state.step > self.total:  # the run would end at once, its saved steps past the new end
-            setting = ("max_steps", self.cfg.optim.max_steps) if self.cfg.optim.max_steps else ("epochs", self.cfg.optim.epochs)
-            raise QgenInputError(f"--resume continues {self.last_dir} saved at step {self.state.step}, but {setting[0]} "
-                                 f"{setting[1]} gives {self.total} steps: give at least {self.state.step}",
-                                 field=setting[0])
+            o = self.cfg.optim
+            name, value = ("max_steps", o.max_steps) if o.max_steps else ("epochs", o.epochs)
+            raise QgenInputError(f"--resume continues {self.last_dir} saved at step {self.state.step}, but {name} "
+                                 f"{value} ends the run at step {self.total}: give more", field=name)
         distributed.load_optimizer_state(self.model, self.optimizer, tensors["optimizer"])
         self.scheduler.load_state_dict(tensors["scheduler"])
         self.scaler.load_state_dict(tensors["scaler"])

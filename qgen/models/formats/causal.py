@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from qgen.core.constants import IGNORE
+from qgen.core.constants import HL, IGNORE
 from qgen.core.text import cut_left
 from qgen.data.examples import Example
 from qgen.models.formats.templates import format_prompt
@@ -46,6 +46,26 @@ class CausalAdapter:
             prompt = cut_left(prompt, self.bos, keep)
         ids = prompt + target
         return {"input_ids": ids, "labels": (prompt if self.train_on_inputs else [IGNORE] * len(prompt)) + target}
+
+    @property
+    def length_limit(self) -> tuple[str, int]:
+        """The setting that cuts a prompt, and its value."""
+        return "max_len", self.max_len
+
+    @staticmethod
+    def kept_prompt(feature: dict) -> list[int]:
+        """The prompt ids an encoded example kept (those labelled IGNORE)."""
+        return feature["input_ids"][: feature["labels"].count(IGNORE)]
+
+    def answer_cut(self, ex: Example, kept: list[int]) -> bool:
+        """True when cutting the prompt from the left to `kept` removed the opening `<hl>` of its answer (the model
+        is then asked about an answer it cannot find)."""
+        removed = len(self.encode_prompt(ex)) - len(kept)
+        text = self.prompt(ex)
+        first = text.find(HL)
+        if removed <= 0 or first < 0:
+            return False
+        return removed > len(self.tokenizer(text[:first], add_special_tokens=False)["input_ids"])
 
     def collate(self, features: list[dict]) -> dict:
         input_ids, attention_mask = pad_rows([f["input_ids"] for f in features], self.tokenizer.pad_token_id)

@@ -9,21 +9,18 @@ from qgen.data.examples import Example
 from qgen.models.padding import pad_rows
 
 
-def answer_cuts(adapter, examples, encoded: list[list[int]]) -> list[int]:
-    """Indices of the examples whose `<hl>` answer was cut off by the source length (none for a causal adapter,
-    whose prompt is cut from the left, keeping the end where the answer is asked for)."""
-    check = getattr(adapter, "answer_cut", None)
-    if check is None:
-        return []
-    return [i for i, (ex, ids) in enumerate(zip(examples, encoded)) if check(ex, ids)]
+def answer_cuts(adapter, examples, prompts: list[list[int]]) -> list[int]:
+    """Indices of the examples whose `<hl>` answer was cut off by the length limit (`prompts`: the source / prompt ids
+    each kept; a seq2seq source is cut from the right, a causal prompt from the left)."""
+    return [i for i, (ex, ids) in enumerate(zip(examples, prompts)) if adapter.answer_cut(ex, ids)]
 
 
-def cut_note(examples, cuts: list[int], max_source_len: int, shown: int = 5) -> str:
+def cut_note(examples, cuts: list[int], adapter, shown: int = 5) -> str:
     """`N of M records (3 (id a), 17 (id b), …) have their <hl> answer beyond max_source_len L tokens` (records
-    numbered from 1 in their file's order)."""
+    numbered from 1 in their file's order; max_len for a causal model)."""
     first = ", ".join(f"{i + 1} (id {examples[i].id})" for i in cuts[:shown]) + (", …" if len(cuts) > shown else "")
-    return (f"{len(cuts)} of {len(examples)} records ({first}) have their <hl> answer beyond max_source_len "
-            f"{max_source_len} tokens")
+    name, value = adapter.length_limit
+    return f"{len(cuts)} of {len(examples)} records ({first}) have their <hl> answer beyond {name} {value} tokens"
 
 
 class Seq2SeqAdapter:
@@ -43,6 +40,16 @@ class Seq2SeqAdapter:
         src = tok(self.prompt(ex), truncation=True, max_length=self.max_source_len)["input_ids"]
         tgt = tok(text_target=ex.target, truncation=True, max_length=self.max_target_len)["input_ids"]
         return {"input_ids": src, "labels": tgt}
+
+    @property
+    def length_limit(self) -> tuple[str, int]:
+        """The setting that cuts a source, and its value."""
+        return "max_source_len", self.max_source_len
+
+    @staticmethod
+    def kept_prompt(feature: dict) -> list[int]:
+        """The source ids an encoded example kept."""
+        return feature["input_ids"]
 
     def answer_cut(self, ex: Example, ids: list[int]) -> bool:
         """True when `ids` (the encoded source) were cut by max_source_len before the end of the `<hl> answer <hl>`

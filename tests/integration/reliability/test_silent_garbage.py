@@ -169,6 +169,11 @@ def test_resume_with_a_max_steps_below_the_saved_step_is_refused(make_conf, refe
     assert "field 'max_steps'" in line and "step 10" in line and "max_steps 4" in line, line
 
 
+def test_resume_with_epochs_ending_before_the_saved_step_is_refused(make_conf, reference, tmp_path, capsys):
+    line = _resume(make_conf, reference, tmp_path, capsys, max_steps=0, epochs=0.5)  # 28 rows: 2 steps, saved at 10
+    assert "field 'epochs'" in line and "step 10" in line and "ends the run at step 2" in line, line
+
+
 def test_resume_on_a_changed_training_file_is_refused(make_conf, reference, rel_files, tmp_path, capsys):
     # the same path as the saved run's, other contents: the saved data position would count in other rows
     train = tmp_path / "train.tsv"

@@ -233,3 +233,11 @@ def test_generate_cli_causal_bad_words(models, sources, capsys, name):
     assert generate_main([*args, "--bad-words", word]) == 0
     blocked = capsys.readouterr().out.strip()
     assert blocked and word not in blocked
+
+
+def test_bad_words_are_strings():
+    # issue 29: a nested list became the "word" "['金沢市']" (or an AttributeError); one string is one word
+    assert variants("金沢市") == ["金沢市"]
+    for wrong in ([["金沢市", "東京"]], ["金沢市", 3], [None]):
+        with pytest.raises(TypeError, match="bad_words: expected a list of strings"):
+            variants(wrong)
