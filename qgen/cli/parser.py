@@ -149,6 +149,10 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _close(word: str, candidates: list[str]) -> str | None:
+    """The flag `word` abbreviates (argparse's old prefix match, now only a suggestion), else the closest one."""
+    prefixed = [c for c in candidates if c.startswith(word)]
+    if len(prefixed) == 1:
+        return prefixed[0]
     found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return found[0] if found else None
 
