@@ -21,7 +21,7 @@ from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_i
 from qgen.cli.predict import add_generation_args, settings_from_args
 from qgen.core import console
 from qgen.core.errors import QgenInputError
-from qgen.core.files import write_json, write_jsonl
+from qgen.core.files import check_output, write_json, write_jsonl
 from qgen.evaluation.records import evaluate_records, format_metrics, scales
 from qgen.inference.loader import load_inference_model
 from qgen.inference.summarize import BudgetedGenerator, BudgetRule, TaskInput, budget_metrics, read_inputs
@@ -95,6 +95,9 @@ def run_predict(args, argv: list[str]) -> int:
         raise QgenInputError("--batch-size and --limit must be at least 1", field="--batch-size/--limit")
     rule = _rule(args, argv)
     settings = settings_from_args(args)
+    if args.eval:  # the default metrics path beside the output, checked before any work as the flags were
+        args.metrics = check_output(args.metrics or args.output.with_name(args.output.name + ".metrics.json"),
+                                    "--metrics")
     items = read_inputs(args.input, args.task)[: args.limit]
     bg = _load(args, rule)
     records = bg.run(items, settings, batch_size=args.batch_size, progress=True)
@@ -111,7 +114,7 @@ def run_predict(args, argv: list[str]) -> int:
             metrics.update(evaluate_records(records, hallucination=not args.no_hallucination)["metrics"])
         else:
             print("note: not every input has a reference: ROUGE-L is not computed", file=sys.stderr)
-        path = args.metrics or args.output.with_name(args.output.name + ".metrics.json")
+        path = args.metrics
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
                           "task": args.task, "settings": vars(settings), "metrics": metrics,
                           "scales": scales(metrics)})
