@@ -26,6 +26,7 @@ from pathlib import Path
 
 from qgen.core.errors import QgenInputError, os_error_message
 from qgen.core.files import output_problem
+from qgen.core.values import SEED_MAX
 
 _PROG: ContextVar[str | None] = ContextVar("qgen_command_prog", default=None)
 
@@ -89,6 +90,14 @@ def finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number")
+    return value
+
+
+def seed(text: str) -> int:
+    """argparse `type=` of a seed: an int numpy and torch both take (0 … 2**32-1)."""
+    value = int(text)
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed is between 0 and {SEED_MAX}")
     return value
 
 

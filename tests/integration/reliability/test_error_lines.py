@@ -133,6 +133,10 @@ CASES = [
     Case("generate-top-p-above-1", "generate", _gen("--do-sample", "--top-p", "1.5"), ("--top-p",), outputs=()),
     Case("predict-length-penalty-nan", "predict", _predict("--length-penalty", "nan"), ("--length-penalty", "finite")),
     Case("predict-seed-huge", "predict", _predict("--do-sample", "--seed", str(2**40)), ("--seed",)),
+    Case("build-model-seed-huge", "build-model", lambda c: ["--texts", "t.tsv", "--output", c.out("m"), "--seed",
+                                                            str(2**70)], ("--seed",)),
+    Case("quiz-tune-gate-budget-nan", "quiz", lambda c: ["tune-gate", "--without", "a", "--with", "b", "--budget",
+                                                         "nan"], ("--budget", "finite")),
     # ---- output paths: checked before any work (the model here does not even exist) -----------------------------
     Case("predict-output-inside-a-file", "predict",
          lambda c: ["--model", str(c.root / "no-model"), "--input", c.file("in.tsv", TSV_OK), "--output",
