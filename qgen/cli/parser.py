@@ -7,6 +7,10 @@ the whole usage (22 lines for train.py) before the error, so an error is one `er
 
 A command reached through `qgen <name>` or `predict.py --task quiz` names itself that way in `--help` and in errors:
 the dispatcher wraps the call in `invoked_as(...)`, and each command's top-level parser takes `command_prog(default)`.
+
+Flag types checked when the flags are read, before any work: every `type=float` is finite (`--lr nan` trained on NaN),
+`seed` is one numpy and torch both take, and `output_file` / `output_dir` can be written (a path inside a file, a
+directory where a file is meant, …: predict.py found out only after generating everything).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Atomic file and directory writes: a reader never sees a half-written output, a crash never leaves one."""
+"""Atomic file and directory writes: a reader never sees a half-written output, a crash never leaves one; and whether
+an output can be written at all, checked before a command starts its work (`output_problem`)."""
 
 from __future__ import annotations
 
