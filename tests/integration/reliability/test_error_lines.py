@@ -17,6 +17,7 @@ import sys
 
 import pytest
 import torch
+from helpers.disks import fill, small_tmpfs
 
 from .reliability_helpers import REPO, assert_loads, run_train, saved_step, train_env
 from .test_bad_inputs import QUIZ_OK, SQUAD_OK, TSV_OK, Case, _run, bad, check_bad_input
@@ -261,6 +262,15 @@ def test_output_in_unwritable_directory(good_model, tmp_path, capfd):
                 lambda c: ["--model", str(c.root / "no-model"), "--input", c.file("in.tsv", TSV_OK), "--output",
                            str(locked / "p.jsonl")], ("not writable",), names=lambda c: locked)
     check_bad_input(case, good_model, tmp_path, capfd)
+
+
+def test_output_on_a_full_disk_is_refused_before_any_work(good_model, tmp_path, capfd):
+    with small_tmpfs(tmp_path, "64k") as fs:
+        fill(fs)
+        case = Case("predict-disk-full", "predict",
+                    lambda c: ["--model", str(c.root / "no-model"), "--input", c.file("in.tsv", TSV_OK), "--output",
+                               str(fs / "p.jsonl")], ("--output", "no space left on device"), names=lambda c: fs)
+        check_bad_input(case, good_model, tmp_path, capfd)
 
 
 def test_ctrl_c_in_predict_is_one_line_and_130(good_model, tmp_path, capfd, monkeypatch):
