@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors
+from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors, seed
 from qgen.core import console, yaml_file
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import read_examples
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default="tiny-t5", choices=TINY_MODELS, help="architecture family")
     p.add_argument("--arch-config", type=Path, help="YAML mapping of model config settings (d_model, num_layers, …)")
     p.add_argument("--vocab-size", type=int, default=8000)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the random weights")
     p.add_argument("--position-prior", default="none", choices=("none", "locality", "copy"),
                    help="T5 only. locality: start the relative-position biases as sharp neighbour heads; copy: also "
                         "write a span-copying circuit into the initial weights (qgen/models/position_prior.py)")

@@ -7,6 +7,10 @@ the whole usage (22 lines for train.py) before the error, so an error is one `er
 
 A command reached through `qgen <name>` or `predict.py --task quiz` names itself that way in `--help` and in errors:
 the dispatcher wraps the call in `invoked_as(...)`, and each command's top-level parser takes `command_prog(default)`.
+
+Flag types checked when the flags are read, before any work: every `type=float` is finite (`--lr nan` trained on NaN),
+`seed` is one numpy and torch both take, and `output_file` / `output_dir` can be written (a path inside a file, a
+directory where a file is meant, …: predict.py found out only after generating everything).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 from qgen.core.errors import QgenInputError, os_error_message
 from qgen.core.files import output_problem
 from qgen.core.threads import MAX_THREADS, THREADS_HELP, check_threads
+from qgen.core.values import SEED_MAX
 
 _PROG: ContextVar[str | None] = ContextVar("qgen_command_prog", default=None)
 
@@ -90,6 +95,14 @@ def finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r}: expected a finite number")
+    return value
+
+
+def seed(text: str) -> int:
+    """argparse `type=` of a seed: an int numpy and torch both take (0 … 2**32-1)."""
+    value = int(text)
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed is between 0 and {SEED_MAX}")
     return value
 
 
@@ -166,6 +179,10 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _close(word: str, candidates: list[str]) -> str | None:
+    """The flag `word` abbreviates (argparse's old prefix match, now only a suggestion), else the closest one."""
+    prefixed = [c for c in candidates if c.startswith(word)]
+    if len(prefixed) == 1:
+        return prefixed[0]
     found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return found[0] if found else None
 

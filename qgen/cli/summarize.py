@@ -27,7 +27,7 @@ from qgen.cli.predict import (
 )
 from qgen.core import console
 from qgen.core.errors import QgenInputError
-from qgen.core.files import write_json
+from qgen.core.files import check_output, write_json
 from qgen.evaluation.records import evaluate_records, format_metrics, scales
 from qgen.inference.loader import load_inference_model
 from qgen.inference.summarize import BudgetedGenerator, BudgetRule, TaskInput, budget_metrics, read_inputs
@@ -104,6 +104,8 @@ def run_predict(args, argv: list[str]) -> int:
         raise QgenInputError("--batch-size and --limit must be at least 1", field="--batch-size/--limit")
     rule = _rule(args, argv)
     settings = settings_from_args(args)
+    if args.eval:  # the default metrics path beside the output, checked before any work as the flags were
+        args.metrics = check_output(metrics_path(args), "--metrics")
     items = read_inputs(args.input, args.task)[: args.limit]
     bg = _load(args, rule)
     records = bg.run(items, settings, batch_size=args.batch_size, progress=True)

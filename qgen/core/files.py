@@ -1,4 +1,5 @@
-"""Atomic file and directory writes: a reader never sees a half-written output, a crash never leaves one."""
+"""Atomic file and directory writes: a reader never sees a half-written output, a crash never leaves one; and whether
+an output can be written at all, checked before a command starts its work (`output_problem`)."""
 
 from __future__ import annotations
 
@@ -48,10 +49,22 @@ def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline:
             os.fsync(f.fileno())
         os.chmod(tmp, _MODE)  # mkstemp creates 0600; give the file the mode a plain open() would
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        raise _named(e, tmp, path) from e
+
+
+def _named(e: BaseException, tmp, path: Path) -> BaseException:
+    """An OSError about the temp file (a full disk …), or about no file (a write to an open file), re-said about
+    `path`, the output the user asked for: its message must not name a temp file that is gone."""
+    if not isinstance(e, OSError) or e.errno is None:
+        return e
+    if e.filename is None or isinstance(e.filename, int):
+        return type(e)(e.errno, e.strerror, str(path))
+    if str(e.filename).startswith(str(tmp)):
+        return type(e)(e.errno, e.strerror, str(path) + str(e.filename)[len(str(tmp)):])
+    return e
 
 
 def write_text(path, text: str) -> None:
@@ -173,9 +186,9 @@ def atomic_dir(path, point: str | None = None) -> Iterator[Path]:
         _fsync_tree(tmp)
         if point:
             pause_point(f"{point}:swap")
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        raise _named(e, tmp, path) from e
     if path.exists() and _exchange(tmp, path):
         old = tmp  # path is the new copy, tmp holds the old one
     else:

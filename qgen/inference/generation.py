@@ -21,6 +21,7 @@ from qgen.inference.bad_words import SubstringBanProcessor, bad_words_ids, conta
 from qgen.inference.decoding import GenerationSettings  # the defaults live in qgen.inference.decoding
 from qgen.inference.loader import InferenceModel
 from qgen.models.formats.seq2seq import answer_cuts
+from qgen.models.loading import check_positions
 from qgen.models.padding import pad_rows
 
 
@@ -106,6 +107,13 @@ class Generator:
         """One Output per example, in the given order; batches are formed longest-first."""
         settings = settings or GenerationSettings()
         settings.check()
+        ad, config = self.im.adapter, self.im.model.config
+        if self.im.kind == "seq2seq":  # the decoder's positions: new tokens after the start token
+            check_positions(config, self.im.path, {"max_source_len": ad.max_source_len,
+                                                   "--max-new-tokens": settings.max_new_tokens + 1})
+        else:  # the prompt is cut so prompt + new tokens fit in max_len, keeping BOS and one token at least
+            check_positions(config, self.im.path, {"max_len": ad.max_len,
+                                                   "--max-new-tokens": settings.max_new_tokens + len(ad.bos) + 1})
         encoded = [self.encode(ex, settings.max_new_tokens) for ex in examples]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         results: list[Output | None] = [None] * len(encoded)

@@ -48,6 +48,26 @@ def model_kind(config) -> str:
     return "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
 
 
+# model types whose positions are a learned table (a longer sequence indexes past it), and the config key of its size
+_POSITION_TABLE = {"gpt2": "n_positions", "gpt_bigcode": "n_positions", "openai-gpt": "n_positions",
+                   "ctrl": "n_positions", "bart": "max_position_embeddings", "mbart": "max_position_embeddings",
+                   "opt": "max_position_embeddings", "gpt_neo": "max_position_embeddings",
+                   "blenderbot": "max_position_embeddings", "marian": "max_position_embeddings",
+                   "pegasus": "max_position_embeddings", "xglm": "max_position_embeddings"}
+
+
+def check_positions(config, where: str, lengths: dict[str, int]) -> None:
+    """QgenInputError naming the first of `lengths` (setting -> positions it needs) beyond the model's learned ones
+    (GPT-2's 1024 …: past them a forward pass fails with an index error); relative or rotary positions (T5, Llama,
+    GPT-NeoX) have no such table and no limit here."""
+    key = _POSITION_TABLE.get(getattr(config, "model_type", None))
+    limit = getattr(config, key, None) if key else None
+    for name, n in lengths.items():
+        if limit and n > limit:
+            raise QgenInputError(f"needs {n} positions, the model ({config.model_type}) has {limit}", path=where,
+                                 field=name)
+
+
 def load_config(name_or_path: str, trust_remote_code: bool = False):
     from transformers import AutoConfig  # transformers: only when a model is loaded
 

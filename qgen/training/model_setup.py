@@ -13,7 +13,15 @@ from qgen.core.errors import QgenInputError
 from qgen.models import lora as qpeft
 from qgen.models.attention import use_qgen_attention
 from qgen.models.dropout import use_gap_dropout
-from qgen.models.loading import load_config, load_model, load_tokenizer, make_adapter, model_kind, resolve
+from qgen.models.loading import (
+    check_positions,
+    load_config,
+    load_model,
+    load_tokenizer,
+    make_adapter,
+    model_kind,
+    resolve,
+)
 from qgen.models.tiny import is_tiny
 
 
@@ -43,12 +51,15 @@ def build(cfg, texts=None, output_dir=None, weights_from: str | Path | None = No
     base = str(name) if resume_adapter else path
     try:
         tokenizer = load_tokenizer(path, m.trust_remote_code)
-        kind = model_kind(load_config(base, m.trust_remote_code))
+        config = load_config(base, m.trust_remote_code)
+        kind = model_kind(config)
         model = load_model(base, kind, m.trust_remote_code, **load_kwargs(cfg))
     except QgenInputError:  # weights that do not fit the config, or not finite: named by load_model
         raise
     except (OSError, ValueError) as e:  # unknown name, hub unreachable offline, incomplete checkpoint directory
         raise QgenInputError(f"cannot load the model: {e}", path=base, field="model") from None
+    check_positions(config, base, {"max_source_len": m.max_source_len, "max_target_len": m.max_target_len}
+                    if kind == "seq2seq" else {"max_len": m.max_len})
     if m.add_special_tokens:
         qpeft.add_special_tokens(model, tokenizer, m.add_special_tokens)
     if resume_adapter:

@@ -15,6 +15,7 @@ import torch
 
 from qgen.core.errors import QgenInputError
 from qgen.core.outputs import check_outputs
+from qgen.core.text import LANGS
 from qgen.core.values import MAX_TOKENS, SEED_MAX, check_finite, check_range
 from qgen.data.examples import Example, read_examples
 from qgen.data.jsonfile import require_file
@@ -70,7 +71,8 @@ def _check_ranges(cfg: C.TrainConfig) -> None:
     d, o, r, m, lo = cfg.data, cfg.optim, cfg.run, cfg.model, cfg.lora
     for group in (m, d, o, r, lo, cfg.dist):
         check_finite(group)
-    for value, allowed, name in ((m.task, TASKS, "task"), (m.precision, precision.PRECISIONS, "precision"),
+    for value, allowed, name in ((m.task, TASKS, "task"), (m.lang, LANGS, "lang"),
+                                 (m.precision, precision.PRECISIONS, "precision"),
                                  (m.context_window, CONTEXT_WINDOWS, "context_window"),
                                  (o.scheduler, schedule.SCHEDULERS, "scheduler"),
                                  (o.optimizer, schedule.OPTIMIZERS, "optimizer"), (r.loss, losses.names(), "loss"),

@@ -17,9 +17,10 @@ import sys
 
 import pytest
 import torch
+from helpers.disks import fill, small_tmpfs
 
 from .reliability_helpers import REPO, assert_loads, run_train, saved_step, train_env
-from .test_bad_inputs import QUIZ_OK, SQUAD_OK, TSV_OK, Case, _run, bad, check_bad_input
+from .test_bad_inputs import PRED_OK, QUIZ_OK, SQUAD_OK, TSV_OK, Case, _run, bad, check_bad_input
 
 DEEP = "[" * 100_000 + "]" * 100_000  # 200 KB: json.loads recurses once per level (RecursionError)
 
@@ -133,6 +134,10 @@ CASES = [
     Case("generate-top-p-above-1", "generate", _gen("--do-sample", "--top-p", "1.5"), ("--top-p",), outputs=()),
     Case("predict-length-penalty-nan", "predict", _predict("--length-penalty", "nan"), ("--length-penalty", "finite")),
     Case("predict-seed-huge", "predict", _predict("--do-sample", "--seed", str(2**40)), ("--seed",)),
+    Case("build-model-seed-huge", "build-model", lambda c: ["--texts", "t.tsv", "--output", c.out("m"), "--seed",
+                                                            str(2**70)], ("--seed",)),
+    Case("quiz-tune-gate-budget-nan", "quiz", lambda c: ["tune-gate", "--without", "a", "--with", "b", "--budget",
+                                                         "nan"], ("--budget", "finite")),
     # ---- output paths: checked before any work (the model here does not even exist) -----------------------------
     Case("predict-output-inside-a-file", "predict",
          lambda c: ["--model", str(c.root / "no-model"), "--input", c.file("in.tsv", TSV_OK), "--output",
@@ -257,6 +262,29 @@ def test_output_in_unwritable_directory(good_model, tmp_path, capfd):
                 lambda c: ["--model", str(c.root / "no-model"), "--input", c.file("in.tsv", TSV_OK), "--output",
                            str(locked / "p.jsonl")], ("not writable",), names=lambda c: locked)
     check_bad_input(case, good_model, tmp_path, capfd)
+
+
+def test_output_on_a_full_disk_is_refused_before_any_work(good_model, tmp_path, capfd):
+    with small_tmpfs(tmp_path, "64k") as fs:
+        fill(fs)
+        case = Case("predict-disk-full", "predict",
+                    lambda c: ["--model", str(c.root / "no-model"), "--input", c.file("in.tsv", TSV_OK), "--output",
+                               str(fs / "p.jsonl")], ("--output", "no space left on device"), names=lambda c: fs)
+        check_bad_input(case, good_model, tmp_path, capfd)
+
+
+def test_disk_filling_during_a_write_names_the_output(tmp_path, capfd):
+    """Room for the check, not for the report: `no space left on device writing PATH` (exit 1), not the temp file's
+    name, and nothing left behind."""
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(json.dumps(PRED_OK, ensure_ascii=False) + "\n", encoding="utf-8")
+    with small_tmpfs(tmp_path, "64k") as fs:
+        (fs / "filler").write_bytes(b"\0" * (60 * 1024))  # one 4 KiB page left: less than the HTML report
+        code = _run("eval", ["--predictions", str(preds), "--report", str(fs / "r.html"), "--metrics",
+                             str(fs / "m.json"), "--no-hallucination"])
+        err = capfd.readouterr().err
+        assert code == 1 and err.splitlines() == [f"error: no space left on device writing {fs / 'r.html'}"], err
+        assert sorted(p.name for p in fs.iterdir()) == ["filler"]
 
 
 def test_ctrl_c_in_predict_is_one_line_and_130(good_model, tmp_path, capfd, monkeypatch):

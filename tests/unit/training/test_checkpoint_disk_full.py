@@ -2,11 +2,11 @@
 safetensors as an I/O error text; both become `no space left on device writing PATH` (issue 29)."""
 
 import shutil
-import subprocess
 from collections import namedtuple
 
 import pytest
 import torch
+from helpers.disks import small_tmpfs
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from qgen.training import checkpoint
@@ -24,13 +24,8 @@ def model():
 
 @pytest.fixture()
 def small_disk(tmp_path):
-    """A 512 KiB tmpfs (root only: skipped where mounting is not allowed)."""
-    mnt = tmp_path / "fs"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=True)  # lazy: torch may still hold its failed file open
+    with small_tmpfs(tmp_path) as mnt:
+        yield mnt
 
 
 def test_real_disk_full_in_torch_save_is_named(small_disk, model):
