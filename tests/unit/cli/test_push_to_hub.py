@@ -78,6 +78,12 @@ def test_push_uploads_the_checkpoint_and_a_card_from_the_run(run, hub, capsys):
 
 
 def test_public_and_exported_folder(run, hub, tmp_path):
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    # an export loads the weights into the model its config describes (a misfit is refused): a real tiny model here
+    config = GPTNeoXConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+                           vocab_size=16, max_position_embeddings=32)
+    GPTNeoXForCausalLM(config).save_pretrained(run / "last")
     out = tmp_path / "shipped"
     assert export_model.main(["--checkpoint", str(run / "last"), "--output", str(out), "--push-to-hub", "org/m",
                               "--public"]) == 0

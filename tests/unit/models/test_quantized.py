@@ -25,6 +25,8 @@ def test_without_the_extra_loading_says_what_to_install(tmp_path, monkeypatch):
     config = GPT2Config(n_layer=1, n_embd=8, n_head=2).to_dict()
     config["quantization_config"] = {"quant_method": "gptq", "bits": 4, "group_size": 128}
     (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    for name in ("tokenizer_config.json", "tokenizer.json"):  # a complete tokenizer: only the extra is missing
+        (tmp_path / name).write_text("{}", encoding="utf-8")
     monkeypatch.setattr(quantized, "import_gptqmodel", lambda: None)  # as where qgen[gptq] is not installed
     with pytest.raises(QgenInputError) as e:
         load_inference_model(str(tmp_path))
