@@ -76,13 +76,13 @@ class SpanReader:
         self.im, self.settings, self.batch_size = im, settings or SpanSettings(), batch_size
         self.tok = im.tokenizer
 
-    def _ids(self, text: str, target: bool = False) -> list[int]:
+    def encode(self, text: str, target: bool = False) -> list[int]:
         if target:
             return self.tok(text_target=text, truncation=True, max_length=self.im.adapter.max_target_len)["input_ids"]
         return self.tok(text, truncation=True, max_length=self.im.adapter.max_source_len)["input_ids"]
 
     @torch.no_grad()
-    def _logprobs(self, sources: list[list[int]], targets: list[list[int]]) -> list[float]:
+    def logprobs(self, sources: list[list[int]], targets: list[list[int]]) -> list[float]:
         """Sum of log P(target token) given its source, per (source, target) pair, in batches. One source for all
         targets (the QA term) is encoded once and its encoder states shared by every row."""
         dev, out = self.im.device, []
@@ -116,8 +116,8 @@ class SpanReader:
         if not spans:
             return []
         texts = sorted({x.text for x in spans})
-        qa_source = self._ids(QA_TEMPLATE.format(question=question, context=window))
-        qa = dict(zip(texts, self._logprobs([qa_source] * len(texts), [self._ids(t, True) for t in texts])))
+        qa_source = self.encode(QA_TEMPLATE.format(question=question, context=window))
+        qa = dict(zip(texts, self.logprobs([qa_source] * len(texts), [self.encode(t, True) for t in texts])))
         best: dict[str, SpanAnswer] = {}  # one answer per text: where its cues score best
         for x in spans:
             gap = distance_to_question(x.sentence, x.start, x.start + len(x.text), question)
@@ -129,9 +129,9 @@ class SpanReader:
         if not s.question_weight:
             return ranked
         short = ranked[: s.shortlist]
-        q_ids = self._ids(question, True)
-        sources = [self._ids(highlight(a.span.sentence, a.span.start, a.text, self.im.lang)) for a in short]
-        for a, q in zip(short, self._logprobs(sources, [q_ids] * len(sources))):
+        q_ids = self.encode(question, True)
+        sources = [self.encode(highlight(a.span.sentence, a.span.start, a.text, self.im.lang)) for a in short]
+        for a, q in zip(short, self.logprobs(sources, [q_ids] * len(sources))):
             a.question_logprob, a.score = q, a.score + s.question_weight * q
         return short
 
