@@ -10,12 +10,14 @@ taking new connections, let the requests in flight finish (uvicorn's graceful sh
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from qgen.cli.dataclass_args import add_dataclass_args, from_args
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core import console
 from qgen.core.errors import QgenInputError
+from qgen.serve.registry import Registry
 from qgen.serve.settings import ServeSettings
 
 
@@ -35,19 +37,17 @@ def main(argv: list[str] | None = None) -> int:
         settings = from_args(ServeSettings, args)
     except ValueError as e:
         parser.error(str(e))
-    import uvicorn  # the server's libraries: --help and flag errors stay fast
-
-    from qgen.serve.app import create_app  # as above (fastapi, and torch through the engine)
-    from qgen.serve.engine import Engine  # as above
-    from qgen.serve.registry import Registry  # as above
-
     console.configure(verbose)
-    registry = Registry(settings.model, settings.models)
-    for reason in registry.skipped:
-        print(f"warning: skipped a checkpoint: {reason}", file=sys.stderr)
     if not settings.loopback:
         print(f"warning: listening on {settings.host}, not 127.0.0.1: anyone who can reach this machine can use the "
               "API (it has no authentication)", file=sys.stderr)
+    registry = Registry(settings.model, settings.models)
+    for reason in registry.skipped:
+        print(f"warning: skipped a checkpoint: {reason}", file=sys.stderr)
+    import uvicorn  # the server's libraries: --help and a bad --model / --models stay fast
+
+    from qgen.serve.app import create_app  # as above (fastapi, and torch through the engine)
+    from qgen.serve.engine import Engine  # as above
     engine = Engine(registry, settings)
     print(f"models: {', '.join(registry.entries)} (default {registry.default})", file=sys.stderr)
     try:
@@ -63,8 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     server = uvicorn.Server(config)
     print(f"qgen serve: http://{settings.host}:{settings.port}/ (API docs at /docs); Ctrl-C stops", file=sys.stderr,
           flush=True)
+    stopped_by: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # uvicorn handles the signal (stop accepting, finish the requests in flight), then re-raises it to the handler
+        # that was there before: this one, so the command ends with its own message and exit code 0, not killed
+        signal.signal(sig, lambda number, frame: stopped_by.append(number))
     server.run()
-    print("qgen serve: stopped", file=sys.stderr)
+    how = f" ({signal.Signals(stopped_by[0]).name}, after the requests in flight)" if stopped_by else ""
+    print(f"qgen serve: stopped{how}", file=sys.stderr)
     return 0
 
 

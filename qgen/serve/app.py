@@ -135,8 +135,10 @@ def create_app(engine: Engine, preload: bool = True):
 
     @app.get("/v1/models")
     async def models() -> dict:
-        """The models requests may name: shipped ones and the checkpoints found under --models."""
-        return {"default": engine.registry.default, "models": engine.registry.describe()}
+        """The models requests may name (shipped ones and the checkpoints found under --models) and the server's caps."""
+        limits = {k: getattr(settings, k) for k in ("max_questions", "max_beams", "max_new_tokens", "max_context_chars",
+                                                    "max_text_chars", "max_choices")}
+        return {"default": engine.registry.default, "models": engine.registry.describe(), "limits": limits}
 
     @app.post("/v1/questions", response_model=schemas.QuestionsResponse)
     async def questions(req: schemas.QuestionsRequest):

@@ -40,6 +40,7 @@ from qgen.serve.texts import candidate_spans, question_source, same_answer
 
 QG_TASKS = ("aqg_hl", "aqg")  # tasks whose model writes questions
 SUGGEST_SETTINGS = GenerationSettings(num_beams=1, max_new_tokens=32)  # one greedy question per candidate span
+DEFAULT_BEAMS, DEFAULT_NEW_TOKENS = 4, 48  # a request's defaults, within the server's caps
 MAX_CANDIDATES = 24  # candidate spans ranked per suggestion request
 
 
@@ -179,6 +180,10 @@ class Engine:
 
     def generation_settings(self, req) -> GenerationSettings:
         s = self.settings
+        if req.num_beams is None:
+            req.num_beams = min(DEFAULT_BEAMS, s.max_beams)
+        if req.max_new_tokens is None:
+            req.max_new_tokens = min(DEFAULT_NEW_TOKENS, s.max_new_tokens)
         for name, cap in (("num_questions", s.max_questions), ("num_beams", s.max_beams),
                           ("max_new_tokens", s.max_new_tokens)):
             if getattr(req, name) > cap:

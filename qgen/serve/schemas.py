@@ -25,11 +25,11 @@ class QuestionsRequest(_Request):
     model: str | None = Field(None, description="a name from GET /v1/models (default: the server's)")
     num_questions: int = Field(3, ge=1, le=64)
     mode: Literal["beam", "sample"] = "beam"
-    num_beams: int = Field(4, ge=1, le=64)
+    num_beams: int | None = Field(None, ge=1, le=64, description="beam width (default 4, or the server's cap)")
     temperature: float = Field(1.0, gt=0, le=5)
     top_p: float = Field(1.0, gt=0, le=1)
     top_k: int = Field(50, ge=0, le=10_000)
-    max_new_tokens: int = Field(48, ge=1, le=1024)
+    max_new_tokens: int | None = Field(None, ge=1, le=1024, description="default 48, or the server's cap")
     no_repeat_ngram_size: int = Field(3, ge=0, le=16)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     window: Literal["sentence", "full"] = Field("sentence", description="sentence: the model reads the answer's "

@@ -46,6 +46,13 @@ async function loadModels() {
     }
     if (!models.length) info.textContent = "no model of this kind is offered (start the server with --models DIR)";
   };
+  for (const [id, cap] of [["num_questions", "max_questions"], ["num_beams", "max_beams"],
+                           ["max_new_tokens", "max_new_tokens"]]) {  // the server's caps
+    const input = $(id);
+    input.max = data.limits[cap];
+    input.value = Math.min(Number(input.value), data.limits[cap]);
+  }
+  $("context").maxLength = data.limits.max_context_chars;
   fill($("model"), data.models.filter((m) => m.task === "aqg_hl" || m.task === "aqg"), $("model-info"));
   fill($("quiz-model"), data.models.filter((m) => m.kind === "causal"), $("quiz-model-info"));
 }
