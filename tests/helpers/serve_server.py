@@ -14,6 +14,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# a real paragraph and answer (JSQuAD v1.3 valid a10336p0, in tests/fixtures) for the tests, the bench and the screenshot
+CONTEXT = ("梅雨 [SEP] 梅雨（つゆ、ばいう）は、北海道と小笠原諸島を除く日本、朝鮮半島南部、中国の南部から長江流域にかけての"
+           "沿海部、および台湾など、東アジアの広範囲においてみられる特有の気象現象で、5月から7月にかけて来る曇りや雨の多い"
+           "期間のこと。雨季の一種である。")
+ANSWER = "小笠原諸島"
+# Debian's Chromium, headless, quiet: no network of its own, no first-run work (with a fresh user-data-dir)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def free_port() -> int:

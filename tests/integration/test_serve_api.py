@@ -15,16 +15,11 @@ import time
 
 import pytest
 from helpers import serve_models
-from helpers.serve_server import REPO, Server, call
+from helpers.serve_server import ANSWER, CONTEXT, REPO, Server, call
 
 from qgen.data.tsv import clean
 from qgen.evaluation.hallucination import QUESTION_STOP_WORDS, hallucination
 from qgen.quiz.retrieval import gate_fires
-
-CONTEXT = ("梅雨 [SEP] 梅雨（つゆ、ばいう）は、北海道と小笠原諸島を除く日本、朝鮮半島南部、中国の南部から長江流域にかけての"
-           "沿海部、および台湾など、東アジアの広範囲においてみられる特有の気象現象で、5月から7月にかけて来る曇りや雨の多い"
-           "期間のこと。雨季の一種である。")  # JSQuAD valid a10336p0 (tests/fixtures)
-ANSWER = "小笠原諸島"
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,9 @@ import tempfile
 
 import pytest
 from helpers import serve_models
-from helpers.serve_server import Server
+from helpers.serve_server import ANSWER, CHROMIUM_FLAGS, CONTEXT, Server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CONTEXT = ("梅雨 [SEP] 梅雨（つゆ、ばいう）は、北海道と小笠原諸島を除く日本、朝鮮半島南部、中国の南部から長江流域にかけての"
-           "沿海部、および台湾など、東アジアの広範囲においてみられる特有の気象現象で、5月から7月にかけて来る曇りや雨の多い"
-           "期間のこと。雨季の一種である。")
-ANSWER = "小笠原諸島"
 
 
 def _missing(what: str):
@@ -40,7 +34,7 @@ def browser():
         _missing(f"Chromium ({CHROMIUM})")
     profile = tempfile.mkdtemp(prefix="qgen-chromium-")
     with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
+        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
                                                        accept_downloads=True)
         yield context
         context.close()
