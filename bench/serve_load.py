@@ -107,6 +107,7 @@ def main() -> int:
     ap.add_argument("--num-questions", type=int, default=1, help="questions per request")
     ap.add_argument("--num-beams", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=32)
+    ap.add_argument("--no-roundtrip", action="store_true", help="requests without the round-trip check")
     ap.add_argument("--data-dir", type=Path, default=Path(os.environ.get("QGEN_DATA_DIR", REPO.parent / "shared/data")))
     ap.add_argument("--output", type=Path, default=None, help="also write the figures as JSON here")
     args = ap.parse_args()
@@ -116,11 +117,12 @@ def main() -> int:
     from helpers.serve_server import Server
 
     bodies = [{**b, "model": args.model, "num_questions": args.num_questions, "num_beams": args.num_beams,
-               "max_new_tokens": args.max_new_tokens} for b in requests_from(args.data_dir, 200)]
+               "max_new_tokens": args.max_new_tokens, "roundtrip": not args.no_roundtrip}
+              for b in requests_from(args.data_dir, 200)]
     log_dir = REPO / "runs" / "bench-serve"
     log_dir.mkdir(parents=True, exist_ok=True)
     result = {"cpus": os.cpu_count(), "load_avg_before": [round(x, 2) for x in os.getloadavg()],
-              "model": args.model, "request": {k: bodies[0][k] for k in ("num_questions", "num_beams", "max_new_tokens")},
+              "model": args.model, "request": {k: bodies[0][k] for k in ("num_questions", "num_beams", "max_new_tokens", "roundtrip")},
               "paragraphs": len(bodies)}
     phases = (("sequential", [], 1, args.baseline_duration), ("loaded", [], args.clients, args.duration),
               ("loaded_no_batching", ["--max-batch", "1"], args.clients, args.baseline_duration))

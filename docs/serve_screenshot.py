@@ -1,4 +1,4 @@
-"""The README's screenshot of `qgen serve` (docs/serve_playground.png): the shipped qgen-small-ja on a JSQuAD paragraph,
+"""The README's screenshot of `qgen serve` (docs/serve_playground.png): the shipped qgen-small-ja on a JSQuAD v1.3 validation paragraph,
 taken with Debian's headless Chromium through Playwright.
 
     .venv/bin/python docs/serve_screenshot.py            # needs `apt-get install chromium fonts-noto-cjk`
@@ -15,10 +15,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
+CONTEXT = ("梅雨 [SEP] 同じごろ、太平洋中部の洋上でも高気圧が勢力を増し、範囲を西に広げてくる。この高気圧は北太平洋を帯状に"
+           "覆う太平洋高気圧の西端で小笠原高気圧ともいい、この母体となる暖かく湿った気団を小笠原気団という。")  # JSQuAD v1.3 valid a10336p16
+ANSWER = "小笠原高気圧"
 
 
 def main() -> int:
-    from helpers.serve_server import ANSWER, CHROMIUM_FLAGS, CONTEXT, Server
+    from helpers.serve_server import CHROMIUM_FLAGS, Server
     from playwright.sync_api import sync_playwright
 
     out = REPO / "docs" / "serve_playground.png"

@@ -2,7 +2,8 @@
 
 Each `MicroBatcher` owns one worker thread and one queue (the server keeps one per model and task). The worker takes
 the first waiting item, then waits at most `max_wait_s` for more (up to `max_batch`), and calls `fn` on the items
-that share a key (e.g. the same decoding settings) as one batch. The event loop never runs model code; a caller
+that share a key (e.g. the same decoding settings) as one batch; batchers may share a lock, so that the calls of
+one model's batchers (generation, scoring, reading) never overlap. The event loop never runs model code; a caller
 waits on an asyncio future with a timeout, and an item whose caller gave up is skipped. If a batch raises, its items
 are retried one by one, so one bad item fails only its own request.
 """
@@ -48,8 +49,12 @@ class MicroBatcher:
     """Collects items for `fn(list) -> list` (same length, same order) and runs them in batches on its own thread."""
 
     def __init__(self, fn: Callable[[list], list], *, max_batch: int = 16, max_wait_s: float = 0.005,
-                 key: Callable[[object], Hashable] = lambda item: None, name: str = "batcher"):
+                 key: Callable[[object], Hashable] = lambda item: None, name: str = "batcher",
+                 lock: threading.Lock | None = None):
+        """`lock`: held while `fn` runs; batchers that share one never run their functions at the same time (the
+        server gives all the batchers of one model one lock: a model and its tokenizer serve one call at a time)."""
         self.fn, self.max_batch, self.max_wait_s, self.key, self.name = fn, max_batch, max_wait_s, key, name
+        self.lock = lock or threading.Lock()
         self.stats = BatchStats()
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name=f"qgen-{name}", daemon=True)
@@ -97,7 +102,8 @@ class MicroBatcher:
     def _call(self, jobs: list[_Job]) -> None:
         self.stats.add(len(jobs))
         try:
-            results = self.fn([j.item for j in jobs])
+            with self.lock:
+                results = self.fn([j.item for j in jobs])
             if len(results) != len(jobs):
                 raise RuntimeError(f"{self.name}: {len(results)} results for {len(jobs)} items")
         except Exception as e:  # noqa: BLE001 — reported to the callers, never kills the worker

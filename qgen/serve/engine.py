@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from dataclasses import dataclass, field
 
 from qgen.core.errors import QgenInputError
@@ -60,9 +61,12 @@ class LoadedModel:
             b.close()
 
     # ---- batch functions (worker threads) ---------------------------------------------------------------------------
-    def generate(self, jobs: list[tuple[list[int], GenerationSettings]]) -> list[list[str]]:
+    def generate(self, jobs: list[tuple[str, GenerationSettings]]) -> list[list[str]]:
+        """Candidates for each (source, settings); sources are encoded here, under the model's lock (the tokenizer
+        is the model's too)."""
         settings = jobs[0][1]  # the batcher groups jobs by settings
-        cands = self.generator.generate_ids([ids for ids, _ in jobs], settings)
+        ids = [self.generator.encode(Example("serve", source, ""), settings.max_new_tokens) for source, _ in jobs]
+        cands = self.generator.generate_ids(ids, settings)
         return [[self.generator.decode(ids) for ids in c] for c in cands]
 
     def score(self, jobs: list[tuple[str, str]]) -> list[float]:
@@ -144,9 +148,10 @@ class Engine:
             tasks.update(score=(lm.score, lambda job: None), read=(lm.read, lambda job: None))
         if scorer is not None:
             tasks["quiz"] = (lm.quiz, lambda job: None)
+        lock = threading.Lock()  # one model call at a time: its batchers collect apart, run in turn
         for task, (fn, key) in tasks.items():
             lm.batchers[task] = MicroBatcher(fn, max_batch=s.max_batch, max_wait_s=wait, key=key,
-                                             name=f"{entry.name}/{task}")
+                                             name=f"{entry.name}/{task}", lock=lock)
         return lm
 
     async def _submit(self, batcher: MicroBatcher, item):
@@ -204,23 +209,27 @@ class Engine:
             source = question_source(lm.im.task, req.context, answer, start, lang, req.window)
         except ValueError as e:
             raise ApiError(422, "answer", str(e)) from None
-        ids = lm.generator.encode(_example(source), settings.max_new_tokens)
-        texts = await self._submit(lm.batchers["generate"], (ids, settings))
+        texts = await self._submit(lm.batchers["generate"], (source, settings))
         texts = list(dict.fromkeys(t for t in texts if t.strip()))  # beams may repeat after decoding
         context = clean(req.context, lang)
-        out = await asyncio.gather(*(self._check(lm, source, context, t, answer) for t in texts))
+        out = await asyncio.gather(*(self._check(lm, source, context, t, answer, req.roundtrip) for t in texts))
         return [{"question": t, "answer": answer, "answer_start": start, **o} for t, o in zip(texts, out)]
 
-    async def _check(self, lm: LoadedModel, source: str, context: str, question: str, answer: str) -> dict:
-        """Score, hallucinated words and round trip of one question."""
+    async def _check(self, lm: LoadedModel, source: str, context: str, question: str, answer: str,
+                     roundtrip: bool) -> dict:
+        """Score, hallucinated words and (when asked) the round trip of one question."""
         lang = lm.im.lang
         halluc = self._submit(self.ginza, (question, context))
         if lm.reader is None:
             return {"score": None, "hallucinated": await halluc, "roundtrip_answer": None, "roundtrip_score": None,
                     "consistent": None}
+        score = self._submit(lm.batchers["score"], (source, question))
+        if not roundtrip:
+            score, words = await asyncio.gather(score, halluc)
+            return {"score": round(score, 4), "hallucinated": words, "roundtrip_answer": None,
+                    "roundtrip_score": None, "consistent": None}
         score, read, words = await asyncio.gather(
-            self._submit(lm.batchers["score"], (source, question)),
-            self._submit(lm.batchers["read"], (clean(question, lang), context)), halluc)
+            score, self._submit(lm.batchers["read"], (clean(question, lang), context)), halluc)
         return {"score": round(score, 4), "hallucinated": words, "roundtrip_answer": read.text,
                 "roundtrip_score": round(read.score, 4) if read.text else None,
                 "consistent": same_answer(read.text, answer, lang)}
@@ -232,8 +241,7 @@ class Engine:
             raise ApiError(422, "context", "no candidate answer (noun phrase, number or quotation) in the context")
         sources = [question_source(lm.im.task, context, s.text, s.start, lm.im.lang, window) for s in spans]
         batcher = lm.batchers["generate"]
-        texts = await asyncio.gather(*(self._submit(batcher, (lm.generator.encode(_example(src), 32), SUGGEST_SETTINGS))
-                                       for src in sources))
+        texts = await asyncio.gather(*(self._submit(batcher, (src, SUGGEST_SETTINGS)) for src in sources))
         questions = [t[0] if t else "" for t in texts]
         if lm.reader is None:
             scores = [None] * len(spans)
@@ -291,7 +299,3 @@ class Engine:
                 return e
         raise ApiError(422, "model", "no causal model is offered: quiz scoring needs one (start the server with "
                                      "--models DIR holding a quiz checkpoint)")
-
-
-def _example(source: str) -> Example:
-    return Example("serve", source, "")

@@ -34,6 +34,8 @@ class QuestionsRequest(_Request):
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
     window: Literal["sentence", "full"] = Field("sentence", description="sentence: the model reads the answer's "
                                                                         "sentence (how qgen-small-ja was trained)")
+    roundtrip: bool = Field(True, description="answer each question back with the span reader (the slowest check; "
+                                              "false: roundtrip_answer and consistent are null)")
 
 
 class Question(BaseModel):

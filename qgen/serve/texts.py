@@ -7,6 +7,7 @@ pasted paragraph; offsets are into the text as pasted, so the page can mark them
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from qgen.data.jsquad import build_source, sentence_window
@@ -16,6 +17,7 @@ from qgen.data.tsv import clean
 from qgen.inference.answer_spans import answer_spans
 
 _SENTENCE_END = "。！？\n"
+_SEP_RE = re.compile(r"\[sep\]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ def candidate_spans(context: str, max_words: int = 8) -> list[Span]:
     out), each text once (its first occurrence), in reading order; one-character spans are dropped."""
     seen, out = set(), []
     for at, sentence in sentences(context):
-        spans = answer_spans(sentence, max_words)
+        sep = [(m.start(), m.end()) for m in _SEP_RE.finditer(sentence)]  # JSQuAD's "TITLE [SEP] " marker
+        spans = [(a, b) for a, b in answer_spans(sentence, max_words) if not any(a < d and c < b for c, d in sep)]
         for a, b in spans:
             if any(c <= a and b <= d and (c, d) != (a, b) for c, d in spans):
                 continue

@@ -114,7 +114,7 @@ function request() {
   const num = (id) => Number($(id).value);
   const body = { context: $("context").value, model: $("model").value, num_questions: num("num_questions"),
                  mode: $("mode").value, num_beams: num("num_beams"), max_new_tokens: num("max_new_tokens"),
-                 window: $("window").value };
+                 window: $("window").value, roundtrip: $("roundtrip").checked };
   if ($("mode").value === "sample") {
     Object.assign(body, { temperature: num("temperature"), top_p: num("top_p"), top_k: num("top_k"),
                           seed: num("seed") });
@@ -182,7 +182,7 @@ function render() {
     cell().textContent = item.answer;
     cell("score").textContent = item.score === null ? "–" : item.score.toFixed(3);
     const rt = cell("rt");
-    if (item.consistent === null) rt.textContent = "– (needs a seq2seq model)";
+    if (item.consistent === null) rt.textContent = item.score === null ? "– (needs a seq2seq model)" : "– (not asked)";
     else {
       rt.className = "rt " + (item.consistent ? "rt-ok" : "rt-bad");
       rt.textContent = (item.consistent ? "✓ " : "⚠ reads back ") + (item.roundtrip_answer || "(nothing)");

@@ -3,6 +3,7 @@ request; a caller that times out is dropped."""
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -95,3 +96,33 @@ def test_timeout_drops_the_item():
     finally:
         b.close()
     assert seen == [["slow"]]  # "late" timed out while queued: never run
+
+
+def test_batchers_sharing_a_lock_never_run_at_once():
+    """A model's batchers (generation, scoring, reading) share a lock: their calls take turns (a model and its
+    tokenizer are not used by two threads at once)."""
+    lock = threading.Lock()
+    spans, guard = [], threading.Lock()
+
+    def make(name):
+        def fn(items):
+            start = time.perf_counter()
+            time.sleep(0.05)
+            with guard:
+                spans.append((start, time.perf_counter()))
+            return items
+        return MicroBatcher(fn, max_batch=1, max_wait_s=0.0, lock=lock, name=name)
+
+    a, b = make("a"), make("b")
+
+    async def main():
+        return await asyncio.gather(*(x.submit(i, timeout=10) for i in range(4) for x in (a, b)))
+
+    try:
+        _run(main())
+    finally:
+        a.close()
+        b.close()
+    spans.sort()
+    assert len(spans) == 8
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:]))  # no two calls overlap

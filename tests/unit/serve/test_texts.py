@@ -29,6 +29,11 @@ def test_candidate_spans_point_into_the_text_and_are_maximal():
     assert len(texts) == len(set(texts))
 
 
+def test_the_title_marker_is_no_candidate():
+    texts = [s.text for s in candidate_spans("梅雨 [SEP] 梅雨は東アジアの気象現象である。")]
+    assert "梅雨" in texts and not any("SEP" in t for t in texts)
+
+
 def test_locate():
     assert locate(CONTEXT, "東京", None) == 0
     assert locate(CONTEXT, "東京", 30) == 30
