@@ -77,7 +77,7 @@ class LoadedModel:
         return [s / max(1, len(t)) for s, t in zip(sums, targets)]
 
     def read(self, jobs: list[tuple[str, str]]) -> list:
-        return [self.reader.answer(q, c) for q, c in jobs]
+        return self.reader.answer_many(jobs)
 
     def quiz(self, items: list[QuizItem]) -> list:
         return self.scorer.score(items)

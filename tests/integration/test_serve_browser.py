@@ -151,3 +151,19 @@ def test_quiz_tab_bars(page, server):
     assert page.inner_text("#quiz-confidence") == f"{api['confidence']:.3f}"
     assert page.inner_text("#quiz-gate") == ("would fire (retrieve passages)" if api["gate"]["fires"]
                                              else "would not fire")
+
+
+def test_api_docs_render_offline(browser, server):
+    """/docs draws the operations with the Swagger UI files the server ships (the browser has no network but
+    loopback: a CDN script would leave the page empty)."""
+    pg = browser.new_page()
+    requested = []
+    pg.on("request", lambda r: requested.append(r.url))
+    try:
+        pg.goto(server.url + "/docs")
+        pg.wait_for_selector(".swagger-ui .opblock", timeout=60_000)
+        text = pg.inner_text(".swagger-ui")
+        assert "/v1/questions" in text and "/v1/quiz" in text
+    finally:
+        pg.close()
+    assert requested and all(u.startswith(server.url) for u in requested)
