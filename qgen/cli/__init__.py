@@ -22,6 +22,7 @@ COMMANDS = {
     "quiz": ("qgen.cli.quiz", "multiple-choice quiz scoring ([eval]), gate tuning (tune-gate), model sweeps (sweep)"),
     "convert-config": ("qgen.cli.convert_config", "an Axolotl YAML → the equivalent qgen config (prints the mapping)"),
     "merge": ("qgen.cli.merge", "merge a LoRA adapter into a full model"),
+    "serve": ("qgen.cli.serve", "the question-generation playground in the browser and its JSON API"),
     "build-model": ("qgen.build_model", "an untrained model + tokenizer trained on your texts (a recipe's first step)"),
     "export": ("qgen.export_model", "a checkpoint → a small shippable directory (fp16 weights, loads as fp32)"),
 }

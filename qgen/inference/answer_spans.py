@@ -22,7 +22,7 @@ JaQuAD train, configs/qgen-small-ja/NOTES.md): the answer type — a question as
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+import threading
 
 _JOINERS = set("・ー-")
 _PHRASE_POS = ("名詞", "接頭辞", "接尾辞", "形状詞")  # unidic: 形状詞 is an adjectival noun (高等 of 高等小学校)
@@ -38,11 +38,18 @@ _DIGIT_RE = re.compile(r"[0-9０-９]")
 _OPTION_AFTER = ("と", "、", ",", "のうち", "の中", "のどちら", "のどっち", "か、", "どちら")
 
 
-@lru_cache(maxsize=1)
-def _tagger():
-    import fugashi  # MeCab (unidic-lite): loaded on the first sentence
+_local = threading.local()
 
-    return fugashi.Tagger()
+
+def _tagger():
+    """This thread's MeCab tagger: one per thread, since one tagger must not tag for two threads at once (`qgen serve`
+    lists candidates on its event loop while a worker thread reads)."""
+    tagger = getattr(_local, "tagger", None)
+    if tagger is None:
+        import fugashi  # MeCab (unidic-lite): loaded on the first sentence
+
+        tagger = _local.tagger = fugashi.Tagger()
+    return tagger
 
 
 def _words(text: str) -> list[tuple[int, int, str, str]]:

@@ -76,13 +76,13 @@ class SpanReader:
         self.im, self.settings, self.batch_size = im, settings or SpanSettings(), batch_size
         self.tok = im.tokenizer
 
-    def _ids(self, text: str, target: bool = False) -> list[int]:
+    def encode(self, text: str, target: bool = False) -> list[int]:
         if target:
             return self.tok(text_target=text, truncation=True, max_length=self.im.adapter.max_target_len)["input_ids"]
         return self.tok(text, truncation=True, max_length=self.im.adapter.max_source_len)["input_ids"]
 
     @torch.no_grad()
-    def _logprobs(self, sources: list[list[int]], targets: list[list[int]]) -> list[float]:
+    def logprobs(self, sources: list[list[int]], targets: list[list[int]]) -> list[float]:
         """Sum of log P(target token) given its source, per (source, target) pair, in batches. One source for all
         targets (the QA term) is encoded once and its encoder states shared by every row."""
         dev, out = self.im.device, []
@@ -105,19 +105,46 @@ class SpanReader:
 
     def answer(self, question: str, context: str) -> SpanAnswer:
         """The best span of `context` for `question` (both normalised as data preparation writes them)."""
-        return max(self.scored(question, context), key=lambda a: a.score, default=SpanAnswer(""))
+        return self.answer_many([(question, context)])[0]
+
+    def answer_many(self, pairs: list[tuple[str, str]]) -> list[SpanAnswer]:
+        """`answer` for many (question, context) pairs, their question terms scored as one batch (`qgen serve`)."""
+        return [max(found, key=lambda a: a.score, default=SpanAnswer("")) for found in self.scored_many(pairs)]
 
     def scored(self, question: str, context: str) -> list[SpanAnswer]:
         """The `shortlist` best candidate spans with every term (all candidates, without the question term, when
         question_weight is 0)."""
+        return self.scored_many([(question, context)])[0]
+
+    def scored_many(self, pairs: list[tuple[str, str]]) -> list[list[SpanAnswer]]:
+        """`scored` for each pair; the question terms of all the pairs' shortlists run through the model together
+        (one encoder pass per span either way; together the batches are fuller)."""
+        s = self.settings
+        ranked = [self._ranked(question, context) for question, context in pairs]
+        if not s.question_weight:
+            return ranked
+        shorts = [r[: s.shortlist] for r in ranked]
+        owners, sources, targets = [], [], []
+        for (question, _), short in zip(pairs, shorts):
+            q_ids = self.encode(question, True)
+            for a in short:
+                owners.append(a)
+                sources.append(self.encode(highlight(a.span.sentence, a.span.start, a.text, self.im.lang)))
+                targets.append(q_ids)
+        for a, q in zip(owners, self.logprobs(sources, targets) if owners else []):
+            a.question_logprob, a.score = q, a.score + s.question_weight * q
+        return shorts
+
+    def _ranked(self, question: str, context: str) -> list[SpanAnswer]:
+        """Every candidate span of the question's window scored by the QA head and the cues, best first."""
         s = self.settings
         window = question_window(context, question, s.sentences)
         spans = self._candidates(question, window)
         if not spans:
             return []
         texts = sorted({x.text for x in spans})
-        qa_source = self._ids(QA_TEMPLATE.format(question=question, context=window))
-        qa = dict(zip(texts, self._logprobs([qa_source] * len(texts), [self._ids(t, True) for t in texts])))
+        qa_source = self.encode(QA_TEMPLATE.format(question=question, context=window))
+        qa = dict(zip(texts, self.logprobs([qa_source] * len(texts), [self.encode(t, True) for t in texts])))
         best: dict[str, SpanAnswer] = {}  # one answer per text: where its cues score best
         for x in spans:
             gap = distance_to_question(x.sentence, x.start, x.start + len(x.text), question)
@@ -125,15 +152,7 @@ class SpanReader:
             cues = s.proximity_weight * near + s.length_weight * length
             if x.text not in best or cues > best[x.text].cue_score:
                 best[x.text] = SpanAnswer(x.text, qa[x.text] + cues, qa[x.text], None, cues, gap, x)
-        ranked = sorted(best.values(), key=lambda a: -a.score)
-        if not s.question_weight:
-            return ranked
-        short = ranked[: s.shortlist]
-        q_ids = self._ids(question, True)
-        sources = [self._ids(highlight(a.span.sentence, a.span.start, a.text, self.im.lang)) for a in short]
-        for a, q in zip(short, self._logprobs(sources, [q_ids] * len(sources))):
-            a.question_logprob, a.score = q, a.score + s.question_weight * q
-        return short
+        return sorted(best.values(), key=lambda a: -a.score)
 
     def _candidates(self, question: str, window: str) -> list[_Span]:
         """The window's candidate spans, narrowed to the options a choice question names, else without those the

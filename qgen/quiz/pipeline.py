@@ -142,13 +142,20 @@ def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | Non
     """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its saved InputSpec), via the
     shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
     im = load_inference_model(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    adapter, max_len = quiz_adapter(im, prompt_format, max_len)
+    return im.model, im.tokenizer, adapter, max_len
+
+
+def quiz_adapter(im, prompt_format: str | None = None, max_len: int | None = None):
+    """(adapter, max_len) for quiz prompts of a loaded causal InferenceModel (also `qgen serve`'s, which holds the
+    model already): the saved max_len and prompt format unless given, capped at the model's context."""
     if im.kind != "causal":
-        raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=model_path)
+        raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=im.path)
     config = im.model.config
     context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 2048
     max_len = min(max_len or im.spec.max_len, context)
     adapter = make_adapter("causal", im.tokenizer, max_len=max_len, prompt_format=prompt_format or im.spec.prompt_format)
-    return im.model, im.tokenizer, adapter, max_len
+    return adapter, max_len
 
 
 def _record(item, scored, method) -> dict:

@@ -132,3 +132,15 @@ def test_a_choice_question_is_answered_with_one_of_its_options(im):
     question = "米国と英国のうち、型式証明の交付がより遅いのはどの国ですか?"
     answers = SpanReader(im).scored(question, context)
     assert answers and {a.text for a in answers} <= {"米国", "英国"}
+
+
+def test_answer_many_is_answer_pair_by_pair(im):
+    """`qgen serve` reads many questions at once: the same spans, the same scores (to float rounding: the batches
+    are padded differently), as one question at a time."""
+    reader = SpanReader(im)
+    pairs = [(q, CONTEXT) for q in QUESTIONS] + [("日本の首都は?", "東京は日本の首都である。"), ("何?", "。")]
+    together = reader.answer_many(pairs)
+    alone = [reader.answer(q, c) for q, c in pairs]
+    assert [a.text for a in together] == [a.text for a in alone]
+    assert [a.score for a in together] == pytest.approx([a.score for a in alone], abs=1e-3)
+    assert together[-1].text == ""  # no candidate
