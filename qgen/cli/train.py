@@ -77,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = parse_args(argv)
         console.configure(cfg.run.verbose)  # transformers' bars and warnings only with --verbose
         from qgen.training.checkpoint import CheckpointWriteError  # torch: train.py --help and flag errors stay fast
+        from qgen.training.distributed.ddp import RankTimeoutError  # torch, as above
         from qgen.training.loop import TrainingDiverged, TrainingInterrupted, train  # torch, as above
 
         try:
             summary = train(cfg)
-        except (TrainingDiverged, CheckpointWriteError) as e:
+        except (TrainingDiverged, CheckpointWriteError, RankTimeoutError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         except TrainingInterrupted as e:

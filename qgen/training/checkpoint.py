@@ -1,4 +1,5 @@
-"""Atomic `best/` and `last/` checkpoints: plain Hugging Face directories, plus full training state in `last/`.
+"""Atomic `best/` and `last/` checkpoints: plain Hugging Face directories, plus full training state in `last/`
+(under `--fsdp`, `last/` holds the weights and optimiser state as DCP shards instead: distributed/sharded.py).
 
 Both load with `AutoModel*.from_pretrained` and a transformers `pipeline` without qgen. `last/` adds
 `trainer_state.pt` (optimiser, scheduler, scaler, RNG states; loaded with weights_only=True) and `trainer_state.json`
@@ -23,6 +24,7 @@ from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftove
 from qgen.models.input_spec import read_input_spec
 from qgen.models.weights_file import check_weights
 from qgen.training.config import SAVED_NAME, load_saved
+from qgen.training.distributed.sharded import check_shards, is_sharded_dir
 from qgen.training.precision import weights_finite
 
 STATE_PT = "trainer_state.pt"
@@ -84,11 +86,31 @@ def save(directory, model, tokenizer, cfg, info: dict, state: dict | None = None
                 mark("state")
             (tmp / STATE_JSON).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except Exception as e:  # OSError from Python, RuntimeError from torch.save, SafetensorError: all mean "not written"
-        what = (f"{e.strerror} ({e.filename})" if isinstance(e, OSError) and e.strerror and e.filename
-                else (str(e).strip().splitlines() or [type(e).__name__])[0][:300])
-        raise CheckpointWriteError(f"cannot write {directory}: {what}; the previous {directory.name}/ is unchanged"
-                                   ) from e
+        raise write_error(directory, e) from e
     return directory
+
+
+def write_error(directory: Path, e: Exception) -> CheckpointWriteError:
+    """What a failed checkpoint write says: the cause in one line, and that the previous copy is untouched."""
+    what = (f"{e.strerror} ({e.filename})" if isinstance(e, OSError) and e.strerror and e.filename
+            else (str(e).strip().splitlines() or [type(e).__name__])[0][:300])
+    return CheckpointWriteError(f"cannot write {directory}: {what}; the previous {directory.name}/ is unchanged")
+
+
+def write_beside_shards(tmp: Path, model, tokenizer, cfg, info: dict, state: dict) -> None:
+    """Rank 0's part of a sharded `last/` (qgen.training.distributed.sharded): everything but the weights and the
+    optimiser state, which the ranks wrote as DCP shards."""
+    from transformers.utils import logging as hf_logging  # transformers (~0.7 s): only when a checkpoint is written
+
+    hf_logging.disable_progress_bar()
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.config.save_pretrained(tmp)
+    if getattr(base, "generation_config", None) is not None and base.can_generate():
+        base.generation_config.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    cfg.save(tmp)
+    torch.save(state, tmp / STATE_PT)
+    (tmp / STATE_JSON).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def load_state(directory) -> tuple[dict, dict]:
@@ -102,7 +124,8 @@ def load_state(directory) -> tuple[dict, dict]:
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as e:
         raise QgenInputError(f"unreadable training state: {str(e).splitlines()[0][:200]}",
                              path=directory / STATE_PT) from None
-    missing = [k for k in ("optimizer", "scheduler", "scaler", "rng") if k not in state]
+    needed = ("scheduler", "scaler", "rng") if is_sharded_dir(directory) else ("optimizer", "scheduler", "scaler", "rng")
+    missing = [k for k in needed if k not in state]
     if missing:
         raise QgenInputError(f"training state lacks {', '.join(missing)}", path=directory / STATE_PT)
     return state, info
@@ -141,9 +164,12 @@ def verify(directory, with_state: bool = False) -> None:
             raise ValueError("not a JSON object")
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise QgenInputError(f"unreadable: {e}", path=config) from None
-    if not any((directory / n).is_file() for n in WEIGHT_FILES):
-        raise QgenInputError("missing (no weights file)", path=directory / WEIGHT_FILES[0])
-    check_weights(directory)
+    if is_sharded_dir(directory):  # --fsdp's last/: the weights are DCP shards
+        check_shards(directory)
+    else:
+        if not any((directory / n).is_file() for n in WEIGHT_FILES):
+            raise QgenInputError("missing (no weights file)", path=directory / WEIGHT_FILES[0])
+        check_weights(directory)
     if not (directory / SAVED_NAME).is_file():
         raise QgenInputError("missing (the checkpoint is incomplete)", path=directory / SAVED_NAME)
     load_saved(directory)  # an unknown key or a bad value names the file and the field

@@ -31,8 +31,8 @@ class TrainingInterrupted(RuntimeError):
 
 class StopOnSignal:
     """The first SIGINT (Ctrl-C) or SIGTERM sets `signum`, which the loop checks at the end of each step; a second
-    one stops at once (SIGINT: KeyboardInterrupt, SIGTERM: the default action) — checkpoints are atomic, so nothing is
-    left half-written. Handlers are installed only in the main thread and restored afterwards."""
+    one stops at once (SIGINT: KeyboardInterrupt, SIGTERM: the default action, except under torchrun, where a second
+    SIGTERM is the launcher forwarding the same request) — checkpoints are atomic, so nothing is left half-written. Handlers are installed only in the main thread and restored afterwards."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -52,6 +52,10 @@ class StopOnSignal:
 
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:
+            if signum == signal.SIGTERM and distributed.under_torchrun():
+                # SLURM signals every process of the step, and torchrun forwards its own SIGTERM too: the second
+                # copy is the same request (torchrun SIGKILLs the workers after its --shutdown-timeout)
+                return
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             signal.signal(signum, signal.SIG_DFL)

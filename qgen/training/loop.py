@@ -27,6 +27,7 @@ from qgen.core.files import pause_point
 from qgen.training import batching, checkpoint, losses, packing, precision, schedule
 from qgen.training import model_setup as setup
 from qgen.training.distributed import ddp as distributed
+from qgen.training.distributed import sharded
 from qgen.training.guards import StopOnSignal, TrainingDiverged, TrainingInterrupted, output_lock  # noqa: F401
 from qgen.training.runlog import RunLogger
 from qgen.training.setup import METRICS, as_config, guess_task, read_data, seed_everything, step_seed, validate
@@ -39,16 +40,35 @@ log = logging.getLogger(__name__)
 def train(config) -> dict:
     """Train from a TrainConfig, dict or YAML path; returns the summary (best step/metric, where best/ is)."""
     cfg = as_config(config)
+    as_resume_on_restart(cfg)
     validate(cfg)
     data = read_data(cfg)  # bad data is reported before anything is written
     if cfg.model.task == "auto":
         cfg.model.task = guess_task(data[0], cfg.data.train_file)
-    info = distributed.init()
+    info = distributed.init(timeout_s=cfg.dist.dist_timeout)
     try:
         with output_lock(Path(cfg.run.output_dir), info), StopOnSignal() as stop_signal:
             return _train(cfg, info, data, stop_signal)
+    except RuntimeError as e:
+        if not (info.enabled and distributed.is_timeout(e)):
+            raise
+        raise distributed.RankTimeoutError(
+            f"rank {info.rank}: the other ranks did not answer for {cfg.dist.dist_timeout:g} s (--dist-timeout): a "
+            f"rank hung, was stopped or is lost; stopping. {Path(cfg.run.output_dir) / 'last'} holds the last saved "
+            f"step (relaunch with --resume)") from None
     finally:
         distributed.cleanup()
+
+
+def as_resume_on_restart(cfg) -> None:
+    """torchrun restarted the worker group (`--max-restarts`, after a rank was lost): this attempt continues from the
+    newest complete last/ exactly as `--resume` does, with no flag added, and is a resume for every check that treats
+    a fresh run and a resumed one differently. Attempt 0 is whatever the command line says."""
+    restarts = distributed.restart_count()
+    if restarts and not cfg.run.resume:
+        cfg.run.resume = True
+        if distributed.launch_rank() == 0:
+            log.warning("torchrun restart %d: resuming from %s", restarts, Path(cfg.run.output_dir) / "last")
 
 
 class _Run:
@@ -88,7 +108,9 @@ class _Run:
         if not info.is_main:
             distributed.barrier(info)
         texts = [t for ex in train_ex for t in (ex.source, ex.input, ex.target) if t]
-        self.loaded = setup.build(cfg, texts, out, weights_from=self.last_dir if self.resume else None)
+        # a sharded last/ (--fsdp) is read after wrapping (_restore): the model is built as at the start
+        from_last = self.resume and not sharded.is_sharded_dir(self.last_dir)
+        self.loaded = setup.build(cfg, texts, out, weights_from=self.last_dir if from_last else None)
         self.adapter = self.loaded.adapter
         settings = setup.adapter_settings(cfg, self.loaded.kind)
         cache = out / "cache"
@@ -132,7 +154,14 @@ class _Run:
     def _restore(self) -> None:
         tensors, info = checkpoint.load_state(self.last_dir)
         self.state = TrainState.from_json(info)
-        distributed.load_optimizer_state(self.model, self.optimizer, tensors["optimizer"])
+        if sharded.is_sharded_dir(self.last_dir):  # weights and optimiser, resharded to this world size
+            sharded.load(self.last_dir, self.model, self.optimizer)
+        else:
+            distributed.load_optimizer_state(self.model, self.optimizer, tensors["optimizer"])
+        if tensors.get("world", self.info.world) != self.info.world and self.info.is_main:
+            log.warning("resuming %s on %d processes (saved on %d): the data order continues exactly only if the "
+                        "global batch (--batch-size × processes) is the same", self.last_dir, self.info.world,
+                        tensors["world"])
         self.scheduler.load_state_dict(tensors["scheduler"])
         self.scaler.load_state_dict(tensors["scaler"])
         checkpoint.set_rng_state(tensors["rng"])
@@ -147,12 +176,15 @@ class _Run:
         return math.ceil(len(self.epoch_batches(epoch)) / self.cfg.optim.grad_accum)
 
     def save(self, directory: Path, with_state: bool) -> None:
-        """All ranks (FSDP gathers the weights); rank 0 writes; every rank stops on a failed write."""
+        """All ranks (FSDP gathers the weights); rank 0 writes; every rank stops on a failed write. Under --fsdp,
+        last/ is sharded instead: every rank writes its own part (_save_sharded)."""
+        pause_point(f"save:{directory.name}:{self.state.step}:begin")  # every rank (only rank 0 passes the others)
+        if with_state and self.cfg.dist.fsdp:
+            return self._save_sharded(directory)
         weights, optim_state = distributed.state_for_save(self.model, self.optimizer, with_state)
         error, st = None, self.state
         if self.info.is_main:
-            tensors = {"optimizer": optim_state, "scheduler": self.scheduler.state_dict(),
-                       "scaler": self.scaler.state_dict(), "rng": checkpoint.rng_state()} if with_state else None
+            tensors = {"optimizer": optim_state, **self._small_state()} if with_state else None
             try:
                 checkpoint.save(directory, self.raw, self.loaded.tokenizer, self.cfg, st.to_json(), tensors, weights,
                                 point=f"save:{directory.name}:{st.step}")
@@ -160,6 +192,31 @@ class _Run:
                 error = e
         if distributed.any_(error is not None, self.info):  # doubles as the barrier
             raise error or checkpoint.CheckpointWriteError(f"rank 0 could not write {directory}")
+
+    def _small_state(self) -> dict:
+        """trainer_state.pt beside the weights and optimiser: scheduler, scaler, RNG, and the world size it ran on."""
+        return {"scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "rng": checkpoint.rng_state(), "world": self.info.world}
+
+    def _save_sharded(self, directory: Path) -> None:
+        """last/ as DCP shards (distributed/sharded.py): no rank gathers the whole state; non-finite weights on any
+        rank are refused as in checkpoint.save."""
+        st, info = self.state, self.info
+        if distributed.any_(not sharded.local_finite(self.model), info):
+            raise checkpoint.NonFiniteWeightsError(f"refusing to save non-finite weights to {directory}")
+        small = self._small_state()
+
+        def rest(tmp: Path) -> None:
+            checkpoint.write_beside_shards(tmp, self.raw, self.loaded.tokenizer, self.cfg, st.to_json(), small)
+            pause_point(f"save:{directory.name}:{st.step}:state")
+
+        error = None
+        try:
+            sharded.save(directory, self.model, self.optimizer, rest, info, point=f"save:{directory.name}:{st.step}")
+        except Exception as e:  # OSError, DCP's CheckpointException (any rank's failed write), torch.save's errors
+            error = checkpoint.write_error(directory, e)
+        if distributed.any_(error is not None, info):  # doubles as the barrier
+            raise error or checkpoint.CheckpointWriteError(f"another rank could not write {directory}")
 
     def validate_now(self) -> float:
         """Validate, log it, return the tracked metric."""

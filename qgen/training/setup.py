@@ -62,6 +62,8 @@ def validate(cfg: C.TrainConfig) -> None:
             raise QgenInputError(f"must be at least {low}, got {getattr(group, name)}", field=name)
     if o.lr <= 0:
         raise QgenInputError(f"must be positive, got {o.lr}", field="lr")
+    if not cfg.dist.dist_timeout > 0:
+        raise QgenInputError(f"must be positive (seconds), got {cfg.dist.dist_timeout}", field="dist_timeout")
     if o.epochs <= 0 and o.max_steps == 0:
         raise QgenInputError("epochs must be positive when max_steps is 0", field="epochs")
     if not 0 <= o.warmup_ratio < 1:

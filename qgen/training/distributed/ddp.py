@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -34,8 +35,34 @@ class DistInfo:
         return self.world > 1
 
 
-def init(device: str | None = None) -> DistInfo:
-    """Join the process group torchrun describes (if any) and pick this process's device."""
+def restart_count() -> int:
+    """How many times torchrun (`--max-restarts`) has restarted this worker group; 0 outside torchrun."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+
+
+def launch_rank() -> int:
+    """This process's global rank as torchrun set it (readable before the process group exists)."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def under_torchrun() -> bool:
+    """Started by torchrun's elastic agent (which forwards the scheduler's SIGTERM and SIGKILLs after
+    --shutdown-timeout)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
+class RankTimeoutError(RuntimeError):
+    """A collective waited longer than `--dist-timeout` for the other ranks: one of them hung, stopped or is lost."""
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Whether `error` is a collective's timeout (gloo: "Timed out waiting …ms", NCCL's watchdog: "timeout")."""
+    return isinstance(error, RuntimeError) and "timed out" in str(error).lower()
+
+
+def init(device: str | None = None, timeout_s: float = 1800.0) -> DistInfo:
+    """Join the process group torchrun describes (if any) and pick this process's device. `timeout_s`: how long any
+    collective waits for the other ranks before it raises (a hung rank then stops the run instead of blocking it)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -44,7 +71,16 @@ def init(device: str | None = None) -> DistInfo:
     if cuda:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
+        backend, timeout = "nccl" if cuda else "gloo", timedelta(seconds=timeout_s)
+        if restart_count() and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+            # torchrun's workers share its rendezvous store, which outlives a restart: a restarted group would read
+            # the lost group's gloo addresses from it (connectFullMesh: connection refused). The store torch makes
+            # for env:// is used as is, its keys prefixed per attempt.
+            store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=timeout))
+            store = dist.PrefixStore(f"qgen/attempt{restart_count()}/", store)
+            dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world, timeout=timeout)
+        else:
+            dist.init_process_group(backend=backend, timeout=timeout)
     return DistInfo(rank, world, local_rank, dev)
 
 
