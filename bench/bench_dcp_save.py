@@ -80,7 +80,7 @@ def worker(args) -> None:
 
     info = ddp.init(timeout_s=3600)
     model = ddp.wrap(build(args.layers), info, fsdp=True)
-    params = sum(p.numel() for p in model.parameters()) * (info.world if fsdp.is_sharded(model) else 1)
+    params = sum(p.numel() for p in model.parameters())  # a DTensor counts its whole (global) size
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     ids = torch.randint(0, 52096, (1, 16))
     model(input_ids=ids, labels=ids).loss.backward()
@@ -139,9 +139,11 @@ def main() -> None:
     args = p.parse_args()
     if args.worker:
         return worker(args)
+    load_before = os.getloadavg()[0]
     rows = [launch(m, args) for m in args.methods]
     print(f"GPT-NeoX, {rows[0]['params'] / 1e6:.0f}M parameters, 2 ranks (gloo, FSDP2), AdamW state, "
-          f"OMP_NUM_THREADS={args.threads}\n")
+          f"OMP_NUM_THREADS={args.threads}; {os.cpu_count()} CPUs, load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after\n")
     print("| method | save time (s), each save | rank 0 RSS before save (MB) | rank 0 peak RSS while saving (MB) | "
           "checkpoint size (MB) |\n| --- | --- | --- | --- | --- |")
     for r in rows:

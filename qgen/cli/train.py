@@ -62,9 +62,13 @@ def format_summary(s: dict) -> str:
 
 
 def resume_command(argv: list[str]) -> str:
-    """The command line that continues this run: the same flags plus --resume."""
+    """The command line that continues this run: the same flags plus --resume (under torchrun: its own launcher
+    flags, which a worker cannot see, go where the placeholder is)."""
     prog = "qgen train" if Path(sys.argv[0]).name == "qgen" else "python train.py"
-    return shlex.join([*prog.split(), *[a for a in argv if a not in ("--resume", "--no-resume")], "--resume"])
+    flags = shlex.join([*prog.split()[1:], *[a for a in argv if a not in ("--resume", "--no-resume")], "--resume"])
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        return f"torchrun <the same launcher flags> {flags}"
+    return f"{prog.split()[0]} {flags}"
 
 
 @reports_input_errors

@@ -48,6 +48,10 @@ class StopOnSignal:
 
     def __exit__(self, *exc) -> None:
         for s, handler in self._previous.items():
+            if s == signal.SIGTERM and self.signum is not None and distributed.under_torchrun():
+                # stopping on a SIGTERM already: torchrun's copy, sent when the first rank exits, must not cut the
+                # others' exit short (their exit code stays 143; torchrun SIGKILLs after its --shutdown-timeout)
+                handler = signal.SIG_IGN
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
     def _handle(self, signum, frame) -> None:

@@ -73,3 +73,11 @@ def wait_for(log: Path, marker: str, count: int = 1, proc: subprocess.Popen | No
                                  f"{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.1)
     raise AssertionError(f"{marker!r} did not appear {count}x within {timeout} s")
+
+
+def children(pid: int) -> list[int]:
+    """The direct child processes of `pid` (torchrun's workers), from /proc."""
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids

@@ -5,7 +5,8 @@
 - under `--max-restarts`, a rank lost at any of a chain of points (in a step, in validation, while a checkpoint is
   written, by either rank) makes torchrun restart the group, which resumes from last/ by itself: the final weights are
   bit-identical to the uninterrupted run;
-- SIGTERM to every process (a scheduler's pre-emption) → one checkpoint, exit 143, and the next launch resumes exactly;
+- SIGTERM to every process (a scheduler's pre-emption), to the launcher and the ranks or to the ranks only → one
+  checkpoint, exit 143, and the next launch resumes exactly;
 - a hung rank (SIGSTOP) stops the run after --dist-timeout with one clear line instead of waiting forever.
 
 Every run: OMP_NUM_THREADS=1, so runs on one machine are bit-identical by construction. One uninterrupted 2-process
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 
@@ -112,34 +114,45 @@ def test_lost_rank_restarts_and_resumes_bit_identical(conf, reference, tmp_path)
     killed = [line.split()[1] for line in done.read_text().splitlines()]
     assert killed == KILLS, killed  # every point was reached, in order, and each time a rank was lost there
     assert log.count("resuming from") >= len(KILLS)  # restarts resume by themselves (no --resume given)
+    resumed = {int(m) for m in re.findall(r"resumed from \S+ at step (\d+) of", log)}
+    assert resumed >= {2, 4, 6}, resumed  # ... from the checkpoints written before each loss, not from scratch
     assert_same_result(out, reference)
 
 
+def interrupt(cmd, log, point: str, workers_only: bool) -> tuple[int, str]:
+    """Start a launch, wait until both ranks are at `point`, SIGTERM it; (torchrun's exit code, the output)."""
+    proc = launch.start(cmd, log, QGEN_TEST_PAUSE_AT=point)
+    launch.wait_for(log, f"QGEN_TEST_PAUSED {point}", count=2, proc=proc)
+    if workers_only:  # every rank, not the launcher (which then reports their exit codes)
+        for pid in launch.children(proc.pid):
+            os.kill(pid, signal.SIGTERM)
+    else:  # as SLURM does: the launcher and every rank (each rank gets the launcher's copy too)
+        os.killpg(proc.pid, signal.SIGTERM)
+    return launch.finish(proc), log.read_text(errors="replace")
+
+
 @pytest.mark.slow
-def test_sigterm_to_every_process_checkpoints_once_then_resumes(conf, reference, tmp_path):
+def test_sigterm_to_every_rank_checkpoints_once_exits_143_and_resumes(conf, reference, tmp_path):
     out = tmp_path / "run"
-    log = tmp_path / "run.log"
-    proc = launch.start(launch.torchrun_cmd(conf(out), extra=["--resume"]), log,
-                        QGEN_TEST_PAUSE_AT="step3:micro1")
-    launch.wait_for(log, "QGEN_TEST_PAUSED step3:micro1", count=2, proc=proc)  # both ranks inside step 3
-    os.killpg(proc.pid, signal.SIGTERM)  # as SLURM does: the launcher and every rank
-    code = launch.finish(proc)
-    text = log.read_text(errors="replace")
-    assert code != 0, text[-3000:]
-    assert "interrupted: SIGTERM received: stopped after step 3" in text, text[-3000:]
-    assert text.count("exitcode  : 143") in (0, 2), text[-3000:]  # torchrun's failure table, when it prints one
-    state = json.loads((out / "last" / "trainer_state.json").read_text())
-    assert state["step"] == 3  # step 3 finished on both ranks, then one checkpoint
-    code, text = launch.run(launch.torchrun_cmd(conf(out), extra=["--resume"]), tmp_path / "again.log")
-    assert code == 0, text[-3000:]
-    assert "at step 3 of" in text
+    cmd = launch.torchrun_cmd(conf(out), extra=["--resume"])  # a job script's command: resumes when it can
+    code, text = interrupt(cmd, tmp_path / "run1.log", "step3:micro1", workers_only=False)
+    assert code != 0 and "interrupted: SIGTERM received: stopped after step 3" in text, text[-3000:]
+    assert "resume with: torchrun" in text
+    assert json.loads((out / "last" / "trainer_state.json").read_text())["step"] == 3  # step 3 finished, then saved
+    code, text = interrupt(cmd, tmp_path / "run2.log", "step5:micro2", workers_only=True)
+    assert "at step 3 of" in text  # the second launch resumed
+    assert text.count("exitcode  : 143") == 2, text[-3000:]  # both ranks: 128 + SIGTERM, after saving
+    assert json.loads((out / "last" / "trainer_state.json").read_text())["step"] == 5
+    code, text = launch.run(cmd, tmp_path / "run3.log")
+    assert code == 0 and "at step 5 of" in text, text[-3000:]
     assert_same_result(out, reference)
 
 
 @pytest.mark.slow
 def test_hung_rank_stops_the_run_with_a_clear_message(conf, tmp_path):
     out = tmp_path / "run"
-    cmd = launch.torchrun_cmd(conf(out, dist_timeout=5),
+    # 20 s: above every wait of a healthy run on a busy machine (the others wait while rank 0 tokenises the data)
+    cmd = launch.torchrun_cmd(conf(out, dist_timeout=20),
                               launcher=["--standalone", "--nproc_per_node", "2", "--shutdown-timeout", "2"])
     started = time.monotonic()
     code, log = launch.run(cmd, tmp_path / "run.log", QGEN_TEST_KILL_AT="1@step2:micro1@SIGSTOP")
@@ -148,6 +161,6 @@ def test_hung_rank_stops_the_run_with_a_clear_message(conf, tmp_path):
     assert "QGEN_TEST_KILLED rank 1 at step2:micro1" in log
     errors = [line for line in log.splitlines() if line.startswith("error: rank 0: the other ranks did not answer")]
     assert len(errors) == 1, log[-3000:]
-    assert "--dist-timeout" in errors[0] and "Traceback" not in log.split(errors[0])[0].rsplit("QGEN_TEST_KILLED")[-1]
+    assert "--dist-timeout" in errors[0] and "last saved step" in errors[0]
     assert took < 120, took  # not the default 30 min
     assert records(out, "train")[-1]["step"] == 1

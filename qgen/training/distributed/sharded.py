@@ -87,7 +87,7 @@ def save(directory, model, optimizer, write_rest, info, point: str | None = None
                 raise OSError(f"rank 0 could not create a temp directory beside {directory}")
         # sync_files: every shard is fsynced before DCP's metadata (the last file, rank 0's) is written
         dcp_save({"model": model_state, "optim": optim_state},
-                 storage_writer=FileSystemWriter(Path(tmp) / DCP_DIR, sync_files=True))
+                 storage_writer=FileSystemWriter(Path(tmp) / DCP_DIR, sync_files=True), no_dist=not info.enabled)
         mark("shards")
         if info.is_main:
             write_rest(Path(tmp))
@@ -101,7 +101,7 @@ def load(directory, model, optimizer) -> None:
 
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
-    dcp_load(state, checkpoint_id=Path(directory) / DCP_DIR)
+    dcp_load(state, checkpoint_id=Path(directory) / DCP_DIR, no_dist=not dist.is_initialized())
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
 
 
