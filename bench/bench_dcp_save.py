@@ -4,7 +4,7 @@ open-calm-medium's shape (GPT-NeoX: hidden 1024, 24 layers, 16 heads, vocab 5209
 randomly initialised from a local config: nothing is downloaded).
 
 Each method runs in its own `torchrun --nproc_per_node 2` launch (gloo on the CPU, FSDP2 over the two ranks): set up,
-one AdamW step on a short batch (so the optimiser state exists: 2 fp32 tensors per parameter), then `--saves` saves
+one optimiser step on a short batch (so its state exists: AdamW 2 fp32 tensors per parameter, SGD with momentum 1), then `--saves` saves
 with qgen's own code paths (qgen.training.distributed: fsdp.full_state_dict / full_optimizer_state + the atomic
 write rank 0 does, or sharded.save). Rank 0's resident set size is sampled every 5 ms from /proc/self/status.
 Usage:
@@ -81,7 +81,8 @@ def worker(args) -> None:
     info = ddp.init(timeout_s=3600)
     model = ddp.wrap(build(args.layers), info, fsdp=True)
     params = sum(p.numel() for p in model.parameters())  # a DTensor counts its whole (global) size
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    optimizer = (torch.optim.AdamW(model.parameters(), lr=1e-4) if args.optimizer == "adamw"
+                 else torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9))
     ids = torch.randint(0, 52096, (1, 16))
     model(input_ids=ids, labels=ids).loss.backward()
     optimizer.step()
@@ -117,7 +118,8 @@ def worker(args) -> None:
 def launch(method: str, args) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench-dcp-{method}-", dir=args.tmp) as out:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", __file__,
-               "--worker", "--method", method, "--out", out, "--layers", str(args.layers), "--saves", str(args.saves)]
+               "--worker", "--method", method, "--out", out, "--layers", str(args.layers), "--saves", str(args.saves),
+               "--optimizer", args.optimizer]
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -131,6 +133,8 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=24)
     p.add_argument("--saves", type=int, default=2, help="saves per launch (the table shows each)")
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS per rank")
+    p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw",
+                   help="adamw: 2 state tensors per parameter; sgd (momentum): 1, for a machine short of memory")
     p.add_argument("--tmp", default=None, help="where the checkpoints are written (default: the system temp dir)")
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -141,7 +145,7 @@ def main() -> None:
         return worker(args)
     load_before = os.getloadavg()[0]
     rows = [launch(m, args) for m in args.methods]
-    print(f"GPT-NeoX, {rows[0]['params'] / 1e6:.0f}M parameters, 2 ranks (gloo, FSDP2), AdamW state, "
+    print(f"GPT-NeoX, {rows[0]['params'] / 1e6:.0f}M parameters, 2 ranks (gloo, FSDP2), {args.optimizer} state, "
           f"OMP_NUM_THREADS={args.threads}; {os.cpu_count()} CPUs, load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after\n")
     print("| method | save time (s), each save | rank 0 RSS before save (MB) | rank 0 peak RSS while saving (MB) | "

@@ -97,9 +97,9 @@ def write_error(directory: Path, e: Exception) -> CheckpointWriteError:
     return CheckpointWriteError(f"cannot write {directory}: {what}; the previous {directory.name}/ is unchanged")
 
 
-def write_beside_shards(tmp: Path, model, tokenizer, cfg, info: dict, state: dict) -> None:
+def write_beside_shards(tmp: Path, model, tokenizer, cfg, info: dict, state: dict, point: str | None = None) -> None:
     """Rank 0's part of a sharded `last/` (qgen.training.distributed.sharded): everything but the weights and the
-    optimiser state, which the ranks wrote as DCP shards."""
+    optimiser state, which the ranks wrote as DCP shards. `point`: pause_point names (tests only)."""
     from transformers.utils import logging as hf_logging  # transformers (~0.7 s): only when a checkpoint is written
 
     hf_logging.disable_progress_bar()
@@ -110,6 +110,8 @@ def write_beside_shards(tmp: Path, model, tokenizer, cfg, info: dict, state: dic
     tokenizer.save_pretrained(tmp)
     cfg.save(tmp)
     torch.save(state, tmp / STATE_PT)
+    if point:
+        pause_point(f"{point}:state")
     (tmp / STATE_JSON).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 

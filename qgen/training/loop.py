@@ -10,7 +10,8 @@ kill -9 at any moment leaves a loadable `best/` and `last/`; SIGINT / SIGTERM fi
 validation), save `last/` and raise TrainingInterrupted; a damaged `last/` stops `--resume` with an error naming the
 file. The `pause_point` calls are test-only hooks (inert unless QGEN_TEST_PAUSE_AT names them): step N's are
 `stepN:microI` (after micro-batch I's backward), `stepN:backward`, `stepN:optimizer`, `stepN:end`, `validN:batchI`,
-and `save:{best,last}:N:{tmpdir,weights,state,swap,swapped}` for the checkpoint written after step N.
+and `save:{best,last}:N:{begin,tmpdir,weights,state,swap,swapped}` for the checkpoint written after step N (a
+sharded last/, `--fsdp`: `begin`, `tmpdir`, `shards` on every rank, `state`, `swap`, `swapped`).
 """
 
 from __future__ import annotations
@@ -40,35 +41,18 @@ log = logging.getLogger(__name__)
 def train(config) -> dict:
     """Train from a TrainConfig, dict or YAML path; returns the summary (best step/metric, where best/ is)."""
     cfg = as_config(config)
-    as_resume_on_restart(cfg)
+    distributed.resume_on_restart(cfg.run)
     validate(cfg)
     data = read_data(cfg)  # bad data is reported before anything is written
     if cfg.model.task == "auto":
         cfg.model.task = guess_task(data[0], cfg.data.train_file)
     info = distributed.init(timeout_s=cfg.dist.dist_timeout)
     try:
-        with output_lock(Path(cfg.run.output_dir), info), StopOnSignal() as stop_signal:
+        with (distributed.timeouts_as_errors(info, cfg.dist.dist_timeout, Path(cfg.run.output_dir) / "last"),
+              output_lock(Path(cfg.run.output_dir), info), StopOnSignal() as stop_signal):
             return _train(cfg, info, data, stop_signal)
-    except RuntimeError as e:
-        if not (info.enabled and distributed.is_timeout(e)):
-            raise
-        raise distributed.RankTimeoutError(
-            f"rank {info.rank}: the other ranks did not answer for {cfg.dist.dist_timeout:g} s (--dist-timeout): a "
-            f"rank hung, was stopped or is lost; stopping. {Path(cfg.run.output_dir) / 'last'} holds the last saved "
-            f"step (relaunch with --resume)") from None
     finally:
         distributed.cleanup()
-
-
-def as_resume_on_restart(cfg) -> None:
-    """torchrun restarted the worker group (`--max-restarts`, after a rank was lost): this attempt continues from the
-    newest complete last/ exactly as `--resume` does, with no flag added, and is a resume for every check that treats
-    a fresh run and a resumed one differently. Attempt 0 is whatever the command line says."""
-    restarts = distributed.restart_count()
-    if restarts and not cfg.run.resume:
-        cfg.run.resume = True
-        if distributed.launch_rank() == 0:
-            log.warning("torchrun restart %d: resuming from %s", restarts, Path(cfg.run.output_dir) / "last")
 
 
 class _Run:
@@ -177,46 +161,35 @@ class _Run:
 
     def save(self, directory: Path, with_state: bool) -> None:
         """All ranks (FSDP gathers the weights); rank 0 writes; every rank stops on a failed write. Under --fsdp,
-        last/ is sharded instead: every rank writes its own part (_save_sharded)."""
-        pause_point(f"save:{directory.name}:{self.state.step}:begin")  # every rank (only rank 0 passes the others)
+        last/ is DCP shards instead (distributed/sharded.py): every rank writes its own, nothing is gathered."""
+        st, info = self.state, self.info
+        point, error = f"save:{directory.name}:{st.step}", None
+        pause_point(f"{point}:begin")  # every rank (only rank 0 passes the others)
         if with_state and self.cfg.dist.fsdp:
-            return self._save_sharded(directory)
-        weights, optim_state = distributed.state_for_save(self.model, self.optimizer, with_state)
-        error, st = None, self.state
-        if self.info.is_main:
-            tensors = {"optimizer": optim_state, **self._small_state()} if with_state else None
+            if distributed.any_(not sharded.local_finite(self.model), info):  # as checkpoint.save refuses them
+                raise checkpoint.NonFiniteWeightsError(f"refusing to save non-finite weights to {directory}")
+            small = self._small_state()
             try:
-                checkpoint.save(directory, self.raw, self.loaded.tokenizer, self.cfg, st.to_json(), tensors, weights,
-                                point=f"save:{directory.name}:{st.step}")
-            except checkpoint.CheckpointWriteError as e:
-                error = e
-        if distributed.any_(error is not None, self.info):  # doubles as the barrier
-            raise error or checkpoint.CheckpointWriteError(f"rank 0 could not write {directory}")
+                sharded.save(directory, self.model, self.optimizer, lambda tmp: checkpoint.write_beside_shards(
+                    tmp, self.raw, self.loaded.tokenizer, self.cfg, st.to_json(), small, point), info, point)
+            except Exception as e:  # OSError, DCP's CheckpointException (any rank's failed write), torch.save's
+                error = checkpoint.write_error(directory, e)
+        else:
+            weights, optim_state = distributed.state_for_save(self.model, self.optimizer, with_state)
+            if info.is_main:
+                tensors = {"optimizer": optim_state, **self._small_state()} if with_state else None
+                try:
+                    checkpoint.save(directory, self.raw, self.loaded.tokenizer, self.cfg, st.to_json(), tensors,
+                                    weights, point=point)
+                except checkpoint.CheckpointWriteError as e:
+                    error = e
+        if distributed.any_(error is not None, info):  # doubles as the barrier
+            raise error or checkpoint.CheckpointWriteError(f"another rank could not write {directory}")
 
     def _small_state(self) -> dict:
         """trainer_state.pt beside the weights and optimiser: scheduler, scaler, RNG, and the world size it ran on."""
         return {"scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "rng": checkpoint.rng_state(), "world": self.info.world}
-
-    def _save_sharded(self, directory: Path) -> None:
-        """last/ as DCP shards (distributed/sharded.py): no rank gathers the whole state; non-finite weights on any
-        rank are refused as in checkpoint.save."""
-        st, info = self.state, self.info
-        if distributed.any_(not sharded.local_finite(self.model), info):
-            raise checkpoint.NonFiniteWeightsError(f"refusing to save non-finite weights to {directory}")
-        small = self._small_state()
-
-        def rest(tmp: Path) -> None:
-            checkpoint.write_beside_shards(tmp, self.raw, self.loaded.tokenizer, self.cfg, st.to_json(), small)
-            pause_point(f"save:{directory.name}:{st.step}:state")
-
-        error = None
-        try:
-            sharded.save(directory, self.model, self.optimizer, rest, info, point=f"save:{directory.name}:{st.step}")
-        except Exception as e:  # OSError, DCP's CheckpointException (any rank's failed write), torch.save's errors
-            error = checkpoint.write_error(directory, e)
-        if distributed.any_(error is not None, info):  # doubles as the barrier
-            raise error or checkpoint.CheckpointWriteError(f"another rank could not write {directory}")
 
     def validate_now(self) -> float:
         """Validate, log it, return the tracked metric."""

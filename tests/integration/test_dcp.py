@@ -1,5 +1,5 @@
 """`--fsdp` writes last/ as a sharded torch.distributed.checkpoint (one shard per rank, nothing gathered); it resumes
-exactly at the same world size and reshards to another one (2 → 1, 1 → 2 processes); `qgen export` turns it into a
+exactly at the same world size and reshards to another one (2 → 1, 1 → 2, 2 → 4 processes); `qgen export` turns it into a
 plain Hugging Face directory that from_pretrained and predict.py load.
 
 The global batch stays 4 examples (2 per rank on 2 processes, 4 on 1), so every world size trains the same
@@ -11,7 +11,10 @@ each rank draws its own dropout stream. At the same world size the comparison is
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 
 import pytest
 import torch
@@ -133,3 +136,33 @@ def test_export_of_shards_is_the_trained_model(runs, tmp_path, files):
     preds = tmp_path / "preds.jsonl"
     assert predict_main(["--model", str(out), "--input", str(files[0]), "--output", str(preds), "--limit", "2"]) == 0
     assert len(preds.read_text().splitlines()) == 2
+
+
+@pytest.mark.slow
+def test_resume_two_processes_on_four(conf, runs, tmp_path):
+    u4 = tmp_path / "u4"
+    torchrun(conf(u4, 4, STEPS), tmp_path / "u4.log", nproc=4)
+    out = tmp_path / "r24"
+    shutil.copytree(runs / "s2", out)
+    log = torchrun(conf(out, 4, STEPS, resume=True), tmp_path / "r24.log", nproc=4)
+    assert "on 4 processes (saved on 2)" in log
+    assert_close(exported(out, tmp_path), exported(u4, tmp_path))
+
+
+@pytest.mark.slow
+def test_sigterm_to_every_rank_writes_one_sharded_checkpoint(conf, runs, tmp_path):
+    """Pre-emption under --fsdp: both ranks stop after the same step and each writes its shard of that step."""
+    out, log = tmp_path / "run", tmp_path / "run.log"
+    cmd = launch.torchrun_cmd(conf(out, 2, STEPS, resume=True))
+    proc = launch.start(cmd, log, QGEN_TEST_PAUSE_AT="step2:micro1")
+    launch.wait_for(log, "QGEN_TEST_PAUSED step2:micro1", count=2, proc=proc)
+    for pid in launch.children(proc.pid):
+        os.kill(pid, signal.SIGTERM)
+    launch.finish(proc)
+    text = log.read_text(errors="replace")
+    assert text.count("exitcode  : 143") == 2, text[-3000:]
+    assert json.loads((out / "last" / "trainer_state.json").read_text())["step"] == 2
+    assert sorted(p.name for p in (out / "last" / "dcp").glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
+    torchrun(conf(out, 2, STEPS, resume=True), tmp_path / "again.log")
+    got, want = exported(out, tmp_path), exported(runs / "u2", tmp_path)
+    assert all(torch.equal(got[k], want[k]) for k in want)  # the same world size: exact

@@ -7,6 +7,7 @@ and every helper here is then a no-op. Backend: nccl on CUDA, gloo on the CPU.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from qgen.training.distributed import fsdp
 from qgen.training.distributed.fsdp import wrap_fsdp  # by name: wrap()'s `fsdp` flag hides the module
+
+log = logging.getLogger("qgen.training.loop")  # the loop's messages
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,30 @@ class RankTimeoutError(RuntimeError):
 def is_timeout(error: BaseException) -> bool:
     """Whether `error` is a collective's timeout (gloo: "Timed out waiting …ms", NCCL's watchdog: "timeout")."""
     return isinstance(error, RuntimeError) and "timed out" in str(error).lower()
+
+
+def resume_on_restart(run) -> None:
+    """torchrun restarted the worker group (`--max-restarts`, after a rank was lost): this attempt continues from the
+    newest complete last/ exactly as `--resume` does, with no flag added, and is a resume for every check that treats
+    a fresh run and a resumed one differently (`run`: the config's RunArgs). Attempt 0 is what the command line says."""
+    restarts = restart_count()
+    if restarts and not run.resume:
+        run.resume = True
+        if launch_rank() == 0:
+            log.warning("torchrun restart %d: resuming from %s", restarts, os.path.join(run.output_dir, "last"))
+
+
+@contextlib.contextmanager
+def timeouts_as_errors(info: DistInfo, timeout_s: float, last_dir):
+    """A collective's timeout (a rank hung, stopped or lost) → RankTimeoutError, one line saying so."""
+    try:
+        yield
+    except RuntimeError as e:
+        if not (info.enabled and is_timeout(e)):
+            raise
+        raise RankTimeoutError(f"rank {info.rank}: the other ranks did not answer for {timeout_s:g} s "
+                               f"(--dist-timeout): a rank hung, was stopped or is lost; stopping. {last_dir} holds "
+                               f"the last saved step (relaunch with --resume)") from None
 
 
 def init(device: str | None = None, timeout_s: float = 1800.0) -> DistInfo:

@@ -65,12 +65,11 @@ def test_restart_count_and_timeout_errors(monkeypatch):
 
 def test_a_torchrun_restart_is_a_resume(monkeypatch):
     from qgen.training.config import TrainConfig
-    from qgen.training.loop import as_resume_on_restart
 
     cfg = TrainConfig()
     monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "0")  # the first attempt: what the command line says
-    as_resume_on_restart(cfg)
+    ddp.resume_on_restart(cfg.run)
     assert cfg.run.resume is False
     monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "2")
-    as_resume_on_restart(cfg)
+    ddp.resume_on_restart(cfg.run)
     assert cfg.run.resume is True
