@@ -84,9 +84,10 @@ def test_two_emulated_nodes_equal_one_node(conf, reference, tmp_path):
     assert_same_result(out, reference)
 
 
-# A chain of kill points, in the order one run passes them: torchrun's attempt k loses rank R at point P (RANK@POINT;
-# qgen.core.files._kill_point). Each restart resumes from the newest complete last/ (none before step 2's: a fresh
-# start), so every later point is reached again. Pause-point names: qgen.training.loop.
+# A chain of kill points, in the order one run passes them: the k-th loss is rank R at point P (RANK@POINT;
+# qgen.core.files._kill_point; QGEN_TEST_KILL_DONE counts the kills, so an attempt that fails for another reason does
+# not shift the chain). Each restart resumes from the newest complete last/ (none before step 2's: a fresh start), so
+# every later point is reached again. Pause-point names: qgen.training.loop.
 KILLS = [
     "0@valid0:batch1",  # the validation before training
     "1@step1:micro1",  # inside a step, nothing saved yet
