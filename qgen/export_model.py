@@ -12,6 +12,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -27,6 +28,7 @@ from qgen.models.dtypes import DTYPES
 from qgen.models.input_spec import INPUT_SPEC_NAME
 from qgen.models.loading import load_model
 from qgen.training.config import SAVED_NAME, load_saved
+from qgen.training.distributed.sharded import is_sharded_dir
 
 EXPORT_DTYPES = ("fp16", "bf16", "fp32")  # storage dtypes, the first the default
 KEEP = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -50,6 +52,9 @@ def export(checkpoint: Path, output: Path, dtype: str = "fp16", card: Path | Non
            max_source_len: int | None = None) -> float:
     """Write `output` from `checkpoint`; returns the largest weight rounding error. `max_source_len` sets the input
     length inference keeps (saved in qgen_config.yaml and input_spec.json), e.g. a whole paragraph for a model trained on sentences."""
+    if is_sharded_dir(checkpoint):  # --fsdp's last/: gather the shards into a plain directory first, offline
+        with tempfile.TemporaryDirectory(prefix=".export.", dir=output.parent if output.parent.is_dir() else None) as d:
+            return export(unshard(checkpoint, Path(d) / "plain"), output, dtype, card, max_source_len)
     src = checkpoint / "model.safetensors"
     if not src.is_file():
         raise QgenInputError("no model.safetensors (a full-weights checkpoint is needed, not a LoRA adapter)",
@@ -71,6 +76,33 @@ def export(checkpoint: Path, output: Path, dtype: str = "fp16", card: Path | Non
         if card is not None:
             shutil.copy2(card, tmp / "README.md")
     return worst
+
+
+def unshard(checkpoint: Path, out: Path) -> Path:
+    """A sharded checkpoint (torch.distributed.checkpoint, `--fsdp`'s last/) → a plain Hugging Face directory `out`:
+    the model is built from its config.json and filled from the shards in this one process (no process group, no
+    optimiser state read), then saved with save_pretrained; the tokenizer and settings files are copied."""
+    from qgen.models.loading import load_config, model_kind  # transformers: only for a sharded checkpoint
+    from qgen.training.distributed.sharded import consolidate
+
+    if (checkpoint / "adapter_config.json").is_file():
+        raise QgenInputError("a LoRA run's sharded last/ holds adapter and base together; export best/ after "
+                             "`qgen merge`", path=checkpoint)
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM  # as above
+
+    config = load_config(str(checkpoint))
+    cls = AutoModelForSeq2SeqLM if model_kind(config) == "seq2seq" else AutoModelForCausalLM
+    model = cls.from_config(config)
+    try:
+        consolidate(checkpoint, model)
+    except Exception as e:  # DCP's CheckpointException: a key or shape the model does not have, a missing shard
+        raise QgenInputError(f"cannot read the sharded weights: {(str(e).strip().splitlines() or [type(e).__name__])[0][:300]}",
+                             path=checkpoint / "dcp") from None
+    model.save_pretrained(out, safe_serialization=True)
+    for name in KEEP:
+        if (checkpoint / name).is_file() and not (out / name).is_file():
+            shutil.copy2(checkpoint / name, out / name)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

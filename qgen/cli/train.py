@@ -64,9 +64,13 @@ def format_summary(s: dict) -> str:
 
 
 def resume_command(argv: list[str]) -> str:
-    """The command line that continues this run: the same flags plus --resume."""
+    """The command line that continues this run: the same flags plus --resume (under torchrun: its own launcher
+    flags, which a worker cannot see, go where the placeholder is)."""
     prog = "qgen train" if Path(sys.argv[0]).name == "qgen" else "python train.py"
-    return shlex.join([*prog.split(), *[a for a in argv if a not in ("--resume", "--no-resume")], "--resume"])
+    flags = shlex.join([*prog.split()[1:], *[a for a in argv if a not in ("--resume", "--no-resume")], "--resume"])
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        return f"torchrun <the same launcher flags> {flags}"
+    return f"{prog.split()[0]} {flags}"
 
 
 @reports_input_errors
@@ -79,11 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = parse_args(argv)
         console.configure(cfg.run.verbose)  # transformers' bars and warnings only with --verbose
         from qgen.training.checkpoint import CheckpointWriteError, NonFiniteWeightsError  # torch: --help stays fast
+        from qgen.training.distributed.ddp import RankTimeoutError  # torch, as above
         from qgen.training.loop import TrainingDiverged, TrainingInterrupted, train  # torch, as above
 
         try:
             summary = train(cfg)
-        except (TrainingDiverged, CheckpointWriteError, NonFiniteWeightsError) as e:
+        except (TrainingDiverged, CheckpointWriteError, NonFiniteWeightsError, RankTimeoutError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         except TrainingInterrupted as e:

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -364,6 +365,7 @@ def pause_point(name: str) -> None:
     it in real runs). Then print `QGEN_TEST_PAUSED <name>` to stderr and wait here until the process is killed or a signal
     handler calls `wake_paused()`. tests/integration/reliability uses it to kill or signal a run at an exact point: inside a
     step, during validation, at each stage of a checkpoint write (names: see qgen.training.loop and atomic_dir)."""
+    _kill_point(name)
     spec = os.environ.get(TEST_PAUSE_ENV)
     if not spec or name not in spec.split(","):
         return
@@ -375,3 +377,37 @@ def pause_point(name: str) -> None:
 
 def wake_paused() -> None:
     _wake.set()
+
+
+TEST_KILL_ENV = "QGEN_TEST_KILL_AT"
+
+
+def _kill_point(name: str) -> None:
+    """Test-only, a no-op unless QGEN_TEST_KILL_AT is set (never in real runs): a comma-separated chain of
+    `RANK@POINT[@SIGNAL]`. The process of that rank sends itself SIGNAL (SIGKILL unless named; SIGSTOP: a hung rank)
+    when it reaches that point, so one torchrun launch with `--max-restarts` loses a rank at a chain of exact points
+    (tests/integration/test_elastic.py). Which entry is current: with QGEN_TEST_KILL_DONE (a file each kill appends
+    `ATTEMPT ENTRY` to), the number of kills made by earlier torchrun attempts (an attempt that failed for another
+    reason uses none); without it, the attempt number (TORCHELASTIC_RESTART_COUNT)."""
+    spec = os.environ.get(TEST_KILL_ENV)
+    if not spec:
+        return
+    entries = spec.split(",")
+    attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    done_file = os.environ.get("QGEN_TEST_KILL_DONE")
+    if done_file:
+        lines = Path(done_file).read_text().splitlines() if Path(done_file).is_file() else []
+        current = sum(1 for line in lines if int(line.split()[0]) < attempt)
+    else:
+        current = attempt
+    if current >= len(entries):
+        return
+    rank, _, rest = entries[current].partition("@")
+    point, _, sig = rest.partition("@")
+    if point == name and rank == os.environ.get("RANK", "0"):
+        sig = signal.Signals[sig or "SIGKILL"]
+        if done_file:
+            with open(done_file, "a", encoding="utf-8") as f:
+                f.write(f"{attempt} {entries[current]}\n")
+        os.write(2, f"\nQGEN_TEST_KILLED rank {rank} at {name} (attempt {attempt}, {sig.name})\n".encode())
+        os.kill(os.getpid(), sig)

@@ -1,4 +1,5 @@
-"""Atomic `best/` and `last/` checkpoints: plain Hugging Face directories, plus full training state in `last/`.
+"""Atomic `best/` and `last/` checkpoints: plain Hugging Face directories, plus full training state in `last/`
+(under `--fsdp`, `last/` holds the weights and optimiser state as DCP shards instead: distributed/sharded.py).
 
 Both load with `AutoModel*.from_pretrained` and a transformers `pipeline` without qgen. `last/` adds
 `trainer_state.pt` (optimiser, scheduler, scaler, RNG states; loaded with weights_only=True) and `trainer_state.json`
@@ -27,6 +28,7 @@ from qgen.models.input_spec import read_input_spec
 from qgen.models.loading import check_tokenizer_files
 from qgen.models.weights_file import check_weights
 from qgen.training.config import SAVED_NAME, load_saved
+from qgen.training.distributed.sharded import check_shards, is_sharded_dir
 from qgen.training.precision import weights_finite
 
 STATE_PT = "trainer_state.pt"
@@ -93,9 +95,15 @@ def save(directory, model, tokenizer, cfg, info: dict, state: dict | None = None
             writing = directory / STATE_JSON
             (tmp / STATE_JSON).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except Exception as e:  # OSError from Python, RuntimeError from torch.save, SafetensorError: all mean "not written"
-        raise CheckpointWriteError(f"cannot write {directory}: {_write_failure(e, writing)}; the previous "
-                                   f"{directory.name}/ is unchanged") from e
+        raise write_error(directory, e, writing) from e
     return directory
+
+
+def write_error(directory: Path, e: Exception, writing: Path | None = None) -> CheckpointWriteError:
+    """What a failed checkpoint write says: the cause in one line (the file being written when known), and that the
+    previous copy is untouched."""
+    return CheckpointWriteError(f"cannot write {directory}: {_write_failure(e, writing or directory)}; the previous "
+                                f"{directory.name}/ is unchanged")
 
 
 def _write_failure(e: Exception, writing: Path) -> str:
@@ -117,6 +125,24 @@ def _disk_full(path: Path) -> bool:
     return False
 
 
+def write_beside_shards(tmp: Path, model, tokenizer, cfg, info: dict, state: dict, point: str | None = None) -> None:
+    """Rank 0's part of a sharded `last/` (qgen.training.distributed.sharded): everything but the weights and the
+    optimiser state, which the ranks wrote as DCP shards. `point`: pause_point names (tests only)."""
+    from transformers.utils import logging as hf_logging  # transformers (~0.7 s): only when a checkpoint is written
+
+    hf_logging.disable_progress_bar()
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.config.save_pretrained(tmp)
+    if getattr(base, "generation_config", None) is not None and base.can_generate():
+        base.generation_config.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    cfg.save(tmp)
+    torch.save(state, tmp / STATE_PT)
+    if point:
+        pause_point(f"{point}:state")
+    (tmp / STATE_JSON).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
 def load_state(directory) -> tuple[dict, dict]:
     """(training state tensors, info) from a `last/` directory; a damaged file is a QgenInputError naming it."""
     directory = Path(directory)
@@ -128,7 +154,8 @@ def load_state(directory) -> tuple[dict, dict]:
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as e:
         raise QgenInputError(f"unreadable training state: {str(e).splitlines()[0][:200]}",
                              path=directory / STATE_PT) from None
-    missing = [k for k in ("optimizer", "scheduler", "scaler", "rng") if k not in state]
+    needed = ("scheduler", "scaler", "rng") if is_sharded_dir(directory) else ("optimizer", "scheduler", "scaler", "rng")
+    missing = [k for k in needed if k not in state]
     if missing:
         raise QgenInputError(f"training state lacks {', '.join(missing)}", path=directory / STATE_PT)
     return state, info
@@ -167,9 +194,12 @@ def verify(directory, with_state: bool = False) -> None:
             raise ValueError("not a JSON object")
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise QgenInputError(f"unreadable: {e}", path=config) from None
-    if not any((directory / n).is_file() for n in WEIGHT_FILES):
-        raise QgenInputError("missing (no weights file)", path=directory / WEIGHT_FILES[0])
-    check_weights(directory)
+    if is_sharded_dir(directory):  # --fsdp's last/: the weights are DCP shards
+        check_shards(directory)
+    else:
+        if not any((directory / n).is_file() for n in WEIGHT_FILES):
+            raise QgenInputError("missing (no weights file)", path=directory / WEIGHT_FILES[0])
+        check_weights(directory)
     check_tokenizer_files(directory)
     if not (directory / SAVED_NAME).is_file():
         raise QgenInputError("missing (the checkpoint is incomplete)", path=directory / SAVED_NAME)

@@ -127,7 +127,10 @@ class LoraArgs:
 
 @dataclass
 class DistArgs:
-    fsdp: bool = _f(False, "shard parameters with FSDP under torchrun (DDP otherwise)")
+    fsdp: bool = _f(False, "shard parameters with FSDP under torchrun (DDP otherwise); last/ is then a sharded "
+                    "torch.distributed.checkpoint (each rank writes its own shard; `qgen export` makes it a plain model)")
+    dist_timeout: float = _f(1800.0, "seconds a collective waits for the other ranks before the run stops with an "
+                             "error (a hung or stopped rank); the process group's timeout")
 
 
 GROUPS = {"model": ModelArgs, "data": DataArgs, "optim": OptimArgs, "run": RunArgs, "lora": LoraArgs, "dist": DistArgs}

@@ -32,8 +32,9 @@ class TrainingInterrupted(RuntimeError):
 
 class StopOnSignal:
     """The first SIGINT (Ctrl-C), SIGTERM or SIGHUP (its terminal closed) sets `signum`, which the loop checks at the
-    end of each step; a second one stops at once (SIGINT: KeyboardInterrupt, others: the default action) — checkpoints are atomic, so nothing is
-    left half-written. Handlers are installed only in the main thread and restored afterwards."""
+    end of each step; a second one stops at once (SIGINT: KeyboardInterrupt, others: the default action, except under
+    torchrun, where a second SIGTERM is the launcher forwarding the same request) — checkpoints are atomic, so nothing
+    is left half-written. Handlers are installed only in the main thread and restored afterwards."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []))
 
@@ -49,10 +50,18 @@ class StopOnSignal:
 
     def __exit__(self, *exc) -> None:
         for s, handler in self._previous.items():
+            if s == signal.SIGTERM and self.signum is not None and distributed.under_torchrun():
+                # stopping on a SIGTERM already: torchrun's copy, sent when the first rank exits, must not cut the
+                # others' exit short (their exit code stays 143; torchrun SIGKILLs after its --shutdown-timeout)
+                handler = signal.SIG_IGN
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:
+            if signum == signal.SIGTERM and distributed.under_torchrun():
+                # SLURM signals every process of the step, and torchrun forwards its own SIGTERM too: the second
+                # copy is the same request (torchrun SIGKILLs the workers after its --shutdown-timeout)
+                return
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             signal.signal(signum, signal.SIG_DFL)

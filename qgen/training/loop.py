@@ -10,7 +10,8 @@ kill -9 at any moment leaves a loadable `best/` and `last/`; SIGINT / SIGTERM fi
 validation), save `last/` and raise TrainingInterrupted; a damaged `last/` stops `--resume` with an error naming the
 file. The `pause_point` calls are test-only hooks (inert unless QGEN_TEST_PAUSE_AT names them): step N's are
 `stepN:microI` (after micro-batch I's backward), `stepN:backward`, `stepN:optimizer`, `stepN:end`, `validN:batchI`,
-and `save:{best,last}:N:{tmpdir,weights,state,swap,swapped}` for the checkpoint written after step N.
+and `save:{best,last}:N:{begin,tmpdir,weights,state,swap,swapped}` for the checkpoint written after step N (a
+sharded last/, `--fsdp`: `begin`, `tmpdir`, `shards` on every rank, `state`, `swap`, `swapped`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from qgen.models.threads import set_threads
 from qgen.training import batching, checkpoint, losses, packing, precision, schedule
 from qgen.training import model_setup as setup
 from qgen.training.distributed import ddp as distributed
+from qgen.training.distributed import sharded
 from qgen.training.guards import StopOnSignal, TrainingDiverged, TrainingInterrupted, output_lock  # noqa: F401
 from qgen.training.runlog import RunLogger
 from qgen.training.setup import (
@@ -54,14 +56,16 @@ log = logging.getLogger(__name__)
 def train(config) -> dict:
     """Train from a TrainConfig, dict or YAML path; returns the summary (best step/metric, where best/ is)."""
     cfg = as_config(config)
+    distributed.resume_on_restart(cfg.run)
     validate(cfg)
     check_run_outputs(cfg)  # a data file inside best/, last/ … would be replaced by the run
     data = read_data(cfg)  # bad data is reported before anything is written
     if cfg.model.task == "auto":
         cfg.model.task = guess_task(data[0], cfg.data.train_file)
-    info = distributed.init()
+    info = distributed.init(timeout_s=cfg.dist.dist_timeout)
     try:
-        with output_lock(Path(cfg.run.output_dir), info), StopOnSignal() as stop_signal:
+        with (distributed.timeouts_as_errors(info, cfg.dist.dist_timeout, Path(cfg.run.output_dir) / "last"),
+              output_lock(Path(cfg.run.output_dir), info), StopOnSignal() as stop_signal):
             return _train(cfg, info, data, stop_signal)
     finally:
         distributed.cleanup()
@@ -111,7 +115,9 @@ class _Run:
         if not info.is_main:
             distributed.barrier(info)
         texts = [t for ex in train_ex for t in (ex.source, ex.input, ex.target) if t]
-        self.loaded = setup.build(cfg, texts, out, weights_from=self.last_dir if self.resume else None)
+        # a sharded last/ (--fsdp) is read after wrapping (_restore): the model is built as at the start
+        from_last = self.resume and not sharded.is_sharded_dir(self.last_dir)
+        self.loaded = setup.build(cfg, texts, out, weights_from=self.last_dir if from_last else None)
         self.adapter = self.loaded.adapter
         settings = setup.adapter_settings(cfg, self.loaded.kind)
         cache = out / "cache"
@@ -181,7 +187,14 @@ class _Run:
             name, value = ("max_steps", o.max_steps) if o.max_steps else ("epochs", o.epochs)
             raise QgenInputError(f"--resume continues {self.last_dir} saved at step {self.state.step}, but {name} "
                                  f"{value} ends the run at step {self.total}: give more", field=name)
-        distributed.load_optimizer_state(self.model, self.optimizer, tensors["optimizer"])
+        if sharded.is_sharded_dir(self.last_dir):  # weights and optimiser, resharded to this world size
+            sharded.load(self.last_dir, self.model, self.optimizer)
+        else:
+            distributed.load_optimizer_state(self.model, self.optimizer, tensors["optimizer"])
+        if tensors.get("world", self.info.world) != self.info.world and self.info.is_main:
+            log.warning("resuming %s on %d processes (saved on %d): the data order continues exactly only if the "
+                        "global batch (--batch-size × processes) is the same", self.last_dir, self.info.world,
+                        tensors["world"])
         self.scheduler.load_state_dict(tensors["scheduler"])
         self.scaler.load_state_dict(tensors["scaler"])
         checkpoint.set_rng_state(tensors["rng"])
@@ -196,25 +209,43 @@ class _Run:
         return math.ceil(len(self.epoch_batches(epoch)) / self.cfg.optim.grad_accum)
 
     def save(self, directory: Path, with_state: bool) -> None:
-        """All ranks (FSDP gathers the weights); rank 0 writes; every rank stops on a failed write."""
-        weights, optim_state = distributed.state_for_save(self.model, self.optimizer, with_state)
-        error, st = None, self.state
-        if self.info.is_main:
-            tensors = {"optimizer": optim_state, "scheduler": self.scheduler.state_dict(),
-                       "scaler": self.scaler.state_dict(), "rng": checkpoint.rng_state()} if with_state else None
+        """All ranks (FSDP gathers the weights); rank 0 writes; every rank stops on a failed write. Under --fsdp,
+        last/ is DCP shards instead (distributed/sharded.py): every rank writes its own, nothing is gathered."""
+        st, info = self.state, self.info
+        point, error = f"save:{directory.name}:{st.step}", None
+        saved_info = {**st.to_json(), checkpoint.DATA_KEY: self.data_sha256}  # the data fingerprint --resume checks
+        pause_point(f"{point}:begin")  # every rank (only rank 0 passes the others)
+        if with_state and self.cfg.dist.fsdp:
+            if distributed.any_(not sharded.local_finite(self.model), info):  # as checkpoint.save refuses them
+                raise checkpoint.NonFiniteWeightsError(f"refusing to save non-finite weights to {directory}")
+            small = self._small_state()
             try:
-                if not (with_state or self.wrote_last):
-                    checkpoint.mark_no_last_yet(directory.parent)
-                info = {**st.to_json(), checkpoint.DATA_KEY: self.data_sha256}
-                checkpoint.save(directory, self.raw, self.loaded.tokenizer, self.cfg, info, tensors, weights,
-                                point=f"save:{directory.name}:{st.step}")
-                if with_state:
-                    checkpoint.saved_last(directory.parent)
-                    self.wrote_last = True
-            except checkpoint.CheckpointWriteError as e:
-                error = e
-        if distributed.any_(error is not None, self.info):  # doubles as the barrier
-            raise error or checkpoint.CheckpointWriteError(f"rank 0 could not write {directory}")
+                sharded.save(directory, self.model, self.optimizer, lambda tmp: checkpoint.write_beside_shards(
+                    tmp, self.raw, self.loaded.tokenizer, self.cfg, saved_info, small, point), info, point)
+            except Exception as e:  # OSError, DCP's CheckpointException (any rank's failed write), torch.save's
+                error = checkpoint.write_error(directory, e)
+        else:
+            weights, optim_state = distributed.state_for_save(self.model, self.optimizer, with_state)
+            if info.is_main:
+                tensors = {"optimizer": optim_state, **self._small_state()} if with_state else None
+                try:
+                    if not (with_state or self.wrote_last):  # a best/ before the run's first last/: not finished
+                        checkpoint.mark_no_last_yet(directory.parent)
+                    checkpoint.save(directory, self.raw, self.loaded.tokenizer, self.cfg, saved_info, tensors,
+                                    weights, point=point)
+                except checkpoint.CheckpointWriteError as e:
+                    error = e
+        if distributed.any_(error is not None, info):  # doubles as the barrier
+            raise error or checkpoint.CheckpointWriteError(f"another rank could not write {directory}")
+        if with_state:
+            if info.is_main:
+                checkpoint.saved_last(directory.parent)
+            self.wrote_last = True
+
+    def _small_state(self) -> dict:
+        """trainer_state.pt beside the weights and optimiser: scheduler, scaler, RNG, and the world size it ran on."""
+        return {"scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "rng": checkpoint.rng_state(), "world": self.info.world}
 
     def validate_now(self) -> float:
         """Validate, log it, return the tracked metric."""

@@ -94,6 +94,8 @@ def _check_ranges(cfg: C.TrainConfig) -> None:
     for group, name in ((o, "adam_beta1"), (o, "adam_beta2"), (o, "warmup_ratio"), (r, "label_smoothing"),
                         (lo, "lora_dropout")):
         check_range(name, getattr(group, name), 0, below=1)
+    if not cfg.dist.dist_timeout > 0:
+        raise QgenInputError(f"must be positive (seconds), got {cfg.dist.dist_timeout}", field="dist_timeout")
     if o.epochs <= 0 and o.max_steps == 0:
         raise ValueError("epochs: must be positive when max_steps is 0")
     if not r.output_dir.strip():

@@ -35,9 +35,9 @@ def torchrun(conf: dict, extra=()):
     return proc.stdout + proc.stderr
 
 
-def weights(run: Path) -> dict:
-    last = run / "last"
-    return load_file(last / ("adapter_model.safetensors" if (last / "adapter_config.json").is_file() else "model.safetensors"))
+def weights(run: Path, name: str = "last") -> dict:
+    d = run / name
+    return load_file(d / ("adapter_model.safetensors" if (d / "adapter_config.json").is_file() else "model.safetensors"))
 
 
 @pytest.mark.slow
@@ -55,9 +55,13 @@ def test_fsdp_two_processes_equal_single_process(tmp_path, files, tiny, name, lo
     assert len(ls) == 3 and [r["loss"] for r in lf] == pytest.approx([r["loss"] for r in ls], rel=1e-5)
     vs, vf = records(single, "valid"), records(sharded, "valid")
     assert [r["valid_loss"] for r in vf] == pytest.approx([r["valid_loss"] for r in vs], rel=1e-5)
-    ws, wf = weights(single), weights(sharded)  # rank 0 wrote the whole (gathered) model / adapter
+    # best/ (the only validation, after the last step) is a plain HF directory: rank 0 wrote the gathered model
+    ws, wf = weights(single), weights(sharded, "best")
     assert ws.keys() == wf.keys()
     for k in ws:
         torch.testing.assert_close(wf[k], ws[k], atol=1e-6, rtol=1e-5)
-    state = torch.load(sharded / "last" / "trainer_state.pt", weights_only=True)
-    assert state["optimizer"]["state"]  # the optimiser state was gathered too (keyed by parameter name)
+    # last/ is sharded (torch.distributed.checkpoint): one shard file per rank, no gathered weights or optimiser
+    shards = sorted(p.name for p in (sharded / "last" / "dcp").glob("*.distcp"))
+    assert shards == ["__0_0.distcp", "__1_0.distcp"]
+    assert not (sharded / "last" / "model.safetensors").exists()
+    assert "optimizer" not in torch.load(sharded / "last" / "trainer_state.pt", weights_only=True)

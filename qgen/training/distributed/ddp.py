@@ -7,8 +7,10 @@ and every helper here is then a no-op. Backend: nccl on CUDA, gloo on the CPU.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -16,6 +18,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from qgen.training.distributed import fsdp
 from qgen.training.distributed.fsdp import wrap_fsdp  # by name: wrap()'s `fsdp` flag hides the module
+
+log = logging.getLogger("qgen.training.loop")  # the loop's messages
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,58 @@ class DistInfo:
         return self.world > 1
 
 
-def init(device: str | None = None) -> DistInfo:
-    """Join the process group torchrun describes (if any) and pick this process's device."""
+def restart_count() -> int:
+    """How many times torchrun (`--max-restarts`) has restarted this worker group; 0 outside torchrun."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+
+
+def launch_rank() -> int:
+    """This process's global rank as torchrun set it (readable before the process group exists)."""
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def under_torchrun() -> bool:
+    """Started by torchrun's elastic agent (which forwards the scheduler's SIGTERM and SIGKILLs after
+    --shutdown-timeout)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ
+
+
+class RankTimeoutError(RuntimeError):
+    """A collective waited longer than `--dist-timeout` for the other ranks: one of them hung, stopped or is lost."""
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Whether `error` is a collective's timeout (gloo: "Timed out waiting …ms", NCCL's watchdog: "timeout")."""
+    return isinstance(error, RuntimeError) and "timed out" in str(error).lower()
+
+
+def resume_on_restart(run) -> None:
+    """torchrun restarted the worker group (`--max-restarts`, after a rank was lost): this attempt continues from the
+    newest complete last/ exactly as `--resume` does, with no flag added, and is a resume for every check that treats
+    a fresh run and a resumed one differently (`run`: the config's RunArgs). Attempt 0 is what the command line says."""
+    restarts = restart_count()
+    if restarts and not run.resume:
+        run.resume = True
+        if launch_rank() == 0:
+            log.warning("torchrun restart %d: resuming from %s", restarts, os.path.join(run.output_dir, "last"))
+
+
+@contextlib.contextmanager
+def timeouts_as_errors(info: DistInfo, timeout_s: float, last_dir):
+    """A collective's timeout (a rank hung, stopped or lost) → RankTimeoutError, one line saying so."""
+    try:
+        yield
+    except RuntimeError as e:
+        if not (info.enabled and is_timeout(e)):
+            raise
+        raise RankTimeoutError(f"rank {info.rank}: the other ranks did not answer for {timeout_s:g} s "
+                               f"(--dist-timeout): a rank hung, was stopped or is lost; stopping. {last_dir} holds "
+                               f"the last saved step (relaunch with --resume)") from None
+
+
+def init(device: str | None = None, timeout_s: float = 1800.0) -> DistInfo:
+    """Join the process group torchrun describes (if any) and pick this process's device. `timeout_s`: how long any
+    collective waits for the other ranks before it raises (a hung rank then stops the run instead of blocking it)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -44,7 +98,16 @@ def init(device: str | None = None) -> DistInfo:
     if cuda:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
+        backend, timeout = "nccl" if cuda else "gloo", timedelta(seconds=timeout_s)
+        if restart_count() and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+            # torchrun's workers share its rendezvous store, which outlives a restart: a restarted group would read
+            # the lost group's gloo addresses from it (connectFullMesh: connection refused). The store torch makes
+            # for env:// is used as is, its keys prefixed per attempt.
+            store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=timeout))
+            store = dist.PrefixStore(f"qgen/attempt{restart_count()}/", store)
+            dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world, timeout=timeout)
+        else:
+            dist.init_process_group(backend=backend, timeout=timeout)
     return DistInfo(rank, world, local_rank, dev)
 
 
