@@ -9,7 +9,7 @@ One general converter instead of one script per data set ("give the keys and the
       choices: {each: "choice{n}"}   # choice0, choice1, … until one is missing, as a list
     options:                # defaults; `--set name=value` overrides; steps read them as $name
       lang: ja
-    steps:                  # run in order; see qgen.data.template_steps
+    steps:                  # run in order; see qgen.data.template.steps
       - clean: {fields: [question], lang: $lang}
     output:
       format: tsv           # tsv: id/source/target format strings | json (a list) | jsonl: `record:` key → format string
@@ -35,9 +35,10 @@ from pathlib import Path
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_write
 from qgen.data.examples import Example
-from qgen.data.template_core import Format, Record, Spot, YDict, YList, load_yaml
-from qgen.data.template_input import SOURCES, SkipRecord, parse_fields, raw_records
-from qgen.data.template_steps import STEPS, Params, RunState
+from qgen.data.template import dataset_steps, steps  # noqa: F401  (importing them registers their steps in STEPS)
+from qgen.data.template.inputs import SOURCES, SkipRecord, parse_fields, raw_records
+from qgen.data.template.records import Format, Record, Spot, YDict, YList, load_yaml
+from qgen.data.template.step_base import STEPS, Params, RunState
 from qgen.data.tsv import format_row
 
 OUTPUTS = ("tsv", "json", "jsonl")

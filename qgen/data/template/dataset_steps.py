@@ -1,6 +1,6 @@
 """The data-set rules a conversion template's `steps:` can name, reused from their modules rather than copied:
 `holdout`, `answer_in_body`, `context_window` and `highlight` (qgen.data.jsquad), `sample_choices` (qgen.data.quiz),
-`paraphrases` (qgen.data.korquad). Registered in qgen.data.template_step_base.STEPS like the other steps.
+`paraphrases` (qgen.data.korquad). Registered in qgen.data.template.step_base.STEPS like the other steps.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from qgen.data.jsquad import answer_in_body, highlight, holdout_split, sentence_
 from qgen.data.korquad import load_paraphrases, paraphrases_of
 from qgen.data.quiz import sample_choices
 from qgen.data.squad import SquadQuestion
-from qgen.data.template_core import Record, Spot
-from qgen.data.template_step_base import LANGS, RecordStep, Step, step
+from qgen.data.template.records import Record, Spot
+from qgen.data.template.step_base import LANGS, RecordStep, Step, step
 
 
 def _as_question(r: Record, spot: Spot, context: str, answer: str = None, answer_start: str = None) -> SquadQuestion:

@@ -1,7 +1,7 @@
 """What every step of a conversion template is built from: its parameters (`Params`, read through typed getters that
 name the template line), the `Step` / `RecordStep` classes, the registry `STEPS` the `@step(name)` decorator fills,
-and `RunState` (what a run collects besides records). The steps themselves are in qgen.data.template_steps (filters,
-text) and qgen.data.template_dataset_steps (the data-set rules).
+and `RunState` (what a run collects besides records). The steps themselves are in qgen.data.template.steps (filters,
+text) and qgen.data.template.dataset_steps (the data-set rules).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from qgen.data.skips import Skips
-from qgen.data.template_core import Format, Record, Spot, YDict
+from qgen.data.template.records import Format, Record, Spot, YDict
 
 LANGS = ("ja", "ko", "en")
 _REQUIRED = object()

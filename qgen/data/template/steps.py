@@ -3,8 +3,8 @@
 Each step is one small operation — filters (`require`, `skip_if`, `unique`, `limit`) and text preparation (`clean`,
 `strip`, `set`, `join`, `pick`) here; the data-set rules qgen already has, reused from their modules rather than copied
 (`answer_in_body`, `context_window`, `highlight` and `holdout` from qgen.data.jsquad, `sample_choices` from
-qgen.data.quiz, `paraphrases` from qgen.data.korquad), are in qgen.data.template_dataset_steps; what a step is built
-from (parameters, base classes, the registry `STEPS`) in qgen.data.template_step_base. A record a step cannot use is
+qgen.data.quiz, `paraphrases` from qgen.data.korquad), are in qgen.data.template.dataset_steps; what a step is built
+from (parameters, base classes, the registry `STEPS`) in qgen.data.template.step_base. A record a step cannot use is
 skipped with a reason and counted; a mistake in the template itself (unknown parameter or field, bad value) is an
 error naming the template line.
 
@@ -16,13 +16,9 @@ from __future__ import annotations
 
 import re
 
-from qgen.data import template_dataset_steps  # noqa: F401  (registers the data-set steps in STEPS)
 from qgen.data.quiz import flatten
-from qgen.data.template_step_base import LANGS, NAME_RE, STEPS, Params, RecordStep, RunState, Step, step
+from qgen.data.template.step_base import LANGS, NAME_RE, RecordStep, Step, step
 from qgen.data.tsv import clean
-
-__all__ = ["STEPS", "Params", "RunState", "Step", "RecordStep", "step"]
-
 
 # ---- filters -------------------------------------------------------------------------------------------------------
 

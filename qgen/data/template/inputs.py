@@ -13,8 +13,8 @@ from pathlib import Path
 from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import load_json, load_records, read_text
 from qgen.data.squad import read_squad_files
-from qgen.data.template_core import Record, Spot, YDict
-from qgen.data.template_step_base import RunState
+from qgen.data.template.records import Record, Spot, YDict
+from qgen.data.template.step_base import RunState
 
 SOURCES = ("squad", "json", "jsonl", "csv", "tsv")
 SQUAD_FIELDS = ("id", "question", "answer", "answer_start", "context", "title")
