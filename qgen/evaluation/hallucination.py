@@ -99,7 +99,9 @@ def _init_worker(tables) -> None:
 
 def _work(items: list[tuple[bool, str]]) -> list:
     """Analyse (is_reference, text) items: reference -> key set, candidate -> content words."""
-    return [_keys(_worker.tokens(t)) if is_ref else _content(_worker.tokens(t)) for is_ref, t in items]
+    worker = _worker
+    assert worker is not None  # _init_worker ran in this pool process
+    return [_keys(worker.tokens(t)) if is_ref else _content(worker.tokens(t)) for is_ref, t in items]
 
 
 @functools.cache

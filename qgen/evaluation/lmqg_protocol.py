@@ -99,22 +99,24 @@ class _Meteor:
         self.proc = subprocess.Popen(["java", "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
                                      cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both PIPE above
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
 
     def _ask(self, line: str) -> str:
-        self.proc.stdin.write((line + "\n").encode())
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().decode().strip()
+        self.stdin.write((line + "\n").encode())
+        self.stdin.flush()
+        return self.stdout.readline().decode().strip()
 
     def score(self, golds: dict[str, list[str]], hyps: dict[str, list[str]]) -> float:
         stats = []
         for key, refs in golds.items():
             line = " ||| ".join(("SCORE", " ||| ".join(refs), hyps[key][0].replace("|||", "")))
             stats.append(self._ask(re.sub(r"\s+", " ", line)))
-        self.proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
-        self.proc.stdin.flush()
+        self.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
+        self.stdin.flush()
         for _ in stats:
-            self.proc.stdout.readline()  # one score per group, then the corpus score
-        return float(self.proc.stdout.readline().decode().strip())
+            self.stdout.readline()  # one score per group, then the corpus score
+        return float(self.stdout.readline().decode().strip())
 
     def close(self):
         self.proc.kill()
