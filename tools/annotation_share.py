@@ -3,7 +3,7 @@
 Usage: python tools/annotation_share.py qgen/core qgen/data ...
 Counts every function and method parameter except `self` / `cls` (and `*args` / `**kwargs` alike), a return
 annotation per function (`__init__` excluded: it returns None by definition), and public (no leading underscore)
-functions and classes with a docstring.
+functions and classes with a docstring. `@overload` declarations are left out: the implementation below them counts.
 """
 
 from __future__ import annotations
@@ -20,11 +20,19 @@ def _params(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
     return [p for p in every if p.arg not in ("self", "cls")]
 
 
+def _is_overload(node: ast.AST) -> bool:
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+        (d.id if isinstance(d, ast.Name) else d.attr if isinstance(d, ast.Attribute) else "") == "overload"
+        for d in node.decorator_list)
+
+
 def measure(folder: Path) -> dict[str, int]:
     """Counts for every .py file under `folder`."""
     n = dict(params=0, annotated=0, returns=0, returns_annotated=0, public=0, public_documented=0)
     for path in sorted(folder.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if _is_overload(node):
+                continue
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 params = _params(node)
                 n["params"] += len(params)

@@ -84,6 +84,7 @@ def group_first(predictions: Sequence[str], references: Sequence[str], sentences
 
 
 def java_available() -> bool:
+    """Whether METEOR can run: it is a Java jar, and without java the score is left out rather than faked."""
     return shutil.which("java") is not None
 
 
@@ -91,7 +92,7 @@ class _Meteor:
     """METEOR 1.5 over the jar pycocoevalcap ships, driven line by line as lmqg drives it (English settings, `-norm`,
     LC_ALL=C, runs of whitespace collapsed in each SCORE line)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         from pycocoevalcap.meteor import meteor  # the jar's folder
 
         folder = os.path.dirname(os.path.abspath(meteor.__file__))
@@ -108,6 +109,7 @@ class _Meteor:
         return self.stdout.readline().decode().strip()
 
     def score(self, golds: dict[str, list[str]], hyps: dict[str, list[str]]) -> float:
+        """Corpus METEOR from the jar's EVAL line, as pycocoevalcap computes it (not a mean of sentence scores)."""
         stats = []
         for key, refs in golds.items():
             line = " ||| ".join(("SCORE", " ||| ".join(refs), hyps[key][0].replace("|||", "")))
@@ -118,7 +120,8 @@ class _Meteor:
             self.stdout.readline()  # one score per group, then the corpus score
         return float(self.stdout.readline().decode().strip())
 
-    def close(self):
+    def close(self) -> None:
+        """Stop the JVM: it would otherwise outlive the evaluation."""
         self.proc.kill()
         self.proc.wait()
 

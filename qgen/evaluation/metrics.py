@@ -22,7 +22,7 @@ import functools
 import unicodedata
 from collections.abc import Sequence
 from importlib.metadata import version
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from qgen.evaluation.segmentation import SUDACHI_MODES, RougeTokenizer, bleu_tag, check, describe, segmented
 
@@ -164,7 +164,7 @@ def _seg(text: str | None, tokenize: str) -> str | None:
     return segmented(text, tokenize)
 
 
-def _signature(metric, tokenize: str) -> str:
+def _signature(metric: Any, tokenize: str) -> str:
     signature = str(metric.get_signature())
     if _presegmented(tokenize):  # "tok:none" would hide the segmenter: name it and its versions instead
 
