@@ -49,11 +49,13 @@ def confidence(probs: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def nll(probs: ArrayLike, gold: ArrayLike) -> float:
+    """Mean negative log-likelihood of the gold choice (clipped at EPS): punishes confident mistakes hardest."""
     p, g, _ = _arrays(probs, gold)
     return float(-np.log(np.clip(p[np.arange(len(g)), g], EPS, 1.0)).mean())
 
 
 def brier(probs: ArrayLike, gold: ArrayLike) -> float:
+    """Brier score over all choices: bounded, unlike NLL, so one certain mistake does not dominate the mean."""
     p, g, _ = _arrays(probs, gold)
     onehot = np.zeros_like(p)
     onehot[np.arange(len(g)), g] = 1.0
@@ -78,6 +80,7 @@ def reliability_bins(conf: ArrayLike, correct: ArrayLike, n_bins: int = N_BINS) 
 
 
 def ece(conf: ArrayLike, correct: ArrayLike, n_bins: int = N_BINS) -> float:
+    """Expected calibration error: the count-weighted gap between confidence and accuracy over the bins."""
     total = len(conf)
     if total == 0:
         return 0.0
@@ -95,6 +98,7 @@ def risk_coverage(conf: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.n
 
 
 def aurc(conf: ArrayLike, correct: ArrayLike) -> float:
+    """Area under the risk-coverage curve: how much abstaining on the least confident answers would help."""
     if len(conf) == 0:
         return 0.0
     _, acc = risk_coverage(conf, correct)

@@ -238,6 +238,7 @@ class MecabTokenizer:
         self._tagger = fugashi.Tagger()
 
     def tokenize(self, text: str) -> list[str]:
+        """rouge-score's tokenizer interface (see the class docstring for why its default cannot score Japanese)."""
         words = (w.surface.lower() for w in self._tagger(text))
         return [w for w in words if w and not all(unicodedata.category(c)[0] in "PSZ" for c in w)]
 

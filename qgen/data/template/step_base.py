@@ -178,6 +178,7 @@ class RecordStep(Step):
     record is skipped."""
 
     def run(self, records: list[Record], state: RunState) -> list[Record]:
+        """`one` on each record; the skipped ones are counted by reason, the rest go on in order."""
         out = []
         for r in records:
             reason = self.one(r)
