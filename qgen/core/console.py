@@ -13,6 +13,8 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Callable
+from typing import IO, Any
 
 PLAIN_INTERVAL_S = 30.0  # seconds between plain progress lines
 
@@ -40,7 +42,7 @@ def configure(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _fmt(value) -> str:
+def _fmt(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
@@ -48,8 +50,8 @@ class PlainProgress:
     """tqdm's update/set_postfix/write/close for a log file: one `desc: n/total unit (p%), k=v …` line per `interval`
     seconds, never a carriage return. `clock` is injectable so tests need no real time."""
 
-    def __init__(self, total: int, desc: str, unit: str, initial: int = 0, stream=None,
-                 interval: float = PLAIN_INTERVAL_S, clock=time.monotonic):
+    def __init__(self, total: int, desc: str, unit: str, initial: int = 0, stream: IO[str] | None = None,
+                 interval: float = PLAIN_INTERVAL_S, clock: Callable[[], float] = time.monotonic):
         self.total, self.desc, self.unit, self.n = total, desc, unit, initial
         self.stream = stream if stream is not None else sys.stderr
         self.interval, self.clock = interval, clock
@@ -59,14 +61,17 @@ class PlainProgress:
         self.printed_n: int | None = None  # n when the last line was printed
 
     def update(self, n: int = 1) -> None:
+        """Count `n` more; a line when none was printed yet (the first rate, early) or `interval` has passed."""
         self.n += n
         if self.printed_n is None or self.clock() - self.last >= self.interval:
             self.print_line()
 
     def set_postfix(self, postfix: dict | None = None, refresh: bool = False) -> None:
+        """tqdm's signature, so callers need not know which progress they hold; shown on the next line."""
         self.postfix = dict(postfix or {})
 
     def line(self) -> str:
+        """The progress line, with the rate since start, so a log shows whether a run slowed down."""
         total = f"/{self.total}" if self.total else ""
         share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         elapsed = self.clock() - self.start
@@ -75,17 +80,21 @@ class PlainProgress:
         return f"{self.desc}: {self.n}{total} {self.unit}{share}, {elapsed:.0f} s, {rate:.3g} {self.unit}/s{extra}"
 
     def print_line(self) -> None:
+        """Print `line()` now and remember when, for the interval and for `close`."""
         print(self.line(), file=self.stream, flush=True)
         self.last = self.clock()
         self.printed_n = self.n
 
     def write(self, text: str) -> None:
+        """tqdm.write's counterpart: a message that must not be mixed into progress lines."""
         print(text, flush=True)  # where tqdm.write puts messages: stdout
 
     def refresh(self) -> None:
+        """Nothing to redraw in a log; kept so PlainProgress stands in for a tqdm bar."""
         pass
 
     def close(self) -> None:
+        """The final line, so a log always ends with where the work stopped."""
         if self.printed_n != self.n:  # the last update may have printed the final line already
             self.print_line()
 
@@ -94,12 +103,13 @@ class PhaseTimer:
     """Wall time of a command's phases (import, load, generate …), printed to stderr as one line per phase when
     `show` (`--verbose`): where a slow call spends its time, without a profiler."""
 
-    def __init__(self, show: bool, stream=None, clock=time.perf_counter):
+    def __init__(self, show: bool, stream: IO[str] | None = None, clock: Callable[[], float] = time.perf_counter):
         self.show, self.stream, self.clock = show, stream, clock
         self.last = clock()
         self.phases: dict[str, float] = {}
 
     def done(self, phase: str) -> float:
+        """End `phase` and start the next one; its seconds, so a caller can also report them."""
         now = self.clock()
         self.phases[phase] = now - self.last
         self.last = now
@@ -108,14 +118,15 @@ class PhaseTimer:
         return self.phases[phase]
 
 
-def is_terminal(stream) -> bool:
+def is_terminal(stream: Any) -> bool:
+    """Whether a bar can be drawn there: a closed or file-like stream without isatty is no terminal."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
 
 
-def progress(total: int, desc: str, unit: str, initial: int = 0, stream=None, **plain):
+def progress(total: int, desc: str, unit: str, initial: int = 0, stream: IO[str] | None = None, **plain: Any) -> Any:
     """A tqdm bar when `stream` (default stderr) is a terminal, else PlainProgress (keyword options go to it)."""
     stream = stream if stream is not None else sys.stderr
     if is_terminal(stream):

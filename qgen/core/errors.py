@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import errno
+import os
+
+PathArg = str | os.PathLike[str]  # what a file argument may be: text from a flag or a Path
 
 
 class QgenInputError(ValueError):
     """Bad input: names the file, the line or record, and the field."""
 
-    def __init__(self, message: str, *, path=None, line: int | None = None, record=None, field: str | None = None):
+    def __init__(self, message: str, *, path: PathArg | None = None, line: int | None = None, record: object = None,
+                 field: str | None = None):
         self.path, self.line, self.record, self.field = path, line, record, field
         where = []
         if path is not None:
@@ -23,7 +27,7 @@ class QgenInputError(ValueError):
         super().__init__(f"{': '.join([', '.join(where), message]) if where else message}")
 
 
-def os_error_message(e: OSError, writing=None) -> str:
+def os_error_message(e: OSError, writing: PathArg | None = None) -> str:
     """One line for a failed read or write: `no space left on device writing PATH` for a full disk (`writing`: the
     path meant, when the error names none), else `PATH: reason`."""
     path = e.filename if e.filename is not None else writing
@@ -33,7 +37,7 @@ def os_error_message(e: OSError, writing=None) -> str:
     return f"{path}: {reason}" if path is not None else reason
 
 
-def yaml_error(path, e: Exception) -> QgenInputError:
+def yaml_error(path: PathArg | None, e: Exception) -> QgenInputError:
     """A PyYAML error as `PATH, line N: malformed YAML (column C): problem` (its own text says `<unicode string>`
     for a document read as text); a document nested past Python's recursion limit (RecursionError) says so."""
     if isinstance(e, RecursionError):

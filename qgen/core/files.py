@@ -17,13 +17,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO, Any
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 
 try:
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 def _umask() -> int:
@@ -37,23 +38,24 @@ _MODE = 0o666 & ~_UMASK  # what a plain open() would give a new file
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = "\n") -> Iterator:
+def atomic_write(path: PathArg, mode: str = "w", encoding: str | None = "utf-8",
+                 newline: str | None = "\n") -> Iterator[IO[Any]]:
     """Write to a temp file beside `path`, fsync, then rename over it; on error the temp file is removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     binary = "b" in mode
     try:
-        with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding, "newline": newline})) as f:
+        with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else newline) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, _MODE)  # mkstemp creates 0600; give the file the mode a plain open() would
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise _named(e, tmp, path) from e
+        raise _named(e, tmp, target) from e
 
 
 def _named(e: BaseException, tmp, path: Path) -> BaseException:
@@ -68,18 +70,21 @@ def _named(e: BaseException, tmp, path: Path) -> BaseException:
     return e
 
 
-def write_text(path, text: str) -> None:
+def write_text(path: PathArg, text: str) -> None:
+    """`text` in UTF-8 with atomic_write: a reader never sees half of it."""
     with atomic_write(path) as f:
         f.write(text)
 
 
-def write_json(path, obj, indent: int | None = 2) -> None:
+def write_json(path: PathArg, obj: object, indent: int | None = 2) -> None:
+    """`obj` as JSON with atomic_write; non-ASCII kept readable (Japanese and Korean text stays as written)."""
     with atomic_write(path) as f:
         json.dump(obj, f, ensure_ascii=False, indent=indent)
         f.write("\n")
 
 
-def write_jsonl(path, rows: Iterable[dict]) -> int:
+def write_jsonl(path: PathArg, rows: Iterable[dict]) -> int:
+    """One JSON object a line with atomic_write; the count, for the `written N to PATH` line."""
     n = 0
     with atomic_write(path) as f:
         for row in rows:
@@ -89,30 +94,30 @@ def write_jsonl(path, rows: Iterable[dict]) -> int:
 
 
 @contextlib.contextmanager
-def atomic_files(*paths) -> Iterator[list[Path]]:
+def atomic_files(*paths: PathArg) -> Iterator[list[Path]]:
     """Files that belong together (a report and its metrics): yield a temp path beside each (same suffix, so a writer
     that picks its format by suffix still does); when the block succeeds the stale copy of the LAST path is removed,
     the others are renamed over their targets, and the last one goes in last. The last file marks the set complete:
     at any instant there is the old set, or new files without the last one — never a new file beside an old last
     one (a report over metrics of another run). On error every temp file is removed and the old set is untouched."""
-    paths = [Path(p) for p in paths]
+    targets = [Path(p) for p in paths]
     temps = []
     try:
-        for path in paths:
+        for path in targets:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
             os.close(fd)
             temps.append(Path(tmp))
         yield temps
-        for tmp in temps:
-            os.chmod(tmp, _MODE)
-        paths[-1].unlink(missing_ok=True)
-        for tmp, path in zip(temps, paths):
-            os.replace(tmp, path)
+        for temp in temps:
+            os.chmod(temp, _MODE)
+        targets[-1].unlink(missing_ok=True)
+        for temp, path in zip(temps, targets):
+            os.replace(temp, path)
     except BaseException:
-        for tmp in temps:
+        for temp in temps:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+                os.unlink(temp)
         raise
 
 
@@ -139,7 +144,7 @@ def _fsync_tree(root: Path) -> None:
         _fsync_dir(folder)
 
 
-def _fsync_dir(folder) -> None:
+def _fsync_dir(folder: PathArg) -> None:
     with contextlib.suppress(OSError):  # not every platform / file system can fsync a directory
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -167,7 +172,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_dir(path, point: str | None = None) -> Iterator[Path]:
+def atomic_dir(path: PathArg, point: str | None = None) -> Iterator[Path]:
     """Yield a temp directory beside `path`; on success it replaces `path`.
 
     Where the OS allows it (Linux), the new and the old directory are exchanged in one step, so at every instant
@@ -204,7 +209,7 @@ def atomic_dir(path, point: str | None = None) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def recover_dir(path) -> None:
+def recover_dir(path: PathArg) -> None:
     """Undo what a crash inside atomic_dir's fallback (two renames) can leave: only `.NAME.old` → put it back."""
     path = Path(path)
     old = path.with_name(f".{path.name}.old")
@@ -214,7 +219,7 @@ def recover_dir(path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def remove_leftovers(path) -> list[Path]:
+def remove_leftovers(path: PathArg) -> list[Path]:
     """Remove `.NAME.*.tmp` temp directories/files a killed writer left beside `path`. Only call this while no other
     process writes `path` (e.g. under the run's DirLock). Returns what was removed."""
     path = Path(path)
@@ -231,7 +236,7 @@ def remove_leftovers(path) -> list[Path]:
 # ---- can an output be written? (checked before any work) -----------------------------------------------------------
 
 
-def output_problem(path, directory: bool = False) -> str | None:
+def output_problem(path: PathArg, directory: bool = False) -> str | None:
     """Why `path` cannot be written as a file (or, `directory`, created / filled as a directory), or None: empty, a
     directory where a file is meant (or the reverse), not a regular file (/dev/null, a FIFO: an atomic write would
     replace it), a parent that is a file, a parent not writable, a full disk. Checked before a command starts its
@@ -258,7 +263,7 @@ def output_problem(path, directory: bool = False) -> str | None:
     return None
 
 
-def check_output(path, field: str | None = None, directory: bool = False) -> Path:
+def check_output(path: PathArg, field: str | None = None, directory: bool = False) -> Path:
     """`path` as a Path when `output_problem` finds nothing; else a QgenInputError naming it and the reason."""
     problem = output_problem(path, directory)
     if problem:
@@ -282,13 +287,14 @@ class DirLock:
 
     NAME = ".qgen.lock"
 
-    def __init__(self, directory):
+    def __init__(self, directory: PathArg):
         self.path = Path(directory) / self.NAME
         self._fd: int | None = None
         self._created_dir = False
         self.previous: str = ""  # what a stale lock file said (for a note), "" when there was none
 
     def acquire(self) -> DirLock:
+        """Take the lock or raise DirLockedError naming the owner: two runs writing one directory corrupt both."""
         self._created_dir = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
@@ -327,6 +333,7 @@ class DirLock:
         return not (len(info) > 1 and info[0] == "pid" and info[1].isdigit() and _alive(int(info[1])))
 
     def release(self) -> None:
+        """Remove the lock file before closing, so a waiter that re-checks the inode takes a fresh one."""
         if self._fd is None:
             return
         with contextlib.suppress(OSError):
@@ -340,7 +347,7 @@ class DirLock:
     def __enter__(self) -> DirLock:
         return self.acquire()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
@@ -376,6 +383,7 @@ def pause_point(name: str) -> None:
 
 
 def wake_paused() -> None:
+    """Let a pause_point return: a signal handler calls it so the signalled run goes on to its clean exit."""
     _wake.set()
 
 
@@ -403,9 +411,9 @@ def _kill_point(name: str) -> None:
     if current >= len(entries):
         return
     rank, _, rest = entries[current].partition("@")
-    point, _, sig = rest.partition("@")
+    point, _, sig_name = rest.partition("@")
     if point == name and rank == os.environ.get("RANK", "0"):
-        sig = signal.Signals[sig or "SIGKILL"]
+        sig = signal.Signals[sig_name or "SIGKILL"]
         if done_file:
             with open(done_file, "a", encoding="utf-8") as f:
                 f.write(f"{attempt} {entries[current]}\n")

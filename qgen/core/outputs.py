@@ -13,12 +13,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 
-Named = tuple[str, "str | os.PathLike | None"]  # (flag, path); None: not given, skipped
+Named = tuple[str, "PathArg | None"]  # (flag, path); None: not given, skipped
 
 
-def same_file(a, b) -> bool:
+def same_file(a: PathArg, b: PathArg) -> bool:
     """True when `a` and `b` name one file (or directory): the same inode, or the same resolved path."""
     try:
         return os.path.samefile(a, b)
@@ -26,19 +26,23 @@ def same_file(a, b) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def inside(child, parent) -> bool:
+def inside(child: PathArg, parent: PathArg) -> bool:
     """True when `child` is `parent` or lies under it, once symlinks and `..` are resolved."""
     c, p = Path(os.path.realpath(child)), Path(os.path.realpath(parent))
     return c == p or p in c.parents or same_file(child, parent)
 
 
+def _given(named: Iterable[Named]) -> list[tuple[str, PathArg]]:
+    return [(flag, path) for flag, path in named if path is not None]
+
+
 def check_outputs(outputs: Iterable[Named], inputs: Iterable[Named], *, directories: bool = False) -> None:
     """Raise QgenInputError when an output is an input (or, with `directories`, contains one or lies inside one),
     or when two outputs are one file. Call it before reading or loading anything."""
-    outputs = [(flag, path) for flag, path in outputs if path is not None]
-    inputs = [(flag, path) for flag, path in inputs if path is not None]
-    for i, (flag, out) in enumerate(outputs):
-        for in_flag, src in inputs:
+    given_outputs = _given(outputs)
+    given_inputs = _given(inputs)
+    for i, (flag, out) in enumerate(given_outputs):
+        for in_flag, src in given_inputs:
             if same_file(out, src):
                 raise QgenInputError(f"the same file as {in_flag} ({src}): writing it would destroy the input; "
                                      f"choose another {flag}", path=out, field=flag)
@@ -48,7 +52,7 @@ def check_outputs(outputs: Iterable[Named], inputs: Iterable[Named], *, director
             if directories and inside(out, src):
                 raise QgenInputError(f"inside {in_flag} ({src}): writing it would change the input; choose another "
                                      f"{flag}", path=out, field=flag)
-        for other_flag, other in outputs[:i]:
+        for other_flag, other in given_outputs[:i]:
             if same_file(out, other):
                 raise QgenInputError(f"the same file as {other_flag} ({other}): one would overwrite the other; choose "
                                      f"another {flag}", path=out, field=flag)

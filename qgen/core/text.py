@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 
 import neologdn
 
@@ -82,7 +83,7 @@ def cut_middle(text: str, n: int, at: float = CUT_AT) -> str:
     return text[:start] + ELLIPSIS + text[start + n:]
 
 
-def cut_to_fit(original: str, render, count, budget: int) -> tuple[str, int, str]:
+def cut_to_fit(original: str, render: Callable[[str], str], count: Callable[[str], int], budget: int) -> tuple[str, int, str]:
     """Cut `original` by the rule above until `render(cut)` has at most `budget` tokens (by `count`).
 
     Returns (the cut text, characters removed, its rendered prompt); the text is "" when even that does not fit.

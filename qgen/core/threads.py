@@ -12,6 +12,7 @@ is taken as the user's choice (torchrun sets it to 1 per process).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 THREADS_HELP = ("CPU threads for torch's operators (0 = the cores the machine's load leaves free, at least 1; "
                 "OMP_NUM_THREADS, when set, decides)")
@@ -33,7 +34,7 @@ def load_average() -> float:
         return 0.0
 
 
-def auto_threads(cores: int | None = None, load: float | None = None, environ=None) -> int:
+def auto_threads(cores: int | None = None, load: float | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Threads that leave the busy cores to the work already on them: round(cores - load) within [1, cores], the
     cores shared among the processes of one torchrun node (LOCAL_WORLD_SIZE); OMP_NUM_THREADS, when set, decides."""
     environ = os.environ if environ is None else environ

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
 
 
-def coerce(value, kind):
+def coerce(value: object, kind: Any) -> Any:
     """`value` as `kind` (bool, int, float, str or list[str]); ValueError / TypeError when it is not one."""
     if kind is bool:
         if isinstance(value, str):
@@ -48,7 +49,7 @@ MAX_TOKENS = 1 << 20  # no length setting (source, target, prompt, new tokens) m
 #                       overflows or a buffer of that many positions is allocated before the first token
 
 
-def check_finite(obj) -> None:
+def check_finite(obj: Any) -> None:
     """ValueError naming the first float field of dataclass `obj` that is NaN or infinite. A field may allow them
     with metadata `finite=False`; no field does today: NaN passes every `<` check, so it must be refused first."""
     for f in dataclasses.fields(obj):
@@ -57,7 +58,8 @@ def check_finite(obj) -> None:
             raise ValueError(f"{f.name}: must be a finite number, got {value}")
 
 
-def check_range(name: str, value, low=None, high=None, *, above=None, below=None) -> None:
+def check_range(name: str, value: float, low: float | None = None, high: float | None = None, *,
+                above: float | None = None, below: float | None = None) -> None:
     """ValueError `name: must be …, got value` unless low <= value <= high and above < value < below (None: no bound)."""
     if (low is not None and value < low or high is not None and value > high or above is not None and value <= above
             or below is not None and value >= below):

@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 
 MAX_EXPANDED_NODES = 100_000  # values a document's aliases may add beyond its own (a config has a few hundred)
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -21,9 +23,12 @@ class _Expansion:
     """Counts the nodes a composed document expands to, each aliased node counted once per reference."""
 
     def __init__(self, limit: int):
-        self.limit, self.sizes, self.open = limit, {}, set()
+        self.limit = limit
+        self.sizes: dict[int, int] = {}
+        self.open: set[int] = set()
 
-    def size(self, node) -> int:
+    def size(self, node: yaml.Node) -> int:
+        """Nodes under `node`, aliases expanded; memoised by id, as a bomb reuses one anchor many times."""
         key = id(node)
         if key in self.sizes:
             return self.sizes[key]
@@ -48,19 +53,21 @@ class _Expansion:
 class SafeLoader(yaml.SafeLoader):
     """yaml.SafeLoader refusing duplicate keys, recursive aliases and alias expansion beyond MAX_EXPANDED_NODES."""
 
-    def compose_document(self):
+    def compose_document(self) -> yaml.Node | None:
+        """PyYAML's document, refused before construction when its aliases expand too far."""
         node = super().compose_document()
         if node is not None:
             _Expansion(_unique_nodes(node) + MAX_EXPANDED_NODES).size(node)
         return node
 
-    def construct_mapping(self, node, deep=False):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """PyYAML's mapping, refused when a key is written twice (PyYAML would keep the last silently)."""
         if isinstance(node, yaml.MappingNode):
             check_duplicate_keys(self, node)
         return super().construct_mapping(node, deep=deep)
 
 
-def _unique_nodes(root) -> int:
+def _unique_nodes(root: yaml.Node) -> int:
     seen, stack = set(), [root]
     while stack:
         node = stack.pop()
@@ -74,7 +81,7 @@ def _unique_nodes(root) -> int:
     return len(seen)
 
 
-def check_duplicate_keys(loader, node) -> None:
+def check_duplicate_keys(loader: yaml.constructor.BaseConstructor, node: yaml.MappingNode) -> None:
     """ConstructorError at the second occurrence of a key written twice in `node` (merged keys `<<` excepted)."""
     seen = set()
     for key_node, _ in node.value:
@@ -86,7 +93,7 @@ def check_duplicate_keys(loader, node) -> None:
         seen.add(key)
 
 
-def load(text: str, path, loader=SafeLoader):
+def load(text: str, path: PathArg | None, loader: type = SafeLoader) -> Any:
     """The YAML document in `text` (read from `path`); any YAML error is a QgenInputError naming the file and line."""
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 (a SafeLoader subclass)

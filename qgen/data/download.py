@@ -14,7 +14,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from qgen.core.errors import PathArg
 from qgen.core.files import atomic_write
 
 MIRROR_ENV = "QGEN_DATA_MIRROR"
@@ -27,6 +29,8 @@ _JAQUAD = "https://raw.githubusercontent.com/SkelterLabsInc/JaQuAD/23f5d72cc273c
 
 @dataclass(frozen=True)
 class Source:
+    """One file of a data set, with the hash that lets an offline mirror be trusted as much as the web."""
+
     relpath: str  # path under DEST and under the mirror
     url: str
     sha256: str | None = None  # None: not available offline to hash, see module docstring
@@ -134,7 +138,8 @@ class FetchError(Exception):
     """A file could not be fetched or did not match its checksum (nothing was written)."""
 
 
-def sha256_file(path) -> str:
+def sha256_file(path: PathArg) -> str:
+    """The file's SHA-256 read in chunks, so a multi-GB download is hashed in constant memory."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -142,7 +147,7 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
-def _copy_verified(reader, target: Path, source: Source) -> str:
+def _copy_verified(reader: BinaryIO, target: Path, source: Source) -> str:
     """Stream `reader` into `target` atomically; the file appears only if size and sha256 match. Returns the sha256."""
     h, size = hashlib.sha256(), 0
     with atomic_write(target, "wb") as out:
@@ -157,7 +162,7 @@ def _copy_verified(reader, target: Path, source: Source) -> str:
     return h.hexdigest()
 
 
-def fetch(source: Source, dest, mirror=None, *, force: bool = False, timeout: float = 60.0) -> str:
+def fetch(source: Source, dest: PathArg, mirror: PathArg | None = None, *, force: bool = False, timeout: float = 60.0) -> str:
     """Put `source` under `dest`; returns a status line. Raises FileNotFoundError (not in mirror) or FetchError."""
     target = Path(dest) / source.relpath
     if target.is_file() and not force:

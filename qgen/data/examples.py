@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 from qgen.data.jsonfile import load_records, read_text, require_file
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Example:
+    """One training or evaluation row, the same whether it was read from TSV, instructions or plain text."""
+
     id: str
     source: str  # prompt / encoder input ("" for plain text)
     target: str  # what the loss is computed on
@@ -35,7 +38,7 @@ def is_header(fields: list[str]) -> bool:
     return all(f.strip().lower() in HEADER_NAMES for f in fields[1:])
 
 
-def read_tsv(path) -> list[Example]:
+def read_tsv(path: PathArg) -> list[Example]:
     """Read `{id}\\t{source}\\t{target}` rows; a row with another field count is an error naming its line. A first row
     of column names (a header) is skipped with a warning."""
     path = Path(path)
@@ -64,7 +67,7 @@ def read_tsv(path) -> list[Example]:
     return out
 
 
-def _str_field(obj, key, path, where, required=True) -> str:
+def _str_field(obj: object, key: str, path: Path, where: dict[str, Any], required: bool = True) -> str:
     if not isinstance(obj, dict):
         raise QgenInputError(f"expected an object, got {type(obj).__name__}", path=path, **where)
     value = obj.get(key, None if required else "")
@@ -75,7 +78,7 @@ def _str_field(obj, key, path, where, required=True) -> str:
     return value
 
 
-def read_instructions(path) -> list[Example]:
+def read_instructions(path: PathArg) -> list[Example]:
     """Read instruction data (`instruction`, optional `input`, `output`, optional `id`) from a JSON list or JSON lines."""
     path = Path(path)
     rows, unit = load_records(path)
@@ -87,12 +90,13 @@ def read_instructions(path) -> list[Example]:
         if not output.strip():
             raise QgenInputError("empty output", path=path, field="output", **where)
         inp = _str_field(obj, "input", path, where, required=False)
+        assert isinstance(obj, dict)  # _str_field refused anything else
         qid = str(obj.get("id", n))
         out.append(Example(qid, instruction, output, inp))
     return out
 
 
-def read_text_jsonl(path) -> list[Example]:
+def read_text_jsonl(path: PathArg) -> list[Example]:
     """Read `{"text": ...}` lines for plain causal LM training."""
     path = Path(path)
     rows, unit = load_records(path)
@@ -101,11 +105,12 @@ def read_text_jsonl(path) -> list[Example]:
         text = _str_field(obj, "text", path, {unit: n})
         if not text.strip():
             raise QgenInputError("empty text", path=path, field="text", **{unit: n})
+        assert isinstance(obj, dict)  # _str_field refused anything else
         out.append(Example(str(obj.get("id", n)), "", text))
     return out
 
 
-def read_examples(path) -> list[Example]:
+def read_examples(path: PathArg) -> list[Example]:
     """Pick the reader from the file: `.tsv` → TSV; JSON whose records have `text` → plain text; else instructions."""
     path = require_file(path)
     if path.suffix.lower() in (".tsv", ".txt"):

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 
 
-def require_file(path, field: str | None = None) -> Path:
+def require_file(path: PathArg, field: str | None = None) -> Path:
     """`path` as a Path when it names a regular file; else a QgenInputError saying what is wrong (missing, a
     directory, a device or FIFO: /dev/zero would be read forever, a FIFO waits for a writer)."""
     path = Path(path)
@@ -24,7 +25,7 @@ def require_file(path, field: str | None = None) -> Path:
     return path
 
 
-def read_text(path) -> str:
+def read_text(path: PathArg) -> str:
     """The file's text (BOM removed); a missing or not regular file or bad UTF-8 is a QgenInputError naming it."""
     path = require_file(path)
     try:
@@ -42,7 +43,7 @@ def read_text(path) -> str:
         raise QgenInputError(f"not UTF-8 (byte offset {e.start})", path=path, line=line) from None
 
 
-def load_json(path):
+def load_json(path: PathArg) -> Any:
     """Parse one JSON document; a syntax error names line and column."""
     text = read_text(path)
     if not text.strip():
@@ -55,7 +56,7 @@ def load_json(path):
         raise too_deep(path) from None
 
 
-def load_records(path) -> tuple[list[tuple[int, object]], str]:
+def load_records(path: PathArg) -> tuple[list[tuple[int, object]], str]:
     """Records of a JSON list or of JSON lines, as ([(position, record)], unit) with unit "record" or "line".
 
     Position is the 1-based index in the list, or the line number for JSON lines, for error messages.
@@ -84,7 +85,7 @@ def load_records(path) -> tuple[list[tuple[int, object]], str]:
     return rows, "line"
 
 
-def too_deep(path, line: int | None = None) -> QgenInputError:
+def too_deep(path: PathArg, line: int | None = None) -> QgenInputError:
     """Python's JSON parser recurses once per nesting level: a document nested beyond its limit is refused."""
     return QgenInputError("malformed JSON: nested too deeply (lists / objects inside each other beyond Python's "
                           "recursion limit)", path=path, line=line)

@@ -122,7 +122,7 @@ def window_source(task: str, source: str, window: str, lang: str = "ja") -> str:
         return highlight(context, start, answer, lang)
     m = _AQG_SOURCE_RE.fullmatch(source)
     start = m["context"].find(m["answer"]) if m else -1
-    if start < 0:
+    if m is None or start < 0:
         return source
     context, _ = window_context(m["context"], m["answer"], start, window)
     return AQG_TEMPLATE.format(answer=m["answer"], context=context)

@@ -12,7 +12,7 @@ paraphrase becomes one more example with the same answer (and context), placed r
 from __future__ import annotations
 
 from qgen.core.constants import ALPACA_PREAMBLE
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 from qgen.data.jsonfile import load_json
 from qgen.data.skips import Skips
 from qgen.data.squad import SquadQuestion
@@ -34,7 +34,7 @@ def format_text(question: str, answer: str, context: str | None = None) -> str:
     return TEMPLATE_CONTEXT.format(question=question, answer=answer, context=context)
 
 
-def load_paraphrases(path, lang: str = "ko") -> dict[str, list[str]]:
+def load_paraphrases(path: PathArg, lang: str = "ko") -> dict[str, list[str]]:
     """{normalised question or id: [normalised paraphrases]}; any entry that is not a list of strings is an error."""
     data = load_json(path)
     if not isinstance(data, dict):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qgen.core import yaml_file
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 from qgen.data.jsonfile import load_json, load_records, read_text
 from qgen.data.skips import Skips
 from qgen.data.tsv import clean
@@ -47,6 +47,8 @@ class QuizTemplate:
 
 @dataclass(frozen=True)
 class Quiz:
+    """A multiple-choice question in one shape, whichever data set (JCommonsenseQA, JAQKET) it came from."""
+
     id: str
     question: str
     choices: tuple[str, ...]
@@ -68,7 +70,7 @@ def render(quiz: Quiz, style: str, template: QuizTemplate = QuizTemplate()) -> d
     raise ValueError(f"unknown style {style!r}; expected one of {STYLES}")
 
 
-def load_template(path) -> QuizTemplate:
+def load_template(path: PathArg) -> QuizTemplate:
     """A QuizTemplate with the fields given in a JSON or YAML mapping; unknown keys or placeholders are errors."""
     path = Path(path)
     if path.suffix.lower() in (".yaml", ".yml"):
@@ -98,16 +100,16 @@ def flatten(value: str) -> str:
     return _LINE_BREAKS_RE.sub(" ", value).strip()
 
 
-def _text(value, normalize: bool) -> str:
+def _text(value: str, normalize: bool) -> str:
     return clean(value) if normalize else flatten(value)
 
 
-def _ident(obj, key: str, where: str) -> str:
+def _ident(obj: object, key: str, where: str) -> str:
     value = obj.get(key) if isinstance(obj, dict) else None
     return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip() else where
 
 
-def parse_jcommonsenseqa(obj, normalize: bool = True) -> Quiz | str:
+def parse_jcommonsenseqa(obj: object, normalize: bool = True) -> Quiz | str:
     """A Quiz from a JCommonsenseQA record (q_id, question, choice0..choiceN, label), or the reason it is unusable."""
     if not isinstance(obj, dict):
         return "record is not an object"
@@ -134,7 +136,7 @@ def parse_jcommonsenseqa(obj, normalize: bool = True) -> Quiz | str:
     return Quiz(str(qid), texts[0], tuple(texts[1:]), label)
 
 
-def parse_jaqket(obj, num_choices: int = 5, seed: int = 0, normalize: bool = True) -> Quiz | str:
+def parse_jaqket(obj: object, num_choices: int = 5, seed: int = 0, normalize: bool = True) -> Quiz | str:
     """A Quiz from a JAQKET record (qid, question, answer_entity, answer_candidates), or the reason it is unusable."""
     if not isinstance(obj, dict):
         return "record is not an object"
@@ -175,7 +177,7 @@ def sample_choices(answer: str, candidates: list[str], num_choices: int, seed: i
     return tuple(choices), label
 
 
-def read_quizzes(path, fmt: str, *, num_choices: int = 5, seed: int = 0, normalize: bool = True
+def read_quizzes(path: PathArg, fmt: str, *, num_choices: int = 5, seed: int = 0, normalize: bool = True
                  ) -> tuple[list[Quiz], Skips]:
     """Usable quizzes in file order (JSON lines or a JSON list) and the skipped records by reason."""
     if fmt not in FORMATS:

@@ -12,10 +12,12 @@ class Skips:
     def __init__(self) -> None:
         self.by_reason: dict[str, list[str]] = defaultdict(list)
 
-    def add(self, reason: str, ident) -> None:
+    def add(self, reason: str, ident: object) -> None:
+        """Count a skipped record; its id is kept so the user can look the record up."""
         self.by_reason[reason].append(str(ident))
 
     def merge(self, other: Skips) -> None:
+        """Add another reader's skips (squad files read one by one), so one summary covers the run."""
         for reason, ids in other.by_reason.items():
             self.by_reason[reason].extend(ids)
 
@@ -23,9 +25,11 @@ class Skips:
         return sum(len(v) for v in self.by_reason.values())
 
     def counts(self) -> dict[str, int]:
+        """Skips per reason, for summaries and tests."""
         return {reason: len(ids) for reason, ids in self.by_reason.items()}
 
     def ids(self) -> list[str]:
+        """Every skipped id, in the order met."""
         return [i for ids in self.by_reason.values() for i in ids]
 
     def report(self, max_ids: int = 10) -> list[str]:

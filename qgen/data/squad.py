@@ -9,16 +9,19 @@ annotator's answer, the others are validation answers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 from qgen.data.jsonfile import load_json
 from qgen.data.skips import Skips
 
 
 @dataclass(frozen=True)
 class SquadQuestion:
+    """One answerable question with its first answer: what every SQuAD-layout reader (JSQuAD, JaQuAD, KorQuAD) yields."""
+
     id: str
     question: str
     answer: str
@@ -71,7 +74,7 @@ def _question_problem(qa: dict, context: str | None) -> str | None:
     return None
 
 
-def read_squad(path) -> tuple[list[SquadQuestion], Skips]:
+def read_squad(path: PathArg) -> tuple[list[SquadQuestion], Skips]:
     """Questions in file order and the skipped ones; QgenInputError if the file itself is malformed."""
     path = Path(path)
     doc = load_json(path)
@@ -88,7 +91,7 @@ def read_squad(path) -> tuple[list[SquadQuestion], Skips]:
         where = f"data[{i}]"
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
             raise QgenInputError("expected an object with a 'paragraphs' list", path=path, record=where)
-        title = article.get("title") if isinstance(article.get("title"), str) else ""
+        title: str = article["title"] if isinstance(article.get("title"), str) else ""
         for j, para in enumerate(article["paragraphs"]):
             pwhere = f"{where}.paragraphs[{j}]"
             if not isinstance(para, dict) or not isinstance(para.get("qas"), list):
@@ -107,6 +110,7 @@ def read_squad(path) -> tuple[list[SquadQuestion], Skips]:
                     skips.add(problem, ident)
                     continue
                 seen.add(qa["id"])
+                assert context is not None  # _question_problem skips a question without one
                 first = qa["answers"][0]
                 out.append(
                     SquadQuestion(qa["id"], qa["question"], first["text"], first["answer_start"], context, title, qwhere)
@@ -114,7 +118,7 @@ def read_squad(path) -> tuple[list[SquadQuestion], Skips]:
     return out, skips
 
 
-def squad_files(inputs) -> list[Path]:
+def squad_files(inputs: Iterable[PathArg]) -> list[Path]:
     """The JSON files named by `inputs`: files as given, directories expanded to their `*.json` files (sorted).
 
     JaQuAD ships as 30 train shards; `--input data/jaquad/train` reads them all in name order."""
@@ -131,7 +135,7 @@ def squad_files(inputs) -> list[Path]:
     return files
 
 
-def read_squad_files(inputs) -> tuple[list[SquadQuestion], Skips]:
+def read_squad_files(inputs: Iterable[PathArg]) -> tuple[list[SquadQuestion], Skips]:
     """`read_squad` over several files and directories in order; an id repeated across files is skipped too."""
     out: list[SquadQuestion] = []
     skips = Skips()

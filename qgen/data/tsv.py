@@ -11,6 +11,7 @@ import contextlib
 import re
 from collections.abc import Iterable, Mapping
 
+from qgen.core.errors import PathArg
 from qgen.core.files import atomic_write
 from qgen.core.text import normalize
 from qgen.data.examples import Example, read_tsv
@@ -30,7 +31,7 @@ def clean(text: str, lang: str = "ja") -> str:
     return normalize(_ROW_BREAKERS_RE.sub(" ", text), lang).strip()
 
 
-def format_row(row) -> str:
+def format_row(row: Example) -> str:
     """One TSV line (with "\\n") from an Example or an (id, source, target) tuple; ValueError if a field cannot be written."""
     fields = (row.id, row.source, row.target) if isinstance(row, Example) else tuple(row)
     if len(fields) != 3:
@@ -46,7 +47,7 @@ def format_row(row) -> str:
     return "\t".join(fields) + "\n"
 
 
-def write_tsv_files(outputs: Mapping[object, Iterable]) -> dict[str, int]:
+def write_tsv_files(outputs: Mapping[PathArg, Iterable[Example]]) -> dict[str, int]:
     """Write several TSV files together: all appear, or (on any error) none is replaced. Returns rows per path."""
     counts: dict[str, int] = {}
     with contextlib.ExitStack() as stack:
@@ -60,6 +61,6 @@ def write_tsv_files(outputs: Mapping[object, Iterable]) -> dict[str, int]:
     return counts
 
 
-def write_tsv(path, rows: Iterable) -> int:
+def write_tsv(path: PathArg, rows: Iterable[Example]) -> int:
     """Write rows atomically; returns the number written."""
     return write_tsv_files({path: rows})[str(path)]

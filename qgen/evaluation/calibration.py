@@ -19,14 +19,17 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from qgen.core.errors import PathArg
 from qgen.core.files import atomic_write
 
 N_BINS = 15
 EPS = 1e-12
 
 
-def _arrays(probs, gold, pred=None):
+def _arrays(probs: ArrayLike, gold: ArrayLike,
+            pred: Sequence | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p = np.asarray(probs, dtype=np.float64)
     g = np.asarray(gold, dtype=np.int64)
     if p.ndim != 2 or p.shape[0] != g.shape[0]:
@@ -38,26 +41,28 @@ def _arrays(probs, gold, pred=None):
     return p, g, correct
 
 
-def confidence(probs) -> tuple[np.ndarray, np.ndarray]:
+def confidence(probs: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(top-1 probability, top-1 minus top-2 probability) per row."""
     p = np.sort(np.asarray(probs, dtype=np.float64), axis=1)[:, ::-1]
     second = p[:, 1] if p.shape[1] > 1 else np.zeros(len(p))
     return p[:, 0], p[:, 0] - second
 
 
-def nll(probs, gold) -> float:
+def nll(probs: ArrayLike, gold: ArrayLike) -> float:
+    """Mean negative log-likelihood of the gold choice (clipped at EPS): punishes confident mistakes hardest."""
     p, g, _ = _arrays(probs, gold)
     return float(-np.log(np.clip(p[np.arange(len(g)), g], EPS, 1.0)).mean())
 
 
-def brier(probs, gold) -> float:
+def brier(probs: ArrayLike, gold: ArrayLike) -> float:
+    """Brier score over all choices: bounded, unlike NLL, so one certain mistake does not dominate the mean."""
     p, g, _ = _arrays(probs, gold)
     onehot = np.zeros_like(p)
     onehot[np.arange(len(g)), g] = 1.0
     return float(((p - onehot) ** 2).sum(axis=1).mean())
 
 
-def reliability_bins(conf, correct, n_bins: int = N_BINS) -> list[dict]:
+def reliability_bins(conf: ArrayLike, correct: ArrayLike, n_bins: int = N_BINS) -> list[dict]:
     """Per bin (lo, hi]: count, mean confidence, accuracy (None for an empty bin)."""
     conf = np.asarray(conf, dtype=np.float64)
     correct = np.asarray(correct, dtype=np.float64)
@@ -74,7 +79,8 @@ def reliability_bins(conf, correct, n_bins: int = N_BINS) -> list[dict]:
     return out
 
 
-def ece(conf, correct, n_bins: int = N_BINS) -> float:
+def ece(conf: ArrayLike, correct: ArrayLike, n_bins: int = N_BINS) -> float:
+    """Expected calibration error: the count-weighted gap between confidence and accuracy over the bins."""
     total = len(conf)
     if total == 0:
         return 0.0
@@ -82,7 +88,7 @@ def ece(conf, correct, n_bins: int = N_BINS) -> float:
                      for b in reliability_bins(conf, correct, n_bins) if b["count"]))
 
 
-def risk_coverage(conf, correct) -> tuple[np.ndarray, np.ndarray]:
+def risk_coverage(conf: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(coverage k/n, accuracy of the k most confident) for k = 1..n."""
     conf = np.asarray(conf, dtype=np.float64)
     order = np.argsort(-conf, kind="stable")
@@ -91,14 +97,15 @@ def risk_coverage(conf, correct) -> tuple[np.ndarray, np.ndarray]:
     return k / len(conf), hits / k
 
 
-def aurc(conf, correct) -> float:
+def aurc(conf: ArrayLike, correct: ArrayLike) -> float:
+    """Area under the risk-coverage curve: how much abstaining on the least confident answers would help."""
     if len(conf) == 0:
         return 0.0
     _, acc = risk_coverage(conf, correct)
     return float((1.0 - acc).mean())
 
 
-def summary(probs, gold, pred: Sequence | None = None, n_bins: int = N_BINS) -> dict:
+def summary(probs: ArrayLike, gold: ArrayLike, pred: Sequence | None = None, n_bins: int = N_BINS) -> dict:
     """All metrics for one set of questions (an empty set gives n = 0 and no metrics)."""
     if len(gold) == 0:
         return {"n": 0}
@@ -142,7 +149,7 @@ def chance_note(block: dict) -> str | None:
             "knows nothing say only that it says so")
 
 
-def plot_reliability(path, conf, correct, title: str = "", n_bins: int = N_BINS) -> None:
+def plot_reliability(path: PathArg, conf: ArrayLike, correct: ArrayLike, title: str = "", n_bins: int = N_BINS) -> None:
     """Reliability diagram (accuracy per confidence bin against the diagonal) and the confidence histogram, as PNG."""
     import matplotlib  # heavy, and only for the plot
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 SUDACHI_MAX_BYTES = 49149  # SudachiPy refuses longer input; longer texts are analysed in pieces (see pieces)
 GAP = "空白"
 
 
 @functools.cache
-def load_ginza():
+def load_ginza() -> Any:
     """The ja_ginza pipeline, loaded once on first use (spaCy is not imported before)."""
     import spacy  # heavy (spaCy + GiNZA): on first use, see the module docstring
 
@@ -52,7 +53,7 @@ def ginza_tables() -> tuple[str, dict, dict, dict]:
     from spacy.parts_of_speech import NAMES
     from spacy.symbols import POS  # spaCy: on first use, as above
 
-    def name(pos):
+    def name(pos: int) -> str | None:
         return NAMES[pos] if pos else None
 
     split_mode = load_ginza().tokenizer.split_mode
@@ -65,7 +66,7 @@ def ginza_tables() -> tuple[str, dict, dict, dict]:
 class SudachiAnalyser:
     """GiNZA's tokenizer without the Doc: spaCy's JapaneseTokenizer.__call__ (v3.8) restated on plain tuples."""
 
-    def __init__(self, tables):
+    def __init__(self, tables: tuple[Any, dict, dict, dict]):
         from sudachipy import Dictionary, SplitMode  # on first use, as above
 
         split_mode, self.uni, self.orth, self.bi = tables
@@ -73,14 +74,14 @@ class SudachiAnalyser:
         self.tok = Dictionary().create(mode=mode)
         self.tags: dict[int, str] = {}
 
-    def _tag(self, m) -> str:
+    def _tag(self, m: Any) -> str:
         pid = m.part_of_speech_id()
         tag = self.tags.get(pid)
         if tag is None:
             tag = self.tags[pid] = "-".join(x for x in m.part_of_speech()[:4] if x != "*")
         return tag
 
-    def _resolve(self, orth: str, tag: str, next_tag: str | None):
+    def _resolve(self, orth: str, tag: str, next_tag: str | None) -> tuple[str, str | None]:
         m = self.orth.get(tag)
         if m is not None and orth in m:
             return m[orth], None
@@ -91,6 +92,7 @@ class SudachiAnalyser:
         return self.uni[tag], None
 
     def tokens(self, text: str) -> list[tuple[str, str, str, str]]:
+        """(surface, tag, dictionary form, normalised form) per word, piece by piece as GiNZA splits long text."""
         out = []
         for piece in pieces(text):
             out.extend(self._piece(piece))

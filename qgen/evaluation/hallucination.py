@@ -61,15 +61,15 @@ def analyse(text: str) -> list[tuple[str, str, str, str]]:
     return [(t.text, t.pos_, t.lemma_, t.norm_) for piece in _pieces(text) for t in tokenizer(piece)]
 
 
-def _keys(tokens) -> frozenset[str]:
+def _keys(tokens: list[tuple[str, str, str, str]]) -> frozenset[str]:
     return frozenset(k for surface, _, lemma, norm in tokens for k in (surface, lemma, norm))
 
 
-def _content(tokens) -> tuple[tuple[str, str, str], ...]:
+def _content(tokens: list[tuple[str, str, str, str]]) -> tuple[tuple[str, str, str], ...]:
     return tuple((s, lemma, norm) for s, pos, lemma, norm in tokens if pos in CONTENT_POS)
 
 
-def _judge(content, ref_keys: frozenset[str], ref_text: str, stop: frozenset[str]) -> set[str]:
+def _judge(content: tuple[tuple[str, str, str], ...], ref_keys: frozenset[str], ref_text: str, stop: frozenset[str]) -> set[str]:
     out = set()
     for s, lemma, norm in content:
         if s in stop or lemma in stop or norm in stop:
@@ -92,14 +92,16 @@ def hallucination(candidate: str, reference: str, stop_words: Iterable[str] = ()
 _worker: SudachiAnalyser | None = None
 
 
-def _init_worker(tables) -> None:
+def _init_worker(tables: tuple) -> None:
     global _worker
     _worker = SudachiAnalyser(tables)
 
 
 def _work(items: list[tuple[bool, str]]) -> list:
     """Analyse (is_reference, text) items: reference -> key set, candidate -> content words."""
-    return [_keys(_worker.tokens(t)) if is_ref else _content(_worker.tokens(t)) for is_ref, t in items]
+    worker = _worker
+    assert worker is not None  # _init_worker ran in this pool process
+    return [_keys(worker.tokens(t)) if is_ref else _content(worker.tokens(t)) for is_ref, t in items]
 
 
 @functools.cache

@@ -84,6 +84,7 @@ def group_first(predictions: Sequence[str], references: Sequence[str], sentences
 
 
 def java_available() -> bool:
+    """Whether METEOR can run: it is a Java jar, and without java the score is left out rather than faked."""
     return shutil.which("java") is not None
 
 
@@ -91,7 +92,7 @@ class _Meteor:
     """METEOR 1.5 over the jar pycocoevalcap ships, driven line by line as lmqg drives it (English settings, `-norm`,
     LC_ALL=C, runs of whitespace collapsed in each SCORE line)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         from pycocoevalcap.meteor import meteor  # the jar's folder
 
         folder = os.path.dirname(os.path.abspath(meteor.__file__))
@@ -99,24 +100,28 @@ class _Meteor:
         self.proc = subprocess.Popen(["java", "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
                                      cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both PIPE above
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
 
     def _ask(self, line: str) -> str:
-        self.proc.stdin.write((line + "\n").encode())
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().decode().strip()
+        self.stdin.write((line + "\n").encode())
+        self.stdin.flush()
+        return self.stdout.readline().decode().strip()
 
     def score(self, golds: dict[str, list[str]], hyps: dict[str, list[str]]) -> float:
+        """Corpus METEOR from the jar's EVAL line, as pycocoevalcap computes it (not a mean of sentence scores)."""
         stats = []
         for key, refs in golds.items():
             line = " ||| ".join(("SCORE", " ||| ".join(refs), hyps[key][0].replace("|||", "")))
             stats.append(self._ask(re.sub(r"\s+", " ", line)))
-        self.proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
-        self.proc.stdin.flush()
+        self.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
+        self.stdin.flush()
         for _ in stats:
-            self.proc.stdout.readline()  # one score per group, then the corpus score
-        return float(self.proc.stdout.readline().decode().strip())
+            self.stdout.readline()  # one score per group, then the corpus score
+        return float(self.stdout.readline().decode().strip())
 
-    def close(self):
+    def close(self) -> None:
+        """Stop the JVM: it would otherwise outlive the evaluation."""
         self.proc.kill()
         self.proc.wait()
 

@@ -22,7 +22,7 @@ import functools
 import unicodedata
 from collections.abc import Sequence
 from importlib.metadata import version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, overload
 
 from qgen.evaluation.segmentation import SUDACHI_MODES, RougeTokenizer, bleu_tag, check, describe, segmented
 
@@ -151,6 +151,12 @@ def _presegmented(tokenize: str) -> bool:
     return tokenize in SUDACHI_MODES
 
 
+@overload
+def _seg(text: str, tokenize: str) -> str: ...
+@overload
+def _seg(text: None, tokenize: str) -> None: ...
+
+
 def _seg(text: str | None, tokenize: str) -> str | None:
     """The text as sacrebleu sees it: Sudachi modes are segmented here (sacrebleu has no Sudachi tokenizer)."""
     if text is None or not _presegmented(tokenize):
@@ -158,7 +164,7 @@ def _seg(text: str | None, tokenize: str) -> str | None:
     return segmented(text, tokenize)
 
 
-def _signature(metric, tokenize: str) -> str:
+def _signature(metric: Any, tokenize: str) -> str:
     signature = str(metric.get_signature())
     if _presegmented(tokenize):  # "tok:none" would hide the segmenter: name it and its versions instead
 
@@ -177,9 +183,10 @@ def bleu_with_signature(preds: Sequence[str], refs: Refs, tokenize: str = "ja-me
 
     rs = _check(preds, refs)
     n = max(len(r) for r in rs)
-    streams = [[_seg(r[k], tokenize) if k < len(r) else None for r in rs] for k in range(n)]
+    streams: list[list[str | None]] = [[_seg(r[k], tokenize) if k < len(r) else None for r in rs] for k in range(n)]
     metric = BLEU(tokenize="none" if _presegmented(tokenize) else tokenize)
-    score = metric.corpus_score([_seg(p, tokenize) for p in preds], streams)
+    # sacrebleu takes None for a missing reference, though its annotation says Sequence[Sequence[str]]
+    score = metric.corpus_score([_seg(p, tokenize) for p in preds], streams)  # type: ignore[arg-type]
     return min(float(score.score), 100.0), _signature(metric, tokenize)  # float rounding can exceed 100 by 4e-14
 
 
@@ -231,6 +238,7 @@ class MecabTokenizer:
         self._tagger = fugashi.Tagger()
 
     def tokenize(self, text: str) -> list[str]:
+        """rouge-score's tokenizer interface (see the class docstring for why its default cannot score Japanese)."""
         words = (w.surface.lower() for w in self._tagger(text))
         return [w for w in words if w and not all(unicodedata.category(c)[0] in "PSZ" for c in w)]
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 from qgen.data.jsonfile import read_text, require_file, too_deep
 from qgen.evaluation import hallucination as H
 from qgen.evaluation import lmqg_protocol as LMQG
@@ -40,7 +40,7 @@ def _unmark(m: re.Match) -> str:
     return " " if (left + right).isascii() and left.isalnum() and right.isalnum() else ""
 
 
-def _check_record(obj, where: dict, path, need_source: str | None) -> dict:
+def _check_record(obj: object, where: dict, path: PathArg | None, need_source: str | None) -> dict:
     if not isinstance(obj, dict):
         raise QgenInputError(f"expected a JSON object, got {type(obj).__name__}", path=path, **where)
     for field in ("prediction",) + ((need_source,) if need_source else ()):
@@ -61,7 +61,7 @@ def _check_record(obj, where: dict, path, need_source: str | None) -> dict:
     return obj
 
 
-def read_predictions(path, source_field: str | None = "source") -> list[dict]:
+def read_predictions(path: PathArg, source_field: str | None = "source") -> list[dict]:
     """Read and check a predictions JSONL; `source_field=None` does not require a source."""
 
     path = require_file(path)
@@ -254,7 +254,7 @@ def format_metrics(metrics: dict, task: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def metrics_path(predictions, folder=None) -> Path:
+def metrics_path(predictions: PathArg, folder: PathArg | None = None) -> Path:
     """Where the metrics of a predictions file go by default, in predict.py --eval and `qgen eval` alike:
     `dev.jsonl` → `dev.metrics.json`, beside it or in `folder`."""
     predictions = Path(predictions)

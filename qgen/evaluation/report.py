@@ -13,8 +13,11 @@ import base64
 import html
 import io
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+from qgen.core.errors import PathArg
 from qgen.core.files import write_text
 from qgen.evaluation.metrics import SCALES
 
@@ -32,7 +35,7 @@ code { font-size: 85%; }
 _SCORES = ("f1", "rougeL")
 
 
-def _fmt(key: str, value) -> str:
+def _fmt(key: str, value: object) -> str:
     if isinstance(value, float):
         return f"{value:.2f}" if key == "bleu" else f"{value:.4f}"
     return str(value)
@@ -43,11 +46,11 @@ def _scale(key: str) -> str:
     return SCALES.get(key, "")
 
 
-def _targets(target) -> list[str]:
+def _targets(target: str | Iterable[str]) -> list[str]:
     return [target] if isinstance(target, str) else list(target)
 
 
-def _spans(text: str, words) -> list[tuple[str, bool]]:
+def _spans(text: str, words: Iterable[str]) -> list[tuple[str, bool]]:
     """Split `text` into (segment, is_hallucinated) runs; adjacent marked words form one run."""
     words = sorted({w for w in words if w}, key=len, reverse=True)
     if not words:
@@ -67,7 +70,7 @@ def _spans(text: str, words) -> list[tuple[str, bool]]:
     return out
 
 
-def highlight_html(text: str, words) -> str:
+def highlight_html(text: str, words: Iterable[str]) -> str:
     """`text` escaped, with each occurrence of `words` wrapped in <mark>."""
     return "".join(f"<mark>{html.escape(t)}</mark>" if marked else html.escape(t) for t, marked in _spans(text, words))
 
@@ -76,12 +79,12 @@ def _md_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
 
 
-def highlight_markdown(text: str, words) -> str:
+def highlight_markdown(text: str, words: Iterable[str]) -> str:
     """`text` escaped for a Markdown table cell, with each occurrence of `words` in bold."""
     return "".join(f"**{_md_escape(t)}**" if marked else _md_escape(t) for t, marked in _spans(text, words))
 
 
-def plot_distributions(examples: list[dict]):
+def plot_distributions(examples: list[dict]) -> Any:
     """A matplotlib Figure: histograms of per-example char F1 and ROUGE-L, and of hallucinated words per example."""
     from matplotlib.figure import Figure  # heavy: on first plot; no pyplot: no backend switch, no global figure state
     from matplotlib.ticker import MaxNLocator
@@ -102,7 +105,7 @@ def plot_distributions(examples: list[dict]):
     return fig
 
 
-def _png_base64(fig) -> str:
+def _png_base64(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -194,7 +197,7 @@ def render_markdown(metrics: dict, examples: list[dict], title: str = "qgen eval
 
 
 def write_report(
-    path, metrics: dict, examples: list[dict], title: str = "qgen evaluation", max_rows: int = 500,
+    path: PathArg, metrics: dict, examples: list[dict], title: str = "qgen evaluation", max_rows: int = 500,
     compare: dict | None = None, label: str = "value",
 ) -> Path:
     """Write the report atomically: Markdown when `path` ends in .md, HTML otherwise (`compare`, `label`: see

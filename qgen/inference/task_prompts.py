@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from qgen.core.errors import QgenInputError
 from qgen.core.text import cut_to_fit
 from qgen.data.examples import Example
-from qgen.data.template_core import YDict, load_yaml
+from qgen.data.template.records import YDict, load_yaml
 from qgen.models.formats.templates import FORMATS, JA_SYSTEM, format_prompt, resolve_format
 
 TASKS = ("summarize", "instruct")

@@ -2,7 +2,7 @@
 
 Every task and option of prepare_jsquad.py, prepare_quiz.py and prepare_korquad.py is run both ways: the files must be
 equal byte for byte and the printed summaries (written / skipped counts, notes) equal once the paths are aligned.
-JAQKET is not in the data folder: a synthetic file in its layout is used (as tests/unit/data/test_data_quiz.py does).
+JAQKET is not in the data folder: a synthetic file in its layout is used (as tests/unit/data/test_quiz.py does).
 """
 
 import json

@@ -7,11 +7,11 @@ need every row of the full files run on them, with the unit tests' own check fun
 import json
 
 import pytest
-from unit.data import test_data_jaquad as unit_jaquad
-from unit.data import test_data_jsquad as unit_jsquad
-from unit.data import test_data_jsquad_window as unit_window
-from unit.data import test_data_korquad as unit_korquad
-from unit.data import test_data_quiz as unit_quiz
+from unit.data import test_jsquad as unit_jsquad
+from unit.data import test_jsquad_window as unit_window
+from unit.data import test_korquad as unit_korquad
+from unit.data import test_quiz as unit_quiz
+from unit.data import test_squad_jaquad as unit_jaquad
 
 from qgen.cli import prepare_jsquad
 from qgen.data import jsquad

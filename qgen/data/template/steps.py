@@ -3,8 +3,8 @@
 Each step is one small operation — filters (`require`, `skip_if`, `unique`, `limit`) and text preparation (`clean`,
 `strip`, `set`, `join`, `pick`) here; the data-set rules qgen already has, reused from their modules rather than copied
 (`answer_in_body`, `context_window`, `highlight` and `holdout` from qgen.data.jsquad, `sample_choices` from
-qgen.data.quiz, `paraphrases` from qgen.data.korquad), are in qgen.data.template_dataset_steps; what a step is built
-from (parameters, base classes, the registry `STEPS`) in qgen.data.template_step_base. A record a step cannot use is
+qgen.data.quiz, `paraphrases` from qgen.data.korquad), are in qgen.data.template.dataset_steps; what a step is built
+from (parameters, base classes, the registry `STEPS`) in qgen.data.template.step_base. A record a step cannot use is
 skipped with a reason and counted; a mistake in the template itself (unknown parameter or field, bad value) is an
 error naming the template line.
 
@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import re
 
-from qgen.data import template_dataset_steps  # noqa: F401  (registers the data-set steps in STEPS)
 from qgen.data.quiz import flatten
-from qgen.data.template_step_base import LANGS, NAME_RE, STEPS, Params, RecordStep, RunState, Step, step
+from qgen.data.template.records import Record
+from qgen.data.template.step_base import LANGS, NAME_RE, Params, RecordStep, RunState, Step, step
 from qgen.data.tsv import clean
-
-__all__ = ["STEPS", "Params", "RunState", "Step", "RecordStep", "step"]
-
 
 # ---- filters -------------------------------------------------------------------------------------------------------
 
@@ -32,11 +29,11 @@ class Limit(Step):
 
     shorthand = "n"
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.n = p.integer("n", None, minimum=1)
 
-    def run(self, records, state):
+    def run(self, records: list[Record], state: RunState) -> list[Record]:
         return records if self.n is None else records[: self.n]
 
 
@@ -46,12 +43,12 @@ class Require(RecordStep):
 
     shorthand = "fields"
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.fields = p.fields("fields")
         self.reason = p.text("reason", None) or f"empty {' or '.join(self.fields)}"
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         for name in self.fields:
             value = r.get(name, self.spot)
             items = value if isinstance(value, list) else [value]
@@ -64,21 +61,21 @@ class Require(RecordStep):
 class SkipIf(RecordStep):
     """Skip a record whose field `contains` a text or `matches` a regular expression (searched anywhere in it)."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.field = p.field("field")
         contains, matches = p.text("contains", None), p.text("matches", None)
         if (contains is None) == (matches is None):
             raise p.spot.error(f"{p.step}: give exactly one of 'contains' and 'matches'")
         try:
-            self.regex = re.compile(re.escape(contains) if contains is not None else matches,
+            self.regex = re.compile(re.escape(contains) if contains is not None else str(matches),
                                     re.IGNORECASE if p.boolean("ignore_case", False) else 0)
         except re.error as e:
             raise p.error("matches", f"bad regular expression: {e}") from None
         self.reason = p.text("reason", None) or f"'{self.field}' {'contains' if contains else 'matches'} " \
                                                  f"{contains if contains is not None else matches!r}"
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         value = r.get(self.field, self.spot)
         items = value if isinstance(value, list) else [value]
         return self.reason if any(self.regex.search(str(v)) for v in items) else None
@@ -90,12 +87,12 @@ class Unique(Step):
 
     shorthand = "field"
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.field = p.field("field")
         self.reason = p.text("reason", None) or f"duplicate {self.field}"
 
-    def run(self, records, state):
+    def run(self, records: list[Record], state: RunState) -> list[Record]:
         seen, out = set(), []
         for r in records:
             key = str(r.get(self.field, self.spot))
@@ -116,13 +113,13 @@ class Clean(RecordStep):
 
     shorthand = "fields"
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.fields = p.fields("fields")
         lang = p.choice("lang", LANGS, "ja")
         self.fn = (lambda t: clean(t, lang)) if p.boolean("normalize", True) else flatten
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         for name in self.fields:
             value = r.get(name, self.spot)
             items = value if isinstance(value, list) else [value]
@@ -138,11 +135,11 @@ class Strip(RecordStep):
 
     shorthand = "fields"
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.fields = p.fields("fields")
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         for name in self.fields:
             value = r.get(name, self.spot)
             if isinstance(value, str):
@@ -155,7 +152,7 @@ class Set(RecordStep):
     """New fields from format strings: `set: {context_text: "{context}"}` keeps a copy that a later `clean` may change
     while the raw text stays for another step."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         names = p.keys()
         if not names:
@@ -166,7 +163,7 @@ class Set(RecordStep):
         self.formats = {name: p.fmt(name) for name in names}
         self.produces = tuple(names)
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         r.values.update({name: f(r.values, r) for name, f in self.formats.items()})
         return None
 
@@ -176,7 +173,7 @@ class Join(RecordStep):
     """`as` = the items of a list field, each formatted with `item` ({n}: its 0-based position, {item}: the item, and
     the record's fields), joined with `sep` — numbered choices, label lists."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.list = p.field("list")
         self.item = p.fmt("item", extra=("n", "item"))
@@ -184,7 +181,7 @@ class Join(RecordStep):
         self.name = p.name("as", self.list)
         self.produces = (self.name,)
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         items = r.get(self.list, self.spot)
         if not isinstance(items, list):
             return f"'{self.list}' is not a list"
@@ -196,13 +193,13 @@ class Join(RecordStep):
 class Pick(RecordStep):
     """`as` = list[index] (e.g. the correct choice's text from the label); an index out of range skips the record."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.list, self.index = p.field("list"), p.field("index")
         self.name = p.name("as", "picked")
         self.produces = (self.name,)
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         items, i = r.get(self.list, self.spot), r.get(self.index, self.spot)
         if not isinstance(items, list):
             return f"'{self.list}' is not a list"

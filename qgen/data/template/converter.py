@@ -9,7 +9,7 @@ One general converter instead of one script per data set ("give the keys and the
       choices: {each: "choice{n}"}   # choice0, choice1, … until one is missing, as a list
     options:                # defaults; `--set name=value` overrides; steps read them as $name
       lang: ja
-    steps:                  # run in order; see qgen.data.template_steps
+    steps:                  # run in order; see qgen.data.template.steps
       - clean: {fields: [question], lang: $lang}
     output:
       format: tsv           # tsv: id/source/target format strings | json (a list) | jsonl: `record:` key → format string
@@ -31,13 +31,15 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
+from typing import Any
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 from qgen.core.files import atomic_write
 from qgen.data.examples import Example
-from qgen.data.template_core import Format, Record, Spot, YDict, YList, load_yaml
-from qgen.data.template_input import SOURCES, SkipRecord, parse_fields, raw_records
-from qgen.data.template_steps import STEPS, Params, RunState
+from qgen.data.template import dataset_steps, steps  # noqa: F401  (importing them registers their steps in STEPS)
+from qgen.data.template.inputs import SOURCES, SkipRecord, parse_fields, raw_records
+from qgen.data.template.records import Format, Record, Spot, YDict, YList, load_yaml
+from qgen.data.template.step_base import STEPS, Params, RunState, Step
 from qgen.data.tsv import format_row
 
 OUTPUTS = ("tsv", "json", "jsonl")
@@ -47,7 +49,7 @@ SECTIONS = ("description", "input", "fields", "options", "steps", "output")
 class Template:
     """A loaded, checked conversion template. `convert(inputs)` runs it; `write(outputs)` writes the rows."""
 
-    def __init__(self, path, overrides: dict | None = None):
+    def __init__(self, path: PathArg, overrides: dict | None = None):
         self.path = Path(path)
         doc = load_yaml(self.path)
         spot = Spot(self.path, 1)
@@ -59,7 +61,7 @@ class Template:
         for key in ("input", "fields", "output"):
             if key not in doc:
                 raise spot.error(f"missing section '{key}'")
-        self.doc = doc
+        self.doc: YDict = doc
         self.description = str(doc.get("description") or "")
         self.options = self._options(doc.get("options"), overrides or {})
         self.source, self.records_path = self._input(doc["input"], spot.at(doc.line_of("input")))
@@ -70,7 +72,7 @@ class Template:
 
     # ---- loading -----------------------------------------------------------------------------------------------------
 
-    def _options(self, raw, overrides: dict) -> dict:
+    def _options(self, raw: object, overrides: dict) -> dict:
         raw = YDict() if raw is None else raw
         if not isinstance(raw, dict):
             raise Spot(self.path, self.doc.line_of("options")).error("options: expected a mapping name: default")
@@ -80,9 +82,9 @@ class Template:
                                  f"{', '.join(map(str, raw)) or 'none'})", path=self.path)
         return {**raw, **overrides}
 
-    def _input(self, raw, spot: Spot) -> tuple[str, str | None]:
+    def _input(self, raw: object, spot: Spot) -> tuple[str, str | None]:
         fmt, records = raw, None
-        if isinstance(raw, dict):
+        if isinstance(raw, YDict):
             extra = [k for k in raw if k not in ("format", "records")]
             if extra:
                 raise spot.at(raw.line_of(extra[0])).error(f"input: unknown key '{extra[0]}' (keys: format, records)")
@@ -93,7 +95,7 @@ class Template:
             raise spot.error("input.records (the path of the record list inside the document) is for json input")
         return fmt, records
 
-    def _steps(self, raw, spot: Spot, known: set[str]) -> list[tuple[object, object]]:
+    def _steps(self, raw: object, spot: Spot, known: set[str]) -> list[tuple[Step, bool]]:
         if raw is None:
             return []
         if not isinstance(raw, YList):
@@ -115,7 +117,7 @@ class Template:
             out.append((step, when))
         return out
 
-    def _output(self, raw, spot: Spot, known: set[str]) -> tuple[str, dict]:
+    def _output(self, raw: object, spot: Spot, known: set[str]) -> tuple[str, dict]:
         if not isinstance(raw, YDict):
             raise spot.error("output: expected a mapping with format and the format strings")
         fmt = raw.get("format")
@@ -148,7 +150,7 @@ class Template:
 
     # ---- running -----------------------------------------------------------------------------------------------------
 
-    def read(self, inputs, state: RunState) -> list[Record]:
+    def read(self, inputs: list[PathArg], state: RunState) -> list[Record]:
         """The input files' records with their fields read (records whose fields cannot be used are skipped)."""
         out = []
         for obj, where in raw_records(self.source, self.records_path, [Path(p) for p in inputs], state):
@@ -166,7 +168,7 @@ class Template:
                 out.append(record)
         return out
 
-    def convert(self, inputs) -> tuple[dict[str, list], RunState]:
+    def convert(self, inputs: list[PathArg]) -> tuple[dict[str, list], RunState]:
         """({"output": rows, "holdout": rows}, the run's skips and notes). Rows are Examples (tsv) or dicts."""
         state = RunState()
         records = self.read(inputs, state)
@@ -182,7 +184,7 @@ class Template:
                 rows[r.split].append(row)
         return rows, state
 
-    def _row(self, r: Record):
+    def _row(self, r: Record) -> Any:
         values = {k: (f(r.values, r) if isinstance(f, Format) else f) for k, f in self.out_fields.items()}
         if self.out_format != "tsv":
             return values
@@ -212,6 +214,6 @@ class Template:
         return counts
 
 
-def load_template(path, overrides: dict | None = None) -> Template:
+def load_template(path: PathArg, overrides: dict | None = None) -> Template:
     """The checked template at `path`, options overridden by `overrides` ({name: value})."""
     return Template(path, overrides)

@@ -1,16 +1,19 @@
 """What every step of a conversion template is built from: its parameters (`Params`, read through typed getters that
 name the template line), the `Step` / `RecordStep` classes, the registry `STEPS` the `@step(name)` decorator fills,
-and `RunState` (what a run collects besides records). The steps themselves are in qgen.data.template_steps (filters,
-text) and qgen.data.template_dataset_steps (the data-set rules).
+and `RunState` (what a run collects besides records). The steps themselves are in qgen.data.template.steps (filters,
+text) and qgen.data.template.dataset_steps (the data-set rules).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
 
+from qgen.core.errors import QgenInputError
 from qgen.data.skips import Skips
-from qgen.data.template_core import Format, Record, Spot, YDict
+from qgen.data.template.records import Format, Record, Spot, YDict
 
 LANGS = ("ja", "ko", "en")
 _REQUIRED = object()
@@ -31,23 +34,26 @@ class Params:
     """A step's parameters, read through typed getters that name the template line on a bad value; `done()` rejects
     any parameter the step did not read (a typo such as `feilds:` must not be silently ignored)."""
 
-    def __init__(self, step: str, raw, shorthand: str | None, spot: Spot, known: set[str], options: dict):
+    def __init__(self, step: str, raw: object, shorthand: str | None, spot: Spot, known: set[str], options: dict):
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
             if shorthand is None:
                 raise spot.error(f"step '{step}' takes a mapping of parameters")
             raw = {shorthand: raw}
-        self.step, self.raw, self.spot, self.known, self.options = step, raw, spot, known, options
+        self.raw: dict = raw
+        self.step, self.spot, self.known, self.options = step, spot, known, options
         self.read: set[str] = set()
 
     def spot_of(self, key: str) -> Spot:
+        """The parameter's own line when the YAML kept it, so an error points at the value."""
         return self.spot.at(self.raw.line_of(key)) if isinstance(self.raw, YDict) else self.spot
 
-    def error(self, key: str, message: str):
+    def error(self, key: str, message: str) -> QgenInputError:
+        """An error about parameter `key`, prefixed `step.key` so the user sees which one."""
         return self.spot_of(key).error(f"{self.step}.{key}: {message}")
 
-    def _resolve(self, key: str, value):
+    def _resolve(self, key: str, value: object) -> Any:
         if isinstance(value, list):
             return [self._resolve(key, v) for v in value]
         m = _OPTION_RE.fullmatch(value) if isinstance(value, str) else None
@@ -58,9 +64,11 @@ class Params:
         return self.options[m.group(1)]
 
     def keys(self) -> list[str]:
+        """The parameter names but `when` (read by the converter), for steps that take any names."""
         return [k for k in self.raw if k != "when"]
 
-    def get(self, key: str, default=_REQUIRED):
+    def get(self, key: str, default: Any = _REQUIRED) -> Any:
+        """The value with `$option` resolved, marked as read so `done()` can refuse the unread ones."""
         self.read.add(key)
         if key not in self.raw:
             if default is _REQUIRED:
@@ -68,13 +76,24 @@ class Params:
             return default
         return self._resolve(key, self.raw[key])
 
-    def text(self, key: str, default=_REQUIRED) -> str | None:
+    @overload
+    def text(self, key: str, default: str = ...) -> str: ...
+    @overload
+    def text(self, key: str, default: None) -> str | None: ...
+
+    def text(self, key: str, default: Any = _REQUIRED) -> str | None:
+        """A text value; anything else is an error naming the line."""
         value = self.get(key, default)
         if value is not None and not isinstance(value, str):
             raise self.error(key, f"expected text, got {value!r}")
         return value
 
-    def field(self, key: str, default=_REQUIRED) -> str | None:
+    @overload
+    def field(self, key: str, default: str = ...) -> str: ...
+    @overload
+    def field(self, key: str, default: None) -> str | None: ...
+
+    def field(self, key: str, default: Any = _REQUIRED) -> str | None:
         """A field name that must exist at this point of the template."""
         value = self.text(key, default)
         if value is not None and value not in self.known:
@@ -82,6 +101,7 @@ class Params:
         return value
 
     def fields(self, key: str) -> list[str]:
+        """One field name or a list of them, each known here: a typo fails when the template loads."""
         value = self.get(key)
         names = [value] if isinstance(value, str) else value
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
@@ -94,11 +114,17 @@ class Params:
     def name(self, key: str, default: str) -> str:
         """The name of a field this step creates."""
         value = self.text(key, default)
-        if not NAME_RE.fullmatch(value):
+        if value is None or not NAME_RE.fullmatch(value):
             raise self.error(key, f"{value!r} is not a field name (letters, digits, _)")
         return value
 
-    def integer(self, key: str, default=_REQUIRED, minimum: int | None = None) -> int | None:
+    @overload
+    def integer(self, key: str, default: int = ..., minimum: int | None = None) -> int: ...
+    @overload
+    def integer(self, key: str, default: None, minimum: int | None = None) -> int | None: ...
+
+    def integer(self, key: str, default: Any = _REQUIRED, minimum: int | None = None) -> int | None:
+        """An integer (a bool is not one, though Python says so), at least `minimum`."""
         value = self.get(key, default)
         if value is None and default is None:
             return None
@@ -108,22 +134,26 @@ class Params:
             raise self.error(key, f"must be at least {minimum}, got {value}")
         return value
 
-    def boolean(self, key: str, default=_REQUIRED) -> bool:
+    def boolean(self, key: str, default: Any = _REQUIRED) -> bool:
+        """true or false only: \"no\" or 0 are refused rather than guessed."""
         value = self.get(key, default)
         if not isinstance(value, bool):
             raise self.error(key, f"expected true or false, got {value!r}")
         return value
 
-    def choice(self, key: str, choices: tuple, default=_REQUIRED):
+    def choice(self, key: str, choices: tuple, default: Any = _REQUIRED) -> Any:
+        """One of `choices`; the error lists them."""
         value = self.get(key, default)
         if value not in choices:
             raise self.error(key, f"expected one of {', '.join(map(str, choices))}, got {value!r}")
         return value
 
     def fmt(self, key: str, extra: tuple[str, ...] = ()) -> Format:
+        """A format string checked now against the fields known here (plus the `extra` the step adds)."""
         return Format(self.get(key), self.spot_of(key), self.known | set(extra), f"{self.step}.{key}")
 
     def done(self) -> None:
+        """Refuse a parameter the step did not read: a misspelt one must not be silently ignored."""
         unknown = [k for k in self.raw if k not in self.read]
         if unknown:
             raise self.error(unknown[0], f"unknown parameter (this step takes: {', '.join(sorted(self.read))})")
@@ -139,6 +169,7 @@ class Step:
         self.spot = p.spot
 
     def run(self, records: list[Record], state: RunState) -> list[Record]:
+        """The records that go on (some steps need them all at once: unique, limit, holdout)."""
         raise NotImplementedError
 
 
@@ -146,7 +177,8 @@ class RecordStep(Step):
     """A step that looks at one record at a time: `one` changes it in place and returns None, or returns why the
     record is skipped."""
 
-    def run(self, records, state):
+    def run(self, records: list[Record], state: RunState) -> list[Record]:
+        """`one` on each record; the skipped ones are counted by reason, the rest go on in order."""
         out = []
         for r in records:
             reason = self.one(r)
@@ -157,16 +189,22 @@ class RecordStep(Step):
         return out
 
     def one(self, r: Record) -> str | None:
+        """Change `r` in place and return None, or return why it is skipped (counted by reason)."""
         raise NotImplementedError
 
 
 STEPS: dict[str, type[Step]] = {}
 
 
-def step(name: str):
-    def register(cls):
+_S = TypeVar("_S", bound=type[Step])
+
+
+def step(name: str) -> Callable[[_S], _S]:
+    """Class decorator: `steps:` entries name steps, so each class registers under its template name."""
+
+    def register(cls: _S) -> _S:
         STEPS[name] = cls
-        cls.step_name = name
+        cls.step_name = name  # type: ignore[attr-defined]
         return cls
 
     return register

@@ -1,6 +1,6 @@
 """The data-set rules a conversion template's `steps:` can name, reused from their modules rather than copied:
 `holdout`, `answer_in_body`, `context_window` and `highlight` (qgen.data.jsquad), `sample_choices` (qgen.data.quiz),
-`paraphrases` (qgen.data.korquad). Registered in qgen.data.template_step_base.STEPS like the other steps.
+`paraphrases` (qgen.data.korquad). Registered in qgen.data.template.step_base.STEPS like the other steps.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from qgen.data.jsquad import answer_in_body, highlight, holdout_split, sentence_
 from qgen.data.korquad import load_paraphrases, paraphrases_of
 from qgen.data.quiz import sample_choices
 from qgen.data.squad import SquadQuestion
-from qgen.data.template_core import Record, Spot
-from qgen.data.template_step_base import LANGS, RecordStep, Step, step
+from qgen.data.template.records import Record, Spot
+from qgen.data.template.step_base import LANGS, Params, RecordStep, RunState, Step, step
 
 
-def _as_question(r: Record, spot: Spot, context: str, answer: str = None, answer_start: str = None) -> SquadQuestion:
+def _as_question(r: Record, spot: Spot, context: str, answer: str | None = None,
+                 answer_start: str | None = None) -> SquadQuestion:
     """The record as the SquadQuestion that qgen.data.jsquad's functions take (only the fields they read are set)."""
     start = r.get(answer_start, spot) if answer_start else 0
     if isinstance(start, str) and start.strip().isdigit():  # CSV/TSV values are text
@@ -39,7 +40,7 @@ class Holdout(Step):
     context — to the holdout output (`--holdout-output`), by qgen.data.jsquad.holdout_split's seeded rule.
     `fraction: null` keeps everything in the main output."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         fraction = p.get("fraction")
         if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
@@ -50,7 +51,7 @@ class Holdout(Step):
         self.by = p.field("by", "context")
         self.lang = p.choice("lang", LANGS, "ja")
 
-    def run(self, records, state):
+    def run(self, records: list[Record], state: RunState) -> list[Record]:
         if self.fraction is None:
             return records
         proxies = []
@@ -73,19 +74,19 @@ class AnswerInBody(RecordStep):
     """JSQuAD: an answer_start inside the "TITLE [SEP]" prefix moves to the answer's first occurrence in the body
     (qgen.data.jsquad.answer_in_body); the summary says how many moved."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.context, self.answer = p.field("context", "context"), p.field("answer", "answer")
         self.answer_start = p.field("answer_start", "answer_start")
         self.moved = 0
 
-    def run(self, records, state):
+    def run(self, records: list[Record], state: RunState) -> list[Record]:
         self.moved = 0
         out = super().run(records, state)
         state.notes.append(f"moved {self.moved} answers from the title to the body")
         return out
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         try:
             q = _as_question(r, self.spot, self.context, self.answer, self.answer_start)
         except _Skip as e:
@@ -102,7 +103,7 @@ class ContextWindow(RecordStep):
     """`window: sentence` cuts the context to the sentence(s) holding the answer span (plus `neighbours` on each
     side), keeping "TITLE [SEP]" (qgen.data.jsquad.sentence_window); `full` leaves it whole."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.window = p.choice("window", ("full", "sentence"), "full")
         self.neighbours = p.integer("neighbours", 0, minimum=0)
@@ -111,10 +112,10 @@ class ContextWindow(RecordStep):
         self.context, self.answer = p.field("context", "context"), p.field("answer", "answer")
         self.answer_start = p.field("answer_start", "answer_start")
 
-    def run(self, records, state):
+    def run(self, records: list[Record], state: RunState) -> list[Record]:
         return records if self.window == "full" else super().run(records, state)
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         try:
             q = sentence_window(_as_question(r, self.spot, self.context, self.answer, self.answer_start),
                                 self.neighbours)
@@ -129,7 +130,7 @@ class Highlight(RecordStep):
     """`as` = the raw context with the answer span at answer_start wrapped as "<hl> answer <hl>", each piece
     normalised on its own (qgen.data.jsquad.highlight) — so give it the raw, not the cleaned, texts."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.context, self.answer = p.field("context", "context"), p.field("answer", "answer")
         self.answer_start = p.field("answer_start", "answer_start")
@@ -137,7 +138,7 @@ class Highlight(RecordStep):
         self.name = p.name("as", "highlighted")
         self.produces = (self.name,)
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         try:
             q = _as_question(r, self.spot, self.context, self.answer, self.answer_start)
             r.values[self.name] = highlight(q.context, q.answer_start, q.answer, self.lang)
@@ -151,7 +152,7 @@ class SampleChoices(RecordStep):
     """JAQKET: `n` choices = the answer and n-1 distinct other candidates, sampled with Random(f"{seed}:{key}")
     (qgen.data.quiz.sample_choices); `as` gets the choices, `label_as` the answer's position."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.answer, self.candidates = p.field("answer"), p.field("candidates")
         self.n, self.seed = p.integer("n", 5, minimum=2), p.integer("seed", 0)
@@ -159,7 +160,7 @@ class SampleChoices(RecordStep):
         self.name, self.label = p.name("as", "choices"), p.name("label_as", "label")
         self.produces = (self.name, self.label)
 
-    def one(self, r):
+    def one(self, r: Record) -> str | None:
         candidates = r.get(self.candidates, self.spot)
         if not isinstance(candidates, list):
             return f"'{self.candidates}' is not a list"
@@ -177,7 +178,7 @@ class Paraphrases(Step):
     [paraphrases]} (qgen.data.korquad's matching: the id first, else the normalised text; repeats dropped); the copy's
     id is formatted with `id` ({k} = 1, 2, …). `file: null` adds nothing."""
 
-    def __init__(self, p):
+    def __init__(self, p: Params):
         super().__init__(p)
         self.file = p.text("file")
         self.field = p.field("field", "question")
@@ -185,7 +186,7 @@ class Paraphrases(Step):
         self.lang = p.choice("lang", LANGS, "ko")
         self.id = p.fmt("id", extra=("k",))
 
-    def run(self, records, state):
+    def run(self, records: list[Record], state: RunState) -> list[Record]:
         if self.file is None:
             return records
         table = load_paraphrases(Path(self.file), self.lang)

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import load_json, load_records, read_text
 from qgen.data.squad import read_squad_files
-from qgen.data.template_core import Record, Spot, YDict
-from qgen.data.template_step_base import RunState
+from qgen.data.template.records import Record, Spot, YDict
+from qgen.data.template.step_base import RunState
 
 SOURCES = ("squad", "json", "jsonl", "csv", "tsv")
 SQUAD_FIELDS = ("id", "question", "answer", "answer_start", "context", "title")
@@ -25,7 +27,7 @@ class _Missing(Exception):
     """A dotted path that does not exist in a record: the part that was not found."""
 
 
-def _walk(obj, path: str):
+def _walk(obj: Any, path: str) -> Any:
     """The value at a dotted path: dict keys (a key with dots is tried whole first) and list indices."""
     if isinstance(obj, dict) and path in obj:
         return obj[path]
@@ -51,10 +53,11 @@ class FieldSpec:
     types: tuple[str, ...]
     spot: Spot
 
-    def read(self, obj, record: Record):
+    def read(self, obj: Any, record: Record) -> Any:
         """The value, or a SkipRecord; a missing key with `missing: error` is a template error naming the record."""
         try:
             if self.each is None:
+                assert self.path is not None  # parse_fields gives one of path and each
                 value = _walk(obj, self.path)
             else:
                 value, n = [], 0
@@ -67,7 +70,7 @@ class FieldSpec:
                         break
                     n += 1
         except _Missing:
-            key = self.path or self.each.format(n=0)
+            key = self.path if self.path is not None else str(self.each).format(n=0)
             if self.missing == "default":
                 return self.default
             if self.missing == "skip":
@@ -86,7 +89,7 @@ class SkipRecord(str):
     """A field value that means: skip the record for this reason."""
 
 
-def _is_type(value, name: str) -> bool:
+def _is_type(value: object, name: str) -> bool:
     if name == "list[str]":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if isinstance(value, bool) and name != "bool":
@@ -94,7 +97,7 @@ def _is_type(value, name: str) -> bool:
     return isinstance(value, _TYPES[name])
 
 
-def parse_fields(raw, spot: Spot, source: str) -> list[FieldSpec]:
+def parse_fields(raw: object, spot: Spot, source: str) -> list[FieldSpec]:
     """The `fields:` section, checked: one FieldSpec a named field."""
     if not isinstance(raw, YDict) or not raw:
         raise spot.error("fields: expected a mapping name: path")
@@ -129,7 +132,8 @@ def parse_fields(raw, spot: Spot, source: str) -> list[FieldSpec]:
     return out
 
 
-def raw_records(source: str, records_path: str | None, inputs: list[Path], state: RunState):
+def raw_records(source: str, records_path: str | None, inputs: list[Path],
+                state: RunState) -> Iterator[tuple[Any, str]]:
     """(raw record, where) of each input file, in the `input:` format (squad records as dicts of SQUAD_FIELDS)."""
     if source == "squad":
         questions, skips = read_squad_files(inputs)
@@ -154,7 +158,7 @@ def raw_records(source: str, records_path: str | None, inputs: list[Path], state
             yield from ((obj, f"{path} {unit} {n}") for n, obj in rows)
 
 
-def table_rows(path: Path, delimiter: str, state: RunState):
+def table_rows(path: Path, delimiter: str, state: RunState) -> Iterator[tuple[dict[str, str], str]]:
     """CSV/TSV rows as {header: value}; a row with another number of cells than the header is skipped."""
     reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter)
     try:

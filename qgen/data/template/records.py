@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from qgen.core import yaml_file
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 from qgen.data.jsonfile import read_text
 
 
@@ -28,7 +30,8 @@ class YDict(dict):
         self.line = line
         self.key_lines: dict = {}
 
-    def line_of(self, key) -> int:
+    def line_of(self, key: object) -> int:
+        """The key's line (the mapping's own when the key is absent): where an error about it points."""
         return self.key_lines.get(key, self.line)
 
 
@@ -41,6 +44,7 @@ class YList(list):
         self.item_lines: list[int] = []
 
     def line_of(self, index: int) -> int:
+        """The item's line (the sequence's own when out of range): where an error about it points."""
         return self.item_lines[index] if 0 <= index < len(self.item_lines) else self.line
 
 
@@ -48,7 +52,7 @@ class _Loader(yaml_file.SafeLoader):  # duplicate keys are checked below too, wh
     pass
 
 
-def _construct_map(loader, node):
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Iterator[YDict]:
     data = YDict(node.start_mark.line + 1)
     yield data
     loader.flatten_mapping(node)
@@ -62,7 +66,7 @@ def _construct_map(loader, node):
         data.key_lines[key] = key_node.start_mark.line + 1
 
 
-def _construct_seq(loader, node):
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Iterator[YList]:
     data = YList(node.start_mark.line + 1)
     yield data
     for item in node.value:
@@ -74,7 +78,7 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
-def load_yaml(path):
+def load_yaml(path: PathArg) -> Any:
     """The YAML document at `path` with YDict/YList containers; a syntax error names its line."""
     return yaml_file.load(read_text(path), path, _Loader)
 
@@ -87,9 +91,11 @@ class Spot:
     line: int | None = None
 
     def at(self, line: int | None) -> Spot:
+        """The same template, another line: each section and step reports its own."""
         return Spot(self.path, line)
 
     def error(self, message: str, record: Record | None = None) -> QgenInputError:
+        """The error to raise, naming this line and the record, so the user knows what to fix where."""
         return QgenInputError(message, path=self.path, line=self.line, record=record.label() if record else None)
 
 
@@ -107,10 +113,11 @@ class Record:
         return str(value) if isinstance(value, (str, int)) and str(value).strip() else self.where
 
     def label(self) -> str:
+        """Where the record came from and its id, for error messages."""
         ident = self.values.get("id")
         return f"{self.where} (id {ident!r})" if isinstance(ident, (str, int)) and str(ident).strip() else self.where
 
-    def get(self, name: str, spot: Spot):
+    def get(self, name: str, spot: Spot) -> Any:
         """The value of field `name`; a record without it (a step that was switched off made it) is an error."""
         try:
             return self.values[name]
@@ -119,7 +126,7 @@ class Record:
                              self) from None
 
 
-_ROOT_RE = re.compile(r"[^.\[]*")
+_ROOT_SEP = re.compile(r"[.\[]")  # `{a.b}` / `{a[0]}` name the field a
 
 
 class Format:
@@ -127,7 +134,7 @@ class Format:
     placeholder must name a field known at that point, so a typo is reported once, with its line, before any record
     is read."""
 
-    def __init__(self, text, spot: Spot, known, what: str):
+    def __init__(self, text: object, spot: Spot, known: set[str], what: str):
         self.spot, self.what = spot, what
         if not isinstance(text, str):
             raise spot.error(f"{what}: expected a format string, got {type(text).__name__}")
@@ -139,7 +146,7 @@ class Format:
         for _, name, spec, _ in parsed:
             if name is None:
                 continue
-            root = _ROOT_RE.match(name).group()
+            root = _ROOT_SEP.split(name, maxsplit=1)[0]
             if not root or root.isdigit():
                 raise spot.error(f"{what}: placeholder {{{name}}} must name a field")
             if root not in known:
