@@ -28,7 +28,7 @@ from qgen.cli.train import format_summary
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json, write_jsonl
-from qgen.core.threads import describe, set_threads
+from qgen.core.threads import describe
 from qgen.data.examples import read_examples
 from qgen.data.jsquad import convert, holdout_split
 from qgen.data.squad import read_squad
@@ -178,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                              field="--minutes")
     start = time.perf_counter()
     console.configure(args.verbose)  # no "Loading weights" bar for each of the three loads
-    threads = set_threads(args.threads)  # after the clock starts (it imports torch); 0: from the machine's load
+    from qgen.models.threads import set_threads  # torch: after the clock starts, so the time includes loading it
+
+    threads = set_threads(args.threads)  # 0: from the machine's load
     print(f"torch: {describe(args.threads, threads)}", file=sys.stderr)
     args.threads = threads
     out = args.output_dir

@@ -24,7 +24,6 @@ from qgen.core import console
 from qgen.core.console import PhaseTimer
 from qgen.core.constants import QG_TASKS
 from qgen.core.errors import QgenInputError
-from qgen.core.threads import set_threads
 from qgen.data.examples import Example
 from qgen.data.jsquad import build_source, window_context
 from qgen.data.tsv import clean
@@ -130,9 +129,11 @@ def run(args) -> int:
         if args.show_source:
             print(f"source: {source}", file=sys.stderr)
     timer = PhaseTimer(args.verbose)
+    from qgen.inference.generation import Generator  # torch + transformers: after every input check
+    from qgen.models.threads import set_threads  # torch, as above
+
     set_threads(args.threads)
     console.configure(args.verbose)
-    from qgen.inference.generation import Generator  # torch + transformers: after every input check
 
     timer.done("import")
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang)

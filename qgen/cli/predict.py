@@ -20,7 +20,7 @@ from qgen.core.console import progress
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json, write_jsonl
-from qgen.core.threads import auto_threads, describe, set_threads
+from qgen.core.threads import auto_threads, describe
 from qgen.data.examples import read_examples
 from qgen.data.jsquad import parse_qa_source, window_source
 from qgen.evaluation.records import evaluate_records, format_metrics, metrics_path, scales
@@ -209,9 +209,11 @@ def run(args) -> int:
     threads = args.threads or auto_threads()
     print(f"predicting {len(examples)} examples of {args.input} with {args.model} ({describe(args.threads, threads)})"
           ": loading it …", file=sys.stderr, flush=True)
+    from qgen.inference.generation import Generator  # torch + transformers: after every input check
+    from qgen.models.threads import set_threads  # torch, as above
+
     set_threads(threads)
     console.configure(args.verbose)
-    from qgen.inference.generation import Generator  # torch + transformers: after every input check
 
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang)
     if args.answer_spans:

@@ -23,7 +23,7 @@ from pathlib import Path
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
-from qgen.core.threads import THREADS_HELP, auto_threads, check_threads, describe, set_threads
+from qgen.core.threads import THREADS_HELP, auto_threads, check_threads, describe
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
 from qgen.inference.loader import load_inference_model
@@ -195,8 +195,10 @@ def run_quiz(s: QuizSettings, progress: bool = False) -> QuizResult:
     if progress:
         print(f"quiz: {n} questions in {len(files)} file(s); loading {s.model} ({describe(s.threads, threads)}) …",
               file=sys.stderr, flush=True)
+    from qgen.models.threads import set_threads  # torch: the settings and their checks stay torch-free
+    from qgen.quiz.scoring import QuizScorer  # torch, as above
+
     set_threads(threads)
-    from qgen.quiz.scoring import QuizScorer  # torch: the settings and their checks stay torch-free
 
     model, tok, adapter, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype)
     scorer = QuizScorer(model, tok, adapter, s.scoring, prompt_style=s.prompt_style, template=template,

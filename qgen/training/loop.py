@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 from qgen.core.files import pause_point
-from qgen.core.threads import describe, set_threads
+from qgen.core.threads import describe
+from qgen.models.threads import set_threads
 from qgen.training import batching, checkpoint, losses, packing, precision, schedule
 from qgen.training import model_setup as setup
 from qgen.training.distributed import ddp as distributed
