@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = _train(args, train_tsv, valid_tsv, texts)
     print(format_summary(summary))
     print(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s "
-          f"({summary['steps'] / max(summary['train_seconds'], 1e-9):.2f} steps/s, {threads} torch threads)")
+          f"({summary['steps'] / max(summary['train_seconds'], 1e-9):.2f} steps/s, torch on {threads} "
+          f"thread{'s' if threads > 1 else ''})")
     after, rows, examples = predict_and_score(summary["best_dir"], test_tsv, out / "predictions.jsonl")
     write_report(out / "report.html", args.model, before, before_rows, after, examples)
     _print_results(before, after, rows, "from scratch" if scratch else "after fine-tuning")
