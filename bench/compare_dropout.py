@@ -39,7 +39,7 @@ def run(args, files, fast: bool, seed: int) -> dict:
                      "eval_steps": args.steps // 4, "log_steps": 50, "label_smoothing": 0.0, "seed": seed,
                      "fast_dropout": fast, "overwrite": True})  # the bench's own scratch run: a rerun starts over
     seconds = time.perf_counter() - started
-    scores, _ = predict_and_score(summary["best_dir"], test_tsv, out / "predictions.jsonl")
+    scores, _, _ = predict_and_score(summary["best_dir"], test_tsv, out / "predictions.jsonl")
     return {"dropout": "gap" if fast else "torch", "seed": seed, "train_s": round(seconds, 1),
             "best_valid_loss": round(summary["best_metric"], 4), "bleu": round(scores["bleu"], 2),
             "rougeL": round(scores["rougeL"], 4)}

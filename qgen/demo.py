@@ -179,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
                              field="--minutes")
     start = time.perf_counter()
     console.configure(args.verbose)  # no "Loading weights" bar for each of the three loads
-    from qgen.models.threads import set_threads  # torch: only once the inputs are checked
+    from qgen.models.threads import set_threads  # torch: after the clock starts, so the time includes loading it
 
-    threads = set_threads(args.threads)  # after the clock starts (it imports torch); 0: from the machine's load
+    threads = set_threads(args.threads)  # 0: from the machine's load
     print(f"torch: {describe(args.threads, threads)}", file=sys.stderr)
     args.threads = threads
     out = args.output_dir
@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = _train(args, train_tsv, valid_tsv, texts)
     print(format_summary(summary))
     print(f"trained {summary['steps']} steps in {summary['train_seconds']:.0f} s "
-          f"({summary['steps'] / max(summary['train_seconds'], 1e-9):.2f} steps/s, {threads} torch threads)")
+          f"({summary['steps'] / max(summary['train_seconds'], 1e-9):.2f} steps/s, torch on {threads} "
+          f"thread{'s' if threads > 1 else ''})")
     after, rows, examples = predict_and_score(summary["best_dir"], test_tsv, out / "predictions.jsonl")
     write_report(out / "report.html", args.model, before, before_rows, after, examples)
     _print_results(before, after, rows, "from scratch" if scratch else "after fine-tuning")

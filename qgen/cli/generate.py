@@ -129,11 +129,11 @@ def run(args) -> int:
         if args.show_source:
             print(f"source: {source}", file=sys.stderr)
     timer = PhaseTimer(args.verbose)
-    from qgen.models.threads import set_threads  # torch: only once the inputs are checked
+    from qgen.inference.generation import Generator  # torch + transformers: after every input check
+    from qgen.models.threads import set_threads  # torch, as above
 
     set_threads(args.threads)
     console.configure(args.verbose)
-    from qgen.inference.generation import Generator  # torch + transformers: after every input check
 
     timer.done("import")
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang,

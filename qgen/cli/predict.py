@@ -236,11 +236,11 @@ def run(args) -> int:
     threads = args.threads or auto_threads()
     print(f"predicting {len(examples)} examples of {args.input} with {args.model} ({describe(args.threads, threads)})"
           ": loading it …", file=sys.stderr, flush=True)
-    from qgen.models.threads import set_threads  # torch: only once the inputs are checked
+    from qgen.inference.generation import Generator  # torch + transformers: after every input check
+    from qgen.models.threads import set_threads  # torch, as above
 
     set_threads(threads)
     console.configure(args.verbose)
-    from qgen.inference.generation import Generator  # torch + transformers: after every input check
     from qgen.models.formats.seq2seq import cut_note  # as above
 
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang,

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         line += f"\twithout retrieval {o['first_pass']['accuracy']:.4f}\tretrieval rate {rv['rate']:.3f}"
     print(line)
     if chance_note(o["final"]):
-        print(f"note: {chance_note(o['final'])}")
+        print(f"note: {chance_note(o['final'])}", file=sys.stderr)
     print(f"wrote {', '.join(p.name for p in written)} to {args.output_dir}")
     return 0
 

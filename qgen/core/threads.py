@@ -6,7 +6,8 @@ and a T5 training step ran 2.6x slower with torch's 2 threads than with 1 on a l
 the side-by-side figures are in the README, "CPU threads"). So `0` (every command's default) means: the cores this
 process may use minus the other work the 1-minute load average shows, at least 1 — all cores on an idle machine,
 1 on a busy one. The load is read once, when the command starts (before it adds its own). OMP_NUM_THREADS, when set,
-is taken as the user's choice (torchrun sets it to 1 per process).
+is taken as the user's choice (torchrun sets it to 1 per process). No torch here (evaluation uses the rule for its
+worker processes); qgen.models.threads.set_threads applies it to torch.
 """
 
 from __future__ import annotations

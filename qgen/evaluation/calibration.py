@@ -144,9 +144,11 @@ def chance_note(block: dict) -> str | None:
     """The note printed beside the figures of a summary at chance (see `at_chance`), else None."""
     if not block.get("at_chance"):
         return None
-    return (f"at chance: accuracy {block['accuracy']:.3f} and mean confidence {block['mean_confidence']:.3f} against "
-            f"{block['chance_accuracy']:.3f} for guessing among the choices; the low ECE / Brier of a scorer that "
-            "knows nothing say only that it says so")
+    head = (f"at chance: accuracy {block['accuracy']:.3f} and mean confidence {block['mean_confidence']:.3f} against "
+            f"{block['chance_accuracy']:.3f} for guessing among the choices")
+    if block["mean_confidence"] <= block["chance_accuracy"] + CHANCE_CONFIDENCE_MARGIN:
+        return head + "; a low ECE / Brier here says only that a scorer which knows nothing says so"
+    return head + f" (n={block['n']}): the accuracy does not tell this scorer from guessing"
 
 
 def plot_reliability(path: PathArg, conf: ArrayLike, correct: ArrayLike, title: str = "", n_bins: int = N_BINS) -> None:

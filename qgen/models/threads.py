@@ -1,5 +1,4 @@
-"""Applying a thread count to torch: the count itself (auto from the machine's load, or the user's) is decided in
-qgen.core.threads, which stays free of torch so that evaluation and --help never import it."""
+"""torch's CPU threads set by the rule of qgen.core.threads (0 = the cores the machine's load leaves free)."""
 
 from __future__ import annotations
 

@@ -216,10 +216,10 @@ def run_quiz(s: QuizSettings, progress: bool = False) -> QuizResult:
     if progress:
         print(f"quiz: {n} questions in {len(files)} file(s); loading {s.model} ({describe(s.threads, threads)}) …",
               file=sys.stderr, flush=True)
-    from qgen.models.threads import set_threads  # torch: only once the inputs are checked
+    from qgen.models.threads import set_threads  # torch: the settings and their checks stay torch-free
+    from qgen.quiz.scoring import QuizScorer  # torch, as above
 
     set_threads(threads)
-    from qgen.quiz.scoring import QuizScorer  # torch: the settings and their checks stay torch-free
 
     model, tok, adapter, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype,
                                                  s.trust_remote_code)
