@@ -12,18 +12,23 @@ PY=${PYTHON:-python}
 export PYTHONPATH=$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export QGEN_DATA_DIR=${QGEN_DATA_DIR:-$PWD/../shared/data}
 if [[ "${1:-}" == "--cpu-smoke" ]]; then
-  MODE=(--shrink --steps 1); PREC_HALF=fp32; PREC_BF=fp32
+  MODE=(--shrink --steps 1); PREC_HALF=fp32; PREC_BF=fp32; ROW_TIMEOUT=${ROW_TIMEOUT:-900}
   echo "# gpu_check --cpu-smoke: the GPU script's steps on the CPU, two-layer stand-ins (no CUDA figures)"
 else
   $PY -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else "error: no CUDA device (use --cpu-smoke)")'
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  MODE=(--steps 5); PREC_HALF=fp16; PREC_BF=bf16
+  MODE=(--steps 3); PREC_HALF=fp16; PREC_BF=bf16; ROW_TIMEOUT=${ROW_TIMEOUT:-100}
+  # the stand-ins first, in parallel, outside the rows' time limits (about a minute each on 16 cores)
+  for like in sonoisa/t5-base-japanese cyberagent/open-calm-1b; do
+    [[ -f runs/like/${like#*/}/config.json ]] || $PY -m qgen.cli build-model --like "$like" --output "runs/like/${like#*/}" &
+  done
+  wait
 fi
 $PY -c 'import torch, transformers, peft, bitsandbytes as b; print("torch", torch.__version__, "transformers",
 transformers.__version__, "peft", peft.__version__, "bitsandbytes", b.__version__)'
 OUT=runs/gpu_check.jsonl
 rm -f "$OUT"
-row() { echo; echo "### $*"; timeout 150 $PY bench/real_size.py "${MODE[@]}" --json "$OUT" "$@" || echo "row failed or timed out: $*"; }
+row() { echo; echo "### $*"; timeout "$ROW_TIMEOUT" $PY bench/real_size.py "${MODE[@]}" --json "$OUT" "$@" || echo "row failed or timed out: $*"; }
 row --rows t5-base --precision "$PREC_BF"
 row --rows t5-base --precision "$PREC_HALF"
 row --rows open-calm-1b --precision "$PREC_BF"

@@ -63,7 +63,7 @@ def recipe_settings(path: str) -> dict:
     return {k: v for k, v in flat.items() if k not in DROP}
 
 
-# --shrink: the same architectures two layers deep and 64 wide with a 1,000-token vocabulary (a minute on the CPU):
+# --shrink: the same architectures two layers deep and 64 wide with a 3,000-token vocabulary (a minute on the CPU):
 # checks every step of this script and of bench/gpu_check.sh without the real sizes
 SHRINK = {
     "t5": {"d_model": 64, "d_kv": 16, "d_ff": 128, "num_layers": 2, "num_decoder_layers": 2, "num_heads": 4},
@@ -82,7 +82,7 @@ def stand_in(like: str, shrink: bool = False) -> Path:
     from qgen.models.stand_ins import LIKE, local_texts
 
     texts = local_texts(DATA, LIKE[like], max_chars=200_000)
-    return build_like(like, LIKE_DIR.with_name("like-shrunk") / like.split("/")[-1], texts, vocab_size=1000,
+    return build_like(like, LIKE_DIR.with_name("like-shrunk") / like.split("/")[-1], texts, vocab_size=3000,
                       config_overrides=SHRINK[recorded_config(like)["model_type"]])
 
 
@@ -154,6 +154,85 @@ def baseline_rss_mib() -> float:
     return float(res.stdout.strip().splitlines()[-1])
 
 
+GEN = {"rows": 32, "batch": 16, "beams": 4, "new_tokens": 64}
+
+
+def gen_worker(side: str, model_dir: str, tsv: str, out: str) -> int:
+    """One generation run in this process: qgen's predict.py, or HF `generate` on the same sources in the same
+    batches; prints {"wall", "generate", "rss_mib", "outputs"} (wall: process start to end, loading included)."""
+    t0 = time.perf_counter()
+    if side == "qgen":
+        from qgen.cli.predict import main as predict
+
+        predict(["--model", model_dir, "--input", tsv, "--output", out, "--batch-size", str(GEN["batch"]),
+                 "--num-beams", str(GEN["beams"]), "--max-new-tokens", str(GEN["new_tokens"])])
+        outputs = [json.loads(line)["prediction"] for line in Path(out).read_text(encoding="utf-8").splitlines()]
+        t_gen = None
+    else:
+        import torch
+        import transformers as tf
+
+        tf.logging.set_verbosity_error()
+        tok = tf.AutoTokenizer.from_pretrained(model_dir)
+        model = tf.AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+        sources = [line.split("\t")[1] for line in Path(tsv).read_text(encoding="utf-8").splitlines()]
+        outputs, t1 = [], time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, len(sources), GEN["batch"]):
+                enc = tok(sources[i:i + GEN["batch"]], return_tensors="pt", padding=True, truncation=True,
+                          max_length=512)
+                ids = model.generate(**enc, num_beams=GEN["beams"], max_new_tokens=GEN["new_tokens"])
+                outputs += tok.batch_decode(ids, skip_special_tokens=True)
+        t_gen = time.perf_counter() - t1
+    print(json.dumps({"wall": time.perf_counter() - t0, "generate": t_gen, "outputs": outputs,
+                      "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    return 0
+
+
+def generation_row(rounds: int, shrink: bool) -> None:
+    """t5-base generation: predict.py (batched, beam 4) against HF `generate` (batched), alternating processes."""
+    model_dir = stand_in("sonoisa/t5-base-japanese", shrink)
+    with tempfile.TemporaryDirectory(prefix="qgen-real-gen-") as tmp:
+        tsv = prepare_rows("jsquad-aqg", GEN["rows"], Path(tmp))
+        print(f"\n## generation: t5-base stand-in, {GEN['rows']} JSQuAD sources, batch {GEN['batch']}, beam "
+              f"{GEN['beams']}, {GEN['new_tokens']} new tokens at most (random weights: most run to the limit)",
+              flush=True)
+        for r in range(rounds):
+            for side in ("qgen", "hf"):
+                res = subprocess.run([sys.executable, __file__, "--gen-worker", side, "--model-dir", str(model_dir),
+                                      "--train", str(tsv), "--out", str(Path(tmp) / f"{side}.jsonl")],
+                                     capture_output=True, text=True)
+                if res.returncode:
+                    print(f"  {side}: FAILED\n{res.stderr[-1500:]}", flush=True)
+                    continue
+                m = json.loads(res.stdout.strip().splitlines()[-1])
+                gen = f"generate {m['generate']:6.1f} s  " if m["generate"] is not None else ""
+                print(f"  round {r + 1} {side:4s} wall {m['wall']:6.1f} s  {gen}peak RSS {m['rss_mib']:7,.0f} MiB  "
+                      f"mean output {sum(map(len, m['outputs'])) / max(len(m['outputs']), 1):.0f} chars  "
+                      f"load {os.getloadavg()[0]:.2f}", flush=True)
+
+
+def sizes(baseline: float) -> None:
+    """What each model needs to train, from the memory model: full fine-tuning, LoRA and QLoRA (r 8 on the attention
+    projections), batch 8 of 512 tokens (targets 64), fp32 on the CPU and bf16 autocast on a GPU (no libraries)."""
+    from qgen.models.stand_ins import LIKE, config_for
+    from qgen.training import memory
+
+    rows = [(512, 64)] * 8
+    setups = {"full": {}, "LoRA": {"lora_r": 8}, "QLoRA": {"lora_r": 8, "quantization": "4bit"},
+              "QLoRA+ckpt": {"lora_r": 8, "quantization": "4bit", "gradient_checkpointing": True}}
+    print(f"| model | parameters | " + " | ".join(f"{k} CPU fp32 / GPU bf16 (GiB)" for k in setups) + " |")
+    print("| --- | ---: | " + " | ".join("---:" for _ in setups) + " |")
+    for name in LIKE:
+        config = config_for(name)
+        cells = []
+        for extra in setups.values():
+            cpu = memory.estimate(config, {"batch_size": 8, **extra}, rows, baseline_mib=baseline)
+            gpu = memory.estimate(config, {"batch_size": 8, "precision": "bf16", **extra}, rows)
+            cells.append(f"{cpu['total_mib'] / 1024:.1f} / {gpu['total_mib'] / 1024:.1f}")
+        print(f"| {name} | {cpu['parameters'] / 1e6:,.0f}M | " + " | ".join(cells) + " |")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", default=",".join(ROWS), help="comma-separated: " + ", ".join(ROWS))
@@ -161,14 +240,25 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=1, help="alternating qgen / HF rounds")
     p.add_argument("--no-hf", action="store_true", help="qgen only")
     p.add_argument("--memory-only", action="store_true", help="print the memory model of each row, train nothing")
+    p.add_argument("--sizes", action="store_true", help="print what every --like model needs (README's Sizes table)")
+    p.add_argument("--generation", action="store_true", help="also the t5-base generation row (predict.py vs generate)")
+    p.add_argument("--gen-worker", default="", help=argparse.SUPPRESS)
+    p.add_argument("--model-dir", default="", help=argparse.SUPPRESS)
+    p.add_argument("--train", default="", help=argparse.SUPPRESS)
+    p.add_argument("--out", default="", help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, help="append each row's result to this JSON-lines file")
     p.add_argument("--precision", default="fp32", help="fp32 (the CPU) | bf16 | fp16 (a GPU: bench/gpu_check.sh)")
     p.add_argument("--qgen-extra", default="{}", help='JSON of settings for both sides, e.g. \'{"compile": true}\'')
     p.add_argument("--shrink", action="store_true", help="two-layer, 64-wide stand-ins: a quick check of the script")
     args = p.parse_args()
+    if args.gen_worker:
+        return gen_worker(args.gen_worker, args.model_dir, args.train, args.out)
     from qgen.training import memory
 
     base = baseline_rss_mib()
+    if args.sizes:
+        sizes(base)
+        return 0
     print(f"# real_size: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, K={args.steps}, rounds={args.rounds}, "
           f"load {os.getloadavg()[0]:.2f}, import-only RSS {base:.0f} MiB", flush=True)
     for key in [r for r in args.rows.split(",") if r]:
@@ -224,6 +314,8 @@ def main() -> int:
             if args.json:
                 with args.json.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(summary) + "\n")
+    if args.generation:
+        generation_row(args.rounds, args.shrink)
     print(f"# done, load {os.getloadavg()[0]:.2f}, parent peak RSS "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0

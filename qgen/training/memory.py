@@ -37,7 +37,7 @@ def estimate(model_dir, spec: dict, lengths: list[tuple[int, int]], side: str = 
 
     from qgen.models.lora import default_target_modules
 
-    config = tf.AutoConfig.from_pretrained(model_dir)
+    config = model_dir if isinstance(model_dir, tf.PretrainedConfig) else tf.AutoConfig.from_pretrained(model_dir)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     cls = tf.AutoModelForSeq2SeqLM if seq2seq else tf.AutoModelForCausalLM
     with torch.device("meta"):
@@ -107,8 +107,9 @@ def estimate(model_dir, spec: dict, lengths: list[tuple[int, int]], side: str = 
         else:
             act = layers * per_layer
         logit_rows = n_targets if side == "qgen" and spec.get("target_logits", True) else b * t_in
-    act = act * FP32
-    logits = 2 * logit_rows * vocab * FP32  # log-softmax output and its gradient
+    half = spec.get("precision", "fp32") in ("bf16", "fp16")  # autocast: fp32 weights, 16-bit activations
+    act = act * (2 if half else FP32)
+    logits = 2 * logit_rows * vocab * FP32  # log-softmax output and its gradient (fp32 under autocast too)
     dequant = max((i * o for n, (i, o) in linears.items() if n not in head), default=0) * FP32 if quant != "none" else 0
     mib = {"libraries": baseline_mib, "weights": weights / MIB, "optimizer": optim / MIB, "gradients": grads / MIB,
            "activations": act / MIB, "logits": logits / MIB, "dequant": dequant / MIB}
