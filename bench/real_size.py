@@ -221,7 +221,7 @@ def sizes(baseline: float) -> None:
     rows = [(512, 64)] * 8
     setups = {"full": {}, "LoRA": {"lora_r": 8}, "QLoRA": {"lora_r": 8, "quantization": "4bit"},
               "QLoRA+ckpt": {"lora_r": 8, "quantization": "4bit", "gradient_checkpointing": True}}
-    print(f"| model | parameters | " + " | ".join(f"{k} CPU fp32 / GPU bf16 (GiB)" for k in setups) + " |")
+    print("| model | parameters | " + " | ".join(f"{k} CPU fp32 / GPU bf16 (GiB)" for k in setups) + " |")
     print("| --- | ---: | " + " | ".join("---:" for _ in setups) + " |")
     for name in LIKE:
         config = config_for(name)
