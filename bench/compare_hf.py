@@ -65,6 +65,7 @@ class Clock:
 
         self.first = self.last = None
         self.steps = 0
+        self.target = 1 << 30  # optimizer steps of the run when known (--spec: max_steps)
 
         def fwd(module, args):
             if self.first is None and module.training and hasattr(module, "config"):  # the model, before its parts
@@ -78,6 +79,27 @@ class Clock:
 
         torch.nn.modules.module.register_module_forward_pre_hook(fwd)
         register_optimizer_step_post_hook(step)
+
+
+class RssPhases:
+    """Peak RSS of each phase, sampled every 20 ms from /proc: load (before the first training forward), loop (to the
+    last optimizer step), end (saving, exit): which phase sets a run's peak."""
+
+    def __init__(self, clock: Clock):
+        import threading
+
+        self.peak = {"load": 0.0, "loop": 0.0, "end": 0.0}
+        page = os.sysconf("SC_PAGE_SIZE")
+
+        def sample():
+            while True:
+                with open("/proc/self/statm") as f:
+                    rss = int(f.read().split()[1]) * page / 2**20
+                phase = "load" if clock.first is None else "loop" if clock.steps < clock.target else "end"
+                self.peak[phase] = max(self.peak[phase], rss)
+                time.sleep(0.02)
+
+        threading.Thread(target=sample, daemon=True).start()
 
 
 def adapter_for(model_dir: str, kind: str):
@@ -170,6 +192,9 @@ def worker(args) -> int:
 
     logging.disable(logging.WARNING)
     clock = Clock()
+    if args.spec:
+        clock.target = json.loads(args.spec).get("max_steps") or clock.target
+    phases = RssPhases(clock)
     work = Path(args.work)
     with open(os.devnull, "w") as devnull:
         saved = os.dup(1), os.dup(2)
@@ -203,7 +228,7 @@ def worker(args) -> int:
     if torch is not None and torch.cuda.is_available():  # a GPU run (bench/gpu_check.sh): its peak too
         extra = {**(extra or {}), "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20}
     print(json.dumps({"startup": clock.first - T_PROCESS, "loop": clock.last - clock.first, "steps": clock.steps,
-                      "rss_mib": rss, **(extra or {})}))
+                      "rss_mib": rss, "rss_phases": phases.peak, **(extra or {})}))
     return 0
 
 

@@ -139,6 +139,8 @@ def run_worker(name: str, spec: dict, work: Path, kind: str) -> dict:
 def _skips(m: dict, spec: dict) -> str:
     """Non-finite steps skipped (qgen: its own count; HF: optimizer steps the GradScaler did not take)."""
     gpu = f"GPU peak {m['gpu_peak_mib']:,.0f} MiB  " if "gpu_peak_mib" in m else ""
+    if "rss_phases" in m:  # where the peak is: loading, the steps, or saving at the end
+        gpu += "(load/loop/end " + "/".join(f"{v:,.0f}" for v in m["rss_phases"].values()) + ")  "
     if "skipped_steps" in m:
         return f"{gpu}skipped {m['skipped_steps']}  "
     if "global_steps" in m:
