@@ -124,6 +124,10 @@ def run_qgen(args, work: Path) -> dict | None:
     train(conf)
 
 
+HF_OPTIM = {"adamw8bit": {"optim": "adamw_bnb_8bit"}, "paged_adamw8bit": {"optim": "paged_adamw_8bit"},
+            "sgd": {"optim": "sgd"}}  # adamw: HF's default (fused torch AdamW), as qgen's
+
+
 def run_hf_spec(args, work: Path, group: bool) -> dict:
     """The HF Trainer on the model qgen's own setup loads for the config in --spec (see the module docstring)."""
     import torch
@@ -146,7 +150,7 @@ def run_hf_spec(args, work: Path, group: bool) -> dict:
         output_dir=str(work / "hf-out"), per_device_train_batch_size=cfg.data.batch_size, learning_rate=o.lr,
         num_train_epochs=o.epochs, max_steps=o.max_steps or -1, weight_decay=o.weight_decay,
         max_grad_norm=o.max_grad_norm, lr_scheduler_type=o.scheduler, warmup_steps=o.warmup_steps or o.warmup_ratio,  # < 1: a ratio
-        gradient_accumulation_steps=o.grad_accum, save_strategy="no", eval_strategy="no", report_to=[],
+        gradient_accumulation_steps=o.grad_accum, **HF_OPTIM.get(o.optimizer, {}), save_strategy="no", eval_strategy="no", report_to=[],
         dataloader_num_workers=0, logging_steps=10, use_cpu=not torch.cuda.is_available(), seed=cfg.run.seed,
         disable_tqdm=True, train_sampling_strategy="group_by_length" if group else "random",
         bf16=cfg.model.precision == "bf16", fp16=cfg.model.precision == "fp16", torch_compile=cfg.run.compile)

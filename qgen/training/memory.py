@@ -65,7 +65,11 @@ def estimate(model_dir, spec: dict, lengths: list[tuple[int, int]], side: str = 
         weights = params * FP32
     weights += trainable * FP32 if r else 0  # the LoRA matrices themselves
     grads = trainable * FP32
-    optim = 2 * trainable * FP32 if spec.get("optimizer", "adamw") == "adamw" else trainable * FP32
+    optimizer = spec.get("optimizer", "adamw")
+    if optimizer.endswith("adamw8bit"):  # two 8-bit moments, an fp32 scale per 256 (tensors under 4,096: fp32 moments)
+        optim = 2 * trainable * (1 + FP32 / 256)
+    else:
+        optim = (2 if optimizer == "adamw" else 1) * trainable * FP32
 
     batch = int(spec.get("batch_size", 16))
     rows = sorted(lengths, key=lambda x: -x[0])[:batch]

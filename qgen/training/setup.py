@@ -51,6 +51,15 @@ def validate(cfg: C.TrainConfig) -> None:
     _choice(m.precision, precision.PRECISIONS, "precision")
     _choice(o.scheduler, schedule.SCHEDULERS, "scheduler")
     _choice(o.optimizer, schedule.OPTIMIZERS, "optimizer")
+    if o.optimizer in schedule.EIGHT_BIT:
+        try:
+            import bitsandbytes  # noqa: F401 — checked here so a missing package is one line, not a traceback
+        except ImportError:
+            raise QgenInputError(f"{o.optimizer} needs bitsandbytes (pip install bitsandbytes)",
+                                 field="optimizer") from None
+        if o.optimizer.startswith("paged") and not torch.cuda.is_available():
+            raise QgenInputError("paged_adamw8bit pages GPU memory: it needs CUDA (use adamw8bit on the CPU)",
+                                 field="optimizer")
     _choice(r.loss, losses.names(), "loss")
     _choice(r.metric, list(METRICS), "metric")
     for group, name, low in ((d, "batch_size", 1), (d, "valid_batch_size", 1), (o, "grad_accum", 1),
