@@ -106,7 +106,7 @@ def write_tokenizer(convention: str, texts: list[str], out: Path, vocab_size: in
     """
     out = Path(out)
     if convention == "opencalm":
-        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+        from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # as spm
 
         tok = Tokenizer(models.BPE())
         tok.normalizer = normalizers.NFC()

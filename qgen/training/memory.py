@@ -10,6 +10,10 @@ a step are freed before the next forward) + the interpreter and libraries (`base
 
 from __future__ import annotations
 
+import torch
+
+from qgen.models.lora import default_target_modules
+
 MIB = 2**20
 FP32 = 4
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit absmax per 64 + fp32 second-level constants per 256 blocks
@@ -17,8 +21,6 @@ NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit absmax per 64 +
 
 def _linear_shapes(model) -> dict[str, tuple[int, int]]:
     """name -> (in, out) of every linear layer (nn.Linear and GPT-2's Conv1D)."""
-    import torch
-
     out = {}
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear):
@@ -32,10 +34,7 @@ def estimate(model_dir, spec: dict, lengths: list[tuple[int, int]], side: str = 
              baseline_mib: float = 0.0) -> dict:
     """Memory of training `spec` (a flat qgen config) on rows of (input tokens, target tokens); `side` "qgen" or "hf"
     (the HF Trainer: full logits, torch's attention). Returns parameters, trainable parameters, components in MiB."""
-    import torch
-    import transformers as tf
-
-    from qgen.models.lora import default_target_modules
+    import transformers as tf  # transformers (~1 s): only when a model is estimated
 
     config = model_dir if isinstance(model_dir, tf.PretrainedConfig) else tf.AutoConfig.from_pretrained(model_dir)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
