@@ -221,7 +221,7 @@ def sizes(baseline: float) -> None:
     from qgen.training import memory
 
     rows = [(512, 64)] * 8
-    setups = {"full": {}, "LoRA": {"lora_r": 8}, "QLoRA": {"lora_r": 8, "quantization": "4bit"},
+    setups = {"full": {}, "full, 8-bit Adam": {"optimizer": "adamw8bit"}, "LoRA": {"lora_r": 8}, "QLoRA": {"lora_r": 8, "quantization": "4bit"},
               "QLoRA+ckpt": {"lora_r": 8, "quantization": "4bit", "gradient_checkpointing": True}}
     print("| model | parameters | " + " | ".join(f"{k} CPU fp32 / GPU bf16 (GiB)" for k in setups) + " |")
     print("| --- | ---: | " + " | ".join("---:" for _ in setups) + " |")

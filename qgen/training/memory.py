@@ -1,10 +1,10 @@
 """A memory model of one training run: weights + gradients + optimiser state + activations, before running it.
 
 Counted from the model's config on the meta device (no memory) and the lengths of the batch that pads longest (with
-length grouping, the peak step). Activations are counted as the tensors autograd keeps per layer in fp32 (Korthikanti
-et al. 2022's accounting, for CPU attention: SDPA keeps no score matrix, eager attention with dropout keeps two plus a
-mask); logits as the log-softmax and its gradient over the rows the loss projects (qgen: target rows only for causal
-models; HF: every row). The peak is weights + optimiser state + the larger of activations and gradients (gradients of
+length grouping, the peak step). Activations are the bytes of the tensors autograd saves for the backward, traced
+(saved_tensors_hooks) through a forward of the real architecture at that batch's shape on the meta device, LoRA and
+gradient checkpointing applied (checkpointing: the saved layer inputs plus one layer recomputed); the logits apart, as
+the log-softmax and its gradient over the rows the loss projects (qgen: target rows only; HF: every row). The peak is weights + optimiser state + the larger of activations and gradients (gradients of
 a step are freed before the next forward) + the interpreter and libraries (`baseline_mib`, measured by the caller).
 """
 
@@ -76,42 +76,16 @@ def estimate(model_dir, spec: dict, lengths: list[tuple[int, int]], side: str = 
     t_in = max(x[0] for x in rows)
     t_out = max(x[1] for x in rows) if seq2seq else 0
     n_targets = sum(x[1] for x in rows)
-    c = config
-    h = getattr(c, "d_model", None) or getattr(c, "n_embd", None) or c.hidden_size
-    heads = getattr(c, "num_heads", None) or getattr(c, "n_head", None) or c.num_attention_heads
-    ff = getattr(c, "d_ff", None) or getattr(c, "n_inner", None) or getattr(c, "intermediate_size", None) or 4 * h
-    layers = getattr(c, "num_layers", None) or getattr(c, "n_layer", None) or c.num_hidden_layers
-    vocab = c.vocab_size
-    gated = getattr(c, "model_type", "") == "llama"  # SwiGLU: gate, up and their product
-    attn_drop = getattr(c, "attn_pdrop", 0.0) or getattr(c, "dropout_rate", 0.0) or getattr(c, "attention_dropout", 0.0)
-    hid_drop = (getattr(c, "resid_pdrop", 0.0) or getattr(c, "dropout_rate", 0.0) or getattr(c, "hidden_dropout", 0.0))
-    frozen = bool(r)  # frozen linear layers keep no input for a weight gradient
-
-    def layer_elems(n_tok: int, cross: bool = False) -> float:
-        per = (6 if frozen else 10) * h + ((3 if gated else 2) * ff if not frozen else (2 if gated else 1) * ff)
-        if cross:
-            per += (2 if frozen else 4) * h
-        return n_tok * per + (n_tok * (3 * h) / FP32 if hid_drop else 0)  # dropout masks: one byte an element
-
-    def scores(tq: int, tk: int) -> float:
-        if attn_drop:  # eager attention (T5; GPT-2 with attention dropout): probabilities, dropped copy, byte mask
-            return b * heads * tq * tk * (2 + 1 / FP32)
-        return 0.0  # SDPA (flash attention on the CPU): output and log-sum-exp only, counted in the layer
-
-    if seq2seq:
-        act = layers * (layer_elems(b * t_in) + scores(t_in, t_in))
-        dec_layers = getattr(c, "num_decoder_layers", None) or layers
-        act += dec_layers * (layer_elems(b * t_out, cross=True) + scores(t_out, t_out) + scores(t_out, t_in))
-        logit_rows = b * t_out
+    traced = saved_bytes(config, cls, b, t_in, t_out, r, spec.get("lora_target_modules"),
+                         bool(spec.get("gradient_checkpointing")))
+    act = traced["activations"]
+    if seq2seq:  # qgen projects only the decoder's target rows (qgen.training.forward), HF every padded row
+        logit_rows = n_targets if side == "qgen" else b * t_out
     else:
-        per_layer = layer_elems(b * t_in) + scores(t_in, t_in)
-        if spec.get("gradient_checkpointing"):  # each layer's input, and one layer recomputed at a time
-            act = layers * b * t_in * h + per_layer
-        else:
-            act = layers * per_layer
         logit_rows = n_targets if side == "qgen" and spec.get("target_logits", True) else b * t_in
+    vocab = config.vocab_size
     half = spec.get("precision", "fp32") in ("bf16", "fp16")  # autocast: fp32 weights, 16-bit activations
-    act = act * (2 if half else FP32)
+    act = act / 2 if half else act
     logits = 2 * logit_rows * vocab * FP32  # log-softmax output and its gradient (fp32 under autocast too)
     dequant = max((i * o for n, (i, o) in linears.items() if n not in head), default=0) * FP32 if quant != "none" else 0
     mib = {"libraries": baseline_mib, "weights": weights / MIB, "optimizer": optim / MIB, "gradients": grads / MIB,
@@ -120,3 +94,74 @@ def estimate(model_dir, spec: dict, lengths: list[tuple[int, int]], side: str = 
     return {"parameters": params, "trainable": trainable, "mib": mib, "total_mib": total,
             "peak_batch": {"rows": b, "input_tokens": t_in, "target_tokens": t_out or n_targets}}
 
+
+
+def saved_bytes(config, cls, b: int, t_in: int, t_out: int, lora_r: int = 0, targets=None,
+                checkpointing: bool = False) -> dict:
+    """Bytes autograd saves in one fp32 training forward of `cls(config)` on a (b, t_in) batch (targets (b, t_out) for
+    an encoder-decoder), the logits' own tensors left out: traced on the meta device, so any size costs nothing."""
+    if checkpointing:  # the checkpoints, then one layer's own activations while it is recomputed
+        one = config.__class__.from_dict({**config.to_dict(), **_one_layer(config)})
+        single = saved_bytes(one, cls, b, t_in, t_out, lora_r, targets, False)["activations"]
+        inputs = _layers(config) * b * (t_in + t_out) * _hidden(config) * FP32
+        return {"activations": inputs + single}
+    with torch.device("meta"):
+        model = cls.from_config(config, dtype=torch.float32).train()
+    if lora_r:
+        import peft  # peft: only for a LoRA estimate
+
+        model.requires_grad_(False)
+        model = peft.get_peft_model(model, peft.LoraConfig(
+            r=lora_r, target_modules=targets or default_target_modules(config), lora_dropout=0.05))
+    seen: dict[int, tuple[int, bool]] = {}
+    vocab = config.vocab_size
+
+    def pack(t):
+        store = t.untyped_storage()
+        seen.setdefault(store._cdata, (store.nbytes(), t.dim() > 0 and t.shape[-1] == vocab))
+        return t
+
+    ids = torch.zeros(b, t_in, dtype=torch.long, device="meta")
+    inputs = {"input_ids": ids, "labels": torch.zeros(b, t_out, dtype=torch.long, device="meta") if t_out else ids}
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    torch.nn.functional.scaled_dot_product_attention = _cpu_sdpa(sdpa)  # what the CPU runs, not the meta fallback
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(**inputs)
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = sdpa
+    params = {p.untyped_storage()._cdata for p in model.parameters()}
+    act = sum(n for k, (n, is_logits) in seen.items() if k not in params and not is_logits)
+    return {"activations": act}
+
+
+def _cpu_sdpa(math_sdpa):
+    """SDPA as the CPU runs it: the flash kernel (saves q, k, v, the output and a log-sum-exp, no score matrix) unless
+    there is dropout or a mask that needs a gradient (T5's position bias), which take the math path; on the meta
+    device SDPA would always dispatch to the math path, which saves the full attention matrix."""
+
+    def sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+        if dropout_p or (attn_mask is not None and attn_mask.requires_grad):
+            return math_sdpa(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal, scale=scale,
+                             enable_gqa=enable_gqa)
+        if enable_gqa and k.shape[1] != q.shape[1]:
+            k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+            v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, dropout_p, is_causal,
+                                                                          attn_mask=attn_mask, scale=scale)[0]
+
+    return sdpa
+
+
+def _layers(config) -> int:
+    return getattr(config, "num_layers", None) or getattr(config, "n_layer", None) or config.num_hidden_layers
+
+
+def _hidden(config) -> int:
+    return getattr(config, "d_model", None) or getattr(config, "n_embd", None) or config.hidden_size
+
+
+def _one_layer(config) -> dict:
+    if config.model_type == "t5":
+        return {"num_layers": 1, "num_decoder_layers": 1}
+    return {"n_layer": 1} if config.model_type == "gpt2" else {"num_hidden_layers": 1}
