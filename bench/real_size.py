@@ -235,6 +235,52 @@ def sizes(baseline: float) -> None:
         print(f"| {name} | {cpu['parameters'] / 1e6:,.0f}M | " + " | ".join(cells) + " |")
 
 
+def table(path: Path, baseline: float) -> None:
+    """The bench/README table from --json results; the memory model re-estimated with the current code."""
+    from qgen.training import memory
+
+    print("| row | parameters (trained) | qgen s/step | HF s/step | qgen tok/s | HF tok/s | qgen / HF speed | "
+          "qgen peak RSS (load/loop/end) | HF peak RSS | memory model qgen / HF (vs peak) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for line in path.read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        row = ROWS[d["row"]]
+        spec_keys = recipe_settings(row.recipe)
+        with tempfile.TemporaryDirectory() as tmp:
+            train = prepare_rows(row.data, d["rows"], Path(tmp))
+            spec = {**spec_keys, "model": str(stand_in(row.like)), "train_file": str(train), "precision": "fp32"}
+            lens = lengths(spec)
+            est = {side: memory.estimate(spec["model"], spec, lens, side=side, baseline_mib=baseline)
+                   for side in ("qgen", "hf")}
+        cells = {}
+        for side, key in (("qgen", "qgen"), ("hf", "hf-group")):
+            ok = [m for m in d["results"].get(key, []) if "error" not in m]
+            if not ok:
+                cells[side] = None
+                continue
+            m = min(ok, key=lambda m: m["loop"])
+            cells[side] = m
+        q, h = cells["qgen"], cells["hf"]
+
+        def fmt(m, what):
+            if m is None:
+                return "–"
+            if what == "step":
+                return f"{m['loop'] / m['steps']:.1f}"
+            if what == "tok":
+                return f"{d['real_tokens'] / m['loop']:.1f}"
+            ph = m.get("rss_phases")
+            extra = " (" + "/".join(f"{v:,.0f}" for v in ph.values()) + ")" if ph and what == "rss+" else ""
+            return f"{m['rss_mib']:,.0f}{extra}"
+
+        ratio = f"{h['loop'] / q['loop']:.2f}x" if q and h else "–"
+        model = " / ".join(f"{est[s]['total_mib']:,.0f}" + (f" ({(est[s]['total_mib'] / c['rss_mib'] - 1) * 100:+.0f}%)"
+                                                           if c else "") for s, c in (("qgen", q), ("hf", h)))
+        print(f"| {d['row']} | {est['qgen']['parameters'] / 1e6:,.1f}M ({est['qgen']['trainable'] / 1e6:,.2f}M) | "
+              f"{fmt(q, 'step')} | {fmt(h, 'step')} | {fmt(q, 'tok')} | {fmt(h, 'tok')} | {ratio} | "
+              f"{fmt(q, 'rss+')} | {fmt(h, 'rss')} | {model} |")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rows", default=",".join(ROWS), help="comma-separated: " + ", ".join(ROWS))
@@ -243,6 +289,7 @@ def main() -> int:
     p.add_argument("--no-hf", action="store_true", help="qgen only")
     p.add_argument("--memory-only", action="store_true", help="print the memory model of each row, train nothing")
     p.add_argument("--sizes", action="store_true", help="print what every --like model needs (README's Sizes table)")
+    p.add_argument("--table", type=Path, help="print the markdown table of a --json results file and stop")
     p.add_argument("--generation", action="store_true", help="also the t5-base generation row (predict.py vs generate)")
     p.add_argument("--gen-worker", default="", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", default="", help=argparse.SUPPRESS)
@@ -260,6 +307,9 @@ def main() -> int:
     base = baseline_rss_mib()
     if args.sizes:
         sizes(base)
+        return 0
+    if args.table:
+        table(args.table, base)
         return 0
     print(f"# real_size: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, K={args.steps}, rounds={args.rounds}, "
           f"load {os.getloadavg()[0]:.2f}, import-only RSS {base:.0f} MiB", flush=True)
