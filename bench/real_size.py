@@ -262,7 +262,7 @@ def table(path: Path, baseline: float) -> None:
             cells[side] = m
         q, h = cells["qgen"], cells["hf"]
 
-        def fmt(m, what):
+        def fmt(m, what, d=d):
             if m is None:
                 return "–"
             if what == "step":
