@@ -22,6 +22,11 @@ What is timed, the same way on both sides (global module / optimizer hooks, no c
   start-up = process start (before imports) → first training forward: imports, reading, tokenising, model build
   loop     = first training forward → last optimizer step returns (qgen's and HF's final save are left out)
 Reported: real (non-pad) tokens per second of loop time, the ratio to qgen, peak RSS of the process (ru_maxrss).
+
+`--spec JSON` (used by bench/real_size.py) gives a whole qgen config instead of the defaults above: both sides then
+load the model, tokenizer, LoRA/QLoRA wrapping and gradient checkpointing with qgen.training.model_setup.build (plain
+transformers + peft + bitsandbytes calls, what a Trainer user writes), encode with the same adapter, and the HF
+Trainer takes the batch size, learning rate, scheduler, warmup, clipping, weight decay and step count of that config.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Clock:
 
         self.first = self.last = None
         self.steps = 0
+        self.target = 1 << 30  # optimizer steps of the run when known (--spec: max_steps)
 
         def fwd(module, args):
             if self.first is None and module.training and hasattr(module, "config"):  # the model, before its parts
@@ -75,23 +81,83 @@ class Clock:
         register_optimizer_step_post_hook(step)
 
 
+class RssPhases:
+    """Peak RSS of each phase, sampled every 20 ms from /proc: load (before the first training forward), loop (to the
+    last optimizer step), end (saving, exit): which phase sets a run's peak."""
+
+    def __init__(self, clock: Clock):
+        import threading
+
+        self.peak = {"load": 0.0, "loop": 0.0, "end": 0.0}
+        page = os.sysconf("SC_PAGE_SIZE")
+
+        def sample():
+            while True:
+                with open("/proc/self/statm") as f:
+                    rss = int(f.read().split()[1]) * page / 2**20
+                phase = "load" if clock.first is None else "loop" if clock.steps < clock.target else "end"
+                self.peak[phase] = max(self.peak[phase], rss)
+                time.sleep(0.02)
+
+        threading.Thread(target=sample, daemon=True).start()
+
+
 def adapter_for(model_dir: str, kind: str):
     from qgen.models.loading import load_tokenizer, make_adapter
 
     return make_adapter(kind, load_tokenizer(model_dir), **LENGTHS)
 
 
-def run_qgen(args, work: Path) -> None:
+def run_qgen(args, work: Path) -> dict | None:
     from qgen import train
 
     out = work / "qgen-out"
     shutil.rmtree(out, ignore_errors=True)
+    if args.spec:
+        summary = train({**json.loads(args.spec), "output_dir": str(out), **json.loads(args.qgen_extra or "{}")})
+        return {"skipped_steps": summary.get("skipped_steps"), "train_loss": summary.get("train_loss")}
     conf = {"model": args.model_dir, "train_file": args.train, "output_dir": str(out), "epochs": 1,
             "batch_size": BATCH, "lr": LR, "precision": "fp32", "seed": SEED, "log_steps": 10, **LENGTHS}
     if args.kind == "seq2seq":
         conf["task"] = "aqg"
     conf.update(json.loads((args.ref_extra if args.worker == "qgen-ref" else args.qgen_extra) or "{}"))
     train(conf)
+
+
+HF_OPTIM = {"adamw8bit": {"optim": "adamw_bnb_8bit"}, "paged_adamw8bit": {"optim": "paged_adamw_8bit"},
+            "sgd": {"optim": "sgd"}}  # adamw: HF's default (fused torch AdamW), as qgen's
+
+
+def run_hf_spec(args, work: Path, group: bool) -> dict:
+    """The HF Trainer on the model qgen's own setup loads for the config in --spec (see the module docstring)."""
+    import torch
+    import transformers
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    from qgen.data.examples import read_examples
+    from qgen.training.config import from_dict
+    from qgen.training.model_setup import build
+
+    transformers.logging.set_verbosity_error()
+    cfg = from_dict({**json.loads(args.spec), "output_dir": str(work / "hf-out")})
+    transformers.set_seed(cfg.run.seed)
+    loaded = build(cfg)
+    rows = [loaded.adapter.encode(e) for e in read_examples(cfg.data.train_file)]
+    collator = DataCollatorForSeq2Seq(loaded.tokenizer, model=loaded.model if loaded.kind == "seq2seq" else None,
+                                      label_pad_token_id=-100, padding=True)
+    o = cfg.optim
+    targs = Seq2SeqTrainingArguments(
+        output_dir=str(work / "hf-out"), per_device_train_batch_size=cfg.data.batch_size, learning_rate=o.lr,
+        num_train_epochs=o.epochs, max_steps=o.max_steps or -1, weight_decay=o.weight_decay,
+        max_grad_norm=o.max_grad_norm, lr_scheduler_type=o.scheduler, warmup_steps=o.warmup_steps or o.warmup_ratio,  # < 1: a ratio
+        gradient_accumulation_steps=o.grad_accum, **HF_OPTIM.get(o.optimizer, {}), save_strategy="no", eval_strategy="no", report_to=[],
+        dataloader_num_workers=0, logging_steps=10, use_cpu=not torch.cuda.is_available(), seed=cfg.run.seed,
+        disable_tqdm=True, train_sampling_strategy="group_by_length" if group else "random",
+        bf16=cfg.model.precision == "bf16", fp16=cfg.model.precision == "fp16", torch_compile=cfg.run.compile)
+    trainer = Seq2SeqTrainer(model=loaded.model, args=targs, train_dataset=rows, data_collator=collator)
+    out = trainer.train()
+    # fp16: the GradScaler skips optimizer.step() on inf/NaN gradients; the step hook counts the ones taken
+    return {"global_steps": out.global_step, "train_loss": out.training_loss}
 
 
 def run_hf(args, work: Path, group: bool) -> None:
@@ -130,11 +196,14 @@ def worker(args) -> int:
 
     logging.disable(logging.WARNING)
     clock = Clock()
+    if args.spec:
+        clock.target = json.loads(args.spec).get("max_steps") or clock.target
+    phases = RssPhases(clock)
     work = Path(args.work)
     with open(os.devnull, "w") as devnull:
         saved = os.dup(1), os.dup(2)
         os.dup2(devnull.fileno(), 1), os.dup2(devnull.fileno(), 2)
-        prof = None
+        prof, extra = None, None
         if args.profile:
             import cProfile
 
@@ -142,7 +211,9 @@ def worker(args) -> int:
             prof.enable()
         try:
             if args.worker.startswith("qgen"):
-                run_qgen(args, work)
+                extra = run_qgen(args, work)
+            elif args.spec:
+                extra = run_hf_spec(args, work, group=args.worker == "hf-group")
             else:
                 run_hf(args, work, group=args.worker == "hf-group")
         finally:
@@ -157,8 +228,11 @@ def worker(args) -> int:
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(args.profile)
         print(buf.getvalue(), file=sys.stderr)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():  # a GPU run (bench/gpu_check.sh): its peak too
+        extra = {**(extra or {}), "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20}
     print(json.dumps({"startup": clock.first - T_PROCESS, "loop": clock.last - clock.first, "steps": clock.steps,
-                      "rss_mib": rss}))
+                      "rss_mib": rss, "rss_phases": phases.peak, **(extra or {})}))
     return 0
 
 
@@ -210,6 +284,7 @@ def main() -> int:
     p.add_argument("--ref-extra", default="", help="JSON of qgen config keys for the qgen-ref contender")
     p.add_argument("--hf-optim", default="", help="HF `optim` (default: HF's own default, adamw_torch_fused)")
     p.add_argument("--profile", type=int, default=0, help="cProfile each run; print its top N functions by own time")
+    p.add_argument("--spec", default="", help=argparse.SUPPRESS)  # a whole qgen config (bench/real_size.py)
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)
     p.add_argument("--work", default="", help=argparse.SUPPRESS)
     p.add_argument("--kind", default="", help=argparse.SUPPRESS)

@@ -72,7 +72,7 @@ class DataArgs:
 
 @dataclass
 class OptimArgs:
-    optimizer: str = _f("adamw", "adamw | sgd (momentum 0.9: linear in the gradients, so it does not amplify float rounding as Adam does)")
+    optimizer: str = _f("adamw", "adamw | sgd (momentum 0.9: linear in the gradients, so it does not amplify float rounding as Adam does) | adamw8bit | paged_adamw8bit (bitsandbytes: Adam's moments in 8 bits, 2 bytes of state a parameter instead of 8; paged: CUDA only)")
     lr: float = _f(3e-4, "peak learning rate")
     weight_decay: float = _f(0.0, "AdamW weight decay (not applied to biases and norms)")
     adam_beta1: float = _f(0.9, "AdamW beta1")

@@ -79,6 +79,15 @@ def _check_ranges(cfg: C.TrainConfig) -> None:
                                  (r.metric, list(METRICS), "metric")):
         if value not in allowed:
             raise ValueError(f"{name}: expected one of {', '.join(map(str, allowed))}, got {value!r}")
+    if o.optimizer in schedule.EIGHT_BIT:
+        try:
+            import bitsandbytes  # noqa: F401 — checked here so a missing package is one line, not a traceback
+        except ImportError:
+            raise QgenInputError(f"{o.optimizer} needs bitsandbytes (pip install bitsandbytes)",
+                                 field="optimizer") from None
+        if o.optimizer.startswith("paged") and not torch.cuda.is_available():
+            raise QgenInputError("paged_adamw8bit pages GPU memory: it needs CUDA (use adamw8bit on the CPU)",
+                                 field="optimizer")
     for group, name, low in ((d, "batch_size", 1), (d, "valid_batch_size", 1), (o, "grad_accum", 1),
                              (d, "max_tokens", 0), (o, "max_steps", 0), (o, "warmup_steps", 0), (r, "eval_steps", 0),
                              (r, "save_steps", 0), (r, "log_steps", 1), (r, "max_nonfinite_steps", 1),

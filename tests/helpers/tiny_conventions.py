@@ -19,76 +19,13 @@ Vocabularies are small (the ids of ordinary pieces are not the real ones); the s
 
 from __future__ import annotations
 
-import io
-import json
-import string
 from pathlib import Path
+
+from qgen.models.stand_ins import write_tokenizer
 
 CONVENTIONS = ("opencalm", "rinna-gpt2", "sonoisa-t5", "llama2")
 CAUSAL = ("opencalm", "rinna-gpt2", "llama2")
 VOCAB = 2000
-
-
-def _texts(texts: list[str]) -> list[str]:
-    from qgen.models.formats.templates import coverage_text
-
-    # digits (ASCII and full-width) and the prompt cues must be spellable, as in every real Japanese vocabulary
-    return [t for t in texts if t.strip()] + [string.printable.strip(), "０１２３４５６７８９", *coverage_text()] * 3
-
-
-def _spm(texts: list[str], model_type: str, ids: dict, symbols: list[str] = (), byte_fallback: bool = False) -> bytes:
-    import sentencepiece as spm
-
-    out = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(_texts(texts)), model_writer=out, vocab_size=VOCAB, model_type=model_type,
-        character_coverage=0.9995, byte_fallback=byte_fallback, hard_vocab_limit=False, num_threads=1,
-        minloglevel=2, user_defined_symbols=list(symbols), max_sentence_length=16384, **ids)
-    return out.getvalue()
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(obj, ensure_ascii=False, indent=1), encoding="utf-8")
-
-
-def _opencalm_tokenizer(texts: list[str], out: Path) -> None:
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(_texts(texts), trainer)
-    tok.save(str(out / "tokenizer.json"))
-    _write_json(out / "tokenizer_config.json", {
-        "tokenizer_class": "GPTNeoXTokenizer", "add_prefix_space": False, "bos_token": "<|endoftext|>",
-        "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>", "pad_token": None, "model_max_length": 2048})
-
-
-def _sentencepiece_tokenizer(name: str, texts: list[str], out: Path) -> None:
-    if name == "rinna-gpt2":
-        model = _spm(texts, "unigram", {"unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": 3,
-                                        "pad_piece": "[PAD]"}, ["[CLS]", "[SEP]", "[MASK]"])
-        config = {"tokenizer_class": "T5Tokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
-                  "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]",
-                  "do_lower_case": True, "extra_ids": 0, "additional_special_tokens": []}
-        (out / "spiece.model").write_bytes(model)
-    elif name == "sonoisa-t5":
-        model = _spm(texts, "unigram", {"pad_id": 0, "eos_id": 1, "unk_id": 2, "bos_id": -1})
-        config = {"tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
-                  "extra_ids": 0, "additional_special_tokens": []}
-        (out / "spiece.model").write_bytes(model)
-    else:  # llama2
-        model = _spm(texts, "bpe", {"unk_id": 0, "bos_id": 1, "eos_id": 2, "pad_id": -1}, byte_fallback=True)
-        config = {"tokenizer_class": "LlamaTokenizer", "add_bos_token": True, "add_eos_token": False, "legacy": True,
-                  "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": None,
-                  "clean_up_tokenization_spaces": False}
-        (out / "tokenizer.model").write_bytes(model)
-    config["model_max_length"] = 1024
-    _write_json(out / "tokenizer_config.json", config)
 
 
 def _model_config(name: str, vocab_size: int, layers: int = 2, width: int = 64):
@@ -124,10 +61,7 @@ def build(name: str, texts: list[str], out, *, layers: int = 2, width: int = 64,
     if (out / "config.json").is_file():
         return out
     out.mkdir(parents=True, exist_ok=True)
-    if name == "opencalm":
-        _opencalm_tokenizer(texts, out)
-    else:
-        _sentencepiece_tokenizer(name, texts, out)
+    write_tokenizer(name, texts, out, VOCAB)
     tok = tf.AutoTokenizer.from_pretrained(out)
     config = _model_config(name, len(tok), layers, width)
     torch.manual_seed(seed)

@@ -101,3 +101,13 @@ def test_package_level_train_is_callable_after_importing_the_module(tmp_path):
 
     with pytest.raises(QgenInputError, match="file not found"):
         train({"train_file": str(tmp_path / "missing.tsv")})
+
+
+def test_paged_optimizer_needs_cuda(tsv, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(QgenInputError, match="needs CUDA") as e:
+        validate(as_config({"train_file": str(tsv), "optimizer": "paged_adamw8bit"}))
+    assert e.value.field == "optimizer"
+    validate(as_config({"train_file": str(tsv), "optimizer": "adamw8bit"}))  # the unpaged one runs on the CPU
