@@ -114,11 +114,13 @@ def atomic_files(*paths: PathArg) -> Iterator[list[Path]]:
         targets[-1].unlink(missing_ok=True)
         for temp, path in zip(temps, targets):
             os.replace(temp, path)
-    except BaseException:
+    except BaseException as e:
         for temp in temps:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
-        raise
+        for temp, path in zip(temps, targets):  # an error about a temp file is said about the file asked for
+            e = _named(e, temp, path)
+        raise e from None
 
 
 def _plain_modes(root: Path) -> None:

@@ -95,6 +95,11 @@ def test_training_never_imports_a_checkpoints_code(evil, rel_files, tmp_path):
     shutil.copy2(model / "evil.py", last / "evil.py")
     for name in ("config.json", "tokenizer_config.json", "input_spec.json", "qgen_config.yaml"):
         shutil.copy2(model / name, last / name)
+    # the saved config names the model this run was started with (--resume refuses another one)
+    saved = yaml.safe_load((last / "qgen_config.yaml").read_text(encoding="utf-8"))
+    group = saved["model"] if isinstance(saved.get("model"), dict) else saved
+    group["model"] = str(model)
+    (last / "qgen_config.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True), encoding="utf-8")
     r = run(["train.py", "--model", str(model), "--output-dir", str(tmp_path / "run"), *common[:2],
              "--max-steps", "2", *common[4:], "--resume"], tmp_path)
     assert not marker.exists(), "train.py --resume imported last/'s evil.py"
