@@ -83,11 +83,9 @@ def _check_ranges(cfg: C.TrainConfig) -> None:
         try:
             import bitsandbytes  # noqa: F401 — checked here so a missing package is one line, not a traceback
         except ImportError:
-            raise QgenInputError(f"{o.optimizer} needs bitsandbytes (pip install bitsandbytes)",
-                                 field="optimizer") from None
+            raise ValueError(f"optimizer: {o.optimizer} needs bitsandbytes (pip install bitsandbytes)") from None
         if o.optimizer.startswith("paged") and not torch.cuda.is_available():
-            raise QgenInputError("paged_adamw8bit pages GPU memory: it needs CUDA (use adamw8bit on the CPU)",
-                                 field="optimizer")
+            raise ValueError("optimizer: paged_adamw8bit pages GPU memory: it needs CUDA (use adamw8bit on the CPU)")
     for group, name, low in ((d, "batch_size", 1), (d, "valid_batch_size", 1), (o, "grad_accum", 1),
                              (d, "max_tokens", 0), (o, "max_steps", 0), (o, "warmup_steps", 0), (r, "eval_steps", 0),
                              (r, "save_steps", 0), (r, "log_steps", 1), (r, "max_nonfinite_steps", 1),
