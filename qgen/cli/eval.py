@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, output_dir, output_file, thread_count
-from qgen.core.files import atomic_files, check_output, write_json
-from qgen.core.outputs import check_outputs
+from qgen.core.files import atomic_files, write_json
+from qgen.core.outputs import check_output, check_outputs
 from qgen.evaluation import report
 from qgen.evaluation.qa_metrics import QA_METRICS
 from qgen.evaluation.records import (  # the scoring itself; this module is the command around it

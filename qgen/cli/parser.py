@@ -29,7 +29,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from qgen.core.errors import QgenInputError, os_error_message
-from qgen.core.files import output_problem
+from qgen.core.outputs import output_problem
 from qgen.core.threads import MAX_THREADS, THREADS_HELP, check_threads
 from qgen.core.values import SEED_MAX
 
@@ -108,7 +108,7 @@ def seed(text: str) -> int:
 
 def output_file(text: str) -> Path:
     """argparse `type=` of a flag naming a file to write: checked when the flags are parsed, before any work
-    (qgen.core.files.output_problem: a directory, a parent that is a file, not writable, a full disk)."""
+    (qgen.core.outputs.output_problem: a directory, a parent that is a file, not writable, a full disk)."""
     return _output(text, directory=False)
 
 

@@ -19,8 +19,8 @@ from qgen.core import console
 from qgen.core.console import progress
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
-from qgen.core.files import check_output, write_json, write_jsonl
-from qgen.core.outputs import check_outputs
+from qgen.core.files import write_json, write_jsonl
+from qgen.core.outputs import check_output, check_outputs
 from qgen.core.threads import auto_threads, describe
 from qgen.data.examples import read_examples
 from qgen.data.jsquad import parse_qa_source, window_source

@@ -27,7 +27,8 @@ from qgen.cli.predict import (
 )
 from qgen.core import console
 from qgen.core.errors import QgenInputError
-from qgen.core.files import check_output, write_json
+from qgen.core.files import write_json
+from qgen.core.outputs import check_output
 from qgen.evaluation.records import evaluate_records, format_metrics, scales
 from qgen.inference.loader import load_inference_model
 from qgen.inference.summarize import BudgetedGenerator, BudgetRule, TaskInput, budget_metrics, read_inputs

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from qgen.core.errors import PathArg, QgenInputError
+from qgen.core.errors import PathArg
 
 try:
     import fcntl
@@ -233,44 +233,6 @@ def remove_leftovers(path: PathArg) -> list[Path]:
             p.unlink(missing_ok=True)
         gone.append(p)
     return gone
-
-
-# ---- can an output be written? (checked before any work) -----------------------------------------------------------
-
-
-def output_problem(path: PathArg, directory: bool = False) -> str | None:
-    """Why `path` cannot be written as a file (or, `directory`, created / filled as a directory), or None: empty, a
-    directory where a file is meant (or the reverse), not a regular file (/dev/null, a FIFO: an atomic write would
-    replace it), a parent that is a file, a parent not writable, a full disk. Checked before a command starts its
-    work, so a run is not lost at its end; the write itself can still fail (the disk fills meanwhile)."""
-    if not str(path).strip():
-        return "empty path"
-    path = Path(path)
-    if path.exists() or path.is_symlink():
-        if directory and not path.is_dir():
-            return "exists and is not a directory"
-        if not directory and path.is_dir():
-            return "is a directory, expected a file path"
-        if not directory and not path.is_file():
-            return "not a regular file"
-    folder = path if directory and path.is_dir() else path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        return f"{folder} is not a directory"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"{folder} is not writable"
-    if shutil.disk_usage(folder).free == 0:
-        return f"no space left on device ({folder})"
-    return None
-
-
-def check_output(path: PathArg, field: str | None = None, directory: bool = False) -> Path:
-    """`path` as a Path when `output_problem` finds nothing; else a QgenInputError naming it and the reason."""
-    problem = output_problem(path, directory)
-    if problem:
-        raise QgenInputError(f"cannot write here: {problem}", path=path, field=field)
-    return Path(path)
 
 
 # ---- one writer per output directory ---------------------------------------------------------------------------------

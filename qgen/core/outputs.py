@@ -1,4 +1,4 @@
-"""An output never overwrites an input: every command checks its output paths against its inputs before any work.
+"""Outputs, checked before any work: an output never overwrites an input, and it can be written at all.
 
 "The same file" is decided by the file system, not by spelling: `os.path.samefile` (one inode: a symlink, a hard
 link, `./a` vs `a`) where both exist, else the paths with symlinks and `..` resolved (`os.path.realpath`). A
@@ -10,6 +10,7 @@ the first). The error is a QgenInputError naming the output and the flag, so the
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -56,3 +57,41 @@ def check_outputs(outputs: Iterable[Named], inputs: Iterable[Named], *, director
             if same_file(out, other):
                 raise QgenInputError(f"the same file as {other_flag} ({other}): one would overwrite the other; choose "
                                      f"another {flag}", path=out, field=flag)
+
+
+# ---- can an output be written? (checked before any work) -----------------------------------------------------------
+
+
+def output_problem(path: PathArg, directory: bool = False) -> str | None:
+    """Why `path` cannot be written as a file (or, `directory`, created / filled as a directory), or None: empty, a
+    directory where a file is meant (or the reverse), not a regular file (/dev/null, a FIFO: an atomic write would
+    replace it), a parent that is a file, a parent not writable, a full disk. Checked before a command starts its
+    work, so a run is not lost at its end; the write itself can still fail (the disk fills meanwhile)."""
+    if not str(path).strip():
+        return "empty path"
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if directory and not path.is_dir():
+            return "exists and is not a directory"
+        if not directory and path.is_dir():
+            return "is a directory, expected a file path"
+        if not directory and not path.is_file():
+            return "not a regular file"
+    folder = path if directory and path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"{folder} is not writable"
+    if shutil.disk_usage(folder).free == 0:
+        return f"no space left on device ({folder})"
+    return None
+
+
+def check_output(path: PathArg, field: str | None = None, directory: bool = False) -> Path:
+    """`path` as a Path when `output_problem` finds nothing; else a QgenInputError naming it and the reason."""
+    problem = output_problem(path, directory)
+    if problem:
+        raise QgenInputError(f"cannot write here: {problem}", path=path, field=field)
+    return Path(path)

@@ -23,8 +23,7 @@ from pathlib import Path
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
-from qgen.core.files import check_output
-from qgen.core.outputs import check_outputs
+from qgen.core.outputs import check_output, check_outputs
 from qgen.core.threads import THREADS_HELP, auto_threads, check_threads, describe
 from qgen.core.values import MAX_TOKENS, check_finite, check_range
 from qgen.data.quiz import QuizTemplate, load_template
