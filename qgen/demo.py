@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from qgen.cli.parser import add_threads_arg, reports_input_errors
-from qgen.cli.predict import records
+from qgen.cli.prediction_files import records
 from qgen.cli.train import format_summary
 from qgen.core import console
 from qgen.core.errors import QgenInputError

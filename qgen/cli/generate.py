@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from argparse import Namespace
 
-from qgen.cli import summarize as summarize_cli
-from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
-from qgen.cli.predict import (
+from qgen.cli import tasks
+from qgen.cli.generation_flags import (
     add_context_window_arg,
     add_generation_args,
     add_span_args,
     settings_from_args,
     span_reader_from_args,
 )
+from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core import console
 from qgen.core.console import PhaseTimer
 from qgen.core.constants import QG_TASKS
@@ -27,11 +28,12 @@ from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
 from qgen.data.jsquad import build_source, window_context
 from qgen.data.tsv import clean
-from qgen.inference.loader import check_model, load_inference_model
+from qgen.inference.loader import InferenceModel, check_model, load_inference_model
 from qgen.models.input_spec import InputSpec
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """generate.py's flags (`--task summarize|instruct` has its own: qgen.cli.summarize)."""
     p = ArgumentParser(prog=command_prog("generate.py"), description=__doc__)
     i = p.add_argument_group("input")
     i.add_argument("--context", default="", help="passage the question is about")
@@ -52,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_task(args, saved_task: str) -> str:
+def resolve_task(args: Namespace, saved_task: str) -> str:
+    """The task whose input format to build: --highlight, --task, the model's own, else guessed from the inputs given."""
     if args.highlight:
         return "aqg_hl"
     if args.task:
@@ -70,7 +73,7 @@ FORMATS = {"aqg": "'answer: … context: …'", "aqg_hl": "the context with <hl>
            "qa": "'question: … context: …'"}
 
 
-def warn_format_mismatch(args, task: str, saved) -> None:
+def warn_format_mismatch(args: Namespace, task: str, saved: InputSpec | None) -> None:
     """A model reads inputs in the format it was trained on; --highlight / --task asking for another one is allowed
     (e.g. to compare) but said, since the output is then usually poor. `saved`: the model's InputSpec, or None."""
     if saved is None or saved.task not in FORMATS or task == saved.task:
@@ -81,7 +84,7 @@ def warn_format_mismatch(args, task: str, saved) -> None:
           file=sys.stderr)
 
 
-def _context_in_window(args, task: str, window: str) -> tuple[str, int | None]:
+def _context_in_window(args: Namespace, task: str, window: str) -> tuple[str, int | None]:
     """(--context, --answer-start) cut to the model's context window (the answer's sentence for a model trained on
     sentences), with a note when that shortened the context; unchanged for qa or an answer not in the raw context
     (build_source then finds it in the normalised text, or reports it missing)."""
@@ -98,7 +101,7 @@ def _context_in_window(args, task: str, window: str) -> tuple[str, int | None]:
     return context, start
 
 
-def build_input(args, saved) -> str:
+def build_input(args: Namespace, saved: InputSpec | None) -> str:
     """The model input the flags ask for, checked without loading the model: a missing answer, or one that is not in
     the context, is reported before any import of torch."""
     if args.source is not None:
@@ -117,7 +120,8 @@ def build_input(args, saved) -> str:
     return source
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
+    """Generate with the parsed flags: the input built and checked before the model is loaded, the outputs printed."""
     settings = settings_from_args(args)
     if args.source is None and not args.context.strip():
         raise QgenInputError("give --context (with --answer or --question), or --source", field="--context")
@@ -163,7 +167,7 @@ def run(args) -> int:
     return 0
 
 
-def check_span_input(args) -> None:
+def check_span_input(args: Namespace) -> None:
     """--answer-spans reads --question and --context: checked before the model is loaded."""
     if not args.question.strip():
         raise QgenInputError("--answer-spans needs a question", field="--question")
@@ -172,7 +176,7 @@ def check_span_input(args) -> None:
                              field="--source" if args.source is not None else "--bad-words")
 
 
-def _answer_span(args, im) -> int:
+def _answer_span(args: Namespace, im: InferenceModel) -> int:
     """--answer-spans: print the span of --context that the span reader picks for --question."""
     answer = span_reader_from_args(im, args).answer(clean(args.question, im.lang), clean(args.context, im.lang))
     if not answer.text:
@@ -184,9 +188,11 @@ def _answer_span(args, im) -> int:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """generate.py: the model's output for one input (a summary or an instruction's answer: qgen.cli.summarize)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if summarize_cli.wanted(argv):  # summaries / instruction answers with a length budget: their own flags
-        return summarize_cli.generate_main(argv)
+    routed = tasks.route("generate", argv)
+    if routed is not None:
+        return routed
     args = build_parser().parse_args(argv)
     return run(args)
 

@@ -3,7 +3,7 @@
 Inputs are the files data preparation writes (TSV `id\\tsource\\ttarget`, instruction JSON); prompts are built by the
 checkpoint's own adapter exactly as in training. `--answer-spans` (QA on a seq2seq checkpoint) answers with a span of
 the paragraph chosen by qgen.inference.span_reader instead of generating. `--eval` scores the predictions with
-qgen.cli.eval. `--task quiz` hands the whole command line to the quiz scorer (qgen.cli.quiz).
+qgen.cli.eval. `--task quiz` and `--task summarize|instruct` are other commands (qgen.cli.tasks routes them).
 """
 
 from __future__ import annotations
@@ -11,24 +11,42 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from argparse import Namespace
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from qgen.cli.dataclass_args import add_dataclass_args, from_args
-from qgen.cli.parser import ArgumentParser, add_threads_arg, command_prog, invoked_as, output_file, reports_input_errors
+from qgen.cli import tasks
+from qgen.cli.generation_flags import (
+    add_context_window_arg,
+    add_generation_args,
+    add_span_args,
+    settings_from_args,
+    span_reader_from_args,
+)
+from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_input_errors
+from qgen.cli.prediction_files import (
+    add_metrics_args,
+    check_output_paths,
+    metrics_path,
+    records,
+    write_predictions,
+)
 from qgen.core import console
 from qgen.core.console import progress
-from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
-from qgen.core.files import write_json, write_jsonl
-from qgen.core.outputs import check_output, check_outputs
+from qgen.core.files import write_json
+from qgen.core.outputs import check_output
 from qgen.core.threads import auto_threads, describe
-from qgen.data.examples import read_examples
+from qgen.data.examples import Example, read_examples
 from qgen.data.jsquad import parse_qa_source, window_source
 from qgen.evaluation.records import evaluate_records, format_metrics, scales
-from qgen.evaluation.records import metrics_path as default_metrics_path
-from qgen.inference.decoding import GenerationSettings, SpanSettings  # no torch: --help and flag errors stay fast
-from qgen.inference.loader import check_model, load_inference_model
-from qgen.models.input_spec import CONTEXT_WINDOWS, InputSpec
+from qgen.inference.loader import InferenceModel, check_model, load_inference_model
+from qgen.models.input_spec import InputSpec
+
+if TYPE_CHECKING:
+    from qgen.inference.decoding import GenerationSettings
+    from qgen.inference.generation import Generator, Output  # torch: only their types are named at the top
 
 QUIZ_HELP = """\
 multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] --output-dir DIR
@@ -37,44 +55,8 @@ multiple-choice quizzes: {prog} --task quiz --model DIR --input FILE [FILE ...] 
   {prog} --task quiz --help"""
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """Model loading flags shared with generate.py (the decoding flags come from GenerationSettings)."""
-    g = p.add_argument_group("model")
-    g.add_argument("--model", required=True, help="checkpoint dir (runs/x/best), LoRA adapter dir, or hub name")
-    g.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | auto")
-    g.add_argument("--dtype", default="auto", choices=DTYPE_NAMES,
-                   help="auto = fp32 on CPU, bf16 (else fp16) on GPU")
-    g.add_argument("--lang", default=None, choices=("ja", "ko", "en"), help="override the saved normalisation language")
-    g.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
-    g.add_argument("--trust-remote-code", action="store_true", help="run the model's own Python code (its auto_map); "
-                   "only for code you trust — never taken from the checkpoint's files")
-    add_threads_arg(g)
-
-
-def add_context_window_arg(p) -> None:
-    """`--context-window` of predict.py and generate.py: by default the one saved with the model."""
-    p.add_argument("--context-window", "--context_window", default=None, choices=CONTEXT_WINDOWS,
-                   help="aqg / aqg_hl: the context the model reads — sentence cuts a paragraph to the answer's "
-                        "sentence (default: the model's own, context_window in its input_spec.json)")
-
-
-def add_generation_args(p: argparse.ArgumentParser) -> None:
-    """Model and decoding flags, the same in predict.py and generate.py: one decoding flag per GenerationSettings
-    field (`--num-beams`, also `--num_beams`), its default taken from there."""
-    add_model_args(p)
-    add_dataclass_args(p, GenerationSettings, title="decoding (the same defaults in predict.py and generate.py)",
-                       aliases=True, metavars={int: "N", float: "X"})
-
-
-def settings_from_args(args) -> GenerationSettings:
-    """The decoding settings the flags ask for, checked by GenerationSettings (a bad combination: QgenInputError)."""
-    try:
-        return from_args(GenerationSettings, args)
-    except ValueError as e:
-        raise QgenInputError(str(e), field="decoding options") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """predict.py's flags (the quiz's are the quiz command's: only pointed to in the epilog)."""
     prog = command_prog("predict.py")
     p = ArgumentParser(prog=prog, description=__doc__, epilog=QUIZ_HELP.format(prog=prog))
     p.add_argument("--task", default=None, help="quiz: multiple-choice scoring, with its own flags (see below); summarize / "
@@ -86,9 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", "--batch_size", type=int, default=32, help="inputs generated together")
     p.add_argument("--limit", type=int, default=None, help="only the first N examples")
     p.add_argument("--eval", action="store_true", help="also score the predictions (qgen.cli.eval) and save the metrics")
-    p.add_argument("--metrics", type=output_file, default=None,
-                   help="metrics JSON for --eval (default: beside OUTPUT, named as qgen eval names it: NAME.metrics.json)")
-    p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
+    add_metrics_args(p)
     add_context_window_arg(p)
     p.add_argument("--bad-words", "--bad_words", nargs="+", default=[], metavar="WORD",
                    help="words no prediction may contain (blocked in every spelling, checked on the decoded text)")
@@ -97,48 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def add_span_args(p: argparse.ArgumentParser, inputs: str) -> None:
-    """`--answer-spans` and the span reader's flags (one per SpanSettings field), the same in predict.py and
-    generate.py."""
-    p.add_argument("--answer-spans", "--answer_spans", action="store_true",
-                   help="QA: answer with the span of the paragraph the model scores best (its QA head and, weighted, "
-                        f"how likely it finds the question given the span), not by generating; {inputs} and a "
-                        "seq2seq checkpoint")
-    add_dataclass_args(p, SpanSettings, title="span reader (with --answer-spans)", aliases=True,
-                       metavars={int: "N", float: "X"})
-
-
-def span_reader_from_args(im, args):
-    """The span reader the flags ask for; a causal checkpoint or a bad setting is a QgenInputError."""
-    from qgen.inference.span_reader import SpanReader  # torch: loaded only when answering
-
-    if im.kind != "seq2seq":
-        raise QgenInputError("the span reader needs a seq2seq (T5-style) checkpoint", field="--answer-spans")
-    try:
-        return SpanReader(im, from_args(SpanSettings, args), batch_size=getattr(args, "batch_size", 64))
-    except ValueError as e:
-        raise QgenInputError(str(e), field="span reader options") from None
-
-
-def _wants_quiz(argv: list[str]) -> bool:
-    pre = ArgumentParser(prog=command_prog("predict.py"), add_help=False)
-    pre.add_argument("--task")
-    known, _ = pre.parse_known_args(argv)
-    return known.task == "quiz"
-
-
-def records(examples, outputs) -> list[dict]:
-    rows = []
-    for ex, out in zip(examples, outputs):
-        row = {"id": ex.id, "source": ex.source + (f"\n{ex.input}" if ex.input else ""),
-               "prediction": out.texts[0] if out.texts else "", "target": ex.target}
-        if len(out.texts) > 1:
-            row["predictions"] = out.texts
-        rows.append(row)
-    return rows
-
-
-def _recheck_bad_words(gen, examples, outputs, settings, bad_words) -> list:
+def _recheck_bad_words(gen: Generator, examples: list[Example], outputs: list[Output], settings: GenerationSettings,
+                       bad_words: list[str]) -> list[Output]:
     """Batched decoding blocks the bad words' tokens; an output whose text still holds one is redone one by one with
     generate.py's widening search, and an example with no clean output is reported (its prediction left empty)."""
     from qgen.inference.bad_words import contains_bad, variants  # torch: loaded only when predicting
@@ -155,7 +95,7 @@ def _recheck_bad_words(gen, examples, outputs, settings, bad_words) -> list:
     return fixed
 
 
-def _read_spans(im, examples, args) -> list:
+def _read_spans(im: InferenceModel, examples: list[Example], args: Namespace) -> list[Output]:
     """Span answers (qgen.inference.span_reader) for QA sources; a source of another form is named with its record."""
     from qgen.inference.generation import Output  # torch: loaded only when predicting
 
@@ -178,27 +118,7 @@ def _read_spans(im, examples, args) -> list:
     return outputs
 
 
-def metrics_path(args) -> Path | None:
-    """Where --eval saves the metrics (None without --eval): --metrics, else OUTPUT.metrics.json."""
-    if not args.eval:
-        return args.metrics
-    return args.metrics or default_metrics_path(args.output)
-
-
-def check_output_paths(args) -> None:
-    """--output and the metrics file are neither --input nor each other (qgen.core.outputs), before any work."""
-    check_outputs([("--output", args.output), ("--metrics", metrics_path(args))], [("--input", args.input)])
-
-
-def write_predictions(args, rows: list[dict]) -> None:
-    """The predictions file; under --eval the stale metrics file is removed first and the new one is written last,
-    so metrics beside a predictions file never describe an older one (a failure in between leaves none)."""
-    if args.eval:
-        metrics_path(args).unlink(missing_ok=True)
-    write_jsonl(args.output, rows)
-
-
-def apply_context_window(examples, task: str, window: str, model: str, lang: str) -> list:
+def apply_context_window(examples: Sequence[Example], task: str, window: str, model: str, lang: str) -> list[Example]:
     """The examples with aqg / aqg_hl paragraph sources cut to the model's context window (qgen-small-ja reads the
     answer's sentence), and one note saying how many were cut."""
     if window == "full" or task not in ("aqg", "aqg_hl"):
@@ -212,7 +132,9 @@ def apply_context_window(examples, task: str, window: str, model: str, lang: str
     return out
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
+    """Predict with the parsed flags: every input checked, then the model loaded, then the predictions (and metrics)
+    written."""
     check_output_paths(args)
     if args.batch_size < 1:
         raise QgenInputError("must be at least 1", field="--batch-size")
@@ -272,16 +194,11 @@ def run(args) -> int:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """predict.py: predictions for every example of a file (a quiz, a summary or an instruction task: its command)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if _wants_quiz(argv):
-        from qgen.cli.quiz import main as quiz_main  # looked up per call: tests replace qgen.cli.quiz.main
-
-        with invoked_as(f"{command_prog('predict.py')} --task quiz"):
-            return quiz_main(argv)
-    from qgen.cli import summarize as summarize_cli  # a cycle: qgen.cli.summarize imports this module
-
-    if summarize_cli.wanted(argv):  # summaries / instruction answers with a length budget: their own flags
-        return summarize_cli.predict_main(argv)
+    routed = tasks.route("predict", argv)
+    if routed is not None:
+        return routed
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.output is None:  # not required by argparse: a quiz run has --output-dir instead

@@ -26,12 +26,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from argparse import Namespace
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from qgen.cli import quiz_gate, quiz_sweep
 from qgen.cli.dataclass_args import add_dataclass_args, from_args
 from qgen.cli.parser import ArgumentParser, command_prog, invoked_as, reports_input_errors
-from qgen.cli.quiz_gate import main as tune_gate_main
 from qgen.evaluation.calibration import chance_note
+
+if TYPE_CHECKING:
+    from qgen.quiz.pipeline import QuizSettings  # torch (the scorer): only its type is named at the top
+
+# `qgen quiz <word>`: the sub-commands with flags of their own (`eval`, or no word, scores a quiz)
+SUBCOMMANDS: dict[str, Callable[[list[str] | None], int]] = {"tune-gate": quiz_gate.main, "sweep": quiz_sweep.main}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,18 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
                        "`qgen quiz [eval] …`).\nThe gate tuner and the model sweep have their own flags: `qgen quiz "
                        "tune-gate --help`, `qgen quiz sweep --help`.")
     add_dataclass_args(p, QuizSettings)
+    p.add_argument("--task", choices=("quiz",), help=argparse.SUPPRESS)  # predict.py --task quiz hands over its argv
     p.add_argument("--output", type=Path, help=argparse.SUPPRESS)  # caught: one file cannot hold a quiz run's outputs
     return p
 
 
-def settings_from_args(args):
+def settings_from_args(args: Namespace) -> QuizSettings:
     """The QuizSettings the parsed flags ask for (ValueError: settings that cannot work together)."""
     from qgen.quiz.pipeline import QuizSettings  # torch, as in build_parser
 
     return from_args(QuizSettings, args)
 
 
-def evaluate(args) -> tuple[dict, list[Path]]:
+def evaluate(args: Namespace) -> tuple[dict, list[Path]]:
     """Score every file (and re-score gated questions with retrieval) with qgen.quiz.pipeline.run_quiz; returns the
     metrics and the paths written."""
     from qgen.quiz.pipeline import run_quiz  # torch, as in build_parser
@@ -64,28 +74,18 @@ def evaluate(args) -> tuple[dict, list[Path]]:
 
 
 def _harness_figures(block: dict) -> str:
+    """lm-evaluation-harness's acc / acc_norm for a metrics block that has them (loglik scoring), else ""."""
     h = block.get("lm_eval")
     return f"\tacc {h['acc']:.4f}\tacc_norm {h['acc_norm']:.4f}" if h else ""
 
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """`qgen quiz [eval]`: score quizzes and print the accuracies; `qgen quiz tune-gate|sweep`: those commands."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    # predict.py may pass its own `--task quiz` through
-    for flag in ("--task=quiz",):
-        while flag in argv:
-            argv.remove(flag)
-    while "--task" in argv:
-        i = argv.index("--task")
-        del argv[i: i + 2]
-    if argv[:1] == ["tune-gate"]:
-        with invoked_as(f"{command_prog('qgen quiz')} tune-gate"):
-            return tune_gate_main(argv[1:])
-    if argv[:1] == ["sweep"]:
-        from qgen.cli.quiz_sweep import main as sweep_main  # a cycle: qgen.cli.quiz_sweep imports this module
-
-        with invoked_as(f"{command_prog('qgen quiz')} sweep"):
-            return sweep_main(argv[1:])
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        with invoked_as(f"{command_prog('qgen quiz')} {argv[0]}"):
+            return SUBCOMMANDS[argv[0]](argv[1:])
     if argv[:1] == ["eval"]:
         argv = argv[1:]
     parser = build_parser()

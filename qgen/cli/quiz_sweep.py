@@ -19,32 +19,67 @@ override the config's defaults, a model's own entry overrides both.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import io
 import json
 import re
 import sys
+import typing
+from argparse import Namespace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from qgen.cli import quiz as quiz_cli
+from qgen.cli.dataclass_args import add_dataclass_args
 from qgen.cli.parser import ArgumentParser, command_prog, output_dir, reports_input_errors
 from qgen.core import yaml_file
-from qgen.core.constants import DTYPE_NAMES
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_write, write_json, write_text
+from qgen.core.values import coerce
 
-# quiz flags a sweep passes through (name → flag); a config key or a model entry may set any of them
-PASSED = {"scoring": "--scoring", "loglik_tokenization": "--loglik-tokenization", "loglik_target": "--loglik-target",
-          "target_delimiter": "--target-delimiter", "add_bos_token": "--add-bos-token",
-          "prompt_style": "--prompt-style", "prompt_format": "--prompt-format", "template_file": "--template-file",
-          "max_len": "--max-len", "batch_size": "--batch-size", "limit": "--limit", "device": "--device",
-          "dtype": "--dtype"}
+if TYPE_CHECKING:
+    from qgen.quiz.pipeline import QuizSettings  # torch (the scorer): only its type is named at the top
+
+# the QuizSettings fields a sweep passes on to every model's run; a config key or a model entry may set any of them
+PASSED = ("scoring", "loglik_tokenization", "loglik_target", "target_delimiter", "add_bos_token", "prompt_style",
+          "prompt_format", "template_file", "max_len", "batch_size", "limit", "device", "dtype")
 RUN_FILE = "sweep_run.json"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from qgen.quiz.scoring import METHODS, TOKENIZATIONS  # torch: --help and bad flags stay fast
+def _quiz_settings_class() -> type[QuizSettings]:
+    """QuizSettings, imported when a sweep's flags are built or a model runs (torch: `--help` and bad flags stay fast)."""
+    from qgen.quiz.pipeline import QuizSettings  # torch, as the docstring says
 
+    return QuizSettings
+
+
+def _passed_types() -> dict[str, type]:
+    """Each PASSED field's type without `| None` (the type a config value is read as)."""
+    hints = typing.get_type_hints(_quiz_settings_class())
+    out = {}
+    for name in PASSED:
+        kinds = [k for k in typing.get_args(hints[name]) if k is not type(None)] or [hints[name]]
+        out[name] = kinds[0]
+    return out
+
+
+def _overridable() -> type:
+    """The PASSED fields of QuizSettings with their help and choices, each defaulting to None (not given: the config's,
+    else qgen quiz's default applies): the sweep's quiz flags, derived from the one definition."""
+    fields = {f.name: f for f in dataclasses.fields(_quiz_settings_class())}
+    return dataclasses.make_dataclass("SweepQuizFlags", [
+        (name, kind | None, dataclasses.field(default=None, metadata=_help_with_quiz_default(fields[name])))
+        for name, kind in _passed_types().items()])
+
+
+def _help_with_quiz_default(f: dataclasses.Field) -> dict:
+    """`f`'s metadata with qgen quiz's default in its help (the flag's own default, None, is not shown)."""
+    shown = "" if f.default is None or "default" in f.metadata["help"] else f" (default: {f.default})"
+    return {**f.metadata, "help": f.metadata["help"] + shown + "%(default).0s"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The sweep's own flags, then the quiz flags it passes on (qgen quiz's, from QuizSettings)."""
     p = ArgumentParser(prog=command_prog("qgen quiz sweep"),
                        description="Run the quiz evaluation for several models and compare them (sweep.json, "
                        "sweep.md, sweep.png).")
@@ -54,21 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, type=output_dir, help="one sub-directory per model, plus the sweep files")
     p.add_argument("--rerun", action="store_true", help="run every model again, even when finished")
     p.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
-    g = p.add_argument_group("quiz settings (as in qgen quiz; default: the config's, else qgen quiz's)")
-    g.add_argument("--scoring", choices=METHODS, default=None)
-    g.add_argument("--loglik-tokenization", choices=TOKENIZATIONS, default=None)
-    g.add_argument("--loglik-target", choices=("text", "answer"), default=None)
-    g.add_argument("--target-delimiter", default=None)
-    g.add_argument("--add-bos-token", choices=("true", "false"), default=None)
-    g.add_argument("--prompt-style", choices=("train", "record"), default=None)
-    g.add_argument("--prompt-format", default=None)
-    g.add_argument("--template-file", type=Path, default=None)
-    g.add_argument("--max-len", type=int, default=None)
-    g.add_argument("--batch-size", type=int, default=None)
-    g.add_argument("--limit", type=int, default=None)
-    g.add_argument("--device", default=None)
-    g.add_argument("--dtype", choices=DTYPE_NAMES, default=None)
+    add_dataclass_args(p, _overridable(), title="quiz settings (as in qgen quiz; default: the config's, else qgen quiz's)")
     return p
+
+
+def _typed(values: dict, kinds: dict[str, type], path: Path | None, record: int | None = None) -> dict:
+    """A config's settings read as their QuizSettings types (`batch_size: "8"` → 8, `add_bos_token: yes` → True);
+    a value that is not one is an error naming the file, the model entry and the key."""
+    out = {}
+    for key, value in values.items():
+        if key not in kinds or value is None:
+            out[key] = value
+            continue
+        try:
+            out[key] = Path(str(value)) if kinds[key] is Path else coerce(value, kinds[key])
+        except (TypeError, ValueError):
+            raise QgenInputError(f"expected {kinds[key].__name__}, got {value!r}", path=path, record=record,
+                                 field=key) from None
+    return out
 
 
 def slug(model: str) -> str:
@@ -77,7 +115,8 @@ def slug(model: str) -> str:
 
 
 def load_config(path: Path) -> tuple[dict, list[dict]]:
-    """(defaults, model entries) of a sweep YAML; unknown keys are errors naming the file and the entry."""
+    """(defaults, model entries) of a sweep YAML, values typed as QuizSettings types them; unknown keys and values
+    of the wrong type are errors naming the file and the entry."""
     if not path.is_file():
         raise QgenInputError("sweep config not found" if not path.exists() else "is a directory, not a YAML file",
                              path=path)
@@ -87,6 +126,7 @@ def load_config(path: Path) -> tuple[dict, list[dict]]:
     unknown = set(data) - set(PASSED) - {"models"}
     if unknown:
         raise QgenInputError(f"unknown key(s) {sorted(unknown)}; allowed: models, {', '.join(PASSED)}", path=path)
+    kinds = _passed_types()
     entries = []
     for n, entry in enumerate(data.get("models") or [], 1):
         if isinstance(entry, str):
@@ -97,18 +137,18 @@ def load_config(path: Path) -> tuple[dict, list[dict]]:
         bad = set(entry) - set(PASSED) - {"model", "label"}
         if bad:
             raise QgenInputError(f"unknown key(s) {sorted(bad)}", path=path, record=n, field="models")
-        entries.append(entry)
-    return {k: v for k, v in data.items() if k != "models"}, entries
+        entries.append(_typed(entry, kinds, path, n))
+    return _typed({k: v for k, v in data.items() if k != "models"}, kinds, path), entries
 
 
-def plan(args) -> list[dict]:
+def plan(args: Namespace) -> list[dict]:
     """One entry per model: {model, label, settings} with the precedence config < command line < model entry."""
     defaults, entries = load_config(args.config) if args.config else ({}, [])
     if args.models:
         entries = [{"model": m} for m in args.models]  # the command line's models replace the config's list
     if not entries:
         raise QgenInputError("no models: give --models or a --config with a models: list")
-    given = {k: getattr(args, k) for k in PASSED if getattr(args, k) is not None}
+    given = _typed({k: getattr(args, k) for k in PASSED if getattr(args, k) is not None}, _passed_types(), None)
     out, seen = [], set()
     for entry in entries:
         settings = {**defaults, **given, **{k: v for k, v in entry.items() if k in PASSED}}
@@ -121,15 +161,27 @@ def plan(args) -> list[dict]:
     return out
 
 
-def quiz_argv(entry: dict, inputs: list[Path], out_dir: Path) -> list[str]:
+def quiz_settings(entry: dict, args: Namespace) -> QuizSettings:
+    """The quiz run of one planned model (its checks: a QgenInputError naming the model)."""
+    try:
+        return _quiz_settings_class()(model=entry["model"], input=args.input, output_dir=args.output_dir / entry["dir"],
+                                      verbose=args.verbose, **entry["settings"])
+    except ValueError as e:
+        raise QgenInputError(f"model {entry['model']!r}: {e}", path=args.config) from None
+
+
+def fingerprint(entry: dict, inputs: list[Path], out_dir: Path) -> list[str]:
+    """The `qgen quiz` command line equal to this model's run: kept in sweep_run.json, so a finished model counts as
+    finished only for the same settings."""
     argv = ["--model", entry["model"], "--input", *map(str, inputs), "--output-dir", str(out_dir)]
     for key, value in entry["settings"].items():
         if value is not None:
-            argv += [PASSED[key], str(value).lower() if isinstance(value, bool) else str(value)]
+            argv += ["--" + key.replace("_", "-"), str(value).lower() if isinstance(value, bool) else str(value)]
     return argv
 
 
 def _finished(out_dir: Path, argv: list[str]) -> bool:
+    """Whether `out_dir` holds the metrics of a run with the same settings (fingerprint `argv`)."""
     try:
         done = json.loads((out_dir / RUN_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -137,10 +189,11 @@ def _finished(out_dir: Path, argv: list[str]) -> bool:
     return done.get("argv") == argv and (out_dir / "metrics.json").is_file()
 
 
-def run_one(argv: list[str], out_dir: Path, verbose: bool) -> None:
-    """One `qgen quiz` evaluation; the model is released before returning."""
-    args = quiz_cli.build_parser().parse_args(argv + (["--verbose"] if verbose else []))
-    quiz_cli.evaluate(args)
+def run_one(settings: QuizSettings, argv: list[str]) -> None:
+    """One model's quiz run (qgen.quiz.pipeline.run_quiz), released before returning, then marked finished."""
+    from qgen.quiz import pipeline  # torch (the scorer), as in _quiz_settings_class
+
+    pipeline.run_quiz(settings, progress=True)
     gc.collect()
     try:
         import torch  # only to empty the CUDA cache; the sweep files need none of it
@@ -149,7 +202,7 @@ def run_one(argv: list[str], out_dir: Path, verbose: bool) -> None:
             torch.cuda.empty_cache()
     except ImportError:  # pragma: no cover - torch is a dependency; the sweep files need none of it
         pass
-    write_json(out_dir / RUN_FILE, {"argv": argv})
+    write_json(settings.output_dir / RUN_FILE, {"argv": argv})
 
 
 def row(entry: dict, out_dir: Path, inputs: list[Path]) -> dict:
@@ -169,6 +222,7 @@ def row(entry: dict, out_dir: Path, inputs: list[Path]) -> dict:
 
 
 def human(n: int | None) -> str:
+    """A parameter count for a table: 124M, 1.3B ("-" when unknown)."""
     if not n:
         return "-"
     for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
@@ -178,7 +232,9 @@ def human(n: int | None) -> str:
 
 
 def markdown(rows: list[dict], inputs: list[Path]) -> str:
-    def f(x, digits=4):
+    """sweep.md: one table row per model (acc / acc_norm columns when any model was scored by log-likelihood)."""
+
+    def f(x: float | None, digits: int = 4) -> str:
         return "-" if x is None else f"{x:.{digits}f}"
 
     names = [p.name for p in inputs]
@@ -231,7 +287,8 @@ def plot(path: Path, rows: list[dict], inputs: list[Path]) -> None:
         fh.write(buf.getvalue())
 
 
-def sweep(args) -> tuple[list[dict], list[Path]]:
+def sweep(args: Namespace) -> tuple[list[dict], list[Path]]:
+    """Run (or resume) every model's quiz, then write sweep.json, sweep.md and sweep.png; returns (rows, paths)."""
     for f in args.input:
         if not f.is_file():
             raise QgenInputError("quiz file not found" if not f.exists() else "is a directory, not a quiz file",
@@ -239,15 +296,16 @@ def sweep(args) -> tuple[list[dict], list[Path]]:
     if args.output_dir.exists() and not args.output_dir.is_dir():
         raise QgenInputError("exists and is not a directory (--output-dir names a directory)", path=args.output_dir)
     entries = plan(args)
+    runs = [quiz_settings(entry, args) for entry in entries]  # every model's settings checked before the first runs
     rows = []
-    for i, entry in enumerate(entries, 1):
-        out_dir = args.output_dir / entry["dir"]
-        argv = quiz_argv(entry, args.input, out_dir)
+    for i, (entry, settings) in enumerate(zip(entries, runs), 1):
+        out_dir = settings.output_dir
+        argv = fingerprint(entry, args.input, out_dir)
         if not args.rerun and _finished(out_dir, argv):
             print(f"[{i}/{len(entries)}] {entry['label']}: finished before, not run again", flush=True)
         else:
             print(f"[{i}/{len(entries)}] {entry['label']}: running", flush=True)
-            run_one(argv, out_dir, args.verbose)
+            run_one(settings, argv)
         rows.append(row(entry, out_dir, args.input))
         r = rows[-1]
         print(f"    accuracy {r['accuracy']:.4f}  ECE {r['ece']:.4f}  parameters {human(r['parameters'])}  "
@@ -261,6 +319,7 @@ def sweep(args) -> tuple[list[dict], list[Path]]:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """`qgen quiz sweep`: the sweep, and the paths it wrote."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     _, written = sweep(args)
     print(f"wrote {', '.join(p.name for p in written)} to {args.output_dir}")

@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from argparse import Namespace
+from collections.abc import Callable
 from pathlib import Path
 
+from qgen.cli.generation_flags import add_generation_args, settings_from_args
 from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_input_errors
-from qgen.cli.predict import (
-    add_generation_args,
-    check_output_paths,
-    metrics_path,
-    settings_from_args,
-    write_predictions,
-)
+from qgen.cli.prediction_files import add_metrics_args, check_output_paths, metrics_path, write_predictions
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
@@ -38,15 +35,8 @@ TASKS = ("summarize", "instruct")
 FORMAT_CHOICES = ("saved", "chat", "raw", "opencalm", "alpaca", "ja-chat")
 
 
-def wanted(argv: list[str]) -> bool:
-    """Whether a predict.py / generate.py command line asks for --task summarize or instruct."""
-    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    pre.add_argument("--task")
-    known, _ = pre.parse_known_args(argv)
-    return known.task in TASKS
-
-
 def _common(p: argparse.ArgumentParser) -> None:
+    """The task, length-budget, prompt, model and decoding flags of both the files and the one-input command."""
     p.add_argument("--task", required=True, choices=TASKS, help="summarize: `text` → summary; instruct: "
                    "`instruction` (+ `input`) → answer")
     g = p.add_argument_group("length budget and prompt")  # defaults: BudgetRule's (qgen.inference.summarize)
@@ -64,7 +54,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_generation_args(p)
 
 
-def _rule(args, argv: list[str]):
+def _rule(args: Namespace, argv: list[str]) -> BudgetRule:
+    """The length budget and prompt the flags ask for (`--max-new-tokens` caps the budget only when given)."""
     explicit = any(a.split("=")[0] in ("--max-new-tokens", "--max_new_tokens") for a in argv)
     rule = BudgetRule(task=args.task, ratio=args.summary_ratio, minimum=args.summary_min, max_chars=args.max_chars,
                       max_new_tokens=args.max_new_tokens if explicit else None, prompt_format=args.prompt_format,
@@ -76,7 +67,8 @@ def _rule(args, argv: list[str]):
     return rule
 
 
-def _load(args, rule):
+def _load(args: Namespace, rule: BudgetRule) -> BudgetedGenerator:
+    """The model the flags name, wrapped to generate within `rule`'s budget."""
     console.configure(args.verbose)  # transformers' loading bars and warnings only with --verbose
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, lang=args.lang,
                               trust_remote_code=args.trust_remote_code)
@@ -84,6 +76,7 @@ def _load(args, rule):
 
 
 def build_predict_parser() -> argparse.ArgumentParser:
+    """`predict.py --task summarize|instruct`'s flags: files in, one output record per input."""
     p = ArgumentParser(prog=command_prog("predict.py"), description=__doc__)
     p.add_argument("--input", required=True, type=Path, help="JSONL / JSON list: id + text (summarize) or id + "
                    "instruction [+ input] (instruct); optional reference (or summary / output)")
@@ -92,14 +85,14 @@ def build_predict_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="only the first N inputs")
     p.add_argument("--eval", action="store_true", help="print and save the length figures (and ROUGE-L etc. when "
                    "there are references)")
-    p.add_argument("--metrics", type=output_file, default=None,
-                   help="metrics JSON for --eval (default: beside OUTPUT, named as qgen eval names it: NAME.metrics.json)")
-    p.add_argument("--no-hallucination", action="store_true", help="--eval without the GiNZA hallucination check")
+    add_metrics_args(p)
     _common(p)
     return p
 
 
-def run_predict(args, argv: list[str]) -> int:
+def run_predict(args: Namespace, argv: list[str]) -> int:
+    """Outputs for every input of a file within the length budget, their length figures, and with --eval the
+    metrics."""
     check_output_paths(args)
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise QgenInputError("--batch-size and --limit must be at least 1", field="--batch-size/--limit")
@@ -133,6 +126,7 @@ def run_predict(args, argv: list[str]) -> int:
 
 
 def build_generate_parser() -> argparse.ArgumentParser:
+    """`generate.py --task summarize|instruct`'s flags: one text or instruction from the command line."""
     p = ArgumentParser(prog=command_prog("generate.py"), description=__doc__)
     p.add_argument("--text", default="", help="summarize: the text; instruct: the input the instruction is about")
     p.add_argument("--instruction", default="", help="instruct: the instruction")
@@ -141,7 +135,8 @@ def build_generate_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_generate(args, argv: list[str]) -> int:
+def run_generate(args: Namespace, argv: list[str]) -> int:
+    """The output for one input, printed, with its budget and length on stderr."""
     if args.task == "summarize" and not args.text.strip():
         raise QgenInputError("give the text to summarise", field="--text")
     if args.task == "instruct" and not args.instruction.strip():
@@ -164,16 +159,20 @@ def run_generate(args, argv: list[str]) -> int:
     return 0
 
 
-def _main(build, run, argv: list[str] | None) -> int:
+def _main(build: Callable[[], argparse.ArgumentParser], run: Callable[[Namespace, list[str]], int],
+          argv: list[str] | None) -> int:
+    """Parse `argv` (default: the process's) with `build()` and run; `run` sees argv to tell given flags from defaults."""
     argv = list(sys.argv[1:] if argv is None else argv)
     return run(build().parse_args(argv), argv)
 
 
 @reports_input_errors
 def predict_main(argv: list[str] | None = None) -> int:
+    """`predict.py --task summarize|instruct`."""
     return _main(build_predict_parser, run_predict, argv)
 
 
 @reports_input_errors
 def generate_main(argv: list[str] | None = None) -> int:
+    """`generate.py --task summarize|instruct`."""
     return _main(build_generate_parser, run_generate, argv)

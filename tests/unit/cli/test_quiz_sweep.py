@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from helpers.tiny_conventions import build
 
-import qgen.cli.quiz
+import qgen.quiz.pipeline
 from qgen.cli.quiz import main as quiz_main
 from qgen.cli.quiz_sweep import build_parser, plan
 from qgen.core.files import write_json
@@ -60,8 +60,8 @@ def test_sweep_resumes_and_reruns_on_changed_settings(setup, monkeypatch, capsys
     d, models = setup
     assert _sweep(setup, "s2") == 0
     calls = []
-    real = qgen.cli.quiz.evaluate
-    monkeypatch.setattr(qgen.cli.quiz, "evaluate", lambda args: calls.append(args.model) or real(args))
+    real = qgen.quiz.pipeline.run_quiz
+    monkeypatch.setattr(qgen.quiz.pipeline, "run_quiz", lambda s, progress=False: calls.append(s.model) or real(s, progress))
     assert _sweep(setup, "s2") == 0
     assert calls == [] and capsys.readouterr().out.count("finished before, not run again") == 3
     second = json.loads((d / "s2" / "sweep.json").read_text(encoding="utf-8"))["models"][1]["dir"]
