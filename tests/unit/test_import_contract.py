@@ -42,6 +42,7 @@ def test_the_package_keeps_the_contract(tmp_path):
     ("evaluation/report.py", "import torch", "qgen.evaluation is not allowed to import torch"),
     ("quiz/gate.py", "import qgen.training.schedule", "qgen.quiz is not allowed to import qgen.training"),
     ("data/tsv.py", "import argparse", "qgen.data is not allowed to import argparse"),
+    ("cli/generation_flags.py", "import qgen.cli.predict", "No cycles are allowed in qgen.cli"),
 ])
 def test_a_wrong_way_import_breaks_it(tmp_path, module, bad_import, message):
     root = copy_of_qgen(tmp_path)
