@@ -37,7 +37,7 @@ test-unit: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
 demo: install
-	$(BIN)/python -m qgen.demo --data-dir "$(QGEN_DATA_DIR)" --output-dir runs/demo
+	$(BIN)/qgen demo --data-dir "$(QGEN_DATA_DIR)" --output-dir runs/demo
 
 # qgen-small-ja from nothing but JaQuAD train (recipe and progress notes: configs/qgen-small-ja/).
 # Every step reuses what an earlier run left (the data, the tokenizer, last/ via --resume), so an interrupted build
@@ -55,11 +55,11 @@ $(MODEL_RUN)/data/train_mix.tsv: install
 	cat $(MODEL_RUN)/data/train_aqg_hl.tsv $(MODEL_RUN)/data/train_qa_w1.tsv > $@
 
 model: $(MODEL_RUN)/data/train_mix.tsv
-	$(BIN)/python -m qgen.build_model --texts $(MODEL_RUN)/data/train_aqg_hl.tsv $(MODEL_RUN)/data/train_qa_w1.tsv \
+	$(BIN)/qgen build-model --texts $(MODEL_RUN)/data/train_aqg_hl.tsv $(MODEL_RUN)/data/train_qa_w1.tsv \
 	  --arch tiny-t5 --arch-config configs/qgen-small-ja/arch.yaml --vocab-size 8000 --position-prior copy \
 	  --output $(MODEL_RUN)/untrained-v8k-copy
 	$(BIN)/python train.py --config configs/qgen-small-ja/train.yaml --resume
-	$(BIN)/python -m qgen.export_model --checkpoint $(MODEL_RUN)/train/best --max-source-len 512 \
+	$(BIN)/qgen export --checkpoint $(MODEL_RUN)/train/best --max-source-len 512 \
 	  --card configs/qgen-small-ja/MODEL_CARD.md \
 	  --output $(MODEL_RUN)/qgen-small-ja
 # (shipping = copying that directory, with its model card, to qgen/models/pretrained/ once it meets the minimum)

@@ -2,7 +2,7 @@
 
     QGEN_DATA_DIR=../shared/data .venv/bin/python bench/compare_dropout.py [--steps 200] [--seeds 0 1]
 
-The demo's task (qgen.demo: qgen-small-ja fine-tuned on JSQuAD AQG-HL, paragraphs split train / valid / test) for a
+The demo's task (qgen.cli.demo: qgen-small-ja fine-tuned on JSQuAD AQG-HL, paragraphs split train / valid / test) for a
 fixed number of optimiser steps, once per seed with gap dropout and once with torch's `F.dropout`, alternating. Each
 run reports its loop time, its best validation loss and BLEU-4 / ROUGE-L of greedy questions on the held-out test
 rows. The two dropouts draw the same Bernoulli(p) masks from different random streams, so they should differ by no
@@ -24,8 +24,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from qgen.cli.demo import SHIPPED, predict_and_score, prepare  # noqa: E402
 from qgen.cli.parser import reports_input_errors  # noqa: E402
-from qgen.demo import SHIPPED, predict_and_score, prepare  # noqa: E402
 from qgen.training.loop import train  # noqa: E402
 
 

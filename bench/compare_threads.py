@@ -21,9 +21,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from qgen.cli.demo import SHIPPED, prepare  # noqa: E402
 from qgen.cli.parser import reports_input_errors  # noqa: E402
 from qgen.core.threads import load_average  # noqa: E402
-from qgen.demo import SHIPPED, prepare  # noqa: E402
 from qgen.training.loop import train  # noqa: E402
 
 

@@ -23,8 +23,10 @@ COMMANDS = {
     "convert-config": ("qgen.cli.convert_config", "an Axolotl YAML → the equivalent qgen config (prints the mapping)"),
     "merge": ("qgen.cli.merge", "merge a LoRA adapter into a full model"),
     "serve": ("qgen.cli.serve", "the question-generation playground in the browser and its JSON API"),
-    "build-model": ("qgen.build_model", "an untrained model + tokenizer trained on your texts (a recipe's first step)"),
-    "export": ("qgen.export_model", "a checkpoint → a small shippable directory (fp16 weights, loads as fp32)"),
+    "build-model": ("qgen.cli.build_model", "an untrained model + tokenizer trained on your texts (a recipe's first "
+                    "step)"),
+    "export": ("qgen.cli.export", "a checkpoint → a small shippable directory (fp16 weights, loads as fp32)"),
+    "demo": ("qgen.cli.demo", "fine-tune qgen-small-ja on JSQuAD and score it before and after, on a CPU in minutes"),
 }
 
 MOVED = {"summarize": "predict --task summarize", "instruct": "predict --task instruct"}  # tasks, not commands
@@ -39,6 +41,7 @@ def run(module: str, argv: list[str] | None, prog: str | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`qgen <command> …`: run the command, or list the commands (an unknown one: a suggestion and exit 2)."""
     argv = sys.argv[1:] if argv is None else argv
     with quiet_broken_pipe():
         if argv and argv[0] in COMMANDS:

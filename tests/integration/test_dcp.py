@@ -22,7 +22,7 @@ from helpers import launch
 from helpers.train_helpers import build_tiny_for, one_thread, prepare_run, write_jsquad  # noqa: F401
 from safetensors.torch import load_file
 
-from qgen.export_model import main as export_main
+from qgen.cli.export import main as export_main
 from qgen.training.loop import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")

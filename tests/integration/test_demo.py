@@ -1,4 +1,4 @@
-"""`python -m qgen.demo` end to end on the real JSQuAD file with a few steps (the learning itself is measured by the
+"""`qgen demo` end to end on the real JSQuAD file with a few steps (the learning itself is measured by the
 demo run, not here): the split by paragraph, scores before/after, the printed examples and the files written."""
 
 import html
@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers.train_helpers import build_tiny_for, write_jsquad
 
-from qgen import demo
+from qgen.cli import demo
 from qgen.data.examples import read_tsv
 
 

@@ -49,7 +49,7 @@ def qgen(argv):
 
 
 def export(argv):
-    from qgen.export_model import main
+    from qgen.cli.export import main
 
     return main(argv)
 

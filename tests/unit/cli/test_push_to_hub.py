@@ -10,7 +10,7 @@ import torch
 from huggingface_hub import constants
 from safetensors.torch import save_file
 
-from qgen import export_model
+from qgen.cli import export as export_model
 from qgen.training.config import TrainConfig
 
 

@@ -66,7 +66,7 @@ def test_no_saved_settings_means_the_defaults(checkpoint, tmp_path):
 
 @pytest.mark.parametrize("written_before", [False, True], ids=["with-input-spec", "only-qgen-config"])
 def test_an_exported_model_keeps_its_input_settings(checkpoint, tmp_path, written_before):
-    from qgen.export_model import export
+    from qgen.training.export import export
 
     src = _copy(checkpoint, tmp_path)
     if written_before:

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, T5Config
 from transformers.models.t5.modeling_t5 import T5Attention
 
-from qgen import build_model
+from qgen.cli import build_model
 from qgen.models import position_prior
 
 

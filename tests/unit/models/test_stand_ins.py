@@ -7,7 +7,7 @@ import pytest
 import torch
 import transformers as tf
 
-from qgen import build_model
+from qgen.cli import build_model
 from qgen.models import stand_ins
 
 # transformers 5 reads some keys of older config files under new names; the value must survive the renaming

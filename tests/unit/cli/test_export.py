@@ -9,8 +9,9 @@ from helpers.train_helpers import build_tiny_for, write_jsquad
 from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM
 
-from qgen import export_model
+from qgen.cli import export as export_model
 from qgen.training.config import TrainConfig, load_saved
+from qgen.training.export import convert
 
 # fp16-stored weights against the fp32 checkpoint: teacher-forced logits of the tiny T5 below (|logit| ~5) measured
 # 2.1e-3 apart (fp16 keeps 11 bits); 1e-2 leaves ~5x room.
@@ -48,7 +49,7 @@ def test_export_halves_the_weights_and_loads_as_fp32(checkpoint, tmp_path, capsy
 
 def test_overflow_and_missing_weights_are_named_errors(checkpoint, tmp_path, capsys):
     with pytest.raises(ValueError, match="overflows"):
-        export_model.convert({"w": torch.tensor([1e6])}, torch.float16)
+        convert({"w": torch.tensor([1e6])}, torch.float16)
     empty = tmp_path / "empty"
     empty.mkdir()
     assert export_model.main(["--checkpoint", str(empty), "--output", str(tmp_path / "o")]) == 2
