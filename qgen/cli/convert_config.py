@@ -19,6 +19,7 @@ from qgen.training.config import GROUPS, from_dict
 
 
 def build_parser() -> ArgumentParser:
+    """`qgen convert-config`'s flags: the Axolotl file and where the qgen YAML goes."""
     p = ArgumentParser(prog=command_prog("qgen convert-config"), description=__doc__.split("\n")[0])
     p.add_argument("config", type=Path, help="the Axolotl YAML file")
     p.add_argument("--output", type=Path, help="qgen YAML to write (atomically); without it only the mapping is printed")
@@ -26,6 +27,7 @@ def build_parser() -> ArgumentParser:
 
 
 def read_axolotl(path: Path) -> dict:
+    """The Axolotl YAML as a mapping (unreadable or not a mapping: one `error:` line naming the file)."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, IsADirectoryError):
@@ -49,6 +51,7 @@ def grouped(settings: dict) -> dict:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """`qgen convert-config`: print the mapping, and write the qgen config with --output."""
     args = build_parser().parse_args(argv)
     settings, rows = axolotl.convert(read_axolotl(args.config), str(args.config))
     from_dict(settings, str(args.config))  # the result is a valid qgen config (types checked) before it is written

@@ -13,6 +13,7 @@ from qgen.data.download import MIRROR_ENV, SOURCES, FetchError, fetch
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`qgen download`'s flags: which data sets, where to, and from which mirror."""
     p = ArgumentParser(
         prog=command_prog("download"),
         description=f"Fetch official data files (or copy them from ${MIRROR_ENV} / --mirror), verified by sha256.",
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`qgen download`: fetch (or copy) and verify each data set, then say where each file is."""
     args = build_parser().parse_args(argv)
     names = list(SOURCES) if "all" in args.datasets else list(dict.fromkeys(args.datasets))
     if args.mirror is not None and not Path(args.mirror).is_dir():

@@ -35,7 +35,8 @@ from qgen.evaluation.records import (  # the scoring itself; this module is the 
 )
 
 
-def output_paths(predictions, output_dir=None, report=None, metrics=None) -> tuple[Path, Path]:
+def output_paths(predictions: str | Path, output_dir: str | Path | None = None, report: str | Path | None = None,
+                 metrics: str | Path | None = None) -> tuple[Path, Path]:
     """(report, metrics) paths named after the predictions file — `dev.jsonl` → `dev.report.html`, `dev.metrics.json`
     — in `output_dir` or beside it, so evaluations of several files in one folder never overwrite each other."""
     predictions = Path(predictions)
@@ -45,6 +46,7 @@ def output_paths(predictions, output_dir=None, report=None, metrics=None) -> tup
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`qgen eval`: score a predictions file, print the metrics, write the report and the metrics JSON."""
     ap = ArgumentParser(prog=command_prog("qgen eval"), description=__doc__)
     ap.add_argument(
         "--predictions", required=True, type=Path, help="predictions JSONL (id, source, prediction, target)"

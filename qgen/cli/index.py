@@ -12,6 +12,7 @@ from qgen.quiz.retrieval import build_index, load_index
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`qgen index build|search`'s flags (each sub-command its own)."""
     p = ArgumentParser(prog=command_prog("qgen index"), description="Build or query a local BM25 index (bm25s, MeCab).")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="index a corpus", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """`qgen index build` writes an index; `qgen index search` prints the best passages per query."""
     args = build_parser().parse_args(argv)
     if args.command == "build":
         check_outputs([("--output", args.output)], [("--corpus", c) for c in args.corpus], directories=True)

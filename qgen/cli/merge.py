@@ -21,6 +21,7 @@ from qgen.training.config import SAVED_NAME, load_saved
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`qgen merge`'s flags: the adapter, its base, and where the merged model goes."""
     p = ArgumentParser(prog=command_prog("qgen merge"), description=__doc__.splitlines()[0])
     p.add_argument("--adapter", required=True, help="LoRA adapter directory (best/ or last/ of a --lora-r run)")
     p.add_argument("--output", required=True, type=output_dir, help="directory for the merged model (replaced atomically)")
@@ -31,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto") -> Path:
+def merge(adapter_dir: str | Path, output_dir: str | Path, base: str | None = None, dtype: str = "auto") -> Path:
+    """Write the adapter merged into its base as a plain model at `output_dir` (atomically), its saved config
+    pointing at itself with LoRA off, so it loads and trains as a full model."""
     from qgen.models.dtypes import DTYPES  # torch, peft: `qgen merge --help` and bad flags stay fast
     from qgen.models.lora import is_adapter_dir, load_adapter_model
 
@@ -54,6 +57,7 @@ def merge(adapter_dir, output_dir, base: str | None = None, dtype: str = "auto")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`qgen merge`: the merged model written, its path printed."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     console.configure(args.verbose)

@@ -1,16 +1,15 @@
 """The argument parser every qgen command uses, and the name a command is shown under.
 
-argparse's defaults hurt here: with prefix matching, `predict.py --task quiz --output res.json` silently meant
-`--output-dir res.json` (a *directory* named res.json appeared), so abbreviations are off; and a misspelt flag printed
-the whole usage (22 lines for train.py) before the error, so an error is one `error:` line — with "did you mean
---train-file?" when a flag is close to a real one (difflib) — then `see train.py --help`.
+Abbreviations are off: with prefix matching `--out x` would be taken for `--output` or `--output-dir`, whichever the
+command has, and a guess at a path flag can write where nobody asked. An error is one `error:` line — with "did you
+mean --train-file?" when a flag is close to a real one (difflib) — then `see train.py --help`, not the whole usage.
 
 A command reached through `qgen <name>` or `predict.py --task quiz` names itself that way in `--help` and in errors:
 the dispatcher wraps the call in `invoked_as(...)`, and each command's top-level parser takes `command_prog(default)`.
 
-Flag types checked when the flags are read, before any work: every `type=float` is finite (`--lr nan` trained on NaN),
-`seed` is one numpy and torch both take, and `output_file` / `output_dir` can be written (a path inside a file, a
-directory where a file is meant, …: predict.py found out only after generating everything).
+Flag types checked when the flags are read, before any work: every `type=float` is finite (`--lr nan` would train on
+NaN), `seed` is one numpy and torch both take, and `output_file` / `output_dir` can be written (a path inside a file,
+a directory where a file is meant, …), so a command does not find out after its work is done.
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -49,7 +49,7 @@ def invoked_as(prog: str | None) -> Iterator[None]:
         _PROG.reset(token)
 
 
-def reports_input_errors(main):
+def reports_input_errors(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
     """Decorator for a command's `main(argv)`: bad input (QgenInputError) becomes one `error: …` line on stderr and
     exit code 2, never a traceback — the same whether the command runs as `qgen X`, as a script or from Python. A
     failed read or write (OSError: a full disk, a permission) is one line and exit 1; Ctrl-C is `interrupted` and
@@ -57,6 +57,7 @@ def reports_input_errors(main):
 
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
+        """`main(argv)` with its bad input, failed I/O and Ctrl-C turned into one line and an exit code."""
         with quiet_broken_pipe():
             try:
                 return main(argv)
@@ -135,7 +136,7 @@ def thread_count(text: str) -> int:
     return n
 
 
-def add_threads_arg(p) -> None:
+def add_threads_arg(p: argparse._ActionsContainer) -> None:
     """`--threads N` on a parser or argument group: the same flag, type and help in every command."""
     p.add_argument("--threads", type=thread_count, default=0, metavar="N", help=THREADS_HELP)
 
@@ -152,17 +153,19 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 class ArgumentParser(argparse.ArgumentParser):
     """argparse without abbreviations, defaults shown in --help, and errors as one `error:` line with a suggestion."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any):
         kwargs.setdefault("allow_abbrev", False)
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
         self.register("type", float, finite_float)  # every `type=float` flag: NaN passes every range check
 
-    def parse_known_args(self, args=None, namespace=None):
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        """argparse's, remembering the words given so that an error can suggest the flag a misspelt one meant."""
         self._given = list(sys.argv[1:] if args is None else args)  # for suggestions in error()
         return super().parse_known_args(args, namespace)
 
-    def error(self, message: str):
+    def error(self, message: str) -> typing.NoReturn:
         """One line `error: …` (plus a suggestion for a misspelt flag or choice), then where the help is; exit 2."""
         hint = suggestion(message, self, getattr(self, "_given", []))
         self.exit(2, f"error: {message}{hint}\nsee {self.prog} --help\n")

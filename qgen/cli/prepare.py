@@ -57,6 +57,7 @@ def parse_sets(items: list[str]) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`qgen prepare`'s flags: the input, the YAML template, and the outputs."""
     lines = []
     for name, path in shipped_templates().items():
         try:
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """`qgen prepare`: convert with the template, then report what was written and what was skipped."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

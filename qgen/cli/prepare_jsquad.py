@@ -17,6 +17,7 @@ from qgen.data.tsv import write_tsv_files
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`qgen prepare-jsquad`'s flags: the input, the task, the context window and the hold-out split."""
     p = ArgumentParser(
         prog=command_prog("prepare_jsquad"),
         description="Convert a SQuAD-v1.1-layout file (JSQuAD, KorQuAD, SQuAD) to `id\\tsource\\ttarget` TSV rows.",
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """`qgen prepare-jsquad`: the TSV (and hold-out TSV) written, skips counted and reported."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if (args.holdout is None) != (args.holdout_output is None):
@@ -73,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         anchored = [answer_in_body(q) for q in questions]
         moved = sum(a is not q for a, q in zip(anchored, questions))
         questions = anchored
-    def rows(qs):
+    def rows(qs: list) -> list:
+        """The TSV rows of `qs` with this run's settings (skips counted in `skips`)."""
         return convert(qs, args.task, args.lang, skips, args.context_window, args.neighbours, args.sentences)
 
     if args.holdout is None:

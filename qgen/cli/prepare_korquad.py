@@ -17,6 +17,7 @@ from qgen.data.squad import read_squad
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`qgen prepare-korquad`'s flags: the input, what goes into each record, and the output."""
     p = ArgumentParser(
         prog=command_prog("prepare_korquad"),
         description="Convert KorQuAD (SQuAD layout) to {\"text\": ...} JSONL instruction prompts.",
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """`qgen prepare-korquad`: the JSONL written, skips counted and reported."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:

@@ -16,6 +16,7 @@ from qgen.data.skips import print_reasons, print_summary
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`qgen prepare-quiz`'s flags: the quiz file and its layout, the prompt style and template, and the output."""
     p = ArgumentParser(
         prog=command_prog("prepare_quiz"),
         description="Convert JAQKET / JCommonsenseQA quizzes to instruction JSON (train or eval style).",
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """`qgen prepare-quiz`: the instruction JSON written, skips counted and reported."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.num_choices < 2:

@@ -12,19 +12,24 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qgen.core.errors import QgenInputError
 from qgen.training.checkpoint import STATE_JSON, STATE_PT
 from qgen.training.model_card import card_text, find_eval_metrics, run_dir
 
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi  # only for --push-to-hub: its type is named here
+
 NOT_UPLOADED = (STATE_PT, STATE_JSON, "README.md")  # training state stays local; the card is written anew
 
 
 def _first_line(e: Exception) -> str:
+    """The first line of an error's message (its type when it has none), for a one-line report."""
     return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
 
 
-def connect(repo_id: str, private: bool):
+def connect(repo_id: str, private: bool) -> tuple[HfApi, str]:
     """(HfApi, token) after the checks that need no weights: online, a token, the repository created or there."""
     import huggingface_hub  # only for --push-to-hub
     from huggingface_hub import constants
@@ -58,7 +63,7 @@ def stage(model_dir: Path, card: str, plot: Path | None, into: Path) -> None:
         shutil.copy2(plot, into / "loss.png")
 
 
-def push(checkpoint: Path, model_dir: Path, repo_id: str, api, token: str, eval_metrics: Path | None = None) -> str:
+def push(checkpoint: Path, model_dir: Path, repo_id: str, api: HfApi, token: str, eval_metrics: Path | None = None) -> str:
     """Upload `model_dir` (the checkpoint, or what export wrote from it) with the card of `checkpoint`'s run."""
     eval_metrics = eval_metrics or find_eval_metrics(checkpoint)
     plot = run_dir(checkpoint) / "loss.png"

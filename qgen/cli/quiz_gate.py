@@ -17,6 +17,7 @@ from qgen.quiz.gate import evaluate_gate, paired, subset, tune
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """`qgen quiz tune-gate`'s flags: the two result files, the held-out split and the budget."""
     p = ArgumentParser(prog=command_prog("qgen quiz tune-gate"), description=__doc__.split("\n")[0])
     p.add_argument("--without", required=True, type=Path, help="result.json of a run without retrieval")
     p.add_argument("--with", dest="with_", metavar="WITH", required=True, type=Path, help="result.json retrieving for every question")
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`qgen quiz tune-gate`: the chosen gate printed (and written with --output), with its held-out figures."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if (args.test_without is None) != (args.test_with is None):

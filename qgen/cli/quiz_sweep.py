@@ -235,6 +235,7 @@ def markdown(rows: list[dict], inputs: list[Path]) -> str:
     """sweep.md: one table row per model (acc / acc_norm columns when any model was scored by log-likelihood)."""
 
     def f(x: float | None, digits: int = 4) -> str:
+        """A table cell: the number, or - when there is none."""
         return "-" if x is None else f"{x:.{digits}f}"
 
     names = [p.name for p in inputs]

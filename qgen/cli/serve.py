@@ -22,6 +22,7 @@ from qgen.serve.settings import ServeSettings
 
 
 def build_parser() -> ArgumentParser:
+    """`qgen serve`'s flags, one per ServeSettings field (models, where to listen, caps, batching)."""
     p = ArgumentParser(prog=command_prog("qgen serve"), description=__doc__)
     add_dataclass_args(p, ServeSettings, metavars={int: "N", float: "X"})
     p.add_argument("--verbose", action="store_true", help="also show transformers' loading bars and warnings")
@@ -30,6 +31,7 @@ def build_parser() -> ArgumentParser:
 
 @reports_input_errors
 def main(argv: list[str] | None = None) -> int:
+    """`qgen serve`: load the default model (an error line if it cannot), then serve until stopped."""
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = args.__dict__.pop("verbose")

@@ -9,6 +9,7 @@ from helpers.tiny_conventions import build
 import qgen.quiz.pipeline
 from qgen.cli.quiz import main as quiz_main
 from qgen.cli.quiz_sweep import build_parser, plan
+from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
 
@@ -97,3 +98,30 @@ def test_bad_config_and_input(setup, tmp_path, capsys):
     assert quiz_main(["sweep", "--models", models[0], "--input", str(tmp_path / "missing.json"),
                       "--output-dir", str(tmp_path / "o")]) == 2
     assert "missing.json" in capsys.readouterr().err
+
+
+def test_quiz_flags_come_from_quiz_settings():
+    """The sweep's quiz flags are QuizSettings' fields (help, choices), with None defaults so a config can fill them."""
+    import dataclasses
+
+    from qgen.cli.quiz_sweep import PASSED
+    from qgen.quiz.pipeline import QuizSettings
+
+    actions = {a.dest: a for a in build_parser()._actions}
+    fields = {f.name: f for f in dataclasses.fields(QuizSettings)}
+    for name in PASSED:
+        action, meta = actions[name], fields[name].metadata
+        assert action.option_strings == ["--" + name.replace("_", "-")] and action.default is None
+        assert action.help.startswith(meta["help"]), name
+        assert tuple(action.choices or ()) == tuple(meta.get("choices") or (("true", "false") if name ==
+                                                                             "add_bos_token" else ())), name
+
+
+def test_config_values_are_read_as_quiz_settings_types(tmp_path):
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text("batch_size: '8'\nadd_bos_token: yes\nmodels:\n  - a/small\n", encoding="utf-8")
+    args = build_parser().parse_args(["--config", str(cfg), "--input", "x.json", "--output-dir", str(tmp_path / "o")])
+    assert plan(args)[0]["settings"] == {"batch_size": 8, "add_bos_token": True}
+    cfg.write_text("models:\n  - a/small\n  - {model: a/big, max_len: many}\n", encoding="utf-8")
+    with pytest.raises(QgenInputError, match=r"sweep.yaml, record 2, field 'max_len': expected int, got 'many'"):
+        plan(args)
