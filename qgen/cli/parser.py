@@ -182,7 +182,7 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _close(word: str, candidates: list[str]) -> str | None:
-    """The flag `word` abbreviates (argparse's old prefix match, now only a suggestion), else the closest one."""
+    """The flag `word` is a prefix of (offered as a suggestion, never taken), else the closest one."""
     prefixed = [c for c in candidates if c.startswith(word)]
     if len(prefixed) == 1:
         return prefixed[0]

@@ -26,7 +26,7 @@ from qgen.training.distributed.sharded import is_sharded_dir
 
 EXPORT_DTYPES = ("fp16", "bf16", "fp32")  # storage dtypes, the first the default
 KEEP = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-        "spiece.model", SAVED_NAME, INPUT_SPEC_NAME)  # input_spec.json: absent from checkpoints written before it
+        "spiece.model", SAVED_NAME, INPUT_SPEC_NAME)  # each copied when the checkpoint has it
 
 
 def convert(weights: dict[str, torch.Tensor], dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], float]:
