@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     """`qgen build-model`: the model written, or one `error:` line for settings it cannot build."""
     args = build_parser().parse_args(argv)
     console.configure()  # no "Writing model shards" bars: the written path is printed at the end
-    overrides = {}
+    overrides: dict = {}
     if args.arch_config:
         try:
             text = args.arch_config.read_text(encoding="utf-8")

@@ -6,6 +6,7 @@ leaves out), grouped as qgen's own presets are; `train.py --config` reads either
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def grouped(settings: dict) -> dict:
     """Flat qgen settings grouped under model/data/optim/run/lora, in the dataclasses' field order."""
     out = {}
     for group, cls in GROUPS.items():
-        keys = [f for f in cls.__dataclass_fields__ if f in settings]
+        keys = [f.name for f in dataclasses.fields(cls) if f.name in settings]
         if keys:
             out[group] = {k: settings[k] for k in keys}
     return out

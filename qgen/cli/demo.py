@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch = args.model == SCRATCH
     task, window = ("aqg", "full") if scratch else ("aqg_hl", "sentence")
     train_tsv, valid_tsv, test_tsv, texts = prepare(args.data_dir, out, task, window, args.test_limit)
-    before, before_rows = None, []
+    before: dict | None = None
+    before_rows: list[dict] = []
     if not scratch:
         print(f"scoring {args.model} on {test_tsv} before fine-tuning …", file=sys.stderr)
         before, before_rows, _ = predict_and_score(args.model, test_tsv, out / "predictions_before.jsonl")

@@ -23,7 +23,7 @@ import os
 import re
 import sys
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -33,6 +33,7 @@ from qgen.core.outputs import output_problem
 from qgen.core.threads import MAX_THREADS, THREADS_HELP, check_threads
 from qgen.core.values import SEED_MAX
 
+CommandMain = typing.TypeVar("CommandMain", bound=Callable[..., int])  # a command's `main(argv=None) -> int`
 _PROG: ContextVar[str | None] = ContextVar("qgen_command_prog", default=None)
 
 
@@ -49,7 +50,7 @@ def invoked_as(prog: str | None) -> Iterator[None]:
         _PROG.reset(token)
 
 
-def reports_input_errors(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+def reports_input_errors(main: CommandMain) -> CommandMain:
     """Decorator for a command's `main(argv)`: bad input (QgenInputError) becomes one `error: …` line on stderr and
     exit code 2, never a traceback — the same whether the command runs as `qgen X`, as a script or from Python. A
     failed read or write (OSError: a full disk, a permission) is one line and exit 1; Ctrl-C is `interrupted` and
@@ -73,7 +74,7 @@ def reports_input_errors(main: Callable[[list[str] | None], int]) -> Callable[[l
                 print(f"error: {os_error_message(e)}", file=sys.stderr)
                 return 1
 
-    return wrapped
+    return typing.cast(CommandMain, wrapped)
 
 
 @contextmanager
@@ -159,8 +160,8 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.register("type", float, finite_float)  # every `type=float` flag: NaN passes every range check
 
-    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-                         ) -> tuple[argparse.Namespace, list[str]]:
+    def parse_known_args(self, args: Iterable[str] | None = None, namespace: typing.Any = None
+                         ) -> tuple[typing.Any, list[str]]:
         """argparse's, remembering the words given so that an error can suggest the flag a misspelt one meant."""
         self._given = list(sys.argv[1:] if args is None else args)  # for suggestions in error()
         return super().parse_known_args(args, namespace)
@@ -190,7 +191,7 @@ def _close(word: str, candidates: list[str]) -> str | None:
     return found[0] if found else None
 
 
-def suggestion(message: str, parser: argparse.ArgumentParser, given: list[str] = ()) -> str:
+def suggestion(message: str, parser: argparse.ArgumentParser, given: Sequence[str] = ()) -> str:
     """` (did you mean --x?)` for an unknown flag or an invalid choice; for any other error (e.g. a required flag
     missing because it was misspelt) ` (--wiht: did you mean --with?)` for each unknown flag in `given`; else ""."""
     options = _options(parser)
@@ -201,8 +202,8 @@ def suggestion(message: str, parser: argparse.ArgumentParser, given: list[str] =
     m = re.match(r"argument .*: invalid choice: '(.*?)' \(choose from (.*)\)$", message)
     if m:
         choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
-        close = _close(m.group(1), choices)
-        return f" (did you mean {close}?)" if close else ""
+        choice = _close(m.group(1), choices)
+        return f" (did you mean {choice}?)" if choice else ""
     unknown = dict.fromkeys(w.split("=")[0] for w in given if w.startswith("--") and w.split("=")[0] not in options)
     typos = [f"{f}: did you mean {c}?" for f in unknown if (c := _close(f, options))]
     return f" ({'; '.join(typos)})" if typos else ""

@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import sys
 from argparse import Namespace
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +27,7 @@ from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_i
 from qgen.cli.prediction_files import (
     add_metrics_args,
     check_output_paths,
-    metrics_path,
+    eval_metrics_path,
     records,
     write_predictions,
 )
@@ -118,7 +117,7 @@ def _read_spans(im: InferenceModel, examples: list[Example], args: Namespace) ->
     return outputs
 
 
-def apply_context_window(examples: Sequence[Example], task: str, window: str, model: str, lang: str) -> list[Example]:
+def apply_context_window(examples: list[Example], task: str, window: str, model: str, lang: str) -> list[Example]:
     """The examples with aqg / aqg_hl paragraph sources cut to the model's context window (qgen-small-ja reads the
     answer's sentence), and one note saying how many were cut."""
     if window == "full" or task not in ("aqg", "aqg_hl"):
@@ -142,7 +141,7 @@ def run(args: Namespace) -> int:
         raise QgenInputError("must be at least 1", field="--limit")
     settings = settings_from_args(args)
     if args.eval:
-        args.metrics = check_output(metrics_path(args), "--metrics")
+        args.metrics = check_output(eval_metrics_path(args), "--metrics")
     examples = read_examples(args.input)
     if args.limit is not None:
         examples = examples[: args.limit]
@@ -183,7 +182,7 @@ def run(args: Namespace) -> int:
     print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
     if args.eval:
         result = evaluate_records(rows, hallucination=not args.no_hallucination)
-        path = metrics_path(args)
+        path = eval_metrics_path(args)
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
                           "task": im.task, "settings": vars(settings), "metrics": result["metrics"],
                           "scales": scales(result["metrics"])})

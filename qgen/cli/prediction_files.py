@@ -31,7 +31,7 @@ def records(examples: Sequence[Example], outputs: Sequence[Output]) -> list[dict
     asked for): what `qgen eval` reads."""
     rows = []
     for ex, out in zip(examples, outputs):
-        row = {"id": ex.id, "source": ex.source + (f"\n{ex.input}" if ex.input else ""),
+        row: dict[str, object] = {"id": ex.id, "source": ex.source + (f"\n{ex.input}" if ex.input else ""),
                "prediction": out.texts[0] if out.texts else "", "target": ex.target}
         if len(out.texts) > 1:
             row["predictions"] = out.texts
@@ -39,11 +39,14 @@ def records(examples: Sequence[Example], outputs: Sequence[Output]) -> list[dict
     return rows
 
 
-def metrics_path(args: Namespace) -> Path | None:
-    """Where --eval saves the metrics (None without --eval): --metrics, else OUTPUT.metrics.json."""
-    if not args.eval:
-        return args.metrics
+def eval_metrics_path(args: Namespace) -> Path:
+    """Where --eval saves the metrics: --metrics, else OUTPUT.metrics.json."""
     return args.metrics or default_metrics_path(args.output)
+
+
+def metrics_path(args: Namespace) -> Path | None:
+    """The metrics file a run writes: eval_metrics_path under --eval, else --metrics (None: none)."""
+    return eval_metrics_path(args) if args.eval else args.metrics
 
 
 def check_output_paths(args: Namespace) -> None:
@@ -54,6 +57,7 @@ def check_output_paths(args: Namespace) -> None:
 def write_predictions(args: Namespace, rows: list[dict]) -> None:
     """The predictions file; under --eval the stale metrics file is removed first and the new one is written last,
     so metrics beside a predictions file never describe an older one (a failure in between leaves none)."""
-    if args.eval:
-        metrics_path(args).unlink(missing_ok=True)
+    stale = metrics_path(args) if args.eval else None
+    if stale is not None:
+        stale.unlink(missing_ok=True)
     write_jsonl(args.output, rows)

@@ -66,8 +66,8 @@ def stage(model_dir: Path, card: str, plot: Path | None, into: Path) -> None:
 def push(checkpoint: Path, model_dir: Path, repo_id: str, api: HfApi, token: str, eval_metrics: Path | None = None) -> str:
     """Upload `model_dir` (the checkpoint, or what export wrote from it) with the card of `checkpoint`'s run."""
     eval_metrics = eval_metrics or find_eval_metrics(checkpoint)
-    plot = run_dir(checkpoint) / "loss.png"
-    plot = plot if plot.is_file() else None
+    loss_png = run_dir(checkpoint) / "loss.png"
+    plot = loss_png if loss_png.is_file() else None
     card = card_text(checkpoint, repo_id, eval_metrics, has_plot=plot is not None)
     with tempfile.TemporaryDirectory(prefix="qgen-push-") as tmp:
         stage(model_dir, card, plot, Path(tmp))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from qgen.cli.generation_flags import add_generation_args, settings_from_args
 from qgen.cli.parser import ArgumentParser, command_prog, output_file, reports_input_errors
-from qgen.cli.prediction_files import add_metrics_args, check_output_paths, metrics_path, write_predictions
+from qgen.cli.prediction_files import add_metrics_args, check_output_paths, eval_metrics_path, write_predictions
 from qgen.core import console
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
@@ -99,7 +99,7 @@ def run_predict(args: Namespace, argv: list[str]) -> int:
     rule = _rule(args, argv)
     settings = settings_from_args(args)
     if args.eval:  # the default metrics path beside the output, checked before any work as the flags were
-        args.metrics = check_output(metrics_path(args), "--metrics")
+        args.metrics = check_output(eval_metrics_path(args), "--metrics")
     items = read_inputs(args.input, args.task)[: args.limit]
     bg = _load(args, rule)
     records = bg.run(items, settings, batch_size=args.batch_size, progress=True)
@@ -116,7 +116,7 @@ def run_predict(args: Namespace, argv: list[str]) -> int:
             metrics.update(evaluate_records(records, hallucination=not args.no_hallucination)["metrics"])
         else:
             print("note: not every input has a reference: ROUGE-L is not computed", file=sys.stderr)
-        path = metrics_path(args)
+        path = eval_metrics_path(args)
         write_json(path, {"model": str(args.model), "input": str(args.input), "predictions": str(args.output),
                           "task": args.task, "settings": vars(settings), "metrics": metrics,
                           "scales": scales(metrics)})
