@@ -2,7 +2,7 @@
 
     qgen quiz sweep --models cyberagent/open-calm-small cyberagent/open-calm-medium --input dev1.json dev2.json \\
         --output-dir sweeps/calm --scoring loglik
-    qgen quiz sweep --config configs/opencalm-quiz-sweep.yaml --input dev.json --output-dir sweeps/calm
+    qgen quiz sweep --config configs/quiz-sweep/opencalm.yaml --input dev.json --output-dir sweeps/calm
 
 Each model is evaluated exactly as `qgen quiz` would (same flags, same result.json / metrics.json / result.log /
 reliability.png in `OUTPUT_DIR/<model>/`), one at a time: the model is released (and the CUDA cache emptied) before the
