@@ -32,12 +32,12 @@ from qgen.models.formats.seq2seq import answer_cuts, cut_note
 from qgen.models.threads import set_threads
 from qgen.training import batching, checkpoint, losses, packing, precision, schedule
 from qgen.training import model_setup as setup
+from qgen.training.config import METRICS
 from qgen.training.distributed import ddp as distributed
 from qgen.training.distributed import sharded
 from qgen.training.guards import StopOnSignal, TrainingDiverged, TrainingInterrupted, output_lock  # noqa: F401
 from qgen.training.runlog import RunLogger
 from qgen.training.setup import (
-    METRICS,
     as_config,
     check_run_outputs,
     guess_task,
@@ -45,7 +45,6 @@ from qgen.training.setup import (
     seed_everything,
     split_keys,
     step_seed,
-    validate,
 )
 from qgen.training.state import LogWindow, StepResult, TrainState
 from qgen.training.step import evaluate, train_step  # noqa: F401  (also imported from here)
@@ -57,7 +56,7 @@ def train(config) -> dict:
     """Train from a TrainConfig, dict or YAML path; returns the summary (best step/metric, where best/ is)."""
     cfg = as_config(config)
     distributed.resume_on_restart(cfg.run)
-    validate(cfg)
+    cfg.check()  # every setting, the data files and the model's path, before anything is read or written
     check_run_outputs(cfg)  # a data file inside best/, last/ … would be replaced by the run
     data = read_data(cfg)  # bad data is reported before anything is written
     if cfg.model.task == "auto":

@@ -9,7 +9,7 @@ import pytest
 from qgen.cli.train import main
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
-from qgen.training.setup import as_config, guess_task, validate
+from qgen.training.setup import as_config, guess_task
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -79,7 +79,7 @@ def test_yaml_then_flags(tmp_path, tsv):
     cfg.write_text(f"optim:\n  lr: 1e-4\n  grad_accum: 4\ntrain_file: {tsv}\n")
     c = parse_args(["--config", str(cfg), "--lr", "3e-4"])
     assert c.optim.lr == 3e-4 and c.optim.grad_accum == 4
-    validate(c)
+    c.check()
     assert as_config({"train_file": str(tsv), "lr": 1e-3}).optim.lr == 1e-3
     assert as_config(cfg).optim.grad_accum == 4
 
@@ -108,6 +108,6 @@ def test_paged_optimizer_needs_cuda(tsv, monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(QgenInputError, match="needs CUDA") as e:
-        validate(as_config({"train_file": str(tsv), "optimizer": "paged_adamw8bit"}))
+        as_config({"train_file": str(tsv), "optimizer": "paged_adamw8bit"}).check()
     assert e.value.field == "optimizer"
-    validate(as_config({"train_file": str(tsv), "optimizer": "adamw8bit"}))  # the unpaged one runs on the CPU
+    as_config({"train_file": str(tsv), "optimizer": "adamw8bit"}).check()  # the unpaged one runs on the CPU
