@@ -9,7 +9,7 @@ import pytest
 from qgen.cli.train import main
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
-from qgen.training.setup import as_config, guess_task
+from qgen.training.run_inputs import as_config, guess_task
 
 REPO = Path(__file__).resolve().parents[3]
 
