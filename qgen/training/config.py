@@ -2,9 +2,12 @@
 
 Every field is a flag (`--max-grad-norm`) and a YAML key (`max_grad_norm`, flat, or nested under its group name).
 Precedence: defaults below < `--config FILE.yaml` < command-line flags (the flags are derived from these dataclasses by
-qgen.cli.train; nothing here parses arguments). The resolved config is saved with every checkpoint
-(`qgen_config.yaml`), and beside it the part inference needs, the `InputSpec` (`input_spec.json`), so inference
-rebuilds inputs exactly as training did without reading this config.
+qgen.cli.dataclass_args; nothing here parses arguments). A choice is a `Literal` type; each group checks its own
+fields when built (`check()`, run again by `TrainConfig.check()` once every source is applied), and
+`TrainConfig.check()` checks what needs two groups, this machine or the file system. The resolved config is saved
+with every checkpoint (`qgen_config.yaml`), and beside it the part inference needs, the `InputSpec`
+(`input_spec.json`), so inference rebuilds inputs exactly as training did without reading this config; the LoRA code
+gets its part as a `LoraSpec`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Literal
 import yaml
 
 from qgen.core import yaml_file
-from qgen.core.constants import SAVED_NAME  # noqa: F401  (re-exported: its old home)
+from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_text
 from qgen.core.values import MAX_TOKENS, SEED_MAX, check_choices, check_finite, check_range, coerce
@@ -67,6 +70,8 @@ class Settings:
 
 @dataclass
 class ModelArgs(Settings):
+    """The model and how its inputs are built (the part inference needs is saved as the `InputSpec`)."""
+
     model: str = _f("tiny-t5", "hub id, local directory, or a built-in offline model: tiny-t5, tiny-gpt2, tiny-gpt-neox, tiny-llama")
     task: Task = _f(SPEC.task, "what the data trains; auto guesses it from the training data")
     lang: Lang = _f(SPEC.lang, "normalisation language of the inputs")
@@ -94,6 +99,8 @@ class ModelArgs(Settings):
 
 @dataclass
 class DataArgs(Settings):
+    """The training and validation data and how they are batched."""
+
     train_file: str = _f("", "TSV (id, source, target), instruction JSON, or JSONL {text}")
     valid_file: str = _f("", "same formats; empty = no validation (best/ is then the last step)")
     valid_size: float = _f(0.0, "without valid_file: hold out this many training examples for validation, a fraction "
@@ -119,6 +126,8 @@ class DataArgs(Settings):
 
 @dataclass
 class OptimArgs(Settings):
+    """The optimiser, its learning-rate schedule and how long it runs."""
+
     optimizer: Optimizer = _f("adamw", "sgd: momentum 0.9, linear in the gradients, so it does not amplify float "
                               "rounding as Adam does; adamw8bit, paged_adamw8bit: bitsandbytes, Adam's moments in 8 "
                               "bits, 2 bytes of state a parameter instead of 8 (paged: CUDA only)")
@@ -151,6 +160,8 @@ class OptimArgs(Settings):
 
 @dataclass
 class RunArgs(Settings):
+    """Where the run writes, when it validates, saves and stops, and what it logs."""
+
     output_dir: str = _f("runs/qgen", "where best/, last/, metrics.jsonl, TensorBoard events and loss.png go")
     loss: str = _f("ce", "ce | label_smoothing | a name registered with qgen.training.losses.register")
     label_smoothing: float = _f(0.1, "smoothing for the label_smoothing loss")
@@ -190,6 +201,8 @@ class RunArgs(Settings):
 
 @dataclass
 class LoraArgs(Settings):
+    """LoRA / QLoRA (lora_r 0: full fine-tuning); the LoRA code gets them as a `LoraSpec`."""
+
     lora_r: int = _f(0, "LoRA rank (0 = full fine-tuning)")
     lora_alpha: int = _f(16, "LoRA alpha")
     lora_dropout: float = _f(0.05, "LoRA dropout")
@@ -202,6 +215,8 @@ class LoraArgs(Settings):
 
 @dataclass
 class DistArgs(Settings):
+    """Several processes under torchrun: DDP or FSDP, and how long a collective waits."""
+
     fsdp: bool = _f(False, "shard parameters with FSDP under torchrun (DDP otherwise); last/ is then a sharded "
                     "torch.distributed.checkpoint (each rank writes its own shard; `qgen export` makes it a plain model)")
     dist_timeout: float = _f(1800.0, "seconds a collective waits for the other ranks before the run stops with an "
@@ -234,6 +249,7 @@ class TrainConfig:
         self._lora: tuple[dict, LoraSpec] | None = None  # the spec last built and checked, with what it was built from
 
     def to_dict(self) -> dict:
+        """The settings grouped as saved in `qgen_config.yaml` (and read back by `from_dict`)."""
         return dataclasses.asdict(self)
 
     def check(self) -> None:

@@ -72,3 +72,21 @@ def test_a_saved_config_with_literal_fields_loads(tmp_path):
     cfg.save(tmp_path)
     again = C.load_saved(tmp_path)
     assert again.to_dict() == cfg.to_dict()
+
+
+@pytest.mark.slow  # two tiny training runs: 17 s on 2 busy cores
+def test_a_lora_run_and_its_resume_each_check_the_lora_settings_once(tmp_path, monkeypatch):
+    from qgen.training.loop import train
+
+    built = []
+    check = LoraSpec.__post_init__
+    monkeypatch.setattr(LoraSpec, "__post_init__", lambda self: (built.append(self), check(self))[1])
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("".join(f"{i}\tanswer: 甲府市 context: 県庁所在地は甲府市です。\t県庁所在地は?\n" for i in range(4)),
+                   encoding="utf-8")
+    settings = {"model": "tiny-gpt2", "train_file": str(tsv), "output_dir": str(tmp_path / "o"), "lora_r": 4,
+                "batch_size": 4, "log_steps": 1}
+    train({**settings, "max_steps": 1})
+    assert len(built) == 1  # cfg.check() built it; the model build took the same spec
+    train({**settings, "max_steps": 2, "resume": True})
+    assert len(built) == 2 and (tmp_path / "o" / "last" / "adapter_config.json").is_file()
