@@ -56,7 +56,7 @@ def _cpus() -> int:
 SPEC = InputSpec()  # the input settings' defaults live in qgen.models.input_spec (inference's fallback too)
 
 
-class Settings:
+class SettingsGroup:
     """A settings group: checked when built and again by `TrainConfig.check` (a file or a flag may set a field later)."""
 
     def __post_init__(self) -> None:
@@ -69,7 +69,7 @@ class Settings:
 
 
 @dataclass
-class ModelArgs(Settings):
+class ModelArgs(SettingsGroup):
     """The model and how its inputs are built (the part inference needs is saved as the `InputSpec`)."""
 
     model: str = _f("tiny-t5", "hub id, local directory, or a built-in offline model: tiny-t5, tiny-gpt2, tiny-gpt-neox, tiny-llama")
@@ -98,7 +98,7 @@ class ModelArgs(Settings):
 
 
 @dataclass
-class DataArgs(Settings):
+class DataArgs(SettingsGroup):
     """The training and validation data and how they are batched."""
 
     train_file: str = _f("", "TSV (id, source, target), instruction JSON, or JSONL {text}")
@@ -125,7 +125,7 @@ class DataArgs(Settings):
 
 
 @dataclass
-class OptimArgs(Settings):
+class OptimArgs(SettingsGroup):
     """The optimiser, its learning-rate schedule and how long it runs."""
 
     optimizer: Optimizer = _f("adamw", "sgd: momentum 0.9, linear in the gradients, so it does not amplify float "
@@ -159,7 +159,7 @@ class OptimArgs(Settings):
 
 
 @dataclass
-class RunArgs(Settings):
+class RunArgs(SettingsGroup):
     """Where the run writes, when it validates, saves and stops, and what it logs."""
 
     output_dir: str = _f("runs/qgen", "where best/, last/, metrics.jsonl, TensorBoard events and loss.png go")
@@ -200,7 +200,7 @@ class RunArgs(Settings):
 
 
 @dataclass
-class LoraArgs(Settings):
+class LoraArgs(SettingsGroup):
     """LoRA / QLoRA (lora_r 0: full fine-tuning); the LoRA code gets them as a `LoraSpec`."""
 
     lora_r: int = _f(0, "LoRA rank (0 = full fine-tuning)")
@@ -214,7 +214,7 @@ class LoraArgs(Settings):
 
 
 @dataclass
-class DistArgs(Settings):
+class DistArgs(SettingsGroup):
     """Several processes under torchrun: DDP or FSDP, and how long a collective waits."""
 
     fsdp: bool = _f(False, "shard parameters with FSDP under torchrun (DDP otherwise); last/ is then a sharded "

@@ -75,13 +75,13 @@ def split_keys(cfg: C.TrainConfig) -> tuple[dict, dict]:
     return {**base, "part": "train"}, {**base, "part": "valid"}
 
 
-def guess_task(examples: list[Example], path: str | Path) -> str:
+def guess_task(examples: list[Example], path: str | Path) -> C.Task:
     """aqg / aqg_hl / qa from the TSV sources data_prep writes; quiz for instruction data; lm for plain text."""
     if all(not ex.source for ex in examples):
         return "lm"
     if Path(path).suffix.lower() not in (".tsv", ".txt"):
         return "quiz"
-    votes = {"aqg": 0, "qa": 0, "aqg_hl": 0}
+    votes: dict[C.Task, int] = {"aqg": 0, "qa": 0, "aqg_hl": 0}
     for ex in examples[:1000]:
         if ex.source.startswith("answer:"):
             votes["aqg"] += 1
