@@ -35,6 +35,7 @@ from qgen.training import axolotl
 Task = Literal["auto", "aqg", "aqg_hl", "qa", "quiz", "lm"]
 Lang = Literal["ja", "ko", "en"]  # qgen.core.text.LANGS: the languages text is normalised for
 ContextWindow = Literal["full", "sentence"]  # qgen.models.input_spec.CONTEXT_WINDOWS: what inference can rebuild
+PromptFormat = Literal["auto", "chat", "raw", "opencalm", "alpaca", "ja-chat", "axolotl-alpaca"]  # formats.templates
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 Optimizer = Literal["adamw", "sgd", "adamw8bit", "paged_adamw8bit"]
 Scheduler = Literal["linear", "cosine", "constant"]
@@ -75,7 +76,8 @@ class ModelArgs(SettingsGroup):
     model: str = _f("tiny-t5", "hub id, local directory, or a built-in offline model: tiny-t5, tiny-gpt2, tiny-gpt-neox, tiny-llama")
     task: Task = _f(SPEC.task, "what the data trains; auto guesses it from the training data")
     lang: Lang = _f(SPEC.lang, "normalisation language of the inputs")
-    prompt_format: str = _f(SPEC.prompt_format, "causal models: auto | chat | raw | opencalm | alpaca | ja-chat")
+    prompt_format: PromptFormat = _f(SPEC.prompt_format, "causal models' prompt around the source; auto: the "
+                                     "tokenizer's chat template when it has one, else opencalm")
     max_source_len: int = _f(SPEC.max_source_len, "seq2seq: source tokens kept")
     max_target_len: int = _f(SPEC.max_target_len, "seq2seq: target tokens kept")
     max_len: int = _f(SPEC.max_len, "causal: prompt + target tokens kept (the prompt is cut from the left)")

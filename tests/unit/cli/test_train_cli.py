@@ -56,6 +56,14 @@ def test_bad_value_and_unknown_choice(tmp_path, tsv, capsys):
     assert "precision" in _one_line_error(capsys)
 
 
+def test_an_unknown_prompt_format_is_one_line_before_any_work(tmp_path, tsv, capsys):
+    out = tmp_path / "o"
+    assert main(["--model", "tiny-gpt2", "--train-file", str(tsv), "--output-dir", str(out), "--prompt-format",
+                 "bogus"]) == 2
+    assert "field 'prompt_format': expected one of auto, chat" in _one_line_error(capsys)
+    assert not out.exists()  # refused before the tiny model or anything else was written
+
+
 def test_model_that_cannot_load_is_a_named_error(tmp_path, tsv, capsys):
     # an empty directory is neither a checkpoint nor (offline) a hub model
     empty = tmp_path / "not-a-model"

@@ -59,9 +59,11 @@ def test_the_lora_spec_is_built_and_checked_once_while_its_settings_stay(monkeyp
 
 
 def test_the_choices_are_those_of_the_modules_that_own_them():
+    from qgen.models.formats.templates import FORMATS
     from qgen.training import precision, schedule
 
     assert typing.get_args(C.Lang) == LANGS and typing.get_args(C.ContextWindow) == CONTEXT_WINDOWS
+    assert typing.get_args(C.PromptFormat) == FORMATS
     assert precision.PRECISIONS == typing.get_args(C.Precision)
     assert set(schedule.EIGHT_BIT) == {o for o in schedule.OPTIMIZERS if o.endswith("8bit")}
     assert set(C.METRICS) == set(typing.get_args(C.Metric))
