@@ -338,12 +338,12 @@ def _fields() -> typing.Iterator[tuple[str, dataclasses.Field]]:
             yield group, f
 
 
-def value_type(kind: Any) -> Any:
+def _value_type(kind: Any) -> Any:
     """The type a setting's value is read as: a `Literal`'s choices are strings (checked by the group)."""
     return type(typing.get_args(kind)[0]) if typing.get_origin(kind) is Literal else kind
 
 
-_TYPES = {name: {f: value_type(k) for f, k in typing.get_type_hints(cls).items()} for name, cls in GROUPS.items()}
+_TYPES = {name: {f: _value_type(k) for f, k in typing.get_type_hints(cls).items()} for name, cls in GROUPS.items()}
 
 
 def _coerce(value: Any, group: str, name: str, source: str) -> Any:
