@@ -23,7 +23,7 @@ if str(REPO) not in sys.path:
 import torch  # noqa: E402
 from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
 
-from qgen.training.model_setup import use_fast_dropout  # noqa: E402
+from qgen.training.trainable_model import use_fast_dropout  # noqa: E402
 
 
 def model(fast: bool) -> GPT2LMHeadModel:

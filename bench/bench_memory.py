@@ -97,7 +97,8 @@ def measure(setting: str, model_dir: str, args) -> dict:
     cfg = TrainConfig()
     cfg.lora.lora_r, cfg.lora.quantization, cfg.model.gradient_checkpointing = r, quant, gc_on
     before = rss_mb()
-    model = qpeft.apply_peft(load_model(model_dir, "causal", **qpeft.quantization_kwargs(cfg)), cfg)
+    spec = cfg.lora_spec()
+    model = qpeft.apply_peft(load_model(model_dir, "causal", **qpeft.quantization_kwargs(spec)), spec)
     model.train()
     weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]) / 2**20
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -24,7 +24,7 @@ What is timed, the same way on both sides (global module / optimizer hooks, no c
 Reported: real (non-pad) tokens per second of loop time, the ratio to qgen, peak RSS of the process (ru_maxrss).
 
 `--spec JSON` (used by bench/real_size.py) gives a whole qgen config instead of the defaults above: both sides then
-load the model, tokenizer, LoRA/QLoRA wrapping and gradient checkpointing with qgen.training.model_setup.build (plain
+load the model, tokenizer, LoRA/QLoRA wrapping and gradient checkpointing with qgen.training.trainable_model.build (plain
 transformers + peft + bitsandbytes calls, what a Trainer user writes), encode with the same adapter, and the HF
 Trainer takes the batch size, learning rate, scheduler, warmup, clipping, weight decay and step count of that config.
 """
@@ -136,7 +136,7 @@ def run_hf_spec(args, work: Path, group: bool) -> dict:
 
     from qgen.data.examples import read_examples
     from qgen.training.config import from_dict
-    from qgen.training.model_setup import build
+    from qgen.training.trainable_model import build
 
     transformers.logging.set_verbosity_error()
     cfg = from_dict({**json.loads(args.spec), "output_dir": str(work / "hf-out")})

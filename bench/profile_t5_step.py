@@ -29,7 +29,7 @@ from qgen.data.jsquad import convert  # noqa: E402
 from qgen.data.squad import read_squad  # noqa: E402
 from qgen.models.loading import load_model, load_tokenizer, make_adapter  # noqa: E402
 from qgen.models.padding import pad_rows  # noqa: E402
-from qgen.training.model_setup import use_fast_dropout  # noqa: E402
+from qgen.training.trainable_model import use_fast_dropout  # noqa: E402
 
 DATA = Path(os.environ.get("QGEN_DATA_DIR", REPO.parent / "shared" / "data"))
 MODEL = REPO / "qgen" / "models" / "pretrained" / "qgen-small-ja"

@@ -1,20 +1,19 @@
 """`train.py` / `qgen train`: parse flags (over an optional YAML config), train, print where the best model is.
 
-The flags are derived from qgen.training.config's dataclass groups: every field is `--its-name`, its type and help
-from the field, its default shown in --help (the dataclass is the one place for it).
+The flags are derived from qgen.training.config's dataclass groups by qgen.cli.dataclass_args, as every command's
+are: every field is `--its-name`, its type, choices and help from the field, its default shown in --help.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import shlex
 import sys
-import typing
 from pathlib import Path
 
+from qgen.cli.dataclass_args import add_dataclass_args
 from qgen.cli.parser import ArgumentParser, command_prog, reports_input_errors
 from qgen.core import console
 from qgen.core.errors import os_error_message
@@ -22,26 +21,14 @@ from qgen.training.config import GROUPS, TrainConfig, apply_dict, load_yaml
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """train.py's flags: `--config`, then one flag per field of each settings group (qgen.cli.dataclass_args)."""
     p = ArgumentParser(
         prog=command_prog("train.py"),
         description="Fine-tune a seq2seq or causal LM with qgen's explicit training loop.",
     )
     p.add_argument("--config", help="YAML file of settings; command-line flags override it")
     for group, cls in GROUPS.items():
-        g = p.add_argument_group(group)
-        kinds = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            flag = "--" + f.name.replace("_", "-")
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
-            kind = kinds[f.name]
-            # default=SUPPRESS so only flags actually given override the YAML; the help still shows the default
-            kw = {"default": argparse.SUPPRESS, "help": f"{f.metadata['help']} (default: {default!r})"}
-            if kind is bool:
-                g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-            elif kind == list[str]:
-                g.add_argument(flag, nargs="*", **kw)
-            else:
-                g.add_argument(flag, type=str, metavar=kind.__name__.upper(), **kw)
+        add_dataclass_args(p, cls, title=group, overrides=True)  # strings: coerced and checked by the config
     return p
 
 
@@ -56,6 +43,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 
 
 def format_summary(s: dict) -> str:
+    """The run summary as the lines train.py prints: steps, why it stopped, the best metric and where things are."""
     metric = "n/a (no validation file)" if s["best_metric"] is None else f"{s['metric']} {s['best_metric']:.4f}"
     start = "" if s.get("valid_start") is None else f" (start {s['valid_start']:.4f})"
     return (f"done: {s['steps']} steps ({s['stopped']}, {s['skipped_steps']} skipped non-finite); "

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+import typing
+from typing import Any, Literal
 
 TRUE = ("true", "1", "yes", "on")
 FALSE = ("false", "0", "no", "off")
@@ -56,6 +57,15 @@ def check_finite(obj: Any) -> None:
         value = getattr(obj, f.name)
         if isinstance(value, float) and not math.isfinite(value) and f.metadata.get("finite", True):
             raise ValueError(f"{f.name}: must be a finite number, got {value}")
+
+
+def check_choices(obj: Any) -> None:
+    """ValueError `field: expected one of …, got …` for the first field of dataclass `obj` whose value is not one of
+    its `Literal` type's choices (a dataclass field's type is not enforced, and YAML or a flag may set any string)."""
+    for name, kind in typing.get_type_hints(type(obj)).items():
+        if typing.get_origin(kind) is Literal and getattr(obj, name) not in typing.get_args(kind):
+            allowed = ", ".join(map(str, typing.get_args(kind)))
+            raise ValueError(f"{name}: expected one of {allowed}, got {getattr(obj, name)!r}")
 
 
 def check_range(name: str, value: float, low: float | None = None, high: float | None = None, *,

@@ -5,16 +5,17 @@ rows of any added special tokens) and saves it with `save_pretrained`, which for
 directory that `peft.PeftModel.from_pretrained(base, dir)` loads. Default target modules come from peft's own
 per-architecture table (T5 `q,v`; GPT-2 `c_attn`; GPT-NeoX `query_key_value`; Llama `q_proj,v_proj` …), else
 `all-linear`. Gradient checkpointing is always non-reentrant: with reentrant checkpointing and frozen embeddings no
-checkpointed input requires grad, so LoRA weights inside the checkpointed blocks silently get no gradient.
+checkpointed input requires grad, so LoRA weights inside the checkpointed blocks silently get no gradient. What to do
+comes in a `LoraSpec` (qgen.models.lora_spec), checked when it was built.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -22,15 +23,14 @@ from qgen.core.errors import QgenInputError
 from qgen.models.dtypes import DTYPES, gpu_half
 from qgen.models.formats import special_tokens
 from qgen.models.loading import float_tensors, load_config, load_model, load_tokenizer, model_kind
+from qgen.models.lora_spec import LoraSpec
 
 log = logging.getLogger(__name__)
 
 ADAPTER_CONFIG = "adapter_config.json"
-QUANTIZATIONS = ("none", "4bit", "8bit")
-COMPUTE_DTYPES = DTYPES
 
 
-def default_target_modules(config) -> list[str] | str:
+def default_target_modules(config: Any) -> list[str] | str:
     """peft's per-architecture LoRA targets for `config.model_type`, else every linear layer."""
     from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as TABLE  # peft: only with LoRA
 
@@ -38,53 +38,36 @@ def default_target_modules(config) -> list[str] | str:
     return list(targets) if targets else "all-linear"
 
 
-def is_quantized(model) -> bool:
+def is_quantized(model: Any) -> bool:
+    """Loaded in 4 or 8 bits by bitsandbytes: such weights train only through LoRA, and FSDP cannot shard them."""
     return bool(getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False))
 
 
-def is_peft_model(model) -> bool:
+def is_peft_model(model: Any) -> bool:
+    """Wrapped by peft: its `save_pretrained` writes an adapter directory, not a whole model."""
     from peft import PeftModel  # peft: only with LoRA
 
     return isinstance(model, PeftModel)
 
 
-def is_adapter_dir(path) -> bool:
+def is_adapter_dir(path: str | Path) -> bool:
+    """A LoRA adapter directory (a LoRA run's checkpoint): loaded over its base model, not on its own."""
     return (Path(path) / ADAPTER_CONFIG).is_file()
 
 
-def compute_dtype(cfg) -> torch.dtype:
-    """4-bit compute dtype: as asked, else the training precision, else bf16/fp16 on CUDA and fp32 on the CPU."""
-    name = cfg.lora.compute_dtype
-    if name == "auto" and cfg.model.precision in COMPUTE_DTYPES:
-        name = cfg.model.precision
-    if name == "auto":
-        if torch.cuda.is_available():
-            return gpu_half()
-        return torch.float32
-    if name not in COMPUTE_DTYPES:
-        raise QgenInputError(f"expected auto, {', '.join(COMPUTE_DTYPES)}; got {name!r}", field="compute_dtype")
-    return COMPUTE_DTYPES[name]
+def compute_dtype(spec: LoraSpec) -> torch.dtype:
+    """4-bit compute dtype: as asked, else bf16/fp16 on CUDA and fp32 on the CPU (bitsandbytes' fast kernels)."""
+    if spec.compute_dtype == "auto":
+        return gpu_half() if torch.cuda.is_available() else torch.float32
+    return DTYPES[spec.compute_dtype]
 
 
-def check(cfg) -> None:
-    """Reject LoRA/quantisation settings that cannot work, before any weights are loaded."""
-    lo = cfg.lora
-    if lo.quantization not in QUANTIZATIONS:
-        raise QgenInputError(f"expected one of {', '.join(QUANTIZATIONS)}, got {lo.quantization!r}", field="quantization")
-    if lo.quantization != "none" and lo.lora_r <= 0:
-        raise QgenInputError("quantised weights cannot be trained directly: QLoRA needs --lora-r > 0", field="lora_r")
-    if lo.lora_r < 0:
-        raise QgenInputError(f"must be at least 0, got {lo.lora_r}", field="lora_r")
-    if lo.lora_r and (lo.lora_alpha <= 0 or not 0 <= lo.lora_dropout < 1):
-        raise QgenInputError("lora_alpha must be positive and lora_dropout in [0, 1)", field="lora_alpha")
-    if lo.quantization != "none" and cfg.dist.fsdp:
-        raise QgenInputError("--fsdp with --quantization is not supported; use DDP (drop --fsdp) for QLoRA", field="fsdp")
+def quantization_kwargs(spec: LoraSpec, device: str | None = None) -> dict[str, Any]:
+    """`from_pretrained` keyword arguments for 4-bit NF4 / 8-bit bitsandbytes loading ({} when not quantising).
 
-
-def quantization_kwargs(cfg) -> dict:
-    """`from_pretrained` keyword arguments for 4-bit NF4 / 8-bit bitsandbytes loading ({} when not quantising)."""
-    check(cfg)
-    q = cfg.lora.quantization
+    bitsandbytes places weights at load time, on `device` (under torchrun: each rank's own GPU); None: the first GPU
+    when there is one, else the CPU."""
+    q = spec.quantization
     if q == "none":
         return {}
     try:
@@ -95,15 +78,15 @@ def quantization_kwargs(cfg) -> dict:
 
     if q == "4bit":
         qc = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                bnb_4bit_use_double_quant=cfg.lora.double_quant, bnb_4bit_compute_dtype=compute_dtype(cfg))
+                                bnb_4bit_use_double_quant=spec.double_quant, bnb_4bit_compute_dtype=compute_dtype(spec))
     else:
         qc = BitsAndBytesConfig(load_in_8bit=True)
-    # bitsandbytes places weights at load time; under torchrun each rank loads onto its own device
-    device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
+    if device is None:
+        device = "cuda:0" if torch.cuda.is_available() else "cpu"
     return {"quantization_config": qc, "device_map": {"": device}}
 
 
-def enable_gradient_checkpointing(model) -> None:
+def enable_gradient_checkpointing(model: Any) -> None:
     """Non-reentrant activation checkpointing, inputs requiring grad, no KV cache (pointless and unsupported)."""
     kwargs = {"use_reentrant": False}
     if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name; the old one is deprecated
@@ -114,14 +97,14 @@ def enable_gradient_checkpointing(model) -> None:
     model.config.use_cache = False
 
 
-def add_special_tokens(model, tokenizer, tokens: list[str]) -> list[int]:
+def add_special_tokens(model: Any, tokenizer: Any, tokens: list[str]) -> list[int]:
     """Add `tokens` to the tokenizer as special tokens and grow the embeddings to fit; returns their ids."""
     ids = special_tokens.add_special_tokens(tokenizer, tokens)
     special_tokens.resize_embeddings(model, tokenizer)
     return ids
 
 
-def _embedding_names(model) -> tuple[str, str | None]:
+def _embedding_names(model: Any) -> tuple[str, str | None]:
     """Module names of the input embeddings and, when not tied to them, of the output layer."""
     names = {id(m): n for n, m in model.named_modules()}
     emb, out = model.get_input_embeddings(), model.get_output_embeddings()
@@ -129,7 +112,7 @@ def _embedding_names(model) -> tuple[str, str | None]:
     return names[id(emb)], (None if tied else names.get(id(out)))
 
 
-def trainable_token_indices(model, token_ids: list[int]) -> dict[str, list[int]] | None:
+def trainable_token_indices(model: Any, token_ids: list[int]) -> dict[str, list[int]] | None:
     """peft's `trainable_token_indices` for the added tokens: their embedding rows, and output rows when untied."""
     if not token_ids:
         return None
@@ -138,29 +121,29 @@ def trainable_token_indices(model, token_ids: list[int]) -> dict[str, list[int]]
     return {emb: ids, **({out: ids} if out else {})}
 
 
-def lora_config(model, cfg, token_ids: list[int] | None = None):
+def lora_config(model: Any, spec: LoraSpec, token_ids: list[int] | None = None) -> Any:
+    """peft's LoraConfig for `model` as `spec` says; `token_ids`: rows of the embeddings that train too."""
     from peft import LoraConfig, TaskType  # peft: only with LoRA
 
-    lo = cfg.lora
     task = TaskType.SEQ_2_SEQ_LM if getattr(model.config, "is_encoder_decoder", False) else TaskType.CAUSAL_LM
     return LoraConfig(
-        r=lo.lora_r, lora_alpha=lo.lora_alpha, lora_dropout=lo.lora_dropout, task_type=task,
-        target_modules=_targets(lo.lora_target_modules) or default_target_modules(model.config),
+        r=spec.lora_r, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout, task_type=task,
+        target_modules=_targets(spec.lora_target_modules) or default_target_modules(model.config),
         trainable_token_indices=trainable_token_indices(model, token_ids or []),
     )
 
 
-def _targets(modules: list[str]) -> list[str] | str:
+def _targets(modules: tuple[str, ...]) -> list[str] | str:
     """The modules as peft takes them: `[all-linear]` is peft's "all-linear" (every linear layer but the output)."""
     return "all-linear" if list(modules) == ["all-linear"] else list(modules)
 
 
-def _special_ids(tokenizer, cfg) -> list[int]:
-    tokens = [t for t in cfg.model.add_special_tokens if t]
+def _added_ids(tokenizer: Any, spec: LoraSpec) -> list[int]:
+    tokens = list(spec.added_tokens)
     return list(tokenizer.convert_tokens_to_ids(tokens)) if tokens and tokenizer is not None else []
 
 
-def keep_cpu_4bit_trainable(model) -> int:
+def keep_cpu_4bit_trainable(model: Any) -> int:
     """Stop bitsandbytes repacking 4-bit weights for its CPU inference kernel; returns how many layers.
 
     bitsandbytes 0.50 on AVX512-BF16 CPUs repacks a Linear4bit's weight the first time it runs in eval mode without
@@ -179,32 +162,31 @@ def keep_cpu_4bit_trainable(model) -> int:
     return len(layers)
 
 
-def _prepare_base(model, cfg) -> None:
+def _prepare_base(model: Any, spec: LoraSpec) -> None:
     if is_quantized(model):
         from peft import prepare_model_for_kbit_training  # peft: only with LoRA
 
         keep_cpu_4bit_trainable(model)
 
         # freezes the base, upcasts norms to fp32, and (if asked) turns on non-reentrant checkpointing
-        prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.model.gradient_checkpointing,
+        prepare_model_for_kbit_training(model, use_gradient_checkpointing=spec.gradient_checkpointing,
                                         gradient_checkpointing_kwargs={"use_reentrant": False})
-    if cfg.model.gradient_checkpointing:
+    if spec.gradient_checkpointing:
         enable_gradient_checkpointing(model)
 
 
-def apply_peft(model, cfg, tokenizer=None):
-    """Wrap `model` for training as `cfg` says: k-bit preparation, checkpointing, then LoRA (when lora_r > 0).
+def apply_peft(model: Any, spec: LoraSpec, tokenizer: Any = None) -> Any:
+    """Wrap `model` for training as `spec` says: k-bit preparation, checkpointing, then LoRA (when lora_r > 0).
 
-    With `tokenizer`, the `cfg.model.add_special_tokens` ids become trainable rows (peft `trainable_token_indices`):
-    a new `<hl>` must learn an embedding even though the rest of the matrix stays frozen.
+    With `tokenizer`, the ids of `spec.added_tokens` become trainable rows (peft `trainable_token_indices`): a new
+    `<hl>` must learn an embedding even though the rest of the matrix stays frozen.
     """
-    check(cfg)
-    _prepare_base(model, cfg)
-    if cfg.lora.lora_r <= 0:
+    _prepare_base(model, spec)
+    if spec.lora_r <= 0:
         return model
     from peft import get_peft_model  # peft: only with LoRA
 
-    config = lora_config(model, cfg, _special_ids(tokenizer, cfg))
+    config = lora_config(model, spec, _added_ids(tokenizer, spec))
     try:
         peft_model = get_peft_model(model, config)
     except ValueError as e:
@@ -214,25 +196,24 @@ def apply_peft(model, cfg, tokenizer=None):
         raise QgenInputError(f"{e}; linear layers of this model: {', '.join(linear)}", field="lora_target_modules") from None
     n_train = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
     n_all = sum(p.numel() for p in peft_model.parameters())
-    log.info("LoRA r=%d on %s: %d trainable of %d parameters (%.2f%%)", cfg.lora.lora_r, sorted(config.target_modules)
+    log.info("LoRA r=%d on %s: %d trainable of %d parameters (%.2f%%)", spec.lora_r, sorted(config.target_modules)
              if not isinstance(config.target_modules, str) else config.target_modules, n_train, n_all, 100 * n_train / n_all)
     return peft_model
 
 
-def _is_linear(module) -> bool:
+def _is_linear(module: torch.nn.Module) -> bool:
     from transformers.pytorch_utils import Conv1D  # transformers: with LoRA, at target search
 
     return isinstance(module, (torch.nn.Linear, Conv1D)) or type(module).__name__ in ("Linear4bit", "Linear8bitLt")
 
 
-def load_adapter_for_training(model, adapter_dir, cfg):
+def load_adapter_for_training(model: Any, adapter_dir: str | Path, spec: LoraSpec) -> Any:
     """Resume: the base prepared as in `apply_peft`, then the saved adapter weights, trainable again."""
-    check(cfg)
-    _prepare_base(model, cfg)
+    _prepare_base(model, spec)
     return _with_adapter(model, adapter_dir, is_trainable=True)
 
 
-def _with_adapter(model, adapter_dir, is_trainable: bool):
+def _with_adapter(model: Any, adapter_dir: str | Path, is_trainable: bool) -> Any:
     """`model` with the saved adapter loaded; an adapter that leaves LoRA weights of the model unset (peft only
     warns: they would stay as initialised) or holds non-finite values is a QgenInputError naming the directory."""
     from peft import PeftModel  # peft: only with LoRA
@@ -252,7 +233,7 @@ def _with_adapter(model, adapter_dir, is_trainable: bool):
     return model
 
 
-def adapter_base(adapter_dir) -> tuple[str, str]:
+def adapter_base(adapter_dir: str | Path) -> tuple[str, str]:
     """(base model name/path, "seq2seq" | "causal") recorded in an adapter directory."""
     path = Path(adapter_dir) / ADAPTER_CONFIG
     try:
@@ -268,7 +249,8 @@ def adapter_base(adapter_dir) -> tuple[str, str]:
     return base, kind
 
 
-def load_adapter_model(adapter_dir, base: str | None = None, merge: bool = False, **load_kwargs):
+def load_adapter_model(adapter_dir: str | Path, base: str | None = None, merge: bool = False,
+                       **load_kwargs: Any) -> tuple[Any, Any]:
     """(model, tokenizer) from an adapter directory: base weights (grown to the saved tokenizer) + adapter, eval mode.
 
     `base` overrides the recorded base model (e.g. it was moved); `merge=True` returns a plain merged model.

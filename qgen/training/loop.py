@@ -30,14 +30,12 @@ from qgen.core.threads import describe
 from qgen.data.download import sha256_file
 from qgen.models.formats.seq2seq import answer_cuts, cut_note
 from qgen.models.threads import set_threads
-from qgen.training import batching, checkpoint, losses, packing, precision, schedule
-from qgen.training import model_setup as setup
+from qgen.training import batching, checkpoint, losses, packing, precision, schedule, trainable_model
+from qgen.training.config import METRICS
 from qgen.training.distributed import ddp as distributed
 from qgen.training.distributed import sharded
 from qgen.training.guards import StopOnSignal, TrainingDiverged, TrainingInterrupted, output_lock  # noqa: F401
-from qgen.training.runlog import RunLogger
-from qgen.training.setup import (
-    METRICS,
+from qgen.training.run_inputs import (
     as_config,
     check_run_outputs,
     guess_task,
@@ -45,8 +43,8 @@ from qgen.training.setup import (
     seed_everything,
     split_keys,
     step_seed,
-    validate,
 )
+from qgen.training.runlog import RunLogger
 from qgen.training.state import LogWindow, StepResult, TrainState
 from qgen.training.step import evaluate, train_step  # noqa: F401  (also imported from here)
 
@@ -57,7 +55,7 @@ def train(config) -> dict:
     """Train from a TrainConfig, dict or YAML path; returns the summary (best step/metric, where best/ is)."""
     cfg = as_config(config)
     distributed.resume_on_restart(cfg.run)
-    validate(cfg)
+    cfg.check()  # every setting, the data files and the model's path, before anything is read or written
     check_run_outputs(cfg)  # a data file inside best/, last/ … would be replaced by the run
     data = read_data(cfg)  # bad data is reported before anything is written
     if cfg.model.task == "auto":
@@ -117,9 +115,9 @@ class _Run:
         texts = [t for ex in train_ex for t in (ex.source, ex.input, ex.target) if t]
         # a sharded last/ (--fsdp) is read after wrapping (_restore): the model is built as at the start
         from_last = self.resume and not sharded.is_sharded_dir(self.last_dir)
-        self.loaded = setup.build(cfg, texts, out, weights_from=self.last_dir if from_last else None)
+        self.loaded = trainable_model.build(cfg, texts, out, weights_from=self.last_dir if from_last else None)
         self.adapter = self.loaded.adapter
-        settings = setup.adapter_settings(cfg, self.loaded.kind)
+        settings = trainable_model.adapter_settings(cfg, self.loaded.kind)
         cache = out / "cache"
         train_keys, valid_keys = split_keys(cfg)  # valid_size: both parts come from the training file
         self.feats = batching.encode_cached(train_ex, self.adapter, cfg.data.train_file, cache,
@@ -156,7 +154,7 @@ class _Run:
         self.prec = precision.resolve(cfg.model.precision, dev, getattr(model.config, "model_type", ""))
         model.to(dev)
         if cfg.run.fast_dropout and dev.type == "cpu" and not cfg.run.compile:  # compile fuses torch's own dropout
-            setup.use_fast_dropout(model)
+            trainable_model.use_fast_dropout(model)
         if self.prec == "fp16":
             precision.keep_t5_ffn_in_fp32(model, dev)
         if cfg.data.pack:

@@ -8,12 +8,14 @@ and fp16 for other models on fp16-only GPUs; fp32 on the CPU (bf16 autocast on t
 from __future__ import annotations
 
 import contextlib
+import typing
 
 import torch
 
 from qgen.models.dtypes import DTYPES
+from qgen.training.config import Precision
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = typing.get_args(Precision)
 
 
 def resolve(precision: str, device: torch.device, model_type: str = "") -> str:

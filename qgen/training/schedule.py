@@ -9,11 +9,14 @@ step is slow (bitsandbytes' CPU path: ~1 s per 4M parameters), so it is for GPUs
 from __future__ import annotations
 
 import math
+import typing
 
 import torch
 
-SCHEDULERS = ("linear", "cosine", "constant")
-OPTIMIZERS = ("adamw", "sgd", "adamw8bit", "paged_adamw8bit")
+from qgen.training.config import Optimizer, Scheduler
+
+SCHEDULERS = typing.get_args(Scheduler)
+OPTIMIZERS = typing.get_args(Optimizer)
 EIGHT_BIT = {"adamw8bit": "AdamW8bit", "paged_adamw8bit": "PagedAdamW8bit"}
 
 
@@ -30,7 +33,7 @@ def make_optimizer(model: torch.nn.Module, optim, device: torch.device) -> torch
     if optim.optimizer == "sgd":
         return torch.optim.SGD([g for g in groups if g["params"]], lr=optim.lr, momentum=0.9)
     if optim.optimizer in EIGHT_BIT:
-        import bitsandbytes as bnb  # only for the 8-bit optimisers (checked by qgen.training.setup)
+        import bitsandbytes as bnb  # only for the 8-bit optimisers (checked by TrainConfig.check)
 
         return getattr(bnb.optim, EIGHT_BIT[optim.optimizer])(
             [g for g in groups if g["params"]], lr=optim.lr, betas=(optim.adam_beta1, optim.adam_beta2),

@@ -31,7 +31,7 @@ def adapter_dir(jsquad_valid, tmp_path_factory):
     tok = load_tokenizer(str(path))
     model = load_model(str(path), "causal")
     qpeft.add_special_tokens(model, tok, cfg.model.add_special_tokens)
-    model = qpeft.apply_peft(model, cfg, tok)
+    model = qpeft.apply_peft(model, cfg.lora_spec(), tok)
     adapter = make_adapter("causal", tok, max_len=64, prompt_format="raw")
     batch = adapter.collate([adapter.encode(ex) for ex in examples[:4]])
     batch["input_ids"][:, 2] = tok.convert_tokens_to_ids("<ans>")

@@ -9,7 +9,7 @@ import pytest
 from qgen.cli.train import main
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import Example
-from qgen.training.setup import as_config, guess_task, validate
+from qgen.training.run_inputs import as_config, guess_task
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -56,6 +56,14 @@ def test_bad_value_and_unknown_choice(tmp_path, tsv, capsys):
     assert "precision" in _one_line_error(capsys)
 
 
+def test_an_unknown_prompt_format_is_one_line_before_any_work(tmp_path, tsv, capsys):
+    out = tmp_path / "o"
+    assert main(["--model", "tiny-gpt2", "--train-file", str(tsv), "--output-dir", str(out), "--prompt-format",
+                 "bogus"]) == 2
+    assert "field 'prompt_format': expected one of auto, chat" in _one_line_error(capsys)
+    assert not out.exists()  # refused before the tiny model or anything else was written
+
+
 def test_model_that_cannot_load_is_a_named_error(tmp_path, tsv, capsys):
     # an empty directory is neither a checkpoint nor (offline) a hub model
     empty = tmp_path / "not-a-model"
@@ -79,7 +87,7 @@ def test_yaml_then_flags(tmp_path, tsv):
     cfg.write_text(f"optim:\n  lr: 1e-4\n  grad_accum: 4\ntrain_file: {tsv}\n")
     c = parse_args(["--config", str(cfg), "--lr", "3e-4"])
     assert c.optim.lr == 3e-4 and c.optim.grad_accum == 4
-    validate(c)
+    c.check()
     assert as_config({"train_file": str(tsv), "lr": 1e-3}).optim.lr == 1e-3
     assert as_config(cfg).optim.grad_accum == 4
 
@@ -108,6 +116,6 @@ def test_paged_optimizer_needs_cuda(tsv, monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(QgenInputError, match="needs CUDA") as e:
-        validate(as_config({"train_file": str(tsv), "optimizer": "paged_adamw8bit"}))
+        as_config({"train_file": str(tsv), "optimizer": "paged_adamw8bit"}).check()
     assert e.value.field == "optimizer"
-    validate(as_config({"train_file": str(tsv), "optimizer": "adamw8bit"}))  # the unpaged one runs on the CPU
+    as_config({"train_file": str(tsv), "optimizer": "adamw8bit"}).check()  # the unpaged one runs on the CPU

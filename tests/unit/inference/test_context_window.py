@@ -16,7 +16,6 @@ from qgen.data.squad import read_squad
 from qgen.models import pretrained
 from qgen.models.input_spec import INPUT_SPEC_NAME, read_input_spec
 from qgen.training.config import TrainConfig
-from qgen.training.setup import validate
 
 PARAGRAPH = "東京タワー [SEP] 東京タワーは東京都港区にある電波塔である。1958年に完成した。高さは333mである。"
 
@@ -46,7 +45,7 @@ def test_saved_with_the_model_and_checked(tmp_path):
     cfg.data.train_file = str(tmp_path / "train.tsv")
     (tmp_path / "train.tsv").write_text("a\tb\tc\n", encoding="utf-8")
     with pytest.raises(QgenInputError, match="context_window"):
-        validate(cfg)
+        cfg.check()
     (tmp_path / INPUT_SPEC_NAME).write_text(json.dumps({"context_window": "page"}), encoding="utf-8")
     with pytest.raises(QgenInputError, match="context_window"):
         read_input_spec(tmp_path)

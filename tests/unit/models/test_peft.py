@@ -13,6 +13,7 @@ from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
 from qgen.models import lora as qpeft
 from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
+from qgen.models.lora_spec import LoraSpec
 from qgen.models.tiny import TINY_MODELS
 from qgen.training.config import TrainConfig
 
@@ -38,12 +39,13 @@ def tiny_dir(tmp_path_factory, examples):
     return d
 
 
-def make_cfg(**kw) -> TrainConfig:
+def make_spec(**kw) -> LoraSpec:
+    """The LoraSpec of a training config with these settings (what a run hands the LoRA code)."""
     cfg = TrainConfig()
     for key, value in kw.items():
         group = next(g for g in ("model", "lora", "dist") if hasattr(getattr(cfg, g), key))
         setattr(getattr(cfg, group), key, value)
-    return cfg
+    return cfg.lora_spec()
 
 
 def kind_of(name):
@@ -86,19 +88,19 @@ def test_default_targets_per_architecture(tiny_dir):
     for name, expected in ARCH_TARGETS.items():
         model = load_model(str(tiny_dir / name), kind_of(name))
         assert qpeft.default_target_modules(model.config) == expected
-        wrapped = qpeft.apply_peft(model, make_cfg(lora_r=4))
+        wrapped = qpeft.apply_peft(model, make_spec(lora_r=4))
         adapted = {n.rsplit(".", 1)[-1] for n, m in wrapped.named_modules() if hasattr(m, "lora_A")}
         assert adapted == set(expected)
 
 
 def test_target_override_and_bad_target(tiny_dir):
     path = str(tiny_dir / "tiny-llama")
-    wrapped = qpeft.apply_peft(load_model(path, "causal"), make_cfg(lora_r=4, lora_target_modules=["k_proj", "o_proj"]))
+    wrapped = qpeft.apply_peft(load_model(path, "causal"), make_spec(lora_r=4, lora_target_modules=["k_proj", "o_proj"]))
     assert {n.rsplit(".", 1)[-1] for n, m in wrapped.named_modules() if hasattr(m, "lora_A")} == {"k_proj", "o_proj"}
     with pytest.raises(QgenInputError, match="q_proj"):  # the message lists the layers that do exist
-        qpeft.apply_peft(load_model(path, "causal"), make_cfg(lora_r=4, lora_target_modules=["c_attn"]))
+        qpeft.apply_peft(load_model(path, "causal"), make_spec(lora_r=4, lora_target_modules=["c_attn"]))
     with pytest.raises(QgenInputError, match="lora-r"):
-        qpeft.quantization_kwargs(make_cfg(quantization="4bit"))
+        qpeft.quantization_kwargs(make_spec(quantization="4bit"))
 
 
 @pytest.mark.parametrize("name", TINY_MODELS)
@@ -106,7 +108,7 @@ def test_lora_trains_only_adapter_weights(tiny_dir, examples, name):
     path = str(tiny_dir / name)
     tok = load_tokenizer(path)
     torch.manual_seed(0)
-    model = qpeft.apply_peft(load_model(path, kind_of(name)), make_cfg(lora_r=8, lora_alpha=16, lora_dropout=0.0))
+    model = qpeft.apply_peft(load_model(path, kind_of(name)), make_spec(lora_r=8, lora_alpha=16, lora_dropout=0.0))
     adapter, batch = batch_for(tok, name, examples)
     frozen, b0 = frozen_snapshot(model), lora_b(model)
     assert b0 and all(v.abs().sum() == 0 for v in b0.values())  # LoRA B starts at zero: the wrapped model = the base
@@ -123,8 +125,8 @@ def test_adapter_reload_and_merge_match(tiny_dir, examples, tmp_path, name):
     path = str(tiny_dir / name)
     tok = load_tokenizer(path)
     model = load_model(path, kind_of(name))
-    cfg = make_cfg(lora_r=8, lora_dropout=0.0, add_special_tokens=["<hl>", "<ans>"])  # <ans> is new: embeddings grow
-    ids = qpeft.add_special_tokens(model, tok, cfg.model.add_special_tokens)
+    cfg = make_spec(lora_r=8, lora_dropout=0.0, add_special_tokens=["<hl>", "<ans>"])  # <ans> is new: embeddings grow
+    ids = qpeft.add_special_tokens(model, tok, list(cfg.added_tokens))
     assert ids[1] == len(tok) - 1 and model.get_input_embeddings().weight.shape[0] >= len(tok)
     model = qpeft.apply_peft(model, cfg, tok)
     adapter, batch = batch_for(tok, name, examples)
@@ -158,7 +160,7 @@ def test_new_special_token_row_trains_under_lora(tiny_dir, examples, name):
     path = str(tiny_dir / name)
     tok = load_tokenizer(path)
     model = load_model(path, kind_of(name))
-    cfg = make_cfg(lora_r=4, lora_dropout=0.0, add_special_tokens=["<ans>"])
+    cfg = make_spec(lora_r=4, lora_dropout=0.0, add_special_tokens=["<ans>"])
     (new,) = qpeft.add_special_tokens(model, tok, ["<ans>"])
     model = qpeft.apply_peft(model, cfg, tok)
     adapter, batch = batch_for(tok, name, examples, n=2)
@@ -176,7 +178,7 @@ def test_qlora_4bit_trains_on_cpu(tiny_dir, examples, tmp_path):
 
     path = str(tiny_dir / "tiny-llama")
     tok = load_tokenizer(path)
-    cfg = make_cfg(lora_r=8, lora_dropout=0.0, quantization="4bit", gradient_checkpointing=True)
+    cfg = make_spec(lora_r=8, lora_dropout=0.0, quantization="4bit", gradient_checkpointing=True)
     kwargs = qpeft.quantization_kwargs(cfg)
     assert kwargs["quantization_config"].bnb_4bit_quant_type == "nf4"
     assert kwargs["quantization_config"].bnb_4bit_use_double_quant is True
@@ -208,7 +210,7 @@ def test_qlora_4bit_trains_on_cpu(tiny_dir, examples, tmp_path):
 def test_qlora_8bit_trains_on_cpu(tiny_dir, examples):
     path = str(tiny_dir / "tiny-gpt-neox")
     tok = load_tokenizer(path)
-    cfg = make_cfg(lora_r=8, lora_dropout=0.0, quantization="8bit")
+    cfg = make_spec(lora_r=8, lora_dropout=0.0, quantization="8bit")
     model = qpeft.apply_peft(load_model(path, "causal", **qpeft.quantization_kwargs(cfg)), cfg, tok)
     assert qpeft.is_quantized(model.get_base_model())
     adapter, batch = batch_for(tok, "tiny-gpt-neox", examples)
@@ -235,7 +237,7 @@ def test_gradient_checkpointing_same_loss_and_grads(tiny_dir, examples, name):
     for gc in (False, True):
         torch.manual_seed(0)
         model = qpeft.apply_peft(load_model(path, kind_of(name)),
-                                 make_cfg(lora_r=4, lora_dropout=0.0, gradient_checkpointing=gc))
+                                 make_spec(lora_r=4, lora_dropout=0.0, gradient_checkpointing=gc))
         with torch.no_grad():  # B = 0 would make A's gradient zero; give it a value so both factors are checked
             for n, p in model.named_parameters():
                 if "lora_B" in n:
@@ -254,7 +256,7 @@ def test_reentrant_checkpointing_trap_is_real(tiny_dir, examples):
     path = str(tiny_dir / "tiny-llama")
     tok = load_tokenizer(path)
     adapter, batch = batch_for(tok, "tiny-llama", examples)
-    model = qpeft.apply_peft(load_model(path, "causal"), make_cfg(lora_r=4, lora_dropout=0.0))
+    model = qpeft.apply_peft(load_model(path, "causal"), make_spec(lora_r=4, lora_dropout=0.0))
     model.get_base_model()._set_gradient_checkpointing(
         enable=True, gradient_checkpointing_func=functools.partial(checkpoint, use_reentrant=True))
     model.get_base_model().lm_head.weight.requires_grad_(True)  # something outside the blocks trains (modules_to_save)
@@ -272,7 +274,7 @@ def test_an_adapter_that_does_not_fit_or_is_not_finite_is_refused(tiny_dir, tmp_
 
     path = str(tiny_dir / "tiny-t5")
     tok = load_tokenizer(path)
-    qpeft.apply_peft(load_model(path, "seq2seq"), make_cfg(lora_r=4), tok).save_pretrained(tmp_path / "a")
+    qpeft.apply_peft(load_model(path, "seq2seq"), make_spec(lora_r=4), tok).save_pretrained(tmp_path / "a")
     tok.save_pretrained(tmp_path / "a")
     weights_file = tmp_path / "a" / "adapter_model.safetensors"
     weights = load_file(weights_file)

@@ -213,7 +213,7 @@ def test_lora_with_hl_saves_and_reloads(dirs, tmp_path, name):
     tok = load_tokenizer(str(dirs[name]))
     model = load_model(str(dirs[name]))
     (hl,) = qpeft.add_special_tokens(model, tok, ["<hl>"])
-    lora = qpeft.apply_peft(model, cfg, tok)
+    lora = qpeft.apply_peft(model, cfg.lora_spec(), tok)
     torch.manual_seed(0)
     with torch.no_grad():
         for n, p in lora.named_parameters():

@@ -13,7 +13,7 @@ from qgen.models.formats.axolotl_prompts import coverage_text as axolotl_coverag
 from qgen.models.formats.templates import format_prompt
 from qgen.training import axolotl
 from qgen.training.config import load_yaml
-from qgen.training.setup import hold_out
+from qgen.training.run_inputs import hold_out
 
 # Expected texts written out from Axolotl's own templates: src/axolotl/prompters.py, class AlpacaPrompter
 # (system_prompt, system_no_input_prompt; match_prompt_style for PromptStyle.INSTRUCT: turn_format,
@@ -178,7 +178,7 @@ def test_convert_config_refuses_a_qgen_config(tmp_path, capsys):
 
 
 def test_python_api_takes_an_axolotl_dict_too():
-    from qgen.training.setup import as_config
+    from qgen.training.run_inputs import as_config
 
     cfg = as_config(_mini(micro_batch_size=3, adapter="lora", lora_r=4, lora_alpha=8))
     assert (cfg.model.model, cfg.data.batch_size, cfg.lora.lora_r, cfg.optim.epochs) == ("m", 3, 4, 1.0)
