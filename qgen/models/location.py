@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 
 
 def looks_like_path(name: str) -> bool:
@@ -29,7 +29,7 @@ def looks_like_path(name: str) -> bool:
     return False
 
 
-def check_model_location(name, field: str = "model") -> None:
+def check_model_location(name: PathArg, field: str = "model") -> None:
     """QgenInputError unless `name` is an existing directory or could be a hub id (built-in names are hub-like)."""
     path = Path(str(name)).expanduser()
     if path.is_dir():
