@@ -1,8 +1,8 @@
 """Where a model name points: a local directory, or — only for a name that cannot be a path — a hub repository.
 
 transformers sends every name that is not an existing directory to the hub, so a mistyped local path
-(`runs/aqg/bset`) ended in the hub's "Repo id must be in the form 'repo_name' or 'namespace/repo_name'". Here a name
-that looks like a path must be an existing directory; only `name` or `org/name` may go to the hub.
+(`runs/aqg/bset`) would end in the hub's "Repo id must be in the form 'repo_name' or 'namespace/repo_name'". Here a
+name that looks like a path must be an existing directory; only `name` or `org/name` may go to the hub.
 """
 
 from __future__ import annotations
