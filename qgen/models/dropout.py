@@ -21,7 +21,7 @@ import math
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
+from torch.autograd.function import FunctionCtx, once_differentiable
 from torch.nn import functional as F
 
 MAX_GAP_P = 0.5  # above this, torch's own dropout (see the module docstring)
@@ -54,8 +54,11 @@ def _scaled_without(t: torch.Tensor, scale: float, dropped: torch.Tensor) -> tor
 
 
 class _GapDropout(torch.autograd.Function):
+    """The gap-drawn mask as an autograd function, so that backward reuses the dropped positions, not a float mask."""
+
     @staticmethod
-    def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
+    def forward(ctx: FunctionCtx, x: torch.Tensor, p: float) -> torch.Tensor:
+        """x scaled by 1/(1-p) with the drawn positions zeroed; only those positions are kept for backward."""
         dropped = drop_positions(x.numel(), p)
         ctx.save_for_backward(dropped)
         ctx.scale = 1.0 / (1.0 - p)
@@ -63,7 +66,8 @@ class _GapDropout(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """The same mask and scale on the gradient (p gets none)."""
         (dropped,) = ctx.saved_tensors
         return _scaled_without(grad, ctx.scale, dropped), None
 
@@ -79,6 +83,7 @@ class Dropout(nn.Dropout):
     """nn.Dropout through `dropout` (never in place: the output is a new tensor either way on the CPU)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`dropout` with this module's p, only while training."""
         return dropout(x, self.p, self.training)
 
 

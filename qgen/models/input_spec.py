@@ -15,12 +15,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qgen.core import yaml_file
 from qgen.core.constants import SAVED_NAME
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 from qgen.core.files import write_json
 from qgen.core.text import LANGS
 from qgen.core.values import MAX_TOKENS, check_range, coerce
@@ -31,6 +33,8 @@ CONTEXT_WINDOWS = ("full", "sentence")  # what inference can rebuild from a para
 
 @dataclass
 class InputSpec:
+    """The settings that shape a model's inputs, saved with it so inference builds them as training did."""
+
     task: str = "auto"  # aqg | aqg_hl | qa | quiz | lm (the checkpoint's task; "auto" only for models qgen did not train)
     lang: str = "ja"  # normalisation language: ja | ko | en
     prompt_format: str = "auto"  # causal models' prompt format
@@ -42,7 +46,7 @@ class InputSpec:
     # (prepare_jsquad.py --context-window); predict.py / generate.py cut a paragraph input to it
     context_window: str = "full"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, kind in _TYPES.items():
             if type(getattr(self, name)) is not kind:  # exactly: True is not an int length here
                 raise TypeError(f"InputSpec.{name}: expected {kind.__name__}, got {getattr(self, name)!r}")
@@ -53,10 +57,12 @@ class InputSpec:
         if self.context_window not in CONTEXT_WINDOWS:
             raise ValueError(f"context_window: expected one of {', '.join(CONTEXT_WINDOWS)}, got {self.context_window!r}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, as input_spec.json holds them."""
         return dataclasses.asdict(self)
 
-    def save(self, directory) -> None:
+    def save(self, directory: PathArg) -> None:
+        """Write input_spec.json into a checkpoint directory, so inference never needs the training config."""
         write_json(Path(directory) / INPUT_SPEC_NAME, self.to_dict())
 
 
@@ -80,7 +86,7 @@ def _apply(values: dict, data: dict, path: Path, *, strict: bool) -> None:
             raise QgenInputError(f"expected {_TYPES[name].__name__}, got {value!r}", path=path, field=name) from None
 
 
-def _read_mapping(path: Path, parse) -> dict:
+def _read_mapping(path: Path, parse: Callable[[str], object]) -> dict:
     try:
         data = parse(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
@@ -95,7 +101,7 @@ def _read_mapping(path: Path, parse) -> dict:
     return data
 
 
-def read_input_spec(directory) -> InputSpec | None:
+def read_input_spec(directory: PathArg) -> InputSpec | None:
     """The spec saved in a checkpoint directory: `input_spec.json`, else derived from `qgen_config.yaml` (a
     checkpoint written before input_spec.json); None when it has neither. A bad file is a QgenInputError naming it."""
     directory = Path(directory)

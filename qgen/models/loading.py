@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 from qgen.models import pretrained
 from qgen.models.tiny import build_tiny, is_tiny
 from qgen.models.weights_file import stored_values
 
+if TYPE_CHECKING:  # torch and transformers: imported where a model is loaded, named here for their types only
+    import torch
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForSeq2SeqLM,
+        PretrainedConfig,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+    )
 
-def resolve(name_or_path: str, texts=None, cache_dir=None) -> str:
+
+def resolve(name_or_path: str, texts: Iterable[str] | None = None, cache_dir: PathArg | None = None) -> str:
     """Return a loadable name/path; a `tiny-*` name is built from `texts` into `cache_dir` (reused when present), a
     shipped model's name (`qgen-small-ja`) is its directory inside the package (write `./qgen-small-ja` for a local
     directory of that name)."""
@@ -33,7 +45,7 @@ def resolve(name_or_path: str, texts=None, cache_dir=None) -> str:
 VOCAB_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json", "vocab.txt")
 
 
-def check_tokenizer_files(directory) -> None:
+def check_tokenizer_files(directory: PathArg) -> None:
     """A saved model directory holds its tokenizer: tokenizer_config.json and a vocabulary file (QgenInputError)."""
     directory = Path(directory)
     if not (directory / "tokenizer_config.json").is_file():
@@ -43,7 +55,7 @@ def check_tokenizer_files(directory) -> None:
                              f"built in its place would not be the model's", path=directory / VOCAB_FILES[0])
 
 
-def model_kind(config) -> str:
+def model_kind(config: PretrainedConfig) -> str:
     """"seq2seq" for encoder-decoder configs (T5, mT5, BART …), else "causal" (GPT-2, GPT-NeoX, Llama …)."""
     return "seq2seq" if getattr(config, "is_encoder_decoder", False) else "causal"
 
@@ -56,11 +68,11 @@ _POSITION_TABLE = {"gpt2": "n_positions", "gpt_bigcode": "n_positions", "openai-
                    "pegasus": "max_position_embeddings", "xglm": "max_position_embeddings"}
 
 
-def check_positions(config, where: str, lengths: dict[str, int]) -> None:
+def check_positions(config: PretrainedConfig, where: str, lengths: dict[str, int]) -> None:
     """QgenInputError naming the first of `lengths` (setting -> positions it needs) beyond the model's learned ones
     (GPT-2's 1024 …: past them a forward pass fails with an index error); relative or rotary positions (T5, Llama,
     GPT-NeoX) have no such table and no limit here."""
-    key = _POSITION_TABLE.get(getattr(config, "model_type", None))
+    key = _POSITION_TABLE.get(getattr(config, "model_type", ""))
     limit = getattr(config, key, None) if key else None
     for name, n in lengths.items():
         if limit and n > limit:
@@ -68,13 +80,15 @@ def check_positions(config, where: str, lengths: dict[str, int]) -> None:
                                  field=name)
 
 
-def load_config(name_or_path: str, trust_remote_code: bool = False):
+def load_config(name_or_path: str, trust_remote_code: bool = False) -> PretrainedConfig:
+    """The config alone (no weights): enough to tell the model's kind and position limits before loading it."""
     from transformers import AutoConfig  # transformers: only when a model is loaded
 
     return AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
 
 
-def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
+def load_tokenizer(name_or_path: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """The tokenizer, given a pad token when it has none: every batch qgen builds is padded."""
     from transformers import AutoTokenizer  # as above
 
     tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
@@ -83,7 +97,8 @@ def load_tokenizer(name_or_path: str, trust_remote_code: bool = False):
     return tok
 
 
-def load_model(name_or_path: str, kind: str | None = None, trust_remote_code: bool = False, **kwargs):
+def load_model(name_or_path: str, kind: str | None = None, trust_remote_code: bool = False,
+               **kwargs: Any) -> PreTrainedModel:
     """Load weights (safetensors preferred by transformers) with the Auto class for `kind`, refusing weights that do
     not fit the config or are not finite (`check_loaded`)."""
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM  # as above
@@ -99,7 +114,8 @@ def load_model(name_or_path: str, kind: str | None = None, trust_remote_code: bo
     return model
 
 
-def check_size(name_or_path: str, cls, trust_remote_code: bool = False) -> None:
+def check_size(name_or_path: str, cls: type[AutoModelForSeq2SeqLM] | type[AutoModelForCausalLM],
+               trust_remote_code: bool = False) -> None:
     """Before any weight is allocated: a local directory whose config describes more parameters than its weights files
     hold (e.g. `model_type` edited: a GPT-2 config read as Llama's defaults is a 7B model) is refused, instead of
     building a huge, mostly random model. The model is built on the meta device, which allocates nothing."""
@@ -125,7 +141,7 @@ SHOWN_KEYS = 3  # offending weight names an error lists
 LEGACY_BUFFERS = re.compile(r"(^|\.)(masked_bias|attn\.bias|attention\.bias)$")
 
 
-def check_loaded(name_or_path: str, info: dict, model) -> None:
+def check_loaded(name_or_path: str, info: dict, model: PreTrainedModel) -> None:
     """QgenInputError when loading left checkpoint weights unused, model weights missing (so randomly initialised) or
     of another shape, or gave a non-finite value: transformers only logs these (hidden by qgen's quiet default), and
     the model then runs on random or NaN weights with exit 0. `info` is from_pretrained's `output_loading_info`, which
@@ -145,7 +161,7 @@ def check_loaded(name_or_path: str, info: dict, model) -> None:
         raise QgenInputError(f"weight {bad} holds NaN or infinite values", path=name_or_path)
 
 
-def float_tensors(model):
+def float_tensors(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) of every floating-point parameter and buffer that holds data (not on the meta device)."""
     for name, t in [*model.named_parameters(), *model.named_buffers()]:
         if t.is_floating_point() and t.device.type != "meta":

@@ -1,15 +1,15 @@
 """Where a model name points: a local directory, or — only for a name that cannot be a path — a hub repository.
 
 transformers sends every name that is not an existing directory to the hub, so a mistyped local path
-(`runs/aqg/bset`) ended in the hub's "Repo id must be in the form 'repo_name' or 'namespace/repo_name'". Here a name
-that looks like a path must be an existing directory; only `name` or `org/name` may go to the hub.
+(`runs/aqg/bset`) would end in the hub's "Repo id must be in the form 'repo_name' or 'namespace/repo_name'". Here a
+name that looks like a path must be an existing directory; only `name` or `org/name` may go to the hub.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 
 
 def looks_like_path(name: str) -> bool:
@@ -29,7 +29,7 @@ def looks_like_path(name: str) -> bool:
     return False
 
 
-def check_model_location(name, field: str = "model") -> None:
+def check_model_location(name: PathArg, field: str = "model") -> None:
     """QgenInputError unless `name` is an existing directory or could be a hub id (built-in names are hub-like)."""
     path = Path(str(name)).expanduser()
     if path.is_dir():

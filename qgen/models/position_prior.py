@@ -18,13 +18,14 @@ listed the rest start flat (0); with fewer the list is cut.
 from __future__ import annotations
 
 import torch
+from transformers import PreTrainedModel, T5Config
 from transformers.models.t5.modeling_t5 import T5Attention
 
 ENCODER_HEADS = [(-1, 3.0), (1, 3.0), (0, 3.0), (-2, 3.0), (2, 3.0), (0, 0.5), (0, 0.1), (0, 0.0)]
 DECODER_HEADS = [(0, 3.0), (-1, 3.0), (-2, 3.0), (0, 0.5), (0, 0.25), (0, 0.1), (0, 0.03), (0, 0.0)]
 
 
-def bias_table(config, bidirectional: bool, heads: list[tuple[int, float]]) -> torch.Tensor:
+def bias_table(config: T5Config, bidirectional: bool, heads: list[tuple[int, float]]) -> torch.Tensor:
     """(num_buckets, num_heads) biases: head h gets -slope × |distance - target| at each bucket's nearest distance."""
     n_buckets, max_distance = config.relative_attention_num_buckets, config.relative_attention_max_distance
     distances = torch.arange(-max_distance - 8, max_distance + 9)
@@ -41,7 +42,7 @@ def bias_table(config, bidirectional: bool, heads: list[tuple[int, float]]) -> t
     return table
 
 
-def apply_locality_prior(model, encoder_heads: list[tuple[int, float]] = ENCODER_HEADS) -> None:
+def apply_locality_prior(model: PreTrainedModel, encoder_heads: list[tuple[int, float]] = ENCODER_HEADS) -> None:
     """Overwrite the relative-position biases of a T5 model in place with the locality prior."""
     if getattr(model.config, "model_type", "") not in ("t5", "mt5"):
         raise ValueError(f"the locality prior is for T5 models, not {model.config.model_type}")
@@ -53,18 +54,19 @@ def apply_locality_prior(model, encoder_heads: list[tuple[int, float]] = ENCODER
 
 
 # --- the copy prior --------------------------------------------------------------------------------------------------
-# Measured on the copy task and on AQG-HL (configs/qgen-small-ja/NOTES.md, session 17): with the locality prior alone a
-# 9.4M T5 still sits at the label prior after 2,000 steps; cross-attention that copies needs two attention layers to
-# compose (an encoder head that writes "my previous token" into each position, a decoder head that finds the position
-# whose previous token is the one just generated and reads its token), and from random weights that composition takes
-# thousands of steps to appear. The copy prior writes that circuit into the initial weights, so training starts from a
-# model that already continues a span of its input and only has to learn where to start copying and what not to copy.
+# Measured on the copy task and on AQG-HL (configs/qgen-small-ja/NOTES.md, "the copy prior"): with the locality
+# prior alone a 9.4M T5 still sits at the label prior after 2,000 steps; cross-attention that copies needs two
+# attention layers to compose (an encoder head that writes "my previous token" into each position, a decoder head that
+# finds the position whose previous token is the one just generated and reads its token), and from random weights that
+# composition takes thousands of steps to appear. The copy prior writes that circuit into the initial weights, so
+# training starts from a model that already continues a span of its input and only has to learn where to start
+# copying and what not to copy.
 COPY_QUERY_SCALE = 1.0   # sharpness of the decoder's match: score ~ 45 for the right position vs std ~ 8 for others
 COPY_VALUE_SCALE = 3.0   # the copied token outweighs the current one in the residual: logits ~ 10.7 vs 3.6 (8k vocab)
 PREV_HEAD_SLOPE = 8.0    # previous-token heads: bias 0 at offset -1, -8 at 0 and -2 (softmax weight > 0.999 at -1)
 
 
-def apply_copy_prior(model) -> None:
+def apply_copy_prior(model: PreTrainedModel) -> None:
     """Write an induction ("continue the span you are copying") circuit into an untrained T5, in place.
 
     Residual layout: the first half of d_model carries token identity (the embeddings live there), the second half

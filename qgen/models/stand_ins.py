@@ -17,9 +17,15 @@ import os
 import string
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from qgen.core.errors import PathArg
 from qgen.core.files import atomic_dir
 from qgen.models.formats.templates import coverage_text
+
+if TYPE_CHECKING:  # torch and transformers: imported where a stand-in is built, named here for their types only
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, PretrainedConfig, PreTrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,7 @@ def recorded_config(name: str) -> dict:
     return json.loads((SHAPES / (name.replace("/", "--") + ".json")).read_text(encoding="utf-8"))
 
 
-def config_for(name: str):
+def config_for(name: str) -> PretrainedConfig:
     """The transformers config the stand-in is built from (the recorded file, read as transformers reads it)."""
     import transformers as tf  # transformers: only when a stand-in is built
 
@@ -51,13 +57,14 @@ def config_for(name: str):
     return tf.CONFIG_MAPPING[recorded["model_type"]].from_dict(recorded)
 
 
-def model_class(name: str):
+def model_class(name: str) -> type[AutoModelForSeq2SeqLM] | type[AutoModelForCausalLM]:
+    """The Auto class that builds `name`'s architecture (encoder-decoder or decoder-only)."""
     import transformers as tf  # as above
 
     return tf.AutoModelForSeq2SeqLM if LIKE[name] in SEQ2SEQ else tf.AutoModelForCausalLM
 
 
-def meta_model(name: str, config=None):
+def meta_model(name: str, config: PretrainedConfig | None = None) -> PreTrainedModel:
     """The model on the meta device: every shape and name, no memory (parameter counts, memory models)."""
     import torch  # as above
 
@@ -66,7 +73,7 @@ def meta_model(name: str, config=None):
         return model_class(name).from_config(config)
 
 
-def parameter_count(model) -> int:
+def parameter_count(model: torch.nn.Module) -> int:
     """Parameters counted once (tied embeddings once), as `model.num_parameters()` and the model cards count."""
     return sum(p.numel() for p in model.parameters())
 
@@ -77,8 +84,8 @@ def _with_coverage(texts: Iterable[str]) -> list[str]:
     return [t for t in texts if t and t.strip()] + [string.printable.strip(), "０１２３４５６７８９", *coverage_text()] * 3
 
 
-def _spm(texts: list[str], model_type: str, vocab_size: int, ids: dict, symbols=(), byte_fallback=False,
-         threads: int = 1) -> bytes:
+def _spm(texts: list[str], model_type: str, vocab_size: int, ids: dict, symbols: Iterable[str] = (),
+         byte_fallback: bool = False, threads: int = 1) -> bytes:
     import sentencepiece as spm  # only when a tokenizer is trained
 
     out = io.BytesIO()
@@ -179,8 +186,8 @@ def local_texts(data_dir: Path, convention: str, max_chars: int = 3_000_000) -> 
 
 
 # ------------------------------------------------------------------------------------------------------ weights
-def write_random_weights(model, out: Path, dtype, max_shard_bytes: int = 2 << 30, seed: int = 0,
-                         std: float = 0.02) -> list[str]:
+def write_random_weights(model: torch.nn.Module, out: Path, dtype: torch.dtype, max_shard_bytes: int = 2 << 30,
+                         seed: int = 0, std: float = 0.02) -> list[str]:
     """Random weights for a meta-device `model`, written shard by shard (safetensors, transformers' index layout):
     matrices ~ N(0, std), biases 0, norm scales 1. Only the shard being written is ever in memory."""
     import torch  # as above
@@ -191,7 +198,9 @@ def write_random_weights(model, out: Path, dtype, max_shard_bytes: int = 2 << 30
         raise ValueError(f"persistent buffers are not supported: {sorted(persistent)[:3]}")
     params = list(model.named_parameters())  # tied weights once (lm_head = shared in T5, wte in GPT-2)
     sizes = [p.numel() * torch.empty((), dtype=dtype).element_size() for _, p in params]
-    shards, current, filled = [], [], 0
+    shards: list[list[str]] = []
+    current: list[str] = []
+    filled = 0
     for (name, _), size in zip(params, sizes):
         if current and filled + size > max_shard_bytes:
             shards.append(current)
@@ -224,7 +233,7 @@ def write_random_weights(model, out: Path, dtype, max_shard_bytes: int = 2 << 30
     return files
 
 
-def build_like(name: str, out, texts: list[str] | None = None, *, data_dir: Path | None = None,
+def build_like(name: str, out: PathArg, texts: list[str] | None = None, *, data_dir: Path | None = None,
                vocab_size: int | None = None, dtype: str = "auto", max_shard_size: str = "2GB", seed: int = 0,
                cache_dir: Path | None = None, config_overrides: dict | None = None) -> Path:
     """Build (or reuse) `out`: `name`'s recorded config.json, a tokenizer with its conventions (vocabulary size
@@ -236,8 +245,8 @@ def build_like(name: str, out, texts: list[str] | None = None, *, data_dir: Path
     out = Path(out)
     if (out / "config.json").is_file() and (out / "tokenizer_config.json").is_file():
         return out
-    convention = LIKE.get(name)
-    recorded = recorded_config(name)
+    recorded = recorded_config(name)  # refuses a name LIKE does not hold
+    convention = LIKE[name]
     if texts is None:
         texts = local_texts(Path(data_dir or os.environ.get("QGEN_DATA_DIR", "data")), convention)
     vocab = vocab_size or REAL_VOCAB[convention]

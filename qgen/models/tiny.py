@@ -14,9 +14,14 @@ import logging
 import string
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from qgen.core.errors import PathArg
 from qgen.core.files import atomic_dir
 from qgen.models.formats.templates import coverage_text
+
+if TYPE_CHECKING:  # transformers: imported where a tiny model is built, named here for its types only
+    from transformers import PretrainedConfig
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +30,8 @@ SPECIAL_SYMBOLS = ["<hl>", "[SEP]"]
 PAD, EOS, UNK, BOS = 0, 1, 2, 3
 
 
-def is_tiny(name: str) -> bool:
+def is_tiny(name: PathArg) -> bool:
+    """Whether `name` is built locally from training texts (never loaded from the hub)."""
     return str(name) in TINY_MODELS
 
 
@@ -59,7 +65,7 @@ def _train_spiece(texts: Iterable[str], vocab_size: int) -> bytes:
     return model.getvalue()
 
 
-def _config(name: str, vocab_size: int):
+def _config(name: str, vocab_size: int) -> PretrainedConfig:
     import transformers as tf  # transformers, torch: only when a tiny model is built
 
     common = {"vocab_size": vocab_size, "pad_token_id": PAD, "eos_token_id": EOS}
@@ -83,12 +89,12 @@ def _config(name: str, vocab_size: int):
     raise ValueError(f"unknown tiny model {name!r}; choose from {TINY_MODELS}")
 
 
-def build_tiny(name: str, texts: Iterable[str], out_dir, vocab_size: int = 8000, seed: int = 0) -> Path:
+def build_tiny(name: str, texts: Iterable[str], out_dir: PathArg, vocab_size: int = 8000, seed: int = 0) -> Path:
     """Build (or reuse) `out_dir/name`: a saved tokenizer + randomly initialised model trained on nothing yet."""
     return build_untrained(name, texts, Path(out_dir) / name, vocab_size=vocab_size, seed=seed)
 
 
-def build_untrained(name: str, texts: Iterable[str], out: Path, vocab_size: int = 8000, seed: int = 0,
+def build_untrained(name: str, texts: Iterable[str], out: PathArg, vocab_size: int = 8000, seed: int = 0,
                     config_overrides: dict | None = None, position_prior: str = "none") -> Path:
     """Build (or reuse) `out`: a sentencepiece tokenizer trained on `texts` and a randomly initialised model of the
     `name` architecture, its config changed by `config_overrides` (e.g. `{"d_model": 256}`: qgen-small-ja's recipe);

@@ -10,14 +10,14 @@ import json
 import math
 from pathlib import Path
 
-from qgen.core.errors import QgenInputError
+from qgen.core.errors import PathArg, QgenInputError
 
 # bytes per element of each safetensors dtype (the format's list)
 DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
-def check_safetensors(path) -> None:
+def check_safetensors(path: PathArg) -> None:
     """A safetensors file is whole: its header parses, each tensor's dtype and shape fill exactly its byte range,
     and the file is exactly as long as the header says."""
     path = Path(path)
@@ -60,13 +60,13 @@ def _check_entry(path: Path, name: str, entry: dict) -> None:
                              f"bytes, its data_offsets {offsets} give {end - begin}", path=path)
 
 
-def check_weights(directory) -> None:
+def check_weights(directory: PathArg) -> None:
     """Every `*.safetensors` file of a checkpoint directory is whole (QgenInputError names the first that is not)."""
     for weights in sorted(Path(directory).glob("*.safetensors")):
         check_safetensors(weights)
 
 
-def stored_values(directory) -> int | None:
+def stored_values(directory: PathArg) -> int | None:
     """How many values the full-model weights files of `directory` hold (from their headers: nothing is read beyond
     them), or None when it has none (a hub name, a LoRA adapter) or one is unreadable (the loader names it)."""
     files = sorted(Path(directory).glob("model*.safetensors")) if Path(directory).is_dir() else []

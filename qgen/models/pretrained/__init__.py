@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qgen.core.errors import PathArg
+
 HERE = Path(__file__).resolve().parent
 BUILTIN_MODELS = ("qgen-small-ja",)
 
 
-def is_builtin(name) -> bool:
+def is_builtin(name: PathArg) -> bool:
+    """Whether `name` means a shipped model, which resolves to the package's directory rather than the hub."""
     return str(name) in BUILTIN_MODELS
 
 

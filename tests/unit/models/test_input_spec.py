@@ -8,10 +8,11 @@ import json
 import pytest
 import yaml
 
+from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.models import pretrained
 from qgen.models.input_spec import INPUT_SPEC_NAME, InputSpec, read_input_spec
-from qgen.training.config import SAVED_NAME, TrainConfig, from_dict
+from qgen.training.config import TrainConfig, from_dict
 
 
 def _config() -> TrainConfig:
