@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from qgen.core.errors import PathArg
 from qgen.core.files import atomic_write
 from qgen.core.text import normalize
-from qgen.data.examples import Example, read_tsv
+from qgen.data.examples import Example
 
-__all__ = ["clean", "format_row", "read_tsv", "write_tsv", "write_tsv_files"]
+__all__ = ["clean", "format_row", "write_tsv", "write_tsv_files"]
 
 # Tab, plus the C0/C1 separators str.splitlines() splits on that normalize() does not remove.
 _ROW_BREAKERS_RE = re.compile(r"[\t\x1c\x1d\x1e\x1f]")

@@ -34,7 +34,6 @@ from multiprocessing import get_all_start_methods, get_context
 
 from qgen.core.threads import auto_threads
 from qgen.evaluation.ginza_tokens import (
-    SUDACHI_MAX_BYTES,  # noqa: F401  (importable from here too)
     SudachiAnalyser,
     ginza_tables,
     load_ginza,

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 @dataclass
 class TrainState:
-    """The run's counters; `to_json()` is trainer_state.json (same keys, same order as before issue 10)."""
+    """The run's counters; `to_json()` is trainer_state.json (same keys, same order as the files older runs wrote, so they still resume)."""
 
     step: int = 0  # optimiser steps done (skipped non-finite steps count)
     epoch: int = 0

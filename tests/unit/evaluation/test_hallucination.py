@@ -5,6 +5,7 @@ import json
 import pytest
 
 from qgen.evaluation import hallucination as H
+from qgen.evaluation.ginza_tokens import SUDACHI_MAX_BYTES
 from qgen.evaluation.hallucination import (
     QUESTION_STOP_WORDS,
     analyse,
@@ -63,7 +64,7 @@ def test_text_over_sudachi_limit_is_analysed_in_pieces():
     for text in (long, "あ" * 100_000, "い。" * 20_000 + "う" * 70_000):  # sentences, one huge run, both
         pieces = H._pieces(text)
         assert len(pieces) > 1 and "".join(pieces) == text
-        assert all(0 < len(p.encode("utf-8")) <= H.SUDACHI_MAX_BYTES for p in pieces)
+        assert all(0 < len(p.encode("utf-8")) <= SUDACHI_MAX_BYTES for p in pieces)
     assert hallucination("わるい雨", long) == {"雨"}
     assert hallucinations(["わるい雨"], [long], workers=1) == [{"雨"}]
 
