@@ -1,4 +1,4 @@
-"""Load what inference needs from a checkpoint: model, tokenizer, adapter and how training built its inputs.
+"""Load what inference needs from a checkpoint: model, tokenizer, sequence format and how training built its inputs.
 
 A checkpoint is a `save_pretrained` directory (`runs/x/best`), a LoRA adapter directory (peft's `adapter_config.json`
 beside the tokenizer and `qgen_config.yaml`; loaded with qgen.models.lora over the base model the adapter names, and
@@ -21,23 +21,28 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.core.values import TRUE
+from qgen.models.formats.sequence import make_format
 from qgen.models.input_spec import INPUT_SPEC_NAME, InputSpec, read_input_spec
 from qgen.models.loading import (
     check_tokenizer_files,
     load_config,
     load_model,
     load_tokenizer,
-    make_adapter,
     model_kind,
     resolve,
 )
 from qgen.models.location import check_model_location
 from qgen.models.quantized import load_quantized, quant_method
 from qgen.models.weights_file import check_weights
+
+if TYPE_CHECKING:  # torch: imported where a model is loaded
+    from qgen.models.formats.causal import CausalFormat
+    from qgen.models.formats.seq2seq import Seq2SeqFormat
 
 log = logging.getLogger(__name__)
 ADAPTER_CONFIG = "adapter_config.json"
@@ -47,7 +52,7 @@ ADAPTER_CONFIG = "adapter_config.json"
 class InferenceModel:
     model: object  # a transformers PreTrainedModel (LoRA weights merged in when possible), in eval mode
     tokenizer: object
-    adapter: object  # Seq2SeqAdapter | CausalAdapter, built with the saved lengths / prompt format
+    format: Seq2SeqFormat | CausalFormat  # built with the saved lengths / prompt format (make_format)
     kind: str  # "seq2seq" | "causal"
     spec: InputSpec  # as saved (task / lang overridden when the caller asked)
     path: str
@@ -214,6 +219,5 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
                                      "unreadable tokenizer") from None
     model.to(device)
     model.eval()
-    adapter = make_adapter(kind, tokenizer, max_source_len=spec.max_source_len, max_target_len=spec.max_target_len,
-                           max_len=spec.max_len, prompt_format=spec.prompt_format)
-    return InferenceModel(model, tokenizer, adapter, kind, spec, str(name_or_path), saved is not None)
+    sequence_format = make_format(kind, tokenizer, spec)
+    return InferenceModel(model, tokenizer, sequence_format, kind, spec, str(name_or_path), saved is not None)

@@ -78,8 +78,8 @@ class SpanReader:
 
     def encode(self, text: str, target: bool = False) -> list[int]:
         if target:
-            return self.tok(text_target=text, truncation=True, max_length=self.im.adapter.max_target_len)["input_ids"]
-        return self.tok(text, truncation=True, max_length=self.im.adapter.max_source_len)["input_ids"]
+            return self.tok(text_target=text, truncation=True, max_length=self.im.spec.max_target_len)["input_ids"]
+        return self.tok(text, truncation=True, max_length=self.im.spec.max_source_len)["input_ids"]
 
     @torch.no_grad()
     def logprobs(self, sources: list[list[int]], targets: list[list[int]]) -> list[float]:

@@ -145,10 +145,10 @@ class BudgetedGenerator:
             raise QgenInputError(f"--task {rule.task} needs a causal model (GPT-2, GPT-NeoX, Llama …); this one is "
                                  f"{im.kind}", path=im.path)
         rule.check()
-        self.im, self.rule, self.ad = im, rule, im.adapter
-        raw = copy.copy(im.adapter)  # prompts arrive fully formatted: the generator must not wrap them again
-        raw.prompt_format = "raw"
-        self.gen = Generator(dataclasses.replace(im, adapter=raw))
+        self.im, self.rule, self.causal_format = im, rule, im.format
+        as_given = copy.copy(im.format)  # prompts arrive fully formatted: the generator must not wrap them again
+        as_given.prompt_format = "raw"
+        self.gen = Generator(dataclasses.replace(im, format=as_given))
 
     def _user(self, item: TaskInput, source: str, budget: int | None) -> str:
         p = self.rule.prompts
@@ -160,25 +160,25 @@ class BudgetedGenerator:
 
     def plan(self, item: TaskInput) -> Plan:
         """The prompt (source cut to fit) and the token allowance for `item`."""
-        rule, ad = self.rule, self.ad
+        rule, causal_format = self.rule, self.causal_format
         budget = rule.budget(item)
         source = item.input if rule.task == "instruct" and item.input else item.text
         if budget is None:
             max_new = rule.max_new_tokens or NO_BUDGET_TOKENS
         else:
-            per_char = (count_tokens(ad, source) - len(ad.bos)) / max(1, len(source))
+            per_char = (count_tokens(causal_format, source) - len(causal_format.bos)) / max(1, len(source))
             max_new = max_new_tokens_for(budget, per_char)
             max_new = min(max_new, rule.max_new_tokens) if rule.max_new_tokens else max_new
-        render = lambda s: prompt_text(self._user(item, s, budget), rule.prompt_format, ad,  # noqa: E731
+        render = lambda s: prompt_text(self._user(item, s, budget), rule.prompt_format, causal_format,  # noqa: E731
                                        rule.prompts.system)
-        fixed = count_tokens(ad, render(""))
-        if fixed + MIN_SOURCE_TOKENS + max_new > ad.max_len:  # the budget's tokens leave no room for the source
-            max_new = ad.max_len - fixed - MIN_SOURCE_TOKENS
+        fixed, max_len = count_tokens(causal_format, render("")), causal_format.max_len
+        if fixed + MIN_SOURCE_TOKENS + max_new > max_len:  # the budget's tokens leave no room for the source
+            max_new = max_len - fixed - MIN_SOURCE_TOKENS
             if max_new < 1:
                 raise QgenInputError(f"the prompt without its source has {fixed} tokens: nothing fits the model's "
-                                     f"context of {ad.max_len} tokens (max_len)", path=self.im.path)
-        cut, removed, prompt = fit_source(source, render, ad, ad.max_len - max_new)
-        return Plan(prompt, budget, max_new, removed, count_tokens(ad, prompt))
+                                     f"context of {max_len} tokens (max_len)", path=self.im.path)
+        cut, removed, prompt = fit_source(source, render, causal_format, max_len - max_new)
+        return Plan(prompt, budget, max_new, removed, count_tokens(causal_format, prompt))
 
     def run(self, items: list[TaskInput], settings: GenerationSettings | None = None, batch_size: int = 8,
             progress: bool = False) -> list[dict]:

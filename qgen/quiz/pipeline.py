@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
@@ -28,12 +29,15 @@ from qgen.core.threads import THREADS_HELP, auto_threads, check_threads, describ
 from qgen.core.values import MAX_TOKENS, check_finite, check_range
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
-from qgen.inference.loader import load_inference_model
-from qgen.models.loading import make_adapter
+from qgen.inference.loader import InferenceModel, load_inference_model
+from qgen.models.formats.sequence import make_format
 from qgen.quiz.prompt import read_quiz
 from qgen.quiz.report import OUTPUT_NAMES, write_outputs
 from qgen.quiz.retrieval import gate_fires, load_index, retrieve_for
 from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, default_tokenization
+
+if TYPE_CHECKING:  # torch: imported where a model is loaded
+    from qgen.models.formats.causal import CausalFormat
 
 
 def _f(default, help_: str, **meta):
@@ -138,23 +142,24 @@ class QuizResult:
 
 def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | None, device: str, dtype: str,
                   trust_remote_code: bool = False):
-    """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its saved InputSpec), via the
+    """(model, tokenizer, causal format, max_len) built the way the checkpoint was trained (its saved InputSpec), via the
     shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
     im = load_inference_model(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
-    adapter, max_len = quiz_adapter(im, prompt_format, max_len)
-    return im.model, im.tokenizer, adapter, max_len
+    causal_format, max_len = quiz_format(im, prompt_format, max_len)
+    return im.model, im.tokenizer, causal_format, max_len
 
 
-def quiz_adapter(im, prompt_format: str | None = None, max_len: int | None = None):
-    """(adapter, max_len) for quiz prompts of a loaded causal InferenceModel (also `qgen serve`'s, which holds the
+def quiz_format(im: InferenceModel, prompt_format: str | None = None,
+                max_len: int | None = None) -> tuple[CausalFormat, int]:
+    """(causal format, max_len) for quiz prompts of a loaded causal InferenceModel (also `qgen serve`'s, which holds the
     model already): the saved max_len and prompt format unless given, capped at the model's context."""
     if im.kind != "causal":
         raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=im.path)
     config = im.model.config
     context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 2048
     max_len = min(max_len or im.spec.max_len, context)
-    adapter = make_adapter("causal", im.tokenizer, max_len=max_len, prompt_format=prompt_format or im.spec.prompt_format)
-    return adapter, max_len
+    spec = dataclasses.replace(im.spec, max_len=max_len, prompt_format=prompt_format or im.spec.prompt_format)
+    return make_format("causal", im.tokenizer, spec), max_len
 
 
 def _record(item, scored, method) -> dict:
@@ -220,9 +225,9 @@ def run_quiz(s: QuizSettings, progress: bool = False) -> QuizResult:
 
     set_threads(threads)
 
-    model, tok, adapter, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype,
+    model, tok, causal_format, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype,
                                                  s.trust_remote_code)
-    scorer = QuizScorer(model, tok, adapter, s.scoring, prompt_style=s.prompt_style, template=template,
+    scorer = QuizScorer(model, tok, causal_format, s.scoring, prompt_style=s.prompt_style, template=template,
                         max_len=max_len, batch_size=s.batch_size, loglik_target=s.loglik_target,
                         max_new_tokens=s.max_new_tokens,
                         loglik_tokenization=s.loglik_tokenization or default_tokenization(s.model),

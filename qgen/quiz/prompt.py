@@ -28,12 +28,17 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qgen.core.errors import QgenInputError
 from qgen.core.text import cut_left, cut_to_fit
 from qgen.data.examples import Example
 from qgen.data.jsonfile import load_records
 from qgen.data.quiz import QuizTemplate
+from qgen.inference.task_prompts import count_tokens
+
+if TYPE_CHECKING:  # torch: imported where a model is loaded
+    from qgen.models.formats.causal import CausalFormat
 
 REF_HEADER = "[参考]"
 _CHOICE_RE = re.compile(r"^\s*([0-9０-９]+)\s*[:：]\s?(.*)$")
@@ -129,12 +134,14 @@ def reference_block(passages: list[dict]) -> str:
 
 
 class QuizPrompter:
-    """Builds and fits prompts for one tokenizer/adapter; `budget` is the most prompt tokens allowed (BOS included)."""
+    """Builds and fits prompts for one causal format (tokenizer, prompt format, BOS); `budget` is the most prompt
+    tokens allowed (BOS included)."""
 
-    def __init__(self, adapter, style: str = "train", template: QuizTemplate | None = None, budget: int = 512):
+    def __init__(self, causal_format: CausalFormat, style: str = "train", template: QuizTemplate | None = None,
+                 budget: int = 512):
         if style not in ("train", "record"):
             raise ValueError(f"unknown prompt style {style!r}; expected train or record")
-        self.adapter, self.style, self.template, self.budget = adapter, style, template or QuizTemplate(), budget
+        self.format, self.style, self.template, self.budget = causal_format, style, template or QuizTemplate(), budget
 
     def text(self, item: QuizItem, reference: str = "", question: str | None = None) -> str:
         """The prompt text before the model's answer (prompt format applied)."""
@@ -145,7 +152,7 @@ class QuizPrompter:
             header = t.header.format(labels=labels) + (f"\n\n{reference}" if reference else "")
             choices = t.choice_sep.join(t.choice.format(label=lab, text=c) for lab, c in zip(item.labels, item.choices))
             source = t.train.format(header=header, labels=labels, question=question, choices=choices)
-            return self.adapter.prompt(Example(item.id, source, ""))
+            return self.format.prompt(Example(item.id, source, ""))
         instruction = item.instruction
         if question != item.question:
             instruction = instruction.replace(item.question, question, 1)
@@ -153,17 +160,18 @@ class QuizPrompter:
             pos = instruction.find("問題")
             pos = 0 if pos < 0 else pos
             instruction = instruction[:pos] + reference + "\n\n" + instruction[pos:]
-        return self.adapter.prompt(Example(item.id, instruction, "", item.input))
+        return self.format.prompt(Example(item.id, instruction, "", item.input))
 
     def count(self, text: str) -> int:
-        return len(self.adapter.bos) + len(self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        """Prompt tokens of `text` as the format encodes it (BOS included)."""
+        return count_tokens(self.format, text)
 
     def build(self, item: QuizItem, passages: list[dict] | None = None, budget: int | None = None
               ) -> tuple[list[int], dict]:
         """Prompt token ids (BOS included) fitted to `budget` (default self.budget), and what was cut:
         {"cut_reference", "cut_question", "cut_left_tokens"} (counts of characters / tokens removed)."""
-        _, ids, info = self.fit(item, passages, budget)
-        return ids, info
+        _, ids, cuts = self.fit(item, passages, budget)
+        return ids, cuts
 
     def fit(self, item: QuizItem, passages: list[dict] | None = None, budget: int | None = None
             ) -> tuple[str, list[int], dict]:
@@ -172,15 +180,16 @@ class QuizPrompter:
         block = reference_block(passages or [])
         body = block[len(REF_HEADER) + 1:] if block else ""
         question = item.question
-        info = {"cut_reference": 0, "cut_question": 0, "cut_left_tokens": 0}
+        cuts = {"cut_reference": 0, "cut_question": 0, "cut_left_tokens": 0}
 
         def render(b, q):
             return self.text(item, f"{REF_HEADER}\n{b}" if b else "", q)
 
-        body, info["cut_reference"], text = cut_to_fit(body, lambda b: render(b, question), self.count, budget)
-        question, info["cut_question"], text = cut_to_fit(question, lambda q: render(body, q), self.count, budget)
-        ids = self.adapter.bos + self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        body, cuts["cut_reference"], text = cut_to_fit(body, lambda b: render(b, question), self.count, budget)
+        question, cuts["cut_question"], text = cut_to_fit(question, lambda q: render(body, q), self.count, budget)
+        bos = self.format.bos
+        ids = bos + self.format.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         if len(ids) > budget:
-            info["cut_left_tokens"] = len(ids) - budget
-            ids = cut_left(ids, self.adapter.bos, budget)
-        return text, ids, info
+            cuts["cut_left_tokens"] = len(ids) - budget
+            ids = cut_left(ids, bos, budget)
+        return text, ids, cuts

@@ -7,7 +7,7 @@
   by the continuation's character count (lm-evaluation-harness `acc_norm`; both predictions are kept as `acc` and
   `acc_norm`). Probabilities are the softmax of the chosen scores over the choices. The continuation is the choice
   text (`--loglik-target text`) or the whole answer "N: text" (`answer`). Tokenisation (`--loglik-tokenization`):
-  `apart` encodes the prompt (with the adapter's BOS) and the continuation separately, exactly as qgen trains a
+  `apart` encodes the prompt (with the causal format's BOS) and the continuation separately, exactly as qgen trains a
   causal model, so it is right for a qgen checkpoint; `joint` is lm-evaluation-harness 0.4's split (see
   `harness_encode_pair`), what leaderboards report — with a dummy-prefix sentencepiece tokenizer the apart
   continuation starts with a "▁" token that the joint text never has, so the two give different numbers.
@@ -26,6 +26,7 @@ import torch
 
 from qgen.core.errors import QgenInputError
 from qgen.data.quiz import QuizTemplate
+from qgen.models.formats.causal import CausalFormat
 from qgen.models.padding import pad_rows
 from qgen.quiz.prompt import QuizItem, QuizPrompter
 from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, default_tokenization, harness_encode_pair, label_token_ids
@@ -69,9 +70,9 @@ def parse_answer(text: str, choices: list[str]) -> int | None:
 class QuizScorer:
     """Scores quiz items with one causal model; `budget` for prompts is the context minus room for the answer."""
 
-    def __init__(self, model, tokenizer, adapter, method: str = "choice-token", *, prompt_style: str = "train",
-                 template=None, max_len: int = 512, batch_size: int = 8, loglik_target: str = "text",
-                 max_new_tokens: int = 24, loglik_tokenization: str = "apart", target_delimiter: str = "",
+    def __init__(self, model, tokenizer, causal_format: CausalFormat, method: str = "choice-token", *,
+                 prompt_style: str = "train", template=None, max_len: int = 512, batch_size: int = 8,
+                 loglik_target: str = "text", max_new_tokens: int = 24, loglik_tokenization: str = "apart", target_delimiter: str = "",
                  add_bos_token: bool | None = None):
         """`loglik_tokenization`, `target_delimiter` (put before each continuation; the harness's default task
         setting is " ") and `add_bos_token` (joint only, the harness's model argument: None / True / False, see
@@ -89,7 +90,7 @@ class QuizScorer:
         self.template = template or QuizTemplate()
         self.max_len = max_len
         room = {"choice-token": 1, "generate": max_new_tokens}.get(method, 0)  # loglik: per item, see _budget
-        self.prompter = QuizPrompter(adapter, prompt_style, self.template, budget=max(8, max_len - room))
+        self.prompter = QuizPrompter(causal_format, prompt_style, self.template, budget=max(8, max_len - room))
         self._label_ids: dict[tuple, list[list[int]]] = {}
 
     def label_ids(self, labels: list[str]) -> list[list[int]]:

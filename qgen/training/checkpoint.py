@@ -26,6 +26,7 @@ from qgen.core.errors import QgenInputError, os_error_message
 from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftovers, write_text
 from qgen.models.input_spec import read_input_spec
 from qgen.models.loading import check_tokenizer_files
+from qgen.models.unwrap import unwrap
 from qgen.models.weights_file import check_weights
 from qgen.training.config import SAVED_NAME, load_saved
 from qgen.training.distributed.sharded import check_shards, is_sharded_dir
@@ -131,7 +132,7 @@ def write_beside_shards(tmp: Path, model, tokenizer, cfg, info: dict, state: dic
     from transformers.utils import logging as hf_logging  # transformers (~0.7 s): only when a checkpoint is written
 
     hf_logging.disable_progress_bar()
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrap(model, peft=True)
     base.config.save_pretrained(tmp)
     if getattr(base, "generation_config", None) is not None and base.can_generate():
         base.generation_config.save_pretrained(tmp)

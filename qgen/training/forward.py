@@ -7,7 +7,7 @@ boolean `logits_to_keep` mask of the positions whose next token is a target (tra
 rows), so the logits are (targets, V) and the labels the matching targets: the same (logit, label) pairs as the
 shifted full logits, the loss sum equal up to float summation order. A seq2seq decoder pads its targets to the batch's
 longest (questions of 10-40 tokens: ~40% padding); there a pre-hook on the output layer keeps only the target rows of
-its input (T5 has no `logits_to_keep`). Models whose forward has neither use the adapter's full forward.
+its input (T5 has no `logits_to_keep`). Models whose forward has neither use the sequence format's full forward.
 
 A packed batch (qgen.training.packing) carries `position_ids` and no attention mask; the same forward serves it.
 """
@@ -20,19 +20,14 @@ import inspect
 import torch
 
 from qgen.core.constants import IGNORE
-
-
-def _base(model):
-    """The model under DDP / compile / PEFT wrappers (whose forward signature is the real one)."""
-    model = getattr(model, "module", model)
-    model = getattr(model, "_orig_mod", model)
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
+from qgen.models.formats.sequence import SequenceFormat
+from qgen.models.unwrap import unwrap
 
 
 def keeps_logits(model) -> bool:
     """Whether the model's forward takes a `logits_to_keep` mask (transformers ≥ 5 causal LMs)."""
     try:
-        return "logits_to_keep" in inspect.signature(_base(model).forward).parameters
+        return "logits_to_keep" in inspect.signature(unwrap(model, peft=True).forward).parameters
     except (TypeError, ValueError):
         return False
 
@@ -47,7 +42,7 @@ def causal_targets(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _head(model):
-    get = getattr(_base(model), "get_output_embeddings", None)
+    get = getattr(unwrap(model, peft=True), "get_output_embeddings", None)
     return get() if get is not None else None
 
 
@@ -62,14 +57,15 @@ def _head_rows(model, keep: torch.Tensor):
         handle.remove()
 
 
-def logits_and_labels(model, adapter, batch: dict, target_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def logits_and_labels(model: torch.nn.Module, sequence_format: SequenceFormat, batch: dict,
+                      target_only: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The forward for the loss: (logits, labels) aligned position by position (IGNORE where no loss)."""
-    if adapter.kind != "causal":
+    if sequence_format.kind != "causal":
         if not target_only or _head(model) is None:
-            return adapter.logits(model, batch)
+            return sequence_format.logits(model, batch)
         keep = batch["labels"] != IGNORE
         with _head_rows(model, keep):
-            logits, labels = adapter.logits(model, batch)
+            logits, labels = sequence_format.logits(model, batch)
         return logits, labels[keep]
     inputs = {"input_ids": batch["input_ids"], "use_cache": False}  # a cache would also turn packing detection off
     if "position_ids" in batch:  # packed rows: attention follows the position ids, no padding mask

@@ -125,11 +125,6 @@ def wrap(model: torch.nn.Module, info: DistInfo, fsdp: bool = False) -> torch.nn
     return DDP(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside a DDP wrapper (what save_pretrained is called on)."""
-    return model.module if isinstance(model, DDP) else model
-
-
 def state_for_save(model: torch.nn.Module, optimizer, with_state: bool) -> tuple[dict | None, dict | None]:
     """(model state dict, optimiser state) to save. Under FSDP both are gathered whole onto rank 0 by collectives,
     so every rank must call this; otherwise (None = let save_pretrained read the model, optimizer.state_dict())."""

@@ -16,6 +16,7 @@ import torch
 
 from qgen.core.errors import QgenInputError
 from qgen.models.lora import is_quantized
+from qgen.models.unwrap import unwrap
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,9 @@ def _options(**kw):
     return StateDictOptions(full_state_dict=True, **kw)
 
 
-def block_names(model) -> set[str]:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return set(getattr(base, "_no_split_modules", None) or [])
+def block_names(model: torch.nn.Module) -> set[str]:
+    """The class names of the transformer blocks (the model's `_no_split_modules`): one FSDP unit each."""
+    return set(getattr(unwrap(model, peft=True), "_no_split_modules", None) or [])
 
 
 def wrap_fsdp(model: torch.nn.Module, info) -> torch.nn.Module:
@@ -38,7 +39,7 @@ def wrap_fsdp(model: torch.nn.Module, info) -> torch.nn.Module:
         return model
     from torch.distributed.fsdp import fully_shard  # ~1 s: only under --fsdp
 
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrap(model, peft=True)
     if is_quantized(base):
         raise QgenInputError("--fsdp cannot shard 4/8-bit bitsandbytes weights; drop --fsdp (DDP) for QLoRA", field="fsdp")
     names = block_names(model)
