@@ -12,6 +12,7 @@ import logging
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 MEGA = 50  # length grouping sorts within mega-batches of MEGA × batch_size examples
 
 
-def _tokenizer_fingerprint(tokenizer) -> str:
+def _tokenizer_fingerprint(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         text = json.dumps(tokenizer.get_vocab(), sort_keys=True)
@@ -62,10 +63,10 @@ def encode_cached(examples: Sequence[Example], sequence_format: SequenceFormat, 
     return features
 
 
-def _well_formed(features, n: int, vocab: int) -> bool:
+def _well_formed(features: object, n: int, vocab: int) -> bool:
     """The cache holds `n` features, each {name: list of token ids} with input_ids and labels, every id in the
     vocabulary (labels: or IGNORE); a cache edited or written by other code would otherwise fail deep in a step."""
-    def ids(values, ignore=False) -> bool:  # min / max: C speed on what may be millions of ids
+    def ids(values: object, ignore: bool = False) -> bool:  # min / max: C speed on what may be millions of ids
         if not isinstance(values, list) or not values:
             return isinstance(values, list)
         kept = [t for t in values if t != IGNORE] if ignore else values
@@ -81,7 +82,9 @@ def lengths(features: list[dict]) -> list[int]:
 
 
 def _cut(order: list[int], lens: list[int], batch_size: int, max_tokens: int) -> list[list[int]]:
-    batches, cur, longest = [], [], 0
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
     for i in order:
         if max_tokens:
             new_longest = max(longest, lens[i])

@@ -13,7 +13,7 @@ import torch
 from qgen.core.constants import HL, IGNORE
 from qgen.core.text import cut_left
 from qgen.data.examples import Example
-from qgen.models.formats.templates import format_prompt
+from qgen.models.formats.templates import adds_bos, format_prompt
 from qgen.models.padding import pad_rows
 
 
@@ -31,8 +31,7 @@ class CausalFormat:
         self.prompt_format = prompt_format
         self.min_target_len = min_target_len
         # Llama-style tokenizers add BOS themselves; GPT-2 style ones don't — ask the tokenizer once.
-        probe = tokenizer("a")["input_ids"]
-        self.bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None and probe[:1] == [tokenizer.bos_token_id] else []
+        self.bos = [tokenizer.bos_token_id] if adds_bos(tokenizer) else []
 
     def prompt(self, ex: Example) -> str:
         """The text before the target in this format's prompt format ("" for an example without a source)."""
