@@ -157,7 +157,7 @@ class Generator:
                     kept.append(text)
             if len(kept) >= want:
                 return kept[:want], notes
-            beams = max(current.num_beams, current.num_return_sequences) * 2
+            beams = max(current.beams, current.num_return_sequences) * 2
             if beams > max_beams:
                 notes.append(f"only {len(kept)} of {want} outputs avoid the bad words (searched up to "
                              f"{current.num_return_sequences} candidates)")

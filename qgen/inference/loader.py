@@ -21,7 +21,7 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
@@ -50,8 +50,8 @@ ADAPTER_CONFIG = "adapter_config.json"
 
 @dataclass
 class InferenceModel:
-    model: object  # a transformers PreTrainedModel (LoRA weights merged in when possible), in eval mode
-    tokenizer: object
+    model: Any  # a transformers PreTrainedModel (LoRA weights merged in when possible), in eval mode
+    tokenizer: Any
     format: Seq2SeqFormat | CausalFormat  # built with the saved lengths / prompt format (make_format)
     kind: str  # "seq2seq" | "causal"
     spec: InputSpec  # as saved (task / lang overridden when the caller asked)
@@ -67,7 +67,8 @@ class InferenceModel:
         return self.spec.lang
 
     @property
-    def device(self):
+    def device(self) -> Any:
+        """The device the model's weights are on (a torch.device)."""
         return next(self.model.parameters()).device
 
 
@@ -194,7 +195,7 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
     if saved is None:
         log.warning("%s has no %s or %s: using default input settings (task %s, lang %s)", name_or_path,
                     INPUT_SPEC_NAME, SAVED_NAME, task or spec.task, lang or spec.lang)
-    spec = dataclasses.replace(spec, **{k: v for k, v in (("task", task), ("lang", lang)) if v})
+    spec = dataclasses.replace(spec, task=task or spec.task, lang=lang or spec.lang)
     # `trust` is the caller's; spec.trust_remote_code (how training ran) is a record, never permission to run code
     device = _resolve_device(device)
     torch_dtype = _torch_dtype(dtype, device)

@@ -128,6 +128,7 @@ class SpanReader:
         for (question, _), short in zip(pairs, shorts):
             q_ids = self.encode(question, True)
             for a in short:
+                assert a.span is not None  # a ranked answer keeps the span it was read from
                 owners.append(a)
                 sources.append(self.encode(highlight(a.span.sentence, a.span.start, a.text, self.im.lang)))
                 targets.append(q_ids)

@@ -17,6 +17,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qgen.core.console import progress as progress_bar
 from qgen.core.errors import QgenInputError
@@ -26,6 +27,9 @@ from qgen.data.jsonfile import load_records
 from qgen.inference.decoding import GenerationSettings
 from qgen.inference.length_budget import BudgetStop, char_budget, keep_within, max_new_tokens_for
 from qgen.inference.task_prompts import TASKS, TaskPrompts, count_tokens, fit_source, prompt_text
+
+if TYPE_CHECKING:  # torch: imported where a model is loaded
+    from qgen.inference.generation import Output
 
 REFERENCE_KEYS = {"summarize": ("reference", "summary"), "instruct": ("reference", "output")}
 NO_BUDGET_TOKENS = 256  # instruct without a budget and without --max-new-tokens
@@ -62,7 +66,7 @@ def read_inputs(path, task: str) -> list[TaskInput]:
     key = "text" if task == "summarize" else "instruction"
     out, seen = [], set()
     for n, obj in rows:
-        where = {unit: n}
+        where: dict[str, Any] = {unit: n}
         if not isinstance(obj, dict):
             raise QgenInputError(f"expected an object, got {type(obj).__name__}", path=path, **where)
         text = obj.get(key)
@@ -187,7 +191,8 @@ class BudgetedGenerator:
         settings = settings or GenerationSettings()
         plans = [self.plan(it) for it in items]
         order = sorted(range(len(items)), key=lambda i: (-plans[i].max_new_tokens, -plans[i].prompt_tokens))
-        batches, current = [], []
+        batches: list[list[int]] = []
+        current: list[int] = []
         for i in order:
             if current and (len(current) == batch_size or plans[current[0]].max_new_tokens != plans[i].max_new_tokens):
                 batches.append(current)
@@ -220,11 +225,11 @@ class BudgetedGenerator:
         outputs = self.gen.generate(examples, s, batch_size=len(examples))
         return [self._record(it, p, out, max_new) for it, p, out in zip(items, plans, outputs)]
 
-    def _record(self, item: TaskInput, plan: Plan, out, max_new: int) -> dict:
+    def _record(self, item: TaskInput, plan: Plan, out: Output, max_new: int) -> dict:
         kept = [keep_within(t, plan.budget, len(ids) < max_new, self.im.lang)
                 for t, ids in zip(out.texts, out.token_ids)]
         first = kept[0]
-        rec = {"id": item.id, "source": item.source, "prediction": first.text}
+        rec: dict[str, Any] = {"id": item.id, "source": item.source, "prediction": first.text}
         if len(kept) > 1:
             rec["predictions"] = [k.text for k in kept]
         if item.reference is not None:
@@ -241,7 +246,7 @@ def budget_metrics(records: list[dict]) -> dict:
     outputs ended (at a sentence end / cut hard / by the model) and how many sources were cut to fit."""
     n = len(records)
     with_budget = [r for r in records if r.get("budget") is not None]
-    out = {"n": n, "with_budget": len(with_budget)}
+    out: dict[str, float] = {"n": n, "with_budget": len(with_budget)}
     if with_budget:
         out["within_budget_rate"] = sum(1 for r in with_budget if r["length"] <= r["budget"]) / len(with_budget)
         out["mean_budget"] = sum(r["budget"] for r in with_budget) / len(with_budget)

@@ -28,7 +28,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qgen.core.errors import QgenInputError
 from qgen.core.text import cut_left, cut_to_fit
@@ -93,7 +93,7 @@ def read_quiz(path) -> list[QuizItem]:
     rows, unit = load_records(path)
     items, seen = [], set()
     for n, obj in rows:
-        where = {unit: n}
+        where: dict[str, Any] = {unit: n}
         if not isinstance(obj, dict):
             raise QgenInputError(f"expected an object, got {type(obj).__name__}", path=path, **where)
         for key in ("instruction", "output"):

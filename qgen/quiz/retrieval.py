@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
@@ -73,7 +74,7 @@ def read_corpus(path) -> list[dict]:
                 raise QgenInputError("article without a 'paragraphs' list", path=path, record=f"data[{a}]")
             for p, para in enumerate(paragraphs):
                 context = para.get("context") if isinstance(para, dict) else None
-                where = {"record": f"data[{a}].paragraphs[{p}]"}
+                where: dict[str, Any] = {"record": f"data[{a}].paragraphs[{p}]"}
                 if not isinstance(context, str):
                     raise QgenInputError("missing or non-string", path=path, field="context", **where)
                 title, body = split_title(context)
@@ -200,7 +201,8 @@ def gate_fires(top1: float, margin: float, p: float, m: float) -> bool:
 
 def retrieve_for(index: Index, question: str, choices: list[str], k: int = 1, max_passages: int = 5) -> list[dict]:
     """Passages for one question: the top-k of each "question choice" query, de-duplicated, choice order kept."""
-    out, seen = [], set()
+    out: list[dict] = []
+    seen: set[str] = set()
     for hits in index.search([f"{question} {c}" for c in choices], k):
         for h in hits:
             if h["id"] not in seen and len(out) < max_passages:
