@@ -15,12 +15,15 @@ from typing import Any
 from qgen.core.values import MAX_TOKENS, SEED_MAX, check_finite, check_range
 
 
-def _f(default, help_: str, shown: str | None = None):
+def _f(default: Any, help_: str, shown: str | None = None) -> Any:
+    """A field with its flag's help (`shown`: the default as --help says it)."""
     return field(default=default, metadata={"help": help_, "shown": shown})
 
 
 @dataclass
 class GenerationSettings:
+    """How candidates are decoded; the flags of predict / generate / serve are derived from these fields."""
+
     num_beams: int | None = _f(None, "beam width (1 = greedy)", shown="4, or 1 with --do-sample")
     num_return_sequences: int = _f(1, "outputs per input (at most --num-beams unless sampling)")
     max_new_tokens: int = _f(64, "tokens generated at most")

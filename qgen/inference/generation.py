@@ -28,6 +28,8 @@ from qgen.models.padding import pad_rows
 
 @dataclass
 class Output:
+    """The candidates generated for one input."""
+
     texts: list[str]  # num_return_sequences candidates, best first
     token_ids: list[list[int]] = field(default_factory=list)  # generated ids of each candidate (padding removed)
 
@@ -166,7 +168,8 @@ class Generator:
             notes.append(f"widening the search to {beams} candidates")
 
 
-def _as_list(x) -> list[int]:
+def _as_list(x: int | list[int] | tuple[int, ...] | None) -> list[int]:
+    """A token id setting (one id, several or None) as a list."""
     if x is None:
         return []
     return list(x) if isinstance(x, (list, tuple)) else [x]

@@ -50,6 +50,8 @@ ADAPTER_CONFIG = "adapter_config.json"
 
 @dataclass
 class InferenceModel:
+    """A loaded checkpoint with what inference needs to build its inputs as training did."""
+
     model: Any  # a transformers PreTrainedModel (LoRA weights merged in when possible), in eval mode
     tokenizer: Any
     format: Seq2SeqFormat | CausalFormat  # built with the saved lengths / prompt format (make_format)
@@ -60,10 +62,12 @@ class InferenceModel:
 
     @property
     def task(self) -> str:
+        """The task the checkpoint was trained for (or the caller's override)."""
         return self.spec.task
 
     @property
     def lang(self) -> str:
+        """The normalisation language of its inputs."""
         return self.spec.lang
 
     @property
@@ -146,7 +150,7 @@ def damaged_file_error(path: Path, e: Exception, what: str | None = None) -> Qge
     return QgenInputError(f"{what or 'cannot load the model'}: {type(e).__name__}: {text}", path=path)
 
 
-def check_model(name_or_path) -> tuple[str, InputSpec | None]:
+def check_model(name_or_path: str | Path) -> tuple[str, InputSpec | None]:
     """(the loadable name, its saved InputSpec or None): every check that needs no torch — the directory exists and
     holds a model, its weights file is whole, its spec is valid. Commands call it before importing torch, so a
     mistyped path is reported at once rather than after seconds of imports."""
@@ -158,7 +162,8 @@ def check_model(name_or_path) -> tuple[str, InputSpec | None]:
         raise QgenInputError(f"cannot load the model: {e}", path=name_or_path) from None
 
 
-def _check_model(name_or_path) -> tuple[str, InputSpec | None]:
+def _check_model(name_or_path: str | Path) -> tuple[str, InputSpec | None]:
+    """check_model's work; errors other than QgenInputError are its caller's to name."""
     name_or_path = resolve(str(name_or_path))  # a shipped model's name → its directory in the package
     path = Path(name_or_path)
     is_dir = path.is_dir()

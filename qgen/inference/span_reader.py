@@ -51,6 +51,8 @@ class _Span(NamedTuple):
 
 @dataclass
 class SpanAnswer:
+    """One candidate answer span with the terms of its score."""
+
     text: str  # "" when the sentences hold no candidate
     score: float = float("-inf")
     answer_logprob: float = float("-inf")  # log P(span | question, sentences)
@@ -77,6 +79,7 @@ class SpanReader:
         self.tok = im.tokenizer
 
     def encode(self, text: str, target: bool = False) -> list[int]:
+        """Source (or, `target`, question) ids cut to the checkpoint's saved lengths, as training cut them."""
         if target:
             return self.tok(text_target=text, truncation=True, max_length=self.im.spec.max_target_len)["input_ids"]
         return self.tok(text, truncation=True, max_length=self.im.spec.max_source_len)["input_ids"]

@@ -30,6 +30,7 @@ from qgen.inference.task_prompts import TASKS, TaskPrompts, count_tokens, fit_so
 
 if TYPE_CHECKING:  # torch: imported where a model is loaded
     from qgen.inference.generation import Output
+    from qgen.inference.loader import InferenceModel
 
 REFERENCE_KEYS = {"summarize": ("reference", "summary"), "instruct": ("reference", "output")}
 NO_BUDGET_TOKENS = 256  # instruct without a budget and without --max-new-tokens
@@ -38,6 +39,8 @@ MIN_SOURCE_TOKENS = 16  # room kept for the source when the budget's tokens woul
 
 @dataclass
 class TaskInput:
+    """One summary or instruction input as read from its file."""
+
     id: str
     text: str  # summarize: the text to summarise; instruct: the instruction
     input: str = ""  # instruct: the optional input the instruction is about
@@ -45,10 +48,12 @@ class TaskInput:
 
     @property
     def source(self) -> str:
+        """The text, then the input (if any) on a new line: what the record's `source` field shows."""
         return self.text + (f"\n{self.input}" if self.input else "")
 
 
-def _reference(obj: dict, task: str, path, where: dict):
+def _reference(obj: dict, task: str, path: Path, where: dict) -> str | list[str] | None:
+    """The record's reference output(s) under the task's keys, None when it has none."""
     for key in REFERENCE_KEYS[task]:
         value = obj.get(key)
         if value is None or value == "":
@@ -59,7 +64,7 @@ def _reference(obj: dict, task: str, path, where: dict):
     return None
 
 
-def read_inputs(path, task: str) -> list[TaskInput]:
+def read_inputs(path: str | Path, task: str) -> list[TaskInput]:
     """The inputs of a JSONL / JSON-list file; a record without its text (or a repeated id) is an error naming it."""
     path = Path(path)
     rows, unit = load_records(path)
@@ -98,6 +103,7 @@ class BudgetRule:
     prompts: TaskPrompts = field(default_factory=TaskPrompts)
 
     def check(self) -> None:
+        """ValueError naming the flag when the rule cannot give a budget."""
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if not math.isfinite(self.ratio):
@@ -108,6 +114,7 @@ class BudgetRule:
             raise ValueError(f"--max-new-tokens must be between 1 and {MAX_TOKENS}")
 
     def budget(self, item: TaskInput) -> int | None:
+        """The characters `item`'s output may have (None: no budget, an instruction without --max-chars)."""
         if self.max_chars is not None:
             return self.max_chars
         return char_budget(len(item.text), self.ratio, self.minimum) if self.task == "summarize" else None
@@ -131,6 +138,7 @@ class _BudgetSettings(GenerationSettings):
     stop: object = None
 
     def generate_kwargs(self) -> dict:
+        """The decoding settings' arguments plus the stop at the budget."""
         kw = super().generate_kwargs()
         if self.stop is not None:
             from transformers import StoppingCriteriaList  # transformers.generation pulls in peft and bitsandbytes
@@ -142,10 +150,11 @@ class _BudgetSettings(GenerationSettings):
 class BudgetedGenerator:
     """Summaries / instruction answers for many inputs with one loaded causal model."""
 
-    def __init__(self, im, rule: BudgetRule):
+    def __init__(self, im: InferenceModel, rule: BudgetRule):
         from qgen.inference.generation import Generator  # torch: `qgen predict --task summarize --help` stays fast
+        from qgen.models.formats.causal import CausalFormat  # torch, as above
 
-        if im.kind != "causal":
+        if im.kind != "causal" or not isinstance(im.format, CausalFormat):
             raise QgenInputError(f"--task {rule.task} needs a causal model (GPT-2, GPT-NeoX, Llama …); this one is "
                                  f"{im.kind}", path=im.path)
         rule.check()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qgen.core.errors import QgenInputError
@@ -56,7 +57,7 @@ _PLACEHOLDERS = {"system": set(), "summarize": {"text", "length"}, "instruct": {
                  "instruct_input": {"instruction", "input"}}
 
 
-def load_prompts(path) -> TaskPrompts:
+def load_prompts(path: str | Path) -> TaskPrompts:
     """TaskPrompts with the fields a YAML/JSON mapping gives; an unknown field or placeholder names its line."""
     data = load_yaml(path)  # JSON is YAML too
     if not isinstance(data, dict):

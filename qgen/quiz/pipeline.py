@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
@@ -31,16 +31,17 @@ from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
 from qgen.inference.loader import InferenceModel, load_inference_model
 from qgen.models.formats.sequence import make_format
-from qgen.quiz.prompt import read_quiz
+from qgen.quiz.prompt import QuizItem, read_quiz
 from qgen.quiz.report import OUTPUT_NAMES, write_outputs
-from qgen.quiz.retrieval import gate_fires, load_index, retrieve_for
+from qgen.quiz.retrieval import Index, gate_fires, load_index, retrieve_for
 from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, default_tokenization
 
 if TYPE_CHECKING:  # torch: imported where a model is loaded
     from qgen.models.formats.causal import CausalFormat
+    from qgen.quiz.scoring import QuizScorer, Scored
 
 
-def _f(default, help_: str, **meta):
+def _f(default: Any, help_: str, **meta: Any) -> Any:
     """A field with its flag's help (and `choices`, `group`: see qgen.cli.dataclass_args); _REQUIRED: no default."""
     if default is _REQUIRED:
         return field(metadata={"help": help_, **meta})
@@ -135,6 +136,8 @@ class QuizSettings:
 
 @dataclass
 class QuizResult:
+    """What a quiz run gives back: its metrics and the files it wrote."""
+
     metrics: dict  # what metrics.json holds: per file and overall blocks, coverage curve, timing, settings
     records: list[dict]  # what result.json holds: one record per question
     written: list[Path]  # the files written into output_dir
@@ -162,7 +165,8 @@ def quiz_format(im: InferenceModel, prompt_format: str | None = None,
     return make_format("causal", im.tokenizer, spec), max_len
 
 
-def _record(item, scored, method) -> dict:
+def _record(item: QuizItem, scored: Scored, method: str) -> dict:
+    """result.json's record of one question."""
     top1, margin = confidence([scored.probs])
     return {"id": item.id, "file": item.file, "question": item.question, "choices": item.choices, "gold": item.gold,
             "pred": scored.pred, "correct": scored.pred is not None and scored.pred == item.gold,
@@ -173,7 +177,7 @@ def _record(item, scored, method) -> dict:
             "prompt": scored.prompt, **_loglik_fields(item, scored)}
 
 
-def _loglik_fields(item, scored) -> dict:
+def _loglik_fields(item: QuizItem, scored: Scored) -> dict:
     """loglik scorings: both lm-evaluation-harness predictions (acc: sum of log-probs; acc_norm: per character)."""
     if "pred_acc" not in scored.extra:
         return {}
@@ -182,7 +186,8 @@ def _loglik_fields(item, scored) -> dict:
             "continuation_chars": scored.extra["continuation_chars"]}
 
 
-def _rescore_gated(s: QuizSettings, scorer, index, items, recs: list[dict], timing: dict) -> None:
+def _rescore_gated(s: QuizSettings, scorer: QuizScorer, index: Index, items: list[QuizItem], recs: list[dict],
+                   timing: dict) -> None:
     """The gate: questions whose first answer is unsure are re-scored with retrieved passages (in place in `recs`);
     when BM25 finds nothing the first answer stands (gate_fired true, retrieval_used false)."""
     fire = [s.retrieve_all or gate_fires(r["confidence"], r["margin"], s.gate_top1, s.gate_margin) for r in recs]

@@ -47,6 +47,8 @@ _QUESTION_RE = re.compile(r"問題[:：]\s?(.*?)(?:\n|$)")
 
 @dataclass
 class QuizItem:
+    """One multiple-choice question as read from a quiz file."""
+
     id: str
     instruction: str
     input: str
@@ -73,7 +75,7 @@ def _same_text(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
-def check_choices(choices: list[str], path, where: dict) -> None:
+def check_choices(choices: list[str], path: str | Path, where: dict) -> None:
     """An empty choice, or two choices with the same text, is an error naming the record (the gold is then
     ambiguous, and scoring by choice text cannot tell them apart)."""
     seen: dict[str, int] = {}
@@ -87,7 +89,7 @@ def check_choices(choices: list[str], path, where: dict) -> None:
         seen[text] = i
 
 
-def read_quiz(path) -> list[QuizItem]:
+def read_quiz(path: str | Path) -> list[QuizItem]:
     """Quiz items of an eval- or train-style JSON (list or JSON lines); a record without choices is an error."""
     path = Path(path)
     rows, unit = load_records(path)
@@ -129,6 +131,7 @@ def read_quiz(path) -> list[QuizItem]:
 
 
 def reference_block(passages: list[dict]) -> str:
+    """The `[参考]` block of retrieved passages put before a question ("" without passages)."""
     lines = [f"・{p['title']}: {p['text']}" if p.get("title") else f"・{p['text']}" for p in passages]
     return REF_HEADER + "\n" + "\n".join(lines) if lines else ""
 
@@ -182,7 +185,7 @@ class QuizPrompter:
         question = item.question
         cuts = {"cut_reference": 0, "cut_question": 0, "cut_left_tokens": 0}
 
-        def render(b, q):
+        def render(b: str, q: str) -> str:
             return self.text(item, f"{REF_HEADER}\n{b}" if b else "", q)
 
         body, cuts["cut_reference"], text = cut_to_fit(body, lambda b: render(b, question), self.count, budget)

@@ -48,7 +48,8 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-def _passage(text, title, pid, path, where) -> dict:
+def _passage(text: object, title: object, pid: object, path: Path, where: dict) -> dict:
+    """One passage record, its text checked (an error names the record)."""
     if not isinstance(text, str):
         raise QgenInputError("expected a string", path=path, field="text", **where)
     if title is not None and not isinstance(title, str):
@@ -56,7 +57,7 @@ def _passage(text, title, pid, path, where) -> dict:
     return {"id": str(pid), "title": normalize(title) if title else "", "text": normalize(text)}
 
 
-def read_corpus(path) -> list[dict]:
+def read_corpus(path: str | Path) -> list[dict]:
     """Passages {"id", "title", "text"} of one corpus file (see the module doc for the formats)."""
     path = Path(path)
     stem = path.stem
@@ -90,7 +91,7 @@ def read_corpus(path) -> list[dict]:
     return out
 
 
-def build_index(corpus_files, output, k1: float = 1.5, b: float = 0.75) -> dict:
+def build_index(corpus_files: list[str | Path], output: str | Path, k1: float = 1.5, b: float = 0.75) -> dict:
     """Build and save the index at `output` (atomically); returns its metadata."""
     import bm25s  # bm25s (~0.2 s, scipy): only to build or load an index
 
@@ -121,7 +122,7 @@ def build_index(corpus_files, output, k1: float = 1.5, b: float = 0.75) -> dict:
 class Index:
     """A loaded (memory-mapped) index."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | Path):
         import bm25s  # bm25s (~0.2 s, scipy): only to build or load an index
 
         path = Path(path)
@@ -190,7 +191,8 @@ def damaged_index(path: Path, e: Exception) -> QgenInputError:
                           path=bad)
 
 
-def load_index(path) -> Index:
+def load_index(path: str | Path) -> Index:
+    """The index saved at `path` (QgenInputError when it is not one)."""
     return Index(path)
 
 

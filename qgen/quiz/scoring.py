@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -39,6 +40,8 @@ _ANSWER_RE = re.compile(r"^\s*(\d+)\s*(?:[:.)、,]\s*(.*))?$", re.S)
 
 @dataclass
 class Scored:
+    """One item's scores: the choices' probabilities, the prediction and how it was reached."""
+
     probs: list[float]
     pred: int | None
     raw: str = ""
@@ -70,8 +73,8 @@ def parse_answer(text: str, choices: list[str]) -> int | None:
 class QuizScorer:
     """Scores quiz items with one causal model; `budget` for prompts is the context minus room for the answer."""
 
-    def __init__(self, model, tokenizer, causal_format: CausalFormat, method: str = "choice-token", *,
-                 prompt_style: str = "train", template=None, max_len: int = 512, batch_size: int = 8,
+    def __init__(self, model: Any, tokenizer: Any, causal_format: CausalFormat, method: str = "choice-token", *,
+                 prompt_style: str = "train", template: QuizTemplate | None = None, max_len: int = 512, batch_size: int = 8,
                  loglik_target: str = "text", max_new_tokens: int = 24, loglik_tokenization: str = "apart", target_delimiter: str = "",
                  add_bos_token: bool | None = None):
         """`loglik_tokenization`, `target_delimiter` (put before each continuation; the harness's default task
@@ -94,6 +97,7 @@ class QuizScorer:
         self._label_ids: dict[tuple, list[list[int]]] = {}
 
     def label_ids(self, labels: list[str]) -> list[list[int]]:
+        """Each label's single-token spellings (cached per label set)."""
         key = tuple(labels)
         if key not in self._label_ids:
             self._label_ids[key] = label_token_ids(self.tokenizer, labels)
@@ -117,7 +121,7 @@ class QuizScorer:
         logp = torch.log_softmax(next_logits.float(), dim=-1)
         return torch.stack([torch.logsumexp(logp[ids], dim=0) for ids in self.label_ids(labels)])
 
-    def score(self, items: list[QuizItem], passages: list[list[dict]] | None = None, bar=None) -> list[Scored]:
+    def score(self, items: list[QuizItem], passages: list[list[dict]] | None = None, bar: Any = None) -> list[Scored]:
         """One Scored per item; `passages[i]` (may be empty) go into item i's `[参考]` block. `bar`: a progress bar
         (qgen.core.console.progress) advanced after each batch."""
         passages = passages or [[] for _ in items]
@@ -145,7 +149,7 @@ class QuizScorer:
                                          add_special_tokens=False)["input_ids"]) for i in range(len(item.choices)))
         return max(8, self.max_len - longest)
 
-    def _choice_token(self, items, built) -> list[Scored]:
+    def _choice_token(self, items: list[QuizItem], built: list[tuple]) -> list[Scored]:
         logits = self._forward([ids for _, ids, _ in built])
         out = []
         for row, (item, (text, ids, cut)) in enumerate(zip(items, built)):
@@ -155,6 +159,7 @@ class QuizScorer:
         return out
 
     def continuation(self, item: QuizItem, i: int) -> str:
+        """The text loglik scores for choice `i`: the choice text, or (`answer`) the whole answer line."""
         if self.loglik_target == "answer":
             return self.template.output.format(label=item.labels[i], text=item.choices[i])
         return item.choices[i]
@@ -177,7 +182,7 @@ class QuizScorer:
             ctx = ctx[excess:]
         return ctx, conts
 
-    def _loglik(self, item: QuizItem, built) -> Scored:
+    def _loglik(self, item: QuizItem, built: tuple) -> Scored:
         """The prompt runs once; its KV cache is repeated for the choices, whose tokens then run as one batch."""
         text, ids, cut = built
         ids, conts = self._pair(item, text, ids, cut)
@@ -205,7 +210,7 @@ class QuizScorer:
         extra = {"pred_acc": _argmax(sums), "pred_acc_norm": _argmax(normed), "continuation_chars": chars}
         return Scored(probs.tolist(), _argmax(scores), "", sums, len(ids), cut, text, extra)
 
-    def _generate(self, items, built) -> list[Scored]:
+    def _generate(self, items: list[QuizItem], built: list[tuple]) -> list[Scored]:
         tok = self.tokenizer
         pad = tok.pad_token_id
         ids, mask = pad_rows([ids for _, ids, _ in built], pad, left=True)  # generation needs left padding
