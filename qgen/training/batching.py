@@ -46,9 +46,9 @@ def encode_cached(examples: Sequence[Example], sequence_format: SequenceFormat, 
     h = hashlib.sha256()
     h.update(Path(source_path).read_bytes())
     h.update(_tokenizer_fingerprint(sequence_format.tokenizer).encode())
-    kind = sequence_format.kind
-    h.update(json.dumps({"kind": kind, **settings}, sort_keys=True, default=str).encode())
-    path = Path(cache_dir) / f"{Path(source_path).stem}-{kind}-{h.hexdigest()[:16]}.json"
+    model_kind = sequence_format.kind
+    h.update(json.dumps({"kind": model_kind, **settings}, sort_keys=True, default=str).encode())  # the cache's key
+    path = Path(cache_dir) / f"{Path(source_path).stem}-{model_kind}-{h.hexdigest()[:16]}.json"
     if path.is_file():
         try:
             features = json.loads(path.read_text(encoding="utf-8"))
@@ -147,9 +147,9 @@ def collate(sequence_format: SequenceFormat, features: list[dict], indices: list
     return batch
 
 
-def count_targets(kind: str, batch: dict) -> int:
+def count_targets(model_kind: str, batch: dict) -> int:
     """Target tokens the loss will see (causal logits are shifted: the first position predicts nothing)."""
-    labels = batch["labels"][:, 1:] if kind == "causal" else batch["labels"]
+    labels = batch["labels"][:, 1:] if model_kind == "causal" else batch["labels"]
     return int((labels != IGNORE).sum())
 
 

@@ -172,12 +172,7 @@ class TrainingRun:
         self.progress = self._restore() if self.resume else TrainState()
         self.logger = RunLogger(out, process.is_main, self.total_steps, self.progress.step,
                                 time_limit_s=60 * cfg.run.max_minutes)
-        if self.resume:
-            self.logger.message(f"resumed from {self.last_dir} at step {self.progress.step} of {self.total_steps}")
-        self.logger.message(f"{self.loaded.path} ({self.format.kind}, task {cfg.model.task}, precision "
-                            f"{self.precision}, world {process.world}, {describe(cfg.run.threads, self.threads)}): "
-                            f"{len(self.train_features)} train / {len(self.valid_features)} valid examples, "
-                            f"{self.total_steps} steps")
+        self._log_start()
 
     # ---- the loop -------------------------------------------------------------------------------------------------
     def run(self) -> StopReason:
@@ -377,6 +372,15 @@ class TrainingRun:
         """trainer_state.pt beside the weights and optimiser: scheduler, scaler, RNG, and the world size it ran on."""
         return {"scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "rng": checkpoint.rng_state(), "world": self.process.world}
+
+    def _log_start(self) -> None:
+        """What is about to run, above the progress bar (and where a resume continues)."""
+        if self.resume:
+            self.logger.message(f"resumed from {self.last_dir} at step {self.progress.step} of {self.total_steps}")
+        self.logger.message(f"{self.loaded.path} ({self.format.kind}, task {self.cfg.model.task}, precision "
+                            f"{self.precision}, world {self.process.world}, "
+                            f"{describe(self.cfg.run.threads, self.threads)}): {len(self.train_features)} train / "
+                            f"{len(self.valid_features)} valid examples, {self.total_steps} steps")
 
     # ---- set-up (each returns what it builds; __init__ keeps it) ------------------------------------------------------
     def _prepare_output_dir(self, out: Path) -> bool:
