@@ -1,4 +1,5 @@
-"""Load a tokenizer and model by hub name, local path or built-in tiny name; the kind (seq2seq / causal) is read from its config."""
+"""Load a tokenizer and model by hub name, local path or built-in tiny name; the kind (seq2seq / causal) is read
+from its config."""
 
 from __future__ import annotations
 

@@ -145,8 +145,8 @@ class QuizResult:
 
 def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | None, device: str, dtype: str,
                   trust_remote_code: bool = False):
-    """(model, tokenizer, causal format, max_len) built the way the checkpoint was trained (its saved InputSpec), via the
-    shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
+    """(model, tokenizer, causal format, max_len) built the way the checkpoint was trained (its saved InputSpec), via
+    the shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
     im = load_inference_model(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     causal_format, max_len = quiz_format(im, prompt_format, max_len)
     return im.model, im.tokenizer, causal_format, max_len

@@ -74,9 +74,9 @@ class QuizScorer:
     """Scores quiz items with one causal model; `budget` for prompts is the context minus room for the answer."""
 
     def __init__(self, model: Any, tokenizer: Any, causal_format: CausalFormat, method: str = "choice-token", *,
-                 prompt_style: str = "train", template: QuizTemplate | None = None, max_len: int = 512, batch_size: int = 8,
-                 loglik_target: str = "text", max_new_tokens: int = 24, loglik_tokenization: str = "apart", target_delimiter: str = "",
-                 add_bos_token: bool | None = None):
+                 prompt_style: str = "train", template: QuizTemplate | None = None, max_len: int = 512,
+                 batch_size: int = 8, loglik_target: str = "text", max_new_tokens: int = 24,
+                 loglik_tokenization: str = "apart", target_delimiter: str = "", add_bos_token: bool | None = None):
         """`loglik_tokenization`, `target_delimiter` (put before each continuation; the harness's default task
         setting is " ") and `add_bos_token` (joint only, the harness's model argument: None / True / False, see
         `harness_encode_pair`) shape loglik scoring."""

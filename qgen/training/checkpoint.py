@@ -69,8 +69,8 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(directory: Path, model: torch.nn.Module, tokenizer: Any, cfg: TrainConfig, saved_json: dict, state: dict | None = None, weights: dict | None = None,
-         point: str | None = None) -> Path:
+def save(directory: Path, model: torch.nn.Module, tokenizer: Any, cfg: TrainConfig, saved_json: dict,
+         state: dict | None = None, weights: dict | None = None, point: str | None = None) -> Path:
     """Write a checkpoint directory atomically; `state` (optimiser etc.) only for `last/`; `weights`: a full state
     dict gathered beforehand (FSDP), else save_pretrained reads the model. A failed write (OSError) raises
     CheckpointWriteError and leaves the previous directory as it was. `point`: pause_point names (tests only)."""
@@ -149,7 +149,8 @@ def write_beside_shards(tmp: Path, model: torch.nn.Module, tokenizer: Any, cfg: 
 
 
 def load_state(directory: str | Path) -> tuple[dict, dict]:
-    """(trainer_state.pt's tensors, trainer_state.json's values) from a `last/` directory; a damaged file is a QgenInputError naming it."""
+    """(trainer_state.pt's tensors, trainer_state.json's values) from a `last/` directory; a damaged file is a
+    QgenInputError naming it."""
     directory = Path(directory)
     saved_json = _read_state_json(directory / STATE_JSON)
     try:

@@ -382,7 +382,7 @@ class TrainingRun:
                             f"{describe(self.cfg.run.threads, self.threads)}): {len(self.train_features)} train / "
                             f"{len(self.valid_features)} valid examples, {self.total_steps} steps")
 
-    # ---- set-up (each returns what it builds; __init__ keeps it) ------------------------------------------------------
+    # ---- set-up (each returns what it builds; __init__ keeps it) -------------------------------------------------
     def _prepare_output_dir(self, out: Path) -> bool:
         """Recover what a killed run left half-done, refuse to replace a finished run, clear it on --overwrite;
         returns whether this run resumes from last/ (a damaged last/, or one of another model or data, is an

@@ -136,7 +136,8 @@ def wrap(model: torch.nn.Module, process: DistInfo, fsdp: bool = False) -> torch
     return DDP(model, device_ids=[process.device.index] if process.device.type == "cuda" else None)
 
 
-def state_for_save(model: torch.nn.Module, optimizer: torch.optim.Optimizer, with_state: bool) -> tuple[dict | None, dict | None]:
+def state_for_save(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   with_state: bool) -> tuple[dict | None, dict | None]:
     """(model state dict, optimiser state) to save. Under FSDP both are gathered whole onto rank 0 by collectives,
     so every rank must call this; otherwise (None = let save_pretrained read the model, optimizer.state_dict())."""
     if fsdp.is_sharded(model):
