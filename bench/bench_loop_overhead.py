@@ -35,7 +35,8 @@ from qgen.data.examples import read_examples  # noqa: E402
 from qgen.data.jsquad import convert  # noqa: E402
 from qgen.data.squad import read_squad  # noqa: E402
 from qgen.data.tsv import write_tsv  # noqa: E402
-from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve  # noqa: E402
+from qgen.models.formats.seq2seq import Seq2SeqFormat  # noqa: E402
+from qgen.models.loading import load_model, load_tokenizer, resolve  # noqa: E402
 from qgen.training import batching  # noqa: E402
 from qgen.training.loop import train  # noqa: E402
 
@@ -61,15 +62,15 @@ def qgen_run(work: Path, tsv: Path, steps: int, batch_size: int) -> tuple[float,
 
 def bare_run(work: Path, tsv: Path, first: int, last: int, batch_size: int) -> tuple[float, float]:
     path = str(work / "run" / "tiny" / "tiny-t5")
-    adapter = make_adapter("seq2seq", load_tokenizer(path), max_source_len=256, max_target_len=48)
-    feats = batching.encode_cached(read_examples(tsv), adapter, tsv, work / "run" / "cache",
+    sequence_format = Seq2SeqFormat(load_tokenizer(path), max_source_len=256, max_target_len=48)
+    feats = batching.encode_cached(read_examples(tsv), sequence_format, tsv, work / "run" / "cache",
                                    {"max_source_len": 256, "max_target_len": 48})
     batches = batching.make_batches(batching.lengths(feats), batch_size, seed=0, epoch=0)[first:last]
     model = load_model(path).train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
     c0, w0 = clock()
     for b in batches:
-        batch = adapter.collate([feats[i] for i in b])
+        batch = sequence_format.collate([feats[i] for i in b])
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

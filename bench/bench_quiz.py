@@ -78,14 +78,14 @@ def run(args, tmp: Path) -> None:
     t = time.perf_counter()
     passages = [retrieve_for(index, it.question, it.choices) for it in items]
     search = (time.perf_counter() - t) / len(items)
-    model, tok, adapter, max_len = load_for_quiz(str(model_path), None, None, "cpu", "auto")
+    model, tok, causal_format, max_len = load_for_quiz(str(model_path), None, None, "cpu", "auto")
     print(f"model {model_path} ({sum(p.numel() for p in model.parameters()):,} parameters), {len(items)} questions, "
           f"batch {args.batch_size}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"BM25 search (5 queries per question): {search * 1000:.1f} ms/question")
     print(f"{'method':<14} {'plain ms/q':>11} {'[参考] ms/q':>12} {'prompt tok':>11} {'with [参考]':>12}")
     for method in args.methods:
-        scorer = QuizScorer(model, tok, adapter, method, max_len=max_len, batch_size=args.batch_size,
+        scorer = QuizScorer(model, tok, causal_format, method, max_len=max_len, batch_size=args.batch_size,
                             max_new_tokens=8)
         best_plain = best_ref = float("inf")
         for _ in range(args.repeat):

@@ -10,7 +10,7 @@ sentencepiece vocabulary; read only). causal: JCommonsenseQA train rows in the t
 Every round runs each contender in a fresh subprocess, alternating (qgen, HF defaults, HF group_by_length, qgen, ...),
 so contention from other work on the machine hits all of them alike. The HF side is configured like qgen: same batch
 size, learning rate, AdamW (torch), linear schedule without warmup, gradient clipping 1.0, fp32, no evaluation, no
-saving, 0 dataloader workers, same tokenisation and max lengths (both sides encode with qgen's adapter, so the token
+saving, 0 dataloader workers, same tokenisation and max lengths (both sides encode with qgen's sequence format, so the token
 ids are identical), default torch threads on both. The optimizer is each side's default AdamW: HF's `optim` default
 (`adamw_torch_fused` with torch ≥ 2.8) and qgen's (fused too since issue 14); `--hf-optim adamw_torch` gives the
 for-loop AdamW the first measurements used.
@@ -25,7 +25,7 @@ Reported: real (non-pad) tokens per second of loop time, the ratio to qgen, peak
 
 `--spec JSON` (used by bench/real_size.py) gives a whole qgen config instead of the defaults above: both sides then
 load the model, tokenizer, LoRA/QLoRA wrapping and gradient checkpointing with qgen.training.trainable_model.build (plain
-transformers + peft + bitsandbytes calls, what a Trainer user writes), encode with the same adapter, and the HF
+transformers + peft + bitsandbytes calls, what a Trainer user writes), encode with the same sequence format, and the HF
 Trainer takes the batch size, learning rate, scheduler, warmup, clipping, weight decay and step count of that config.
 """
 
@@ -102,10 +102,12 @@ class RssPhases:
         threading.Thread(target=sample, daemon=True).start()
 
 
-def adapter_for(model_dir: str, kind: str):
-    from qgen.models.loading import load_tokenizer, make_adapter
+def format_for(model_dir: str, kind: str):
+    from qgen.models.formats.sequence import make_format
+    from qgen.models.input_spec import InputSpec
+    from qgen.models.loading import load_tokenizer
 
-    return make_adapter(kind, load_tokenizer(model_dir), **LENGTHS)
+    return make_format(kind, load_tokenizer(model_dir), InputSpec(**LENGTHS))
 
 
 def run_qgen(args, work: Path) -> dict | None:
@@ -142,7 +144,7 @@ def run_hf_spec(args, work: Path, group: bool) -> dict:
     cfg = from_dict({**json.loads(args.spec), "output_dir": str(work / "hf-out")})
     transformers.set_seed(cfg.run.seed)
     loaded = build(cfg)
-    rows = [loaded.adapter.encode(e) for e in read_examples(cfg.data.train_file)]
+    rows = [loaded.format.encode(e) for e in read_examples(cfg.data.train_file)]
     collator = DataCollatorForSeq2Seq(loaded.tokenizer, model=loaded.model if loaded.kind == "seq2seq" else None,
                                       label_pad_token_id=-100, padding=True)
     o = cfg.optim
@@ -168,12 +170,12 @@ def run_hf(args, work: Path, group: bool) -> None:
     from qgen.data.examples import read_examples
 
     transformers.logging.set_verbosity_error()
-    adapter = adapter_for(args.model_dir, args.kind)
-    rows = [adapter.encode(e) for e in read_examples(args.train)]
+    sequence_format = format_for(args.model_dir, args.kind)
+    rows = [sequence_format.encode(e) for e in read_examples(args.train)]
     auto = transformers.AutoModelForSeq2SeqLM if args.kind == "seq2seq" else transformers.AutoModelForCausalLM
     transformers.set_seed(SEED)
     model = auto.from_pretrained(args.model_dir, torch_dtype="float32")
-    collator = DataCollatorForSeq2Seq(adapter.tokenizer, model=model if args.kind == "seq2seq" else None,
+    collator = DataCollatorForSeq2Seq(sequence_format.tokenizer, model=model if args.kind == "seq2seq" else None,
                                       label_pad_token_id=-100, padding=True)
     optim = {"optim": args.hf_optim} if args.hf_optim else {}  # default: HF's own (adamw_torch_fused on torch ≥ 2.8)
     targs = dict(output_dir=str(work / "hf-out"), per_device_train_batch_size=BATCH, learning_rate=LR,
@@ -267,8 +269,8 @@ def prepare(args, work: Path) -> tuple[str, str, str, int]:
 
             texts = [e.source + "\n" + e.target for e in examples]
             model_dir = resolve("tiny-gpt-neox", texts, work / "tiny")
-    adapter = adapter_for(model_dir, kind)
-    feats = [adapter.encode(e) for e in read_examples(train)]
+    sequence_format = format_for(model_dir, kind)
+    feats = [sequence_format.encode(e) for e in read_examples(train)]
     real = sum(len(f["input_ids"]) + (len(f["labels"]) if kind == "seq2seq" else 0) for f in feats)
     return model_dir, kind, str(train), real
 

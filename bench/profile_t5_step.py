@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=2 .venv/bin/python bench/profile_t5_step.py                      # as qgen trains (gap dropout)
     OMP_NUM_THREADS=2 .venv/bin/python bench/profile_t5_step.py --no-fast-dropout    # torch's dropout, SDPA attention
 
-The first 1,000 JSQuAD-valid AQG rows (as bench/compare_hf.py), encoded with qgen's adapter, sorted by length and cut
+The first 1,000 JSQuAD-valid AQG rows (as bench/compare_hf.py), encoded with qgen's sequence format, sorted by length and cut
 into batches of 16; six batches spread over the lengths each run one step (forward, loss, backward, fused AdamW)
 after two warm-up steps. Prints the wall time of the six steps and the operators by own CPU time.
 """
@@ -27,7 +27,8 @@ from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from qgen.cli.parser import reports_input_errors  # noqa: E402
 from qgen.data.jsquad import convert  # noqa: E402
 from qgen.data.squad import read_squad  # noqa: E402
-from qgen.models.loading import load_model, load_tokenizer, make_adapter  # noqa: E402
+from qgen.models.formats.seq2seq import Seq2SeqFormat  # noqa: E402
+from qgen.models.loading import load_model, load_tokenizer  # noqa: E402
 from qgen.models.padding import pad_rows  # noqa: E402
 from qgen.training.trainable_model import use_fast_dropout  # noqa: E402
 
@@ -37,8 +38,8 @@ MODEL = REPO / "qgen" / "models" / "pretrained" / "qgen-small-ja"
 
 def batches(model_dir: str, rows: int) -> list[tuple[torch.Tensor, ...]]:
     questions, _ = read_squad(DATA / "jglue" / "jsquad-v1.3" / "valid-v1.3.json")
-    adapter = make_adapter("seq2seq", load_tokenizer(model_dir), max_source_len=512, max_target_len=64)
-    feats = sorted((adapter.encode(e) for e in convert(questions, "aqg")[:rows]), key=lambda f: len(f["input_ids"]))
+    sequence_format = Seq2SeqFormat(load_tokenizer(model_dir), max_source_len=512, max_target_len=64)
+    feats = sorted((sequence_format.encode(e) for e in convert(questions, "aqg")[:rows]), key=lambda f: len(f["input_ids"]))
     groups = [feats[i:i + 16] for i in range(0, len(feats), 16)][3::10]
     out = []
     for group in groups:

@@ -110,19 +110,19 @@ def prepare_rows(kind: str, n: int, work: Path) -> Path:
 
 
 def lengths(spec: dict) -> list[tuple[int, int]]:
-    """(input tokens, target tokens) of each row, with qgen's own adapter (the one both sides encode with)."""
+    """(input tokens, target tokens) of each row, with qgen's own sequence format (the one both sides encode with)."""
     from qgen.data.examples import read_examples
+    from qgen.models.formats.sequence import make_format
     from qgen.models.formats.special_tokens import add_special_tokens
-    from qgen.models.loading import load_config, load_tokenizer, make_adapter, model_kind
+    from qgen.models.loading import load_config, load_tokenizer, model_kind
     from qgen.training.config import from_dict
 
-    m = from_dict(spec).model
+    cfg = from_dict(spec)
+    m = cfg.model
     tok = load_tokenizer(m.model)
     add_special_tokens(tok, list(m.add_special_tokens))
     kind = model_kind(load_config(m.model))
-    adapter = make_adapter(kind, tok, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
-                           max_len=m.max_len, prompt_format=m.prompt_format)
-    feats = [adapter.encode(e) for e in read_examples(spec["train_file"])]
+    feats = [make_format(kind, tok, cfg.input_spec()).encode(e) for e in read_examples(spec["train_file"])]
     return [(len(f["input_ids"]), sum(1 for x in f["labels"] if x != -100)) for f in feats]
 
 

@@ -148,7 +148,7 @@ def run(args: Namespace) -> int:
     gen = Generator(im)
     ex = Example("input", source, "")
     if gen.answer_cuts([ex], settings.max_new_tokens):
-        name, value = im.adapter.length_limit
+        name, value = im.format.length_limit
         raise QgenInputError(f"the <hl> answer lies beyond the model's {name} ({value} tokens): the model would not "
                              "see it; give a shorter --context (the sentences around the answer)",
                              field="--context" if args.source is None else "--source")

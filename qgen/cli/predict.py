@@ -1,7 +1,7 @@
 """`predict.py`: generate for every example of a file and write `{"id", "source", "prediction", "target"}` JSONL.
 
 Inputs are the files data preparation writes (TSV `id\\tsource\\ttarget`, instruction JSON); prompts are built by the
-checkpoint's own adapter exactly as in training. `--answer-spans` (QA on a seq2seq checkpoint) answers with a span of
+checkpoint's own sequence format exactly as in training. `--answer-spans` (QA on a seq2seq checkpoint) answers with a span of
 the paragraph chosen by qgen.inference.span_reader instead of generating. `--eval` scores the predictions with
 qgen.cli.eval. `--task quiz` and `--task summarize|instruct` are other commands (qgen.cli.tasks routes them).
 """
@@ -162,7 +162,7 @@ def run(args: Namespace) -> int:
 
     set_threads(threads)
     console.configure(args.verbose)
-    from qgen.models.formats.seq2seq import cut_note  # as above
+    from qgen.models.formats.sequence import cut_note  # as above
 
     im = load_inference_model(args.model, device=args.device, dtype=args.dtype, task=args.task, lang=args.lang,
                               trust_remote_code=args.trust_remote_code)
@@ -172,7 +172,7 @@ def run(args: Namespace) -> int:
         gen = Generator(im)
         cuts = gen.answer_cuts(examples, settings.max_new_tokens)
         if cuts:
-            print(f"warning: {args.input}: {cut_note(examples, cuts, im.adapter)}: the model does not "
+            print(f"warning: {args.input}: {cut_note(examples, cuts, im.format)}: the model does not "
                   "see those answers (their predictions are kept)", file=sys.stderr)
         outputs = gen.generate(examples, settings, batch_size=args.batch_size, bad_words=args.bad_words, progress=True)
         if args.bad_words:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from transformers import LogitsProcessor
@@ -79,7 +80,7 @@ def contains_bad(text: str, bad: list[str], lang: str = "ja") -> str | None:
     return None
 
 
-def bad_words_ids(tokenizer, bad: list[str]) -> list[list[int]]:
+def bad_words_ids(tokenizer: Any, bad: list[str]) -> list[list[int]]:
     """Token id sequences of every variant: bare, and as it tokenises after each of CONTEXT_PREFIXES."""
     special = set(tokenizer.all_special_ids)
     seqs: list[list[int]] = []
@@ -100,7 +101,7 @@ def bad_words_ids(tokenizer, bad: list[str]) -> list[list[int]]:
     return seqs
 
 
-def token_texts(tokenizer, size: int) -> list[str | None]:
+def token_texts(tokenizer: Any, size: int) -> list[str | None]:
     """The text each id adds when decoded after other text ("" for special ids, None when it cannot be known alone)."""
     anchor = tokenizer("a", add_special_tokens=False)["input_ids"][:1]
     base = tokenizer.decode(anchor, skip_special_tokens=True)
@@ -122,7 +123,7 @@ def token_texts(tokenizer, size: int) -> list[str | None]:
 class SubstringBanProcessor(LogitsProcessor):
     """Ban every next token whose text would make the generated text contain a banned variant."""
 
-    def __init__(self, tokenizer, bad: list[str], vocab_size: int, prompt_len: int, texts: list | None = None):
+    def __init__(self, tokenizer: Any, bad: list[str], vocab_size: int, prompt_len: int, texts: list | None = None):
         """`texts`: token_texts(tokenizer, vocab_size), when the caller keeps it (it decodes the whole vocabulary)."""
         self.tokenizer, self.prompt_len = tokenizer, prompt_len
         texts = texts if texts is not None else token_texts(tokenizer, vocab_size)

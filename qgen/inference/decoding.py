@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from qgen.core.values import MAX_TOKENS, SEED_MAX, check_finite, check_range
 
 
-def _f(default, help_: str, shown: str | None = None):
+def _f(default: Any, help_: str, shown: str | None = None) -> Any:
+    """A field with its flag's help (`shown`: the default as --help says it)."""
     return field(default=default, metadata={"help": help_, "shown": shown})
 
 
 @dataclass
 class GenerationSettings:
+    """How candidates are decoded; the flags of predict / generate / serve are derived from these fields."""
+
     num_beams: int | None = _f(None, "beam width (1 = greedy)", shown="4, or 1 with --do-sample")
     num_return_sequences: int = _f(1, "outputs per input (at most --num-beams unless sampling)")
     max_new_tokens: int = _f(64, "tokens generated at most")
@@ -31,10 +35,15 @@ class GenerationSettings:
     length_penalty: float = _f(1.0, "beam search length penalty")
     no_repeat_ngram_size: int = _f(3, "forbid repeating n-grams of this size (0 = off)")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.num_beams is None:  # beam search by default; sampling samples (beam sampling only when asked for)
             self.num_beams = 1 if self.do_sample else 4
         self.check()
+
+    @property
+    def beams(self) -> int:
+        """num_beams as decoding uses it (set in __post_init__; None would mean its default)."""
+        return self.num_beams if self.num_beams is not None else 1 if self.do_sample else 4
 
     def check(self) -> None:
         """ValueError with the reason when the settings cannot decode (run again by Generator: fields may change)."""
@@ -49,9 +58,9 @@ class GenerationSettings:
         except ValueError as e:  # named as its flag: `--top-p: must be …`
             name, _, reason = str(e).partition(": ")
             raise ValueError(f"--{name.replace('_', '-')}: {reason}") from None
-        if self.num_beams < 1 or self.num_return_sequences < 1:
+        if self.beams < 1 or self.num_return_sequences < 1:
             raise ValueError("num_beams and num_return_sequences must be at least 1")
-        if not self.do_sample and self.num_return_sequences > self.num_beams:
+        if not self.do_sample and self.num_return_sequences > self.beams:
             raise ValueError(f"num_return_sequences ({self.num_return_sequences}) cannot exceed num_beams "
                              f"({self.num_beams}) without sampling")
         if self.no_repeat_ngram_size < 0:
@@ -59,11 +68,11 @@ class GenerationSettings:
 
     def generate_kwargs(self) -> dict:
         """Keyword arguments for `model.generate` (sampling knobs only when sampling, so none are silently ignored)."""
-        kw = {"num_beams": self.num_beams, "num_return_sequences": self.num_return_sequences,
+        kw: dict[str, Any] = {"num_beams": self.num_beams, "num_return_sequences": self.num_return_sequences,
               "max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
         if self.do_sample:
             kw.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
-        if self.num_beams > 1 and self.length_penalty != 1.0:
+        if self.beams > 1 and self.length_penalty != 1.0:
             kw["length_penalty"] = self.length_penalty
         if self.no_repeat_ngram_size:
             kw["no_repeat_ngram_size"] = self.no_repeat_ngram_size

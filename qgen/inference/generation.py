@@ -20,13 +20,16 @@ from qgen.data.jsquad import build_source  # noqa: F401  (its home is data prepa
 from qgen.inference.bad_words import SubstringBanProcessor, bad_words_ids, contains_bad, token_texts, variants
 from qgen.inference.decoding import GenerationSettings  # the defaults live in qgen.inference.decoding
 from qgen.inference.loader import InferenceModel
-from qgen.models.formats.seq2seq import answer_cuts
+from qgen.models.formats.seq2seq import Seq2SeqFormat
+from qgen.models.formats.sequence import answer_cuts
 from qgen.models.loading import check_positions
 from qgen.models.padding import pad_rows
 
 
 @dataclass
 class Output:
+    """The candidates generated for one input."""
+
     texts: list[str]  # num_return_sequences candidates, best first
     token_ids: list[list[int]] = field(default_factory=list)  # generated ids of each candidate (padding removed)
 
@@ -44,15 +47,17 @@ class Generator:
     def encode(self, ex: Example, max_new_tokens: int = 64) -> list[int]:
         """Input ids as training built them: seq2seq source truncated to max_source_len; causal prompt (template,
         BOS) cut from the left so prompt + new tokens fit in max_len."""
-        ad = self.im.adapter
-        if self.im.kind == "seq2seq":
-            return self.tokenizer(ad.prompt(ex), truncation=True, max_length=ad.max_source_len)["input_ids"]
-        return cut_left(ad.encode_prompt(ex), ad.bos, max(ad.max_len - max_new_tokens, len(ad.bos) + 1))
+        sequence_format = self.im.format
+        if isinstance(sequence_format, Seq2SeqFormat):
+            return self.tokenizer(sequence_format.prompt(ex), truncation=True,
+                                  max_length=sequence_format.max_source_len)["input_ids"]
+        bos, room = sequence_format.bos, sequence_format.max_len - max_new_tokens
+        return cut_left(sequence_format.encode_prompt(ex), bos, max(room, len(bos) + 1))
 
     def answer_cuts(self, examples: Sequence[Example], max_new_tokens: int = 64) -> list[int]:
         """Indices of the examples whose `<hl>` answer the saved max_source_len cuts off (the model would ask about
-        an answer it does not see); see qgen.models.formats.seq2seq.answer_cuts."""
-        return answer_cuts(self.im.adapter, examples, [self.encode(ex, max_new_tokens) for ex in examples])
+        an answer it does not see); see qgen.models.formats.sequence.answer_cuts."""
+        return answer_cuts(self.im.format, examples, [self.encode(ex, max_new_tokens) for ex in examples])
 
     # ---- generation ---------------------------------------------------------------------------------------------
     def generate_ids(self, batch: list[list[int]], settings: GenerationSettings,
@@ -107,13 +112,13 @@ class Generator:
         """One Output per example, in the given order; batches are formed longest-first."""
         settings = settings or GenerationSettings()
         settings.check()
-        ad, config = self.im.adapter, self.im.model.config
-        if self.im.kind == "seq2seq":  # the decoder's positions: new tokens after the start token
-            check_positions(config, self.im.path, {"max_source_len": ad.max_source_len,
+        sequence_format, config = self.im.format, self.im.model.config
+        if isinstance(sequence_format, Seq2SeqFormat):  # the decoder's positions: new tokens after the start token
+            check_positions(config, self.im.path, {"max_source_len": sequence_format.max_source_len,
                                                    "--max-new-tokens": settings.max_new_tokens + 1})
         else:  # the prompt is cut so prompt + new tokens fit in max_len, keeping BOS and one token at least
-            check_positions(config, self.im.path, {"max_len": ad.max_len,
-                                                   "--max-new-tokens": settings.max_new_tokens + len(ad.bos) + 1})
+            check_positions(config, self.im.path, {"max_len": sequence_format.max_len, "--max-new-tokens":
+                                                   settings.max_new_tokens + len(sequence_format.bos) + 1})
         encoded = [self.encode(ex, settings.max_new_tokens) for ex in examples]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         results: list[Output | None] = [None] * len(encoded)
@@ -154,7 +159,7 @@ class Generator:
                     kept.append(text)
             if len(kept) >= want:
                 return kept[:want], notes
-            beams = max(current.num_beams, current.num_return_sequences) * 2
+            beams = max(current.beams, current.num_return_sequences) * 2
             if beams > max_beams:
                 notes.append(f"only {len(kept)} of {want} outputs avoid the bad words (searched up to "
                              f"{current.num_return_sequences} candidates)")
@@ -163,7 +168,8 @@ class Generator:
             notes.append(f"widening the search to {beams} candidates")
 
 
-def _as_list(x) -> list[int]:
+def _as_list(x: int | list[int] | tuple[int, ...] | None) -> list[int]:
+    """A token id setting (one id, several or None) as a list."""
     if x is None:
         return []
     return list(x) if isinstance(x, (list, tuple)) else [x]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 SENTENCE_ENDS = {"ja": "。！？!?", "ko": "。！？!?.", "en": "。！？!?."}
 CLOSERS = "」』）)】〉》\"'’”"  # a closing bracket or quote right after a sentence end stays with its sentence
@@ -37,6 +38,8 @@ def max_new_tokens_for(budget: int, tokens_per_char: float) -> int:
 
 @dataclass(frozen=True)
 class Kept:
+    """An output kept within its budget, and how it ended."""
+
     text: str  # at most `budget` characters
     stop: str  # "eos" (the model ended within the budget), "sentence" (ended at a sentence end), "cut" (hard cut)
 
@@ -69,7 +72,7 @@ class BudgetStop:
     a stopped beam becomes a finished hypothesis). Rows are decoded the way the generator decodes them.
     """
 
-    def __init__(self, tokenizer, prompts: list[list[int]], budgets: list[int | None], pad_id: int):
+    def __init__(self, tokenizer: Any, prompts: list[list[int]], budgets: list[int | None], pad_id: int):
         import numpy as np  # numpy, torch: only once a budgeted generation runs
 
         self.tokenizer = tokenizer
@@ -78,7 +81,8 @@ class BudgetStop:
         self.budgets = {np.asarray(pad * (self.prompt_len - len(p)) + p, dtype=np.int64).tobytes():
                         math.inf if b is None else b for p, b in zip(prompts, budgets)}
 
-    def __call__(self, input_ids, scores, **kwargs):
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        """transformers' StoppingCriteria call: (batch,) bools, True where a row is done."""
         import torch  # as above
 
         rows = input_ids.detach().cpu()

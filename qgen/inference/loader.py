@@ -1,4 +1,4 @@
-"""Load what inference needs from a checkpoint: model, tokenizer, adapter and how training built its inputs.
+"""Load what inference needs from a checkpoint: model, tokenizer, sequence format and how training built its inputs.
 
 A checkpoint is a `save_pretrained` directory (`runs/x/best`), a LoRA adapter directory (peft's `adapter_config.json`
 beside the tokenizer and `qgen_config.yaml`; loaded with qgen.models.lora over the base model the adapter names, and
@@ -21,17 +21,18 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.core.values import TRUE
+from qgen.models.formats.sequence import make_format
 from qgen.models.input_spec import INPUT_SPEC_NAME, InputSpec, read_input_spec
 from qgen.models.loading import (
     check_tokenizer_files,
     load_config,
     load_model,
     load_tokenizer,
-    make_adapter,
     model_kind,
     resolve,
 )
@@ -39,15 +40,21 @@ from qgen.models.location import check_model_location
 from qgen.models.quantized import load_quantized, quant_method
 from qgen.models.weights_file import check_weights
 
+if TYPE_CHECKING:  # torch: imported where a model is loaded
+    from qgen.models.formats.causal import CausalFormat
+    from qgen.models.formats.seq2seq import Seq2SeqFormat
+
 log = logging.getLogger(__name__)
 ADAPTER_CONFIG = "adapter_config.json"
 
 
 @dataclass
 class InferenceModel:
-    model: object  # a transformers PreTrainedModel (LoRA weights merged in when possible), in eval mode
-    tokenizer: object
-    adapter: object  # Seq2SeqAdapter | CausalAdapter, built with the saved lengths / prompt format
+    """A loaded checkpoint with what inference needs to build its inputs as training did."""
+
+    model: Any  # a transformers PreTrainedModel (LoRA weights merged in when possible), in eval mode
+    tokenizer: Any
+    format: Seq2SeqFormat | CausalFormat  # built with the saved lengths / prompt format (make_format)
     kind: str  # "seq2seq" | "causal"
     spec: InputSpec  # as saved (task / lang overridden when the caller asked)
     path: str
@@ -55,14 +62,17 @@ class InferenceModel:
 
     @property
     def task(self) -> str:
+        """The task the checkpoint was trained for (or the caller's override)."""
         return self.spec.task
 
     @property
     def lang(self) -> str:
+        """The normalisation language of its inputs."""
         return self.spec.lang
 
     @property
-    def device(self):
+    def device(self) -> Any:
+        """The device the model's weights are on (a torch.device)."""
         return next(self.model.parameters()).device
 
 
@@ -140,7 +150,7 @@ def damaged_file_error(path: Path, e: Exception, what: str | None = None) -> Qge
     return QgenInputError(f"{what or 'cannot load the model'}: {type(e).__name__}: {text}", path=path)
 
 
-def check_model(name_or_path) -> tuple[str, InputSpec | None]:
+def check_model(name_or_path: str | Path) -> tuple[str, InputSpec | None]:
     """(the loadable name, its saved InputSpec or None): every check that needs no torch — the directory exists and
     holds a model, its weights file is whole, its spec is valid. Commands call it before importing torch, so a
     mistyped path is reported at once rather than after seconds of imports."""
@@ -152,7 +162,8 @@ def check_model(name_or_path) -> tuple[str, InputSpec | None]:
         raise QgenInputError(f"cannot load the model: {e}", path=name_or_path) from None
 
 
-def _check_model(name_or_path) -> tuple[str, InputSpec | None]:
+def _check_model(name_or_path: str | Path) -> tuple[str, InputSpec | None]:
+    """check_model's work; errors other than QgenInputError are its caller's to name."""
     name_or_path = resolve(str(name_or_path))  # a shipped model's name → its directory in the package
     path = Path(name_or_path)
     is_dir = path.is_dir()
@@ -189,7 +200,7 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
     if saved is None:
         log.warning("%s has no %s or %s: using default input settings (task %s, lang %s)", name_or_path,
                     INPUT_SPEC_NAME, SAVED_NAME, task or spec.task, lang or spec.lang)
-    spec = dataclasses.replace(spec, **{k: v for k, v in (("task", task), ("lang", lang)) if v})
+    spec = dataclasses.replace(spec, task=task or spec.task, lang=lang or spec.lang)
     # `trust` is the caller's; spec.trust_remote_code (how training ran) is a record, never permission to run code
     device = _resolve_device(device)
     torch_dtype = _torch_dtype(dtype, device)
@@ -214,6 +225,5 @@ def _load(name_or_path: str, device: str, dtype: str, merge_lora: bool, task: st
                                      "unreadable tokenizer") from None
     model.to(device)
     model.eval()
-    adapter = make_adapter(kind, tokenizer, max_source_len=spec.max_source_len, max_target_len=spec.max_target_len,
-                           max_len=spec.max_len, prompt_format=spec.prompt_format)
-    return InferenceModel(model, tokenizer, adapter, kind, spec, str(name_or_path), saved is not None)
+    sequence_format = make_format(kind, tokenizer, spec)
+    return InferenceModel(model, tokenizer, sequence_format, kind, spec, str(name_or_path), saved is not None)

@@ -51,6 +51,8 @@ class _Span(NamedTuple):
 
 @dataclass
 class SpanAnswer:
+    """One candidate answer span with the terms of its score."""
+
     text: str  # "" when the sentences hold no candidate
     score: float = float("-inf")
     answer_logprob: float = float("-inf")  # log P(span | question, sentences)
@@ -77,9 +79,10 @@ class SpanReader:
         self.tok = im.tokenizer
 
     def encode(self, text: str, target: bool = False) -> list[int]:
+        """Source (or, `target`, question) ids cut to the checkpoint's saved lengths, as training cut them."""
         if target:
-            return self.tok(text_target=text, truncation=True, max_length=self.im.adapter.max_target_len)["input_ids"]
-        return self.tok(text, truncation=True, max_length=self.im.adapter.max_source_len)["input_ids"]
+            return self.tok(text_target=text, truncation=True, max_length=self.im.spec.max_target_len)["input_ids"]
+        return self.tok(text, truncation=True, max_length=self.im.spec.max_source_len)["input_ids"]
 
     @torch.no_grad()
     def logprobs(self, sources: list[list[int]], targets: list[list[int]]) -> list[float]:
@@ -128,6 +131,7 @@ class SpanReader:
         for (question, _), short in zip(pairs, shorts):
             q_ids = self.encode(question, True)
             for a in short:
+                assert a.span is not None  # a ranked answer keeps the span it was read from
                 owners.append(a)
                 sources.append(self.encode(highlight(a.span.sentence, a.span.start, a.text, self.im.lang)))
                 targets.append(q_ids)

@@ -17,6 +17,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qgen.core.console import progress as progress_bar
 from qgen.core.errors import QgenInputError
@@ -27,6 +28,10 @@ from qgen.inference.decoding import GenerationSettings
 from qgen.inference.length_budget import BudgetStop, char_budget, keep_within, max_new_tokens_for
 from qgen.inference.task_prompts import TASKS, TaskPrompts, count_tokens, fit_source, prompt_text
 
+if TYPE_CHECKING:  # torch: imported where a model is loaded
+    from qgen.inference.generation import Output
+    from qgen.inference.loader import InferenceModel
+
 REFERENCE_KEYS = {"summarize": ("reference", "summary"), "instruct": ("reference", "output")}
 NO_BUDGET_TOKENS = 256  # instruct without a budget and without --max-new-tokens
 MIN_SOURCE_TOKENS = 16  # room kept for the source when the budget's tokens would not leave any
@@ -34,6 +39,8 @@ MIN_SOURCE_TOKENS = 16  # room kept for the source when the budget's tokens woul
 
 @dataclass
 class TaskInput:
+    """One summary or instruction input as read from its file."""
+
     id: str
     text: str  # summarize: the text to summarise; instruct: the instruction
     input: str = ""  # instruct: the optional input the instruction is about
@@ -41,10 +48,12 @@ class TaskInput:
 
     @property
     def source(self) -> str:
+        """The text, then the input (if any) on a new line: what the record's `source` field shows."""
         return self.text + (f"\n{self.input}" if self.input else "")
 
 
-def _reference(obj: dict, task: str, path, where: dict):
+def _reference(obj: dict, task: str, path: Path, where: dict) -> str | list[str] | None:
+    """The record's reference output(s) under the task's keys, None when it has none."""
     for key in REFERENCE_KEYS[task]:
         value = obj.get(key)
         if value is None or value == "":
@@ -55,14 +64,14 @@ def _reference(obj: dict, task: str, path, where: dict):
     return None
 
 
-def read_inputs(path, task: str) -> list[TaskInput]:
+def read_inputs(path: str | Path, task: str) -> list[TaskInput]:
     """The inputs of a JSONL / JSON-list file; a record without its text (or a repeated id) is an error naming it."""
     path = Path(path)
     rows, unit = load_records(path)
     key = "text" if task == "summarize" else "instruction"
     out, seen = [], set()
     for n, obj in rows:
-        where = {unit: n}
+        where: dict[str, Any] = {unit: n}
         if not isinstance(obj, dict):
             raise QgenInputError(f"expected an object, got {type(obj).__name__}", path=path, **where)
         text = obj.get(key)
@@ -94,6 +103,7 @@ class BudgetRule:
     prompts: TaskPrompts = field(default_factory=TaskPrompts)
 
     def check(self) -> None:
+        """ValueError naming the flag when the rule cannot give a budget."""
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if not math.isfinite(self.ratio):
@@ -104,6 +114,7 @@ class BudgetRule:
             raise ValueError(f"--max-new-tokens must be between 1 and {MAX_TOKENS}")
 
     def budget(self, item: TaskInput) -> int | None:
+        """The characters `item`'s output may have (None: no budget, an instruction without --max-chars)."""
         if self.max_chars is not None:
             return self.max_chars
         return char_budget(len(item.text), self.ratio, self.minimum) if self.task == "summarize" else None
@@ -127,6 +138,7 @@ class _BudgetSettings(GenerationSettings):
     stop: object = None
 
     def generate_kwargs(self) -> dict:
+        """The decoding settings' arguments plus the stop at the budget."""
         kw = super().generate_kwargs()
         if self.stop is not None:
             from transformers import StoppingCriteriaList  # transformers.generation pulls in peft and bitsandbytes
@@ -138,17 +150,18 @@ class _BudgetSettings(GenerationSettings):
 class BudgetedGenerator:
     """Summaries / instruction answers for many inputs with one loaded causal model."""
 
-    def __init__(self, im, rule: BudgetRule):
+    def __init__(self, im: InferenceModel, rule: BudgetRule):
         from qgen.inference.generation import Generator  # torch: `qgen predict --task summarize --help` stays fast
+        from qgen.models.formats.causal import CausalFormat  # torch, as above
 
-        if im.kind != "causal":
+        if im.kind != "causal" or not isinstance(im.format, CausalFormat):
             raise QgenInputError(f"--task {rule.task} needs a causal model (GPT-2, GPT-NeoX, Llama …); this one is "
                                  f"{im.kind}", path=im.path)
         rule.check()
-        self.im, self.rule, self.ad = im, rule, im.adapter
-        raw = copy.copy(im.adapter)  # prompts arrive fully formatted: the generator must not wrap them again
-        raw.prompt_format = "raw"
-        self.gen = Generator(dataclasses.replace(im, adapter=raw))
+        self.im, self.rule, self.causal_format = im, rule, im.format
+        as_given = copy.copy(im.format)  # prompts arrive fully formatted: the generator must not wrap them again
+        as_given.prompt_format = "raw"
+        self.gen = Generator(dataclasses.replace(im, format=as_given))
 
     def _user(self, item: TaskInput, source: str, budget: int | None) -> str:
         p = self.rule.prompts
@@ -160,25 +173,25 @@ class BudgetedGenerator:
 
     def plan(self, item: TaskInput) -> Plan:
         """The prompt (source cut to fit) and the token allowance for `item`."""
-        rule, ad = self.rule, self.ad
+        rule, causal_format = self.rule, self.causal_format
         budget = rule.budget(item)
         source = item.input if rule.task == "instruct" and item.input else item.text
         if budget is None:
             max_new = rule.max_new_tokens or NO_BUDGET_TOKENS
         else:
-            per_char = (count_tokens(ad, source) - len(ad.bos)) / max(1, len(source))
+            per_char = (count_tokens(causal_format, source) - len(causal_format.bos)) / max(1, len(source))
             max_new = max_new_tokens_for(budget, per_char)
             max_new = min(max_new, rule.max_new_tokens) if rule.max_new_tokens else max_new
-        render = lambda s: prompt_text(self._user(item, s, budget), rule.prompt_format, ad,  # noqa: E731
+        render = lambda s: prompt_text(self._user(item, s, budget), rule.prompt_format, causal_format,  # noqa: E731
                                        rule.prompts.system)
-        fixed = count_tokens(ad, render(""))
-        if fixed + MIN_SOURCE_TOKENS + max_new > ad.max_len:  # the budget's tokens leave no room for the source
-            max_new = ad.max_len - fixed - MIN_SOURCE_TOKENS
+        fixed, max_len = count_tokens(causal_format, render("")), causal_format.max_len
+        if fixed + MIN_SOURCE_TOKENS + max_new > max_len:  # the budget's tokens leave no room for the source
+            max_new = max_len - fixed - MIN_SOURCE_TOKENS
             if max_new < 1:
                 raise QgenInputError(f"the prompt without its source has {fixed} tokens: nothing fits the model's "
-                                     f"context of {ad.max_len} tokens (max_len)", path=self.im.path)
-        cut, removed, prompt = fit_source(source, render, ad, ad.max_len - max_new)
-        return Plan(prompt, budget, max_new, removed, count_tokens(ad, prompt))
+                                     f"context of {max_len} tokens (max_len)", path=self.im.path)
+        cut, removed, prompt = fit_source(source, render, causal_format, max_len - max_new)
+        return Plan(prompt, budget, max_new, removed, count_tokens(causal_format, prompt))
 
     def run(self, items: list[TaskInput], settings: GenerationSettings | None = None, batch_size: int = 8,
             progress: bool = False) -> list[dict]:
@@ -187,7 +200,8 @@ class BudgetedGenerator:
         settings = settings or GenerationSettings()
         plans = [self.plan(it) for it in items]
         order = sorted(range(len(items)), key=lambda i: (-plans[i].max_new_tokens, -plans[i].prompt_tokens))
-        batches, current = [], []
+        batches: list[list[int]] = []
+        current: list[int] = []
         for i in order:
             if current and (len(current) == batch_size or plans[current[0]].max_new_tokens != plans[i].max_new_tokens):
                 batches.append(current)
@@ -220,11 +234,11 @@ class BudgetedGenerator:
         outputs = self.gen.generate(examples, s, batch_size=len(examples))
         return [self._record(it, p, out, max_new) for it, p, out in zip(items, plans, outputs)]
 
-    def _record(self, item: TaskInput, plan: Plan, out, max_new: int) -> dict:
+    def _record(self, item: TaskInput, plan: Plan, out: Output, max_new: int) -> dict:
         kept = [keep_within(t, plan.budget, len(ids) < max_new, self.im.lang)
                 for t, ids in zip(out.texts, out.token_ids)]
         first = kept[0]
-        rec = {"id": item.id, "source": item.source, "prediction": first.text}
+        rec: dict[str, Any] = {"id": item.id, "source": item.source, "prediction": first.text}
         if len(kept) > 1:
             rec["predictions"] = [k.text for k in kept]
         if item.reference is not None:
@@ -241,7 +255,7 @@ def budget_metrics(records: list[dict]) -> dict:
     outputs ended (at a sentence end / cut hard / by the model) and how many sources were cut to fit."""
     n = len(records)
     with_budget = [r for r in records if r.get("budget") is not None]
-    out = {"n": n, "with_budget": len(with_budget)}
+    out: dict[str, float] = {"n": n, "with_budget": len(with_budget)}
     if with_budget:
         out["within_budget_rate"] = sum(1 for r in with_budget if r["length"] <= r["budget"]) / len(with_budget)
         out["mean_budget"] = sum(r["budget"] for r in with_budget) / len(with_budget)

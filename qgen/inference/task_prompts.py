@@ -16,13 +16,19 @@ A source too long for the model's context (prompt + the budget's tokens) is cut 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qgen.core.errors import QgenInputError
 from qgen.core.text import cut_to_fit
 from qgen.data.examples import Example
 from qgen.data.template.records import YDict, load_yaml
 from qgen.models.formats.templates import FORMATS, JA_SYSTEM, format_prompt, resolve_format
+
+if TYPE_CHECKING:  # torch: `qgen predict --task summarize --help` stays fast
+    from qgen.models.formats.causal import CausalFormat
 
 TASKS = ("summarize", "instruct")
 PROMPT_FORMATS = ("saved", *(f for f in FORMATS if f != "auto"))  # chat, the named templates, axolotl-alpaca
@@ -51,7 +57,7 @@ _PLACEHOLDERS = {"system": set(), "summarize": {"text", "length"}, "instruct": {
                  "instruct_input": {"instruction", "input"}}
 
 
-def load_prompts(path) -> TaskPrompts:
+def load_prompts(path: str | Path) -> TaskPrompts:
     """TaskPrompts with the fields a YAML/JSON mapping gives; an unknown field or placeholder names its line."""
     data = load_yaml(path)  # JSON is YAML too
     if not isinstance(data, dict):
@@ -73,18 +79,20 @@ def load_prompts(path) -> TaskPrompts:
     return dataclasses.replace(TaskPrompts(), **data)
 
 
-def prompt_text(user: str, fmt: str, adapter, system: str) -> str:
-    """The whole prompt before the answer: `user` (and `system`) in prompt format `fmt` ("saved": the adapter's)."""
-    name = adapter.prompt_format if fmt == "saved" else fmt
-    return format_prompt(Example("", user, ""), resolve_format(name, adapter.tokenizer), adapter.tokenizer,
-                         system=system)
+def prompt_text(user: str, prompt_format: str, causal_format: CausalFormat, system: str) -> str:
+    """The whole prompt before the answer: `user` (and `system`) in `prompt_format` ("saved": the checkpoint's)."""
+    name = causal_format.prompt_format if prompt_format == "saved" else prompt_format
+    tokenizer = causal_format.tokenizer
+    return format_prompt(Example("", user, ""), resolve_format(name, tokenizer), tokenizer, system=system)
 
 
-def count_tokens(adapter, text: str) -> int:
-    """Prompt tokens as the causal adapter encodes them (its BOS included)."""
-    return len(adapter.bos) + len(adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+def count_tokens(causal_format: CausalFormat, text: str) -> int:
+    """Prompt tokens as the causal format encodes them (its BOS included)."""
+    ids = causal_format.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    return len(causal_format.bos) + len(ids)
 
 
-def fit_source(source: str, render, adapter, budget_tokens: int) -> tuple[str, int, str]:
+def fit_source(source: str, render: Callable[[str], str], causal_format: CausalFormat,
+               budget_tokens: int) -> tuple[str, int, str]:
     """(the source cut by the 70% rule so that `render(source)` fits `budget_tokens`, characters cut, the prompt)."""
-    return cut_to_fit(source, render, lambda t: count_tokens(adapter, t), budget_tokens)
+    return cut_to_fit(source, render, lambda t: count_tokens(causal_format, t), budget_tokens)

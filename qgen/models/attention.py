@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from qgen.models import dropout as gap_dropout
+from qgen.models.unwrap import unwrap
 
 NAME = "qgen"
 # model type → the config field of its attention dropout (None: always, for the position bias inside the GEMM)
@@ -62,7 +63,7 @@ def _register() -> bool:
 def use_qgen_attention(model: nn.Module) -> bool:
     """Switch a T5 / mT5, or a GPT-2 with attention dropout (PEFT-wrapped or not), to NAME; False (nothing changed)
     for other models, a GPT-2 without attention dropout, or a transformers without the interface."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrap(model, peft=True)
     config = getattr(base, "config", None)
     kind = getattr(config, "model_type", None)
     if kind not in MODEL_TYPES:

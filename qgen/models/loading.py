@@ -1,4 +1,5 @@
-"""Load a tokenizer and model by hub name, local path or built-in tiny name; the adapter is chosen from the config."""
+"""Load a tokenizer and model by hub name, local path or built-in tiny name; the kind (seq2seq / causal) is read
+from its config."""
 
 from __future__ import annotations
 
@@ -166,14 +167,3 @@ def float_tensors(model: torch.nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
     for name, t in [*model.named_parameters(), *model.named_buffers()]:
         if t.is_floating_point() and t.device.type != "meta":
             yield name, t
-
-
-def make_adapter(kind: str, tokenizer, **options):
-    """The adapter turning examples into ids/labels for `kind`; options are the adapter's keyword arguments."""
-    if kind == "seq2seq":
-        from qgen.models.formats.seq2seq import Seq2SeqAdapter  # as above
-
-        return Seq2SeqAdapter(tokenizer, **options)
-    from qgen.models.formats.causal import CausalAdapter  # torch: only when an adapter is made
-
-    return CausalAdapter(tokenizer, **options)

@@ -19,7 +19,7 @@ from qgen.core.errors import QgenInputError
 from qgen.data.jsonfile import load_json
 
 
-def _load(path) -> dict:
+def _load(path: str | Path) -> dict:
     data = load_json(path)
     if not isinstance(data, list):
         raise QgenInputError("expected the list of records of a quiz result.json", path=path)
@@ -32,7 +32,7 @@ def _load(path) -> dict:
     return out
 
 
-def paired(without_path, with_path) -> dict[str, np.ndarray]:
+def paired(without_path: str | Path, with_path: str | Path) -> dict[str, np.ndarray]:
     """Arrays over the questions of both files: top1, margin (first pass), correct without / with retrieval, ids."""
     a, b = _load(without_path), _load(with_path)
     keys = [k for k in a if k in b]
@@ -48,10 +48,12 @@ def paired(without_path, with_path) -> dict[str, np.ndarray]:
 
 
 def subset(d: dict, mask: np.ndarray) -> dict:
+    """The questions of `d` where `mask` is True."""
     return {k: v[mask] for k, v in d.items()}
 
 
 def evaluate_gate(d: dict, p: float, m: float) -> dict:
+    """Accuracy and retrieval rate when retrieval fires below top-1 probability `p` or margin `m`."""
     fire = (d["top1"] < p) | (d["margin"] < m)
     correct = np.where(fire, d["retrieved"], d["plain"])
     n = len(correct)
@@ -69,6 +71,7 @@ def _candidates(values: np.ndarray, most: int = 200) -> np.ndarray:
 
 
 def tune(d: dict, budget: float | None = None) -> dict:
+    """The (p, m) thresholds with the best accuracy (within a retrieval-rate `budget`, if given)."""
     ps, ms = _candidates(d["top1"]), _candidates(d["margin"])
     fire_p = d["top1"][None, :] < ps[:, None]  # (P, n)
     fire_m = d["margin"][None, :] < ms[:, None]  # (M, n)

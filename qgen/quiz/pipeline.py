@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qgen.core import console
 from qgen.core.constants import DTYPE_NAMES
@@ -28,15 +29,19 @@ from qgen.core.threads import THREADS_HELP, auto_threads, check_threads, describ
 from qgen.core.values import MAX_TOKENS, check_finite, check_range
 from qgen.data.quiz import QuizTemplate, load_template
 from qgen.evaluation.calibration import confidence
-from qgen.inference.loader import load_inference_model
-from qgen.models.loading import make_adapter
-from qgen.quiz.prompt import read_quiz
+from qgen.inference.loader import InferenceModel, load_inference_model
+from qgen.models.formats.sequence import make_format
+from qgen.quiz.prompt import QuizItem, read_quiz
 from qgen.quiz.report import OUTPUT_NAMES, write_outputs
-from qgen.quiz.retrieval import gate_fires, load_index, retrieve_for
+from qgen.quiz.retrieval import Index, gate_fires, load_index, retrieve_for
 from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, default_tokenization
 
+if TYPE_CHECKING:  # torch: imported where a model is loaded
+    from qgen.models.formats.causal import CausalFormat
+    from qgen.quiz.scoring import QuizScorer, Scored
 
-def _f(default, help_: str, **meta):
+
+def _f(default: Any, help_: str, **meta: Any) -> Any:
     """A field with its flag's help (and `choices`, `group`: see qgen.cli.dataclass_args); _REQUIRED: no default."""
     if default is _REQUIRED:
         return field(metadata={"help": help_, **meta})
@@ -131,6 +136,8 @@ class QuizSettings:
 
 @dataclass
 class QuizResult:
+    """What a quiz run gives back: its metrics and the files it wrote."""
+
     metrics: dict  # what metrics.json holds: per file and overall blocks, coverage curve, timing, settings
     records: list[dict]  # what result.json holds: one record per question
     written: list[Path]  # the files written into output_dir
@@ -138,26 +145,28 @@ class QuizResult:
 
 def load_for_quiz(model_path: str, prompt_format: str | None, max_len: int | None, device: str, dtype: str,
                   trust_remote_code: bool = False):
-    """(model, tokenizer, adapter, max_len) built the way the checkpoint was trained (its saved InputSpec), via the
-    shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
+    """(model, tokenizer, causal format, max_len) built the way the checkpoint was trained (its saved InputSpec), via
+    the shared inference loader (full checkpoints, LoRA adapter directories, hub names)."""
     im = load_inference_model(model_path, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
-    adapter, max_len = quiz_adapter(im, prompt_format, max_len)
-    return im.model, im.tokenizer, adapter, max_len
+    causal_format, max_len = quiz_format(im, prompt_format, max_len)
+    return im.model, im.tokenizer, causal_format, max_len
 
 
-def quiz_adapter(im, prompt_format: str | None = None, max_len: int | None = None):
-    """(adapter, max_len) for quiz prompts of a loaded causal InferenceModel (also `qgen serve`'s, which holds the
+def quiz_format(im: InferenceModel, prompt_format: str | None = None,
+                max_len: int | None = None) -> tuple[CausalFormat, int]:
+    """(causal format, max_len) for quiz prompts of a loaded causal InferenceModel (also `qgen serve`'s, which holds the
     model already): the saved max_len and prompt format unless given, capped at the model's context."""
     if im.kind != "causal":
         raise QgenInputError("quiz scoring needs a causal (decoder-only) model", path=im.path)
     config = im.model.config
     context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 2048
     max_len = min(max_len or im.spec.max_len, context)
-    adapter = make_adapter("causal", im.tokenizer, max_len=max_len, prompt_format=prompt_format or im.spec.prompt_format)
-    return adapter, max_len
+    spec = dataclasses.replace(im.spec, max_len=max_len, prompt_format=prompt_format or im.spec.prompt_format)
+    return make_format("causal", im.tokenizer, spec), max_len
 
 
-def _record(item, scored, method) -> dict:
+def _record(item: QuizItem, scored: Scored, method: str) -> dict:
+    """result.json's record of one question."""
     top1, margin = confidence([scored.probs])
     return {"id": item.id, "file": item.file, "question": item.question, "choices": item.choices, "gold": item.gold,
             "pred": scored.pred, "correct": scored.pred is not None and scored.pred == item.gold,
@@ -168,7 +177,7 @@ def _record(item, scored, method) -> dict:
             "prompt": scored.prompt, **_loglik_fields(item, scored)}
 
 
-def _loglik_fields(item, scored) -> dict:
+def _loglik_fields(item: QuizItem, scored: Scored) -> dict:
     """loglik scorings: both lm-evaluation-harness predictions (acc: sum of log-probs; acc_norm: per character)."""
     if "pred_acc" not in scored.extra:
         return {}
@@ -177,7 +186,8 @@ def _loglik_fields(item, scored) -> dict:
             "continuation_chars": scored.extra["continuation_chars"]}
 
 
-def _rescore_gated(s: QuizSettings, scorer, index, items, recs: list[dict], timing: dict) -> None:
+def _rescore_gated(s: QuizSettings, scorer: QuizScorer, index: Index, items: list[QuizItem], recs: list[dict],
+                   timing: dict) -> None:
     """The gate: questions whose first answer is unsure are re-scored with retrieved passages (in place in `recs`);
     when BM25 finds nothing the first answer stands (gate_fired true, retrieval_used false)."""
     fire = [s.retrieve_all or gate_fires(r["confidence"], r["margin"], s.gate_top1, s.gate_margin) for r in recs]
@@ -220,9 +230,9 @@ def run_quiz(s: QuizSettings, progress: bool = False) -> QuizResult:
 
     set_threads(threads)
 
-    model, tok, adapter, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype,
+    model, tok, causal_format, max_len = load_for_quiz(s.model, s.prompt_format, s.max_len, s.device, s.dtype,
                                                  s.trust_remote_code)
-    scorer = QuizScorer(model, tok, adapter, s.scoring, prompt_style=s.prompt_style, template=template,
+    scorer = QuizScorer(model, tok, causal_format, s.scoring, prompt_style=s.prompt_style, template=template,
                         max_len=max_len, batch_size=s.batch_size, loglik_target=s.loglik_target,
                         max_new_tokens=s.max_new_tokens,
                         loglik_tokenization=s.loglik_tokenization or default_tokenization(s.model),

@@ -28,12 +28,17 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qgen.core.errors import QgenInputError
 from qgen.core.text import cut_left, cut_to_fit
 from qgen.data.examples import Example
 from qgen.data.jsonfile import load_records
 from qgen.data.quiz import QuizTemplate
+from qgen.inference.task_prompts import count_tokens
+
+if TYPE_CHECKING:  # torch: imported where a model is loaded
+    from qgen.models.formats.causal import CausalFormat
 
 REF_HEADER = "[参考]"
 _CHOICE_RE = re.compile(r"^\s*([0-9０-９]+)\s*[:：]\s?(.*)$")
@@ -42,6 +47,8 @@ _QUESTION_RE = re.compile(r"問題[:：]\s?(.*?)(?:\n|$)")
 
 @dataclass
 class QuizItem:
+    """One multiple-choice question as read from a quiz file."""
+
     id: str
     instruction: str
     input: str
@@ -68,7 +75,7 @@ def _same_text(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip()
 
 
-def check_choices(choices: list[str], path, where: dict) -> None:
+def check_choices(choices: list[str], path: str | Path, where: dict) -> None:
     """An empty choice, or two choices with the same text, is an error naming the record (the gold is then
     ambiguous, and scoring by choice text cannot tell them apart)."""
     seen: dict[str, int] = {}
@@ -82,13 +89,13 @@ def check_choices(choices: list[str], path, where: dict) -> None:
         seen[text] = i
 
 
-def read_quiz(path) -> list[QuizItem]:
+def read_quiz(path: str | Path) -> list[QuizItem]:
     """Quiz items of an eval- or train-style JSON (list or JSON lines); a record without choices is an error."""
     path = Path(path)
     rows, unit = load_records(path)
     items, seen = [], set()
     for n, obj in rows:
-        where = {unit: n}
+        where: dict[str, Any] = {unit: n}
         if not isinstance(obj, dict):
             raise QgenInputError(f"expected an object, got {type(obj).__name__}", path=path, **where)
         for key in ("instruction", "output"):
@@ -124,17 +131,20 @@ def read_quiz(path) -> list[QuizItem]:
 
 
 def reference_block(passages: list[dict]) -> str:
+    """The `[参考]` block of retrieved passages put before a question ("" without passages)."""
     lines = [f"・{p['title']}: {p['text']}" if p.get("title") else f"・{p['text']}" for p in passages]
     return REF_HEADER + "\n" + "\n".join(lines) if lines else ""
 
 
 class QuizPrompter:
-    """Builds and fits prompts for one tokenizer/adapter; `budget` is the most prompt tokens allowed (BOS included)."""
+    """Builds and fits prompts for one causal format (tokenizer, prompt format, BOS); `budget` is the most prompt
+    tokens allowed (BOS included)."""
 
-    def __init__(self, adapter, style: str = "train", template: QuizTemplate | None = None, budget: int = 512):
+    def __init__(self, causal_format: CausalFormat, style: str = "train", template: QuizTemplate | None = None,
+                 budget: int = 512):
         if style not in ("train", "record"):
             raise ValueError(f"unknown prompt style {style!r}; expected train or record")
-        self.adapter, self.style, self.template, self.budget = adapter, style, template or QuizTemplate(), budget
+        self.format, self.style, self.template, self.budget = causal_format, style, template or QuizTemplate(), budget
 
     def text(self, item: QuizItem, reference: str = "", question: str | None = None) -> str:
         """The prompt text before the model's answer (prompt format applied)."""
@@ -145,7 +155,7 @@ class QuizPrompter:
             header = t.header.format(labels=labels) + (f"\n\n{reference}" if reference else "")
             choices = t.choice_sep.join(t.choice.format(label=lab, text=c) for lab, c in zip(item.labels, item.choices))
             source = t.train.format(header=header, labels=labels, question=question, choices=choices)
-            return self.adapter.prompt(Example(item.id, source, ""))
+            return self.format.prompt(Example(item.id, source, ""))
         instruction = item.instruction
         if question != item.question:
             instruction = instruction.replace(item.question, question, 1)
@@ -153,17 +163,18 @@ class QuizPrompter:
             pos = instruction.find("問題")
             pos = 0 if pos < 0 else pos
             instruction = instruction[:pos] + reference + "\n\n" + instruction[pos:]
-        return self.adapter.prompt(Example(item.id, instruction, "", item.input))
+        return self.format.prompt(Example(item.id, instruction, "", item.input))
 
     def count(self, text: str) -> int:
-        return len(self.adapter.bos) + len(self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        """Prompt tokens of `text` as the format encodes it (BOS included)."""
+        return count_tokens(self.format, text)
 
     def build(self, item: QuizItem, passages: list[dict] | None = None, budget: int | None = None
               ) -> tuple[list[int], dict]:
         """Prompt token ids (BOS included) fitted to `budget` (default self.budget), and what was cut:
         {"cut_reference", "cut_question", "cut_left_tokens"} (counts of characters / tokens removed)."""
-        _, ids, info = self.fit(item, passages, budget)
-        return ids, info
+        _, ids, cuts = self.fit(item, passages, budget)
+        return ids, cuts
 
     def fit(self, item: QuizItem, passages: list[dict] | None = None, budget: int | None = None
             ) -> tuple[str, list[int], dict]:
@@ -172,15 +183,16 @@ class QuizPrompter:
         block = reference_block(passages or [])
         body = block[len(REF_HEADER) + 1:] if block else ""
         question = item.question
-        info = {"cut_reference": 0, "cut_question": 0, "cut_left_tokens": 0}
+        cuts = {"cut_reference": 0, "cut_question": 0, "cut_left_tokens": 0}
 
-        def render(b, q):
+        def render(b: str, q: str) -> str:
             return self.text(item, f"{REF_HEADER}\n{b}" if b else "", q)
 
-        body, info["cut_reference"], text = cut_to_fit(body, lambda b: render(b, question), self.count, budget)
-        question, info["cut_question"], text = cut_to_fit(question, lambda q: render(body, q), self.count, budget)
-        ids = self.adapter.bos + self.adapter.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        body, cuts["cut_reference"], text = cut_to_fit(body, lambda b: render(b, question), self.count, budget)
+        question, cuts["cut_question"], text = cut_to_fit(question, lambda q: render(body, q), self.count, budget)
+        bos = self.format.bos
+        ids = bos + self.format.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
         if len(ids) > budget:
-            info["cut_left_tokens"] = len(ids) - budget
-            ids = cut_left(ids, self.adapter.bos, budget)
-        return text, ids, info
+            cuts["cut_left_tokens"] = len(ids) - budget
+            ids = cut_left(ids, bos, budget)
+        return text, ids, cuts

@@ -28,7 +28,7 @@ def _block(records: list[dict]) -> dict:
         used = [r for r in records if r["retrieval_used"]]
         rest = [r for r in records if not r["retrieval_used"]]
 
-        def acc(rs, key=None):
+        def acc(rs: list[dict], key: str | None = None) -> float | None:
             if not rs:
                 return None
             return sum((r["first_pass"] if key else r)["correct"] for r in rs) / len(rs)
@@ -48,11 +48,12 @@ def _coverage_points(records: list[dict], points: int = 20) -> list[dict]:
     return [{"coverage": float(cov[i]), "accuracy": float(acc[i])} for i in picks]
 
 
-def _fmt(x) -> str:
+def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.4f}"
 
 
 def render_log(records: list[dict], metrics: dict) -> str:
+    """The human-readable log: one block per question, then the metrics."""
     lines = []
     for r in records:
         mark = "OK " if r["correct"] else "NG "
@@ -87,7 +88,7 @@ def render_log(records: list[dict], metrics: dict) -> str:
 OUTPUT_NAMES = ("result.json", "metrics.json", "result.log", "reliability.png", "reliability_first_pass.png")
 
 
-def write_outputs(out_dir, records: list[dict], files: list[str], settings: dict,
+def write_outputs(out_dir: str | Path, records: list[dict], files: list[str], settings: dict,
                   timing: dict) -> tuple[dict, list[Path]]:
     """Write every output into `out_dir`; returns the metrics and the paths written (for the command to print)."""
     out_dir = Path(out_dir)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
@@ -47,7 +48,8 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
-def _passage(text, title, pid, path, where) -> dict:
+def _passage(text: object, title: object, pid: object, path: Path, where: dict) -> dict:
+    """One passage record, its text checked (an error names the record)."""
     if not isinstance(text, str):
         raise QgenInputError("expected a string", path=path, field="text", **where)
     if title is not None and not isinstance(title, str):
@@ -55,7 +57,7 @@ def _passage(text, title, pid, path, where) -> dict:
     return {"id": str(pid), "title": normalize(title) if title else "", "text": normalize(text)}
 
 
-def read_corpus(path) -> list[dict]:
+def read_corpus(path: str | Path) -> list[dict]:
     """Passages {"id", "title", "text"} of one corpus file (see the module doc for the formats)."""
     path = Path(path)
     stem = path.stem
@@ -73,7 +75,7 @@ def read_corpus(path) -> list[dict]:
                 raise QgenInputError("article without a 'paragraphs' list", path=path, record=f"data[{a}]")
             for p, para in enumerate(paragraphs):
                 context = para.get("context") if isinstance(para, dict) else None
-                where = {"record": f"data[{a}].paragraphs[{p}]"}
+                where: dict[str, Any] = {"record": f"data[{a}].paragraphs[{p}]"}
                 if not isinstance(context, str):
                     raise QgenInputError("missing or non-string", path=path, field="context", **where)
                 title, body = split_title(context)
@@ -89,7 +91,7 @@ def read_corpus(path) -> list[dict]:
     return out
 
 
-def build_index(corpus_files, output, k1: float = 1.5, b: float = 0.75) -> dict:
+def build_index(corpus_files: list[str | Path], output: str | Path, k1: float = 1.5, b: float = 0.75) -> dict:
     """Build and save the index at `output` (atomically); returns its metadata."""
     import bm25s  # bm25s (~0.2 s, scipy): only to build or load an index
 
@@ -120,7 +122,7 @@ def build_index(corpus_files, output, k1: float = 1.5, b: float = 0.75) -> dict:
 class Index:
     """A loaded (memory-mapped) index."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | Path):
         import bm25s  # bm25s (~0.2 s, scipy): only to build or load an index
 
         path = Path(path)
@@ -189,7 +191,8 @@ def damaged_index(path: Path, e: Exception) -> QgenInputError:
                           path=bad)
 
 
-def load_index(path) -> Index:
+def load_index(path: str | Path) -> Index:
+    """The index saved at `path` (QgenInputError when it is not one)."""
     return Index(path)
 
 
@@ -200,7 +203,8 @@ def gate_fires(top1: float, margin: float, p: float, m: float) -> bool:
 
 def retrieve_for(index: Index, question: str, choices: list[str], k: int = 1, max_passages: int = 5) -> list[dict]:
     """Passages for one question: the top-k of each "question choice" query, de-duplicated, choice order kept."""
-    out, seen = [], set()
+    out: list[dict] = []
+    seen: set[str] = set()
     for hits in index.search([f"{question} {c}" for c in choices], k):
         for h in hits:
             if h["id"] not in seen and len(out) < max_passages:

@@ -7,7 +7,7 @@
   by the continuation's character count (lm-evaluation-harness `acc_norm`; both predictions are kept as `acc` and
   `acc_norm`). Probabilities are the softmax of the chosen scores over the choices. The continuation is the choice
   text (`--loglik-target text`) or the whole answer "N: text" (`answer`). Tokenisation (`--loglik-tokenization`):
-  `apart` encodes the prompt (with the adapter's BOS) and the continuation separately, exactly as qgen trains a
+  `apart` encodes the prompt (with the causal format's BOS) and the continuation separately, exactly as qgen trains a
   causal model, so it is right for a qgen checkpoint; `joint` is lm-evaluation-harness 0.4's split (see
   `harness_encode_pair`), what leaderboards report — with a dummy-prefix sentencepiece tokenizer the apart
   continuation starts with a "▁" token that the joint text never has, so the two give different numbers.
@@ -21,11 +21,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from qgen.core.errors import QgenInputError
 from qgen.data.quiz import QuizTemplate
+from qgen.models.formats.causal import CausalFormat
 from qgen.models.padding import pad_rows
 from qgen.quiz.prompt import QuizItem, QuizPrompter
 from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, default_tokenization, harness_encode_pair, label_token_ids
@@ -38,6 +40,8 @@ _ANSWER_RE = re.compile(r"^\s*(\d+)\s*(?:[:.)、,]\s*(.*))?$", re.S)
 
 @dataclass
 class Scored:
+    """One item's scores: the choices' probabilities, the prediction and how it was reached."""
+
     probs: list[float]
     pred: int | None
     raw: str = ""
@@ -69,10 +73,10 @@ def parse_answer(text: str, choices: list[str]) -> int | None:
 class QuizScorer:
     """Scores quiz items with one causal model; `budget` for prompts is the context minus room for the answer."""
 
-    def __init__(self, model, tokenizer, adapter, method: str = "choice-token", *, prompt_style: str = "train",
-                 template=None, max_len: int = 512, batch_size: int = 8, loglik_target: str = "text",
-                 max_new_tokens: int = 24, loglik_tokenization: str = "apart", target_delimiter: str = "",
-                 add_bos_token: bool | None = None):
+    def __init__(self, model: Any, tokenizer: Any, causal_format: CausalFormat, method: str = "choice-token", *,
+                 prompt_style: str = "train", template: QuizTemplate | None = None, max_len: int = 512,
+                 batch_size: int = 8, loglik_target: str = "text", max_new_tokens: int = 24,
+                 loglik_tokenization: str = "apart", target_delimiter: str = "", add_bos_token: bool | None = None):
         """`loglik_tokenization`, `target_delimiter` (put before each continuation; the harness's default task
         setting is " ") and `add_bos_token` (joint only, the harness's model argument: None / True / False, see
         `harness_encode_pair`) shape loglik scoring."""
@@ -89,10 +93,11 @@ class QuizScorer:
         self.template = template or QuizTemplate()
         self.max_len = max_len
         room = {"choice-token": 1, "generate": max_new_tokens}.get(method, 0)  # loglik: per item, see _budget
-        self.prompter = QuizPrompter(adapter, prompt_style, self.template, budget=max(8, max_len - room))
+        self.prompter = QuizPrompter(causal_format, prompt_style, self.template, budget=max(8, max_len - room))
         self._label_ids: dict[tuple, list[list[int]]] = {}
 
     def label_ids(self, labels: list[str]) -> list[list[int]]:
+        """Each label's single-token spellings (cached per label set)."""
         key = tuple(labels)
         if key not in self._label_ids:
             self._label_ids[key] = label_token_ids(self.tokenizer, labels)
@@ -116,7 +121,7 @@ class QuizScorer:
         logp = torch.log_softmax(next_logits.float(), dim=-1)
         return torch.stack([torch.logsumexp(logp[ids], dim=0) for ids in self.label_ids(labels)])
 
-    def score(self, items: list[QuizItem], passages: list[list[dict]] | None = None, bar=None) -> list[Scored]:
+    def score(self, items: list[QuizItem], passages: list[list[dict]] | None = None, bar: Any = None) -> list[Scored]:
         """One Scored per item; `passages[i]` (may be empty) go into item i's `[参考]` block. `bar`: a progress bar
         (qgen.core.console.progress) advanced after each batch."""
         passages = passages or [[] for _ in items]
@@ -144,7 +149,7 @@ class QuizScorer:
                                          add_special_tokens=False)["input_ids"]) for i in range(len(item.choices)))
         return max(8, self.max_len - longest)
 
-    def _choice_token(self, items, built) -> list[Scored]:
+    def _choice_token(self, items: list[QuizItem], built: list[tuple]) -> list[Scored]:
         logits = self._forward([ids for _, ids, _ in built])
         out = []
         for row, (item, (text, ids, cut)) in enumerate(zip(items, built)):
@@ -154,6 +159,7 @@ class QuizScorer:
         return out
 
     def continuation(self, item: QuizItem, i: int) -> str:
+        """The text loglik scores for choice `i`: the choice text, or (`answer`) the whole answer line."""
         if self.loglik_target == "answer":
             return self.template.output.format(label=item.labels[i], text=item.choices[i])
         return item.choices[i]
@@ -176,7 +182,7 @@ class QuizScorer:
             ctx = ctx[excess:]
         return ctx, conts
 
-    def _loglik(self, item: QuizItem, built) -> Scored:
+    def _loglik(self, item: QuizItem, built: tuple) -> Scored:
         """The prompt runs once; its KV cache is repeated for the choices, whose tokens then run as one batch."""
         text, ids, cut = built
         ids, conts = self._pair(item, text, ids, cut)
@@ -204,7 +210,7 @@ class QuizScorer:
         extra = {"pred_acc": _argmax(sums), "pred_acc_norm": _argmax(normed), "continuation_chars": chars}
         return Scored(probs.tolist(), _argmax(scores), "", sums, len(ids), cut, text, extra)
 
-    def _generate(self, items, built) -> list[Scored]:
+    def _generate(self, items: list[QuizItem], built: list[tuple]) -> list[Scored]:
         tok = self.tokenizer
         pad = tok.pad_token_id
         ids, mask = pad_rows([ids for _, ids, _ in built], pad, left=True)  # generation needs left padding

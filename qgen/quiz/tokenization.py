@@ -6,6 +6,7 @@ for choice-token scoring) and the two loglik tokenisations (`apart`, qgen's own;
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from qgen.core.constants import SAVED_NAME
 from qgen.models.loading import resolve
@@ -16,7 +17,7 @@ _FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 _SPACE_MARKS = ("", "▁", "Ġ", " ")
 
 
-def harness_encode_pair(tokenizer, context: str, continuation: str, add_bos_token: bool | None = None
+def harness_encode_pair(tokenizer: Any, context: str, continuation: str, add_bos_token: bool | None = None
                         ) -> tuple[list[int], list[int]]:
     """lm-evaluation-harness 0.4 (TemplateLM._encode_pair and HFLM.tok_encode, causal models; read in 0.4.13):
     trailing whitespace of the context moves to the front of the continuation; the context is encoded alone and the
@@ -35,6 +36,7 @@ def harness_encode_pair(tokenizer, context: str, continuation: str, add_bos_toke
     prefix_text = tokenizer.decode(prefix) if prefix is not None else None
 
     def encode(text: str) -> list[int]:
+        """`text`'s ids as the harness's model encodes them."""
         if add_bos_token is not None:
             return tokenizer.encode(text, add_special_tokens=add_bos_token)
         if prefix_text and text.startswith(prefix_text):
@@ -56,7 +58,7 @@ def default_tokenization(model: str) -> str:
     return "apart" if (path / SAVED_NAME).is_file() else "joint"
 
 
-def label_token_ids(tokenizer, labels: list[str]) -> list[list[int]]:
+def label_token_ids(tokenizer: Any, labels: list[str]) -> list[list[int]]:
     """Every single-token spelling of each label: ASCII / full-width digit, with or without a leading space marker,
     plus the first token the tokenizer itself produces for "N: …" when that token is the label, possibly with the
     punctuation after it (a BPE vocabulary such as Llama-2's merges "▁2:": that is the token a model fine-tuned on

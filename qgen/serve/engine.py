@@ -29,7 +29,7 @@ from qgen.inference.decoding import GenerationSettings
 from qgen.inference.generation import Generator
 from qgen.inference.loader import load_inference_model
 from qgen.inference.span_reader import SpanReader
-from qgen.quiz.pipeline import quiz_adapter
+from qgen.quiz.pipeline import quiz_format
 from qgen.quiz.prompt import QuizItem
 from qgen.quiz.retrieval import gate_fires
 from qgen.quiz.scoring import QuizScorer
@@ -138,8 +138,8 @@ class Engine:
         reader = SpanReader(im) if im.kind == "seq2seq" else None
         scorer = None
         if im.kind == "causal":
-            adapter, max_len = quiz_adapter(im)
-            scorer = QuizScorer(im.model, im.tokenizer, adapter, "choice-token", max_len=max_len,
+            causal_format, max_len = quiz_format(im)
+            scorer = QuizScorer(im.model, im.tokenizer, causal_format, "choice-token", max_len=max_len,
                                 batch_size=self.settings.max_batch)
         lm = LoadedModel(entry, im, Generator(im), reader, scorer)
         s, wait = self.settings, self.settings.batch_wait_ms / 1000

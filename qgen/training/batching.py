@@ -10,12 +10,16 @@ import hashlib
 import json
 import logging
 import random
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from qgen.core.constants import IGNORE
 from qgen.core.files import write_json
+from qgen.data.examples import Example
+from qgen.models.formats.sequence import SequenceFormat
 from qgen.training import packing
 
 log = logging.getLogger(__name__)
@@ -23,7 +27,7 @@ log = logging.getLogger(__name__)
 MEGA = 50  # length grouping sorts within mega-batches of MEGA × batch_size examples
 
 
-def _tokenizer_fingerprint(tokenizer) -> str:
+def _tokenizer_fingerprint(tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         text = json.dumps(tokenizer.get_vocab(), sort_keys=True)
@@ -35,31 +39,34 @@ def _tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def encode_cached(examples, adapter, source_path, cache_dir, settings: dict) -> list[dict]:
-    """`adapter.encode` over examples, cached under cache_dir by hash(file bytes, tokenizer, adapter settings)."""
+def encode_cached(examples: Sequence[Example], sequence_format: SequenceFormat, source_path: str | Path,
+                  cache_dir: str | Path, settings: dict) -> list[dict]:
+    """`sequence_format.encode` over examples, cached under cache_dir by hash(file bytes, tokenizer, format settings):
+    a second run on the same file and settings skips tokenising."""
     h = hashlib.sha256()
     h.update(Path(source_path).read_bytes())
-    h.update(_tokenizer_fingerprint(adapter.tokenizer).encode())
-    h.update(json.dumps({"kind": adapter.kind, **settings}, sort_keys=True, default=str).encode())
-    path = Path(cache_dir) / f"{Path(source_path).stem}-{adapter.kind}-{h.hexdigest()[:16]}.json"
+    h.update(_tokenizer_fingerprint(sequence_format.tokenizer).encode())
+    model_kind = sequence_format.kind
+    h.update(json.dumps({"kind": model_kind, **settings}, sort_keys=True, default=str).encode())  # the cache's key
+    path = Path(cache_dir) / f"{Path(source_path).stem}-{model_kind}-{h.hexdigest()[:16]}.json"
     if path.is_file():
         try:
             features = json.loads(path.read_text(encoding="utf-8"))
-            if _well_formed(features, len(examples), len(adapter.tokenizer)):
+            if _well_formed(features, len(examples), len(sequence_format.tokenizer)):
                 return features
         except (ValueError, TypeError, OSError, RecursionError):  # a damaged cache (JSON, UTF-8: ValueErrors)
             pass
         log.warning("token cache %s is damaged: rebuilding it", path)
-    features = [adapter.encode(ex) for ex in examples]
+    features = [sequence_format.encode(ex) for ex in examples]
     write_json(path, features, indent=None)
     log.info("tokenised %d examples → %s", len(features), path)
     return features
 
 
-def _well_formed(features, n: int, vocab: int) -> bool:
+def _well_formed(features: object, n: int, vocab: int) -> bool:
     """The cache holds `n` features, each {name: list of token ids} with input_ids and labels, every id in the
     vocabulary (labels: or IGNORE); a cache edited or written by other code would otherwise fail deep in a step."""
-    def ids(values, ignore=False) -> bool:  # min / max: C speed on what may be millions of ids
+    def ids(values: object, ignore: bool = False) -> bool:  # min / max: C speed on what may be millions of ids
         if not isinstance(values, list) or not values:
             return isinstance(values, list)
         kept = [t for t in values if t != IGNORE] if ignore else values
@@ -75,7 +82,9 @@ def lengths(features: list[dict]) -> list[int]:
 
 
 def _cut(order: list[int], lens: list[int], batch_size: int, max_tokens: int) -> list[list[int]]:
-    batches, cur, longest = [], [], 0
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
     for i in order:
         if max_tokens:
             new_longest = max(longest, lens[i])
@@ -128,18 +137,19 @@ def shard(batch: list[int], rank: int, world: int) -> tuple[list[int], bool]:
     return (mine, True) if mine else (batch[:1], False)
 
 
-def collate(adapter, features: list[dict], indices: list[int], real: bool = True, pack: bool = False) -> dict:
+def collate(sequence_format: SequenceFormat, features: list[dict], indices: list[int], real: bool = True,
+            pack: bool = False) -> dict:
     """The micro-batch's tensors; `pack`: causal examples packed into fewer rows (qgen.training.packing)."""
     chosen = [features[i] for i in indices]
-    batch = packing.collate(chosen, adapter.tokenizer.pad_token_id) if pack else adapter.collate(chosen)
+    batch = packing.collate(chosen, sequence_format.tokenizer.pad_token_id) if pack else sequence_format.collate(chosen)
     if not real:  # a placeholder keeps DDP's collectives in step; it contributes no loss and no tokens
         batch["labels"] = torch.full_like(batch["labels"], IGNORE)
     return batch
 
 
-def count_targets(kind: str, batch: dict) -> int:
+def count_targets(model_kind: str, batch: dict) -> int:
     """Target tokens the loss will see (causal logits are shifted: the first position predicts nothing)."""
-    labels = batch["labels"][:, 1:] if kind == "causal" else batch["labels"]
+    labels = batch["labels"][:, 1:] if model_kind == "causal" else batch["labels"]
     return int((labels != IGNORE).sum())
 
 

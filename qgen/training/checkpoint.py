@@ -18,6 +18,7 @@ import pickle
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,8 +27,9 @@ from qgen.core.errors import QgenInputError, os_error_message
 from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftovers, write_text
 from qgen.models.input_spec import read_input_spec
 from qgen.models.loading import check_tokenizer_files
+from qgen.models.unwrap import unwrap
 from qgen.models.weights_file import check_weights
-from qgen.training.config import SAVED_NAME, load_saved
+from qgen.training.config import SAVED_NAME, TrainConfig, load_saved
 from qgen.training.distributed.sharded import check_shards, is_sharded_dir
 from qgen.training.precision import weights_finite
 
@@ -37,7 +39,7 @@ STATE_KEYS = ("step", "epoch", "batch")
 
 
 class NonFiniteWeightsError(RuntimeError):
-    pass
+    """The weights hold NaN or inf: they are never written, so best/ and last/ stay loadable."""
 
 
 class CheckpointWriteError(RuntimeError):
@@ -45,6 +47,7 @@ class CheckpointWriteError(RuntimeError):
 
 
 def rng_state() -> dict:
+    """Python's, NumPy's, torch's and CUDA's RNG states as tensors and plain values (weights_only-loadable)."""
     np_state = np.random.get_state()
     return {
         "python": random.getstate(),
@@ -56,6 +59,7 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore what `rng_state` saved, so a resumed run draws the numbers the stopped one would have."""
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]
@@ -65,8 +69,8 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(directory, model, tokenizer, cfg, info: dict, state: dict | None = None, weights: dict | None = None,
-         point: str | None = None) -> Path:
+def save(directory: Path, model: torch.nn.Module, tokenizer: Any, cfg: TrainConfig, saved_json: dict,
+         state: dict | None = None, weights: dict | None = None, point: str | None = None) -> Path:
     """Write a checkpoint directory atomically; `state` (optimiser etc.) only for `last/`; `weights`: a full state
     dict gathered beforehand (FSDP), else save_pretrained reads the model. A failed write (OSError) raises
     CheckpointWriteError and leaves the previous directory as it was. `point`: pause_point names (tests only)."""
@@ -93,7 +97,7 @@ def save(directory, model, tokenizer, cfg, info: dict, state: dict | None = None
                 torch.save(state, tmp / STATE_PT)
                 mark("state")
             writing = directory / STATE_JSON
-            (tmp / STATE_JSON).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            (tmp / STATE_JSON).write_text(json.dumps(saved_json, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     except Exception as e:  # OSError from Python, RuntimeError from torch.save, SafetensorError: all mean "not written"
         raise write_error(directory, e, writing) from e
     return directory
@@ -125,13 +129,14 @@ def _disk_full(path: Path) -> bool:
     return False
 
 
-def write_beside_shards(tmp: Path, model, tokenizer, cfg, info: dict, state: dict, point: str | None = None) -> None:
+def write_beside_shards(tmp: Path, model: torch.nn.Module, tokenizer: Any, cfg: TrainConfig, saved_json: dict,
+                        state: dict, point: str | None = None) -> None:
     """Rank 0's part of a sharded `last/` (qgen.training.distributed.sharded): everything but the weights and the
     optimiser state, which the ranks wrote as DCP shards. `point`: pause_point names (tests only)."""
     from transformers.utils import logging as hf_logging  # transformers (~0.7 s): only when a checkpoint is written
 
     hf_logging.disable_progress_bar()
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = unwrap(model, peft=True)
     base.config.save_pretrained(tmp)
     if getattr(base, "generation_config", None) is not None and base.can_generate():
         base.generation_config.save_pretrained(tmp)
@@ -140,13 +145,14 @@ def write_beside_shards(tmp: Path, model, tokenizer, cfg, info: dict, state: dic
     torch.save(state, tmp / STATE_PT)
     if point:
         pause_point(f"{point}:state")
-    (tmp / STATE_JSON).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    (tmp / STATE_JSON).write_text(json.dumps(saved_json, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def load_state(directory) -> tuple[dict, dict]:
-    """(training state tensors, info) from a `last/` directory; a damaged file is a QgenInputError naming it."""
+def load_state(directory: str | Path) -> tuple[dict, dict]:
+    """(trainer_state.pt's tensors, trainer_state.json's values) from a `last/` directory; a damaged file is a
+    QgenInputError naming it."""
     directory = Path(directory)
-    info = _read_info(directory / STATE_JSON)
+    saved_json = _read_state_json(directory / STATE_JSON)
     try:
         state = torch.load(directory / STATE_PT, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -158,28 +164,28 @@ def load_state(directory) -> tuple[dict, dict]:
     missing = [k for k in needed if k not in state]
     if missing:
         raise QgenInputError(f"training state lacks {', '.join(missing)}", path=directory / STATE_PT)
-    return state, info
+    return state, saved_json
 
 
-def _read_info(path: Path) -> dict:
+def _read_state_json(path: Path) -> dict:
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
+        saved_json = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise QgenInputError("missing (the checkpoint is incomplete)", path=path) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise QgenInputError(f"unreadable: {e}", path=path) from None
-    if not isinstance(info, dict):
-        raise QgenInputError(f"expected a JSON object, got {type(info).__name__}", path=path)
+    if not isinstance(saved_json, dict):
+        raise QgenInputError(f"expected a JSON object, got {type(saved_json).__name__}", path=path)
     for key in STATE_KEYS:
-        if not isinstance(info.get(key), int) or info[key] < 0:
-            raise QgenInputError(f"expected a non-negative integer, got {info.get(key)!r}", path=path, field=key)
-    return info
+        if not isinstance(saved_json.get(key), int) or saved_json[key] < 0:
+            raise QgenInputError(f"expected a non-negative integer, got {saved_json.get(key)!r}", path=path, field=key)
+    return saved_json
 
 
 WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json")
 
 
-def verify(directory, with_state: bool = False) -> None:
+def verify(directory: str | Path, with_state: bool = False) -> None:
     """Check a checkpoint qgen wrote without loading the model: config, whole weights files, a loadable
     `qgen_config.yaml` (and `input_spec.json`, which checkpoints written before it lack) and (with_state) the
     training state files. QgenInputError names the first bad file."""
@@ -206,7 +212,7 @@ def verify(directory, with_state: bool = False) -> None:
     load_saved(directory)  # an unknown key or a bad value names the file and the field
     read_input_spec(directory)  # the same for input_spec.json
     if with_state:
-        _read_info(directory / STATE_JSON)
+        _read_state_json(directory / STATE_JSON)
         if not (directory / STATE_PT).is_file():
             raise QgenInputError("missing (the checkpoint is incomplete)", path=directory / STATE_PT)
 
@@ -224,7 +230,7 @@ def _same_setting(given: str, saved: str) -> bool:
         return False
 
 
-def check_resume(directory, cfg, data_sha256: str) -> None:
+def check_resume(directory: str | Path, cfg: TrainConfig, data_sha256: str) -> None:
     """`--resume` continues the run saved in `directory` (`last/`) only with its model and training data: another
     --model or --train-file (or the same file with other contents) would apply the saved weights, optimiser state
     and data position to something else. QgenInputError naming the setting, the saved and the given value.
@@ -235,11 +241,11 @@ def check_resume(directory, cfg, data_sha256: str) -> None:
         if not _same_setting(str(given), str(was)):
             raise QgenInputError(f"--resume continues {directory} saved with {name} {was!r}, but {given!r} was given "
                                  "(give the saved value, or train into a new --output-dir)", field=name)
-    info = _read_info(Path(directory) / STATE_JSON)
-    if 0 < cfg.optim.max_steps < info["step"]:
-        raise QgenInputError(f"--resume continues {directory} saved at step {info['step']}, but max_steps "
-                             f"{cfg.optim.max_steps} was given: give at least {info['step']}", field="max_steps")
-    recorded = info.get(DATA_KEY)
+    saved_json = _read_state_json(Path(directory) / STATE_JSON)
+    if 0 < cfg.optim.max_steps < saved_json["step"]:
+        raise QgenInputError(f"--resume continues {directory} saved at step {saved_json['step']}, but max_steps "
+                             f"{cfg.optim.max_steps} was given: give at least {saved_json['step']}", field="max_steps")
+    recorded = saved_json.get(DATA_KEY)
     if recorded is not None and recorded != data_sha256:
         raise QgenInputError(f"--resume continues {directory}, but the training file's contents changed since it was "
                              f"saved (sha256 {recorded[:12]}…, now {data_sha256[:12]}…): the saved data position "
@@ -247,7 +253,7 @@ def check_resume(directory, cfg, data_sha256: str) -> None:
                              path=cfg.data.train_file, field="train_file")
 
 
-def recover(directory) -> None:
+def recover(directory: str | Path) -> None:
     """Clean up after a killed writer: put back `.NAME.old` (atomic_dir's fallback swap) and remove `.NAME.*.tmp`.
     Only while holding the output directory's lock."""
     recover_dir(directory)
@@ -260,7 +266,7 @@ def recover(directory) -> None:
 NO_LAST_YET = ".qgen-no-last-yet"
 
 
-def check_output_dir(out, resume: bool, overwrite: bool) -> None:
+def check_output_dir(out: str | Path, resume: bool, overwrite: bool) -> None:
     """Refuse, before any work, a run that would silently replace another run's best/ or last/ (QgenInputError)."""
     out = Path(out)
     best, last = out / "best", out / "last"
@@ -279,7 +285,7 @@ def check_output_dir(out, resume: bool, overwrite: bool) -> None:
                              path=last, field="resume")
 
 
-def remove_run(out) -> None:
+def remove_run(out: str | Path) -> None:
     """--overwrite: take the old best/ and last/ away before a fresh run writes — each renamed to a temp name in one
     step (recover() removes what a kill leaves), then deleted — so the directory never mixes two runs."""
     for directory in (Path(out) / "last", Path(out) / "best"):
@@ -289,7 +295,7 @@ def remove_run(out) -> None:
             shutil.rmtree(gone, ignore_errors=True)
 
 
-def mark_no_last_yet(out) -> None:
+def mark_no_last_yet(out: str | Path) -> None:
     """Before a fresh run's first best/ (written ahead of its first last/): best/ alone is then this unfinished run's."""
     try:
         write_text(Path(out) / NO_LAST_YET, "a fresh run wrote best/ and has not written last/ yet\n")
@@ -297,13 +303,13 @@ def mark_no_last_yet(out) -> None:
         raise CheckpointWriteError(f"cannot write {Path(out) / NO_LAST_YET}: {e.strerror or e}") from e
 
 
-def saved_last(out) -> None:
+def saved_last(out: str | Path) -> None:
     """last/ is written: the output directory now holds a run that `--resume` continues."""
     with contextlib.suppress(OSError):  # a mark left behind only excuses best/, never last/ (check_output_dir)
         (Path(out) / NO_LAST_YET).unlink(missing_ok=True)
 
 
-def resumable(directory) -> bool:
+def resumable(directory: str | Path) -> bool:
     """True when `directory` (`last/`) holds a complete state to resume from, False when there is none; a damaged
     one is a QgenInputError naming the file, so `--resume` never silently starts over."""
     recover(directory)

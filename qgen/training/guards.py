@@ -8,13 +8,16 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from qgen.core.errors import QgenInputError
 from qgen.core.files import DirLock, DirLockedError, wake_paused
 from qgen.training.distributed import ddp as distributed
+from qgen.training.distributed.ddp import DistInfo
 
-log = logging.getLogger("qgen.training.loop")  # the loop's messages, as before the split
+log = logging.getLogger("qgen.training.loop")  # the loop's logger: one name to filter a run's messages by
 
 
 class TrainingDiverged(RuntimeError):
@@ -24,7 +27,7 @@ class TrainingDiverged(RuntimeError):
 class TrainingInterrupted(RuntimeError):
     """SIGINT / SIGTERM: the run finished its current step, saved `last/` and stopped; `--resume` continues exactly."""
 
-    def __init__(self, signum: int, step: int, last_dir):
+    def __init__(self, signum: int, step: int, last_dir: str | Path):
         self.signum, self.step, self.last_dir = signum, step, str(last_dir)
         super().__init__(f"{signal.Signals(signum).name} received: stopped after step {step}; "
                          f"{last_dir} holds its full state")
@@ -38,7 +41,7 @@ class StopOnSignal:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []))
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict = {}
 
@@ -48,7 +51,7 @@ class StopOnSignal:
                 self._previous[s] = signal.signal(s, self._handle)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         for s, handler in self._previous.items():
             if s == signal.SIGTERM and self.signum is not None and distributed.under_torchrun():
                 # stopping on a SIGTERM already: torchrun's copy, sent when the first rank exits, must not cut the
@@ -56,7 +59,7 @@ class StopOnSignal:
                 handler = signal.SIG_IGN
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
             if signum == signal.SIGTERM and distributed.under_torchrun():
                 # SLURM signals every process of the step, and torchrun forwards its own SIGTERM too: the second
@@ -76,15 +79,15 @@ class StopOnSignal:
 
 
 @contextlib.contextmanager
-def output_lock(out: Path, info):
+def output_lock(out: Path, process: DistInfo) -> Iterator[None]:
     """One training run per output directory: rank 0 holds DirLock; every rank learns when it could not."""
     lock, error = None, None
-    if info.is_main:
+    if process.is_main:
         try:
             lock = DirLock(out).acquire()
         except DirLockedError as e:
             error = e
-    if distributed.any_(error is not None, info):
+    if distributed.any_(error is not None, process):
         raise QgenInputError(str(error or "in use by another run"), path=out, field="output_dir")
     if lock is not None and lock.previous:
         log.warning("took over the lock left by a run that is no longer running (%s)", lock.previous)

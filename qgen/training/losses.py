@@ -19,21 +19,22 @@ from qgen.core.constants import IGNORE
 _LOSSES: dict[str, Callable] = {}
 
 
-def register(name: str):
+def register(name: str) -> Callable[[Callable], Callable]:
     """Decorator: `@register("focal")` makes `--loss focal` available."""
 
-    def deco(fn):
+    def add(fn: Callable) -> Callable:
         _LOSSES[name] = fn
         return fn
 
-    return deco
+    return add
 
 
 def names() -> list[str]:
+    """The registered losses' names (what `--loss` accepts)."""
     return sorted(_LOSSES)
 
 
-def get(name: str, **options) -> Callable:
+def get(name: str, **options: object) -> Callable:
     """The loss `name` with the options it accepts bound (others ignored)."""
     if name not in _LOSSES:
         raise KeyError(name)
@@ -43,7 +44,7 @@ def get(name: str, **options) -> Callable:
     return functools.partial(fn, **bound) if bound else fn
 
 
-def _flat(logits: torch.Tensor, labels: torch.Tensor):
+def _flat(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     flat = logits.reshape(-1, logits.shape[-1])
     return (flat if flat.dtype == torch.float64 else flat.float()), labels.reshape(-1)
 
@@ -57,7 +58,8 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Ten
 
 
 @register("label_smoothing")
-def label_smoothed(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.1):
+def label_smoothed(logits: torch.Tensor, labels: torch.Tensor,
+                   label_smoothing: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy against (1-ε)·one-hot + ε/V, summed over target positions."""
     flat_logits, flat_labels = _flat(logits, labels)
     loss = F.cross_entropy(flat_logits, flat_labels, ignore_index=IGNORE, reduction="sum", label_smoothing=label_smoothing)

@@ -22,7 +22,7 @@ from qgen.core.constants import IGNORE
 from qgen.core.errors import QgenInputError
 
 
-def _leaks(model) -> bool:
+def _leaks(model: torch.nn.Module) -> bool:
     """Whether, in a packed row, an example sees the one before it: two short random sequences, packed vs alone."""
     device = next(model.parameters()).device
     vocab = model.get_input_embeddings().num_embeddings
@@ -42,13 +42,13 @@ def _leaks(model) -> bool:
     return not torch.allclose(packed, alone, atol=tol * (1 + float(alone.abs().max())), rtol=0)
 
 
-def check(model, kind: str) -> None:
+def check(model: torch.nn.Module, model_kind: str) -> None:
     """Raise QgenInputError (one line) when this model cannot keep packed examples apart, found by trying it."""
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", "?")
     attention = getattr(config, "_attn_implementation", None) or "?"
-    if kind != "causal":
-        raise QgenInputError(f"--pack is for causal models; {model_type} is {kind}", field="pack")
+    if model_kind != "causal":
+        raise QgenInputError(f"--pack is for causal models; {model_type} is {model_kind}", field="pack")
     if _leaks(model):
         raise QgenInputError(f"--pack: {model_type} with {attention} attention lets packed examples attend to each "
                              f"other (its mask ignores position ids); train without --pack", field="pack")

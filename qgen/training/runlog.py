@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 
 from qgen.core.console import progress
 from qgen.core.files import atomic_write, write_jsonl
-from qgen.training.state import LogWindow
+from qgen.training.state import LogWindow, StepResult, TrainState
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +25,17 @@ log = logging.getLogger(__name__)
 class RunLogger:
     """Everything is a no-op on ranks other than 0, so the loop can call it unconditionally."""
 
-    def __init__(self, output_dir, enabled: bool, total_steps: int, start_step: int = 0, time_limit_s: float = 0.0,
-                 stream=None, clock=time.monotonic):
+    def __init__(self, output_dir: str | Path, enabled: bool, total_steps: int, start_step: int = 0,
+                 time_limit_s: float = 0.0, stream: IO[str] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.enabled = enabled
         self.max_steps, self.time_limit_s, self.clock = total_steps, time_limit_s, clock
         self.started, self.start_step = clock(), start_step
         self.dir = Path(output_dir)
         self.metrics_path = self.dir / "metrics.jsonl"
-        self.bar = self.tb = self._file = None
+        self.bar: Any = None  # a tqdm bar (qgen.core.console.progress)
+        self.tb: Any = None  # a TensorBoard SummaryWriter
+        self._file: IO[str] | None = None
         if not enabled:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -48,12 +53,14 @@ class RunLogger:
             log.warning("tensorboard is not installed; no TensorBoard events")
 
     def read(self) -> list[dict]:
+        """The records of metrics.jsonl so far (a resumed run keeps those up to its step)."""
         if not self.metrics_path.is_file():
             return []
         return [json.loads(line) for line in self.metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def write(self, record: dict) -> None:
-        if not self.enabled:
+        """One record: a flushed metrics.jsonl line, its numbers as TensorBoard scalars, validation on the bar."""
+        if self._file is None:  # not rank 0
             return
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
@@ -65,7 +72,8 @@ class RunLogger:
             self.bar.write(f"step {record['step']}: " + ", ".join(
                 f"{k} {v:.4f}" for k, v in record.items() if isinstance(v, float)))
 
-    def progress(self, steps: int, **postfix) -> None:
+    def progress(self, steps: int, **postfix: float | int | str) -> None:
+        """Advance the bar by `steps` with `postfix` beside it (under a time limit, its total re-estimated)."""
         if self.enabled:
             if self.time_limit_s:
                 self._estimate_total(steps)
@@ -81,35 +89,38 @@ class RunLogger:
         left = max(self.time_limit_s - elapsed, 0.0)
         self.bar.total = min(self.max_steps, n + round(left * (n - self.start_step) / elapsed))
 
-    def nonfinite(self, st, s) -> None:
-        """The `nonfinite` record of a skipped step (st: TrainState, s: StepResult)."""
-        self.write({"event": "nonfinite", "step": st.step, "loss": s.loss_sum / max(s.tokens, 1),
-                    "grad_norm": s.grad_norm, "consecutive": st.consecutive_nonfinite})
+    def nonfinite(self, progress: TrainState, result: StepResult) -> None:
+        """The `nonfinite` record of a skipped step."""
+        self.write({"event": "nonfinite", "step": progress.step, "loss": result.loss_sum / max(result.tokens, 1),
+                    "grad_norm": result.grad_norm, "consecutive": progress.consecutive_nonfinite})
 
-    def step(self, st, s, window, lr: float, every: int, total: int):
+    def step(self, progress: TrainState, result: StepResult, window: LogWindow, lr: float, every: int,
+             total: int) -> LogWindow:
         """The `train` record (every `every` steps and at the last) and the progress bar; returns the window to
-        use next (st: TrainState, s: StepResult, window: LogWindow)."""
-        if not s.nonfinite:
-            window.loss_sum += s.loss_sum
-            window.tokens += s.tokens
-        window.input_tokens += s.input_tokens
-        if st.step % every == 0 or st.step == total:
+        use next."""
+        if not result.nonfinite:
+            window.loss_sum += result.loss_sum
+            window.tokens += result.tokens
+        window.input_tokens += result.input_tokens
+        if progress.step % every == 0 or progress.step == total:
             elapsed = time.perf_counter() - window.since
             loss = window.loss_sum / window.tokens if window.tokens else float("nan")
-            self.write({"event": "train", "step": st.step, "epoch": st.epoch, "loss": loss, "lr": lr,
-                        "grad_norm": s.grad_norm, "tokens_per_s": window.input_tokens / max(elapsed, 1e-9),
-                        "skipped": st.skipped})
+            self.write({"event": "train", "step": progress.step, "epoch": progress.epoch, "loss": loss, "lr": lr,
+                        "grad_norm": result.grad_norm, "tokens_per_s": window.input_tokens / max(elapsed, 1e-9),
+                        "skipped": progress.skipped})
             window = LogWindow()
-        self.progress(1, loss=s.loss_sum / max(s.tokens, 1), lr=lr,
-                      tok_s=int(s.input_tokens / (time.perf_counter() - s.started)), skipped=st.skipped)
+        self.progress(1, loss=result.loss_sum / max(result.tokens, 1), lr=lr,
+                      tok_s=int(result.input_tokens / (time.perf_counter() - result.started)), skipped=progress.skipped)
         return window
 
     def message(self, text: str) -> None:
+        """A line above the bar (rank 0 only)."""
         if self.enabled:
             self.bar.write(text)
 
     def close(self) -> None:
-        if not self.enabled:
+        """End the bar, close the files, draw loss.png (a failed plot is a warning, never a failed run)."""
+        if self._file is None:  # not rank 0
             return
         if self.time_limit_s:  # the estimate is over: the total is what ran
             self.bar.total = self.bar.n
@@ -123,7 +134,7 @@ class RunLogger:
             log.warning("could not draw loss.png: %s", e)
 
 
-def plot_losses(records: list[dict], path) -> None:
+def plot_losses(records: list[dict], path: str | Path) -> None:
     """Train and validation loss against the optimiser step, written atomically."""
     import matplotlib  # matplotlib: only when loss.png is drawn
 

@@ -24,7 +24,8 @@ def make_optimizer(model: torch.nn.Module, optim, device: torch.device) -> torch
     """AdamW by default; SGD with momentum 0.9 (`optimizer: sgd`) moves weights linearly in the gradients, which makes two runs that differ
     only in float summation order agree to rounding (Adam's 1/sqrt(v) turns a ~0 gradient's rounding into an O(lr)
     step) — what the equivalence tests (accumulation, DDP, FSDP) compare with."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue

@@ -1,7 +1,7 @@
-"""Model + tokenizer + adapter from a TrainConfig, in separate visible steps the PEFT/quantisation code plugs into.
+"""Model + tokenizer + sequence format from a TrainConfig, in separate visible steps the PEFT/quantisation code plugs into.
 
 Order: resolve the name (tiny-* built from the training texts) → tokenizer → (quantised) weights → special tokens
-→ LoRA → gradient checkpointing → adapter. Each step is one call (LoRA/QLoRA/special tokens live in qgen.models.lora) so they stay out of the loop.
+→ LoRA → gradient checkpointing → sequence format. Each step is one call (LoRA/QLoRA/special tokens live in qgen.models.lora) so they stay out of the loop.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from qgen.core.errors import QgenInputError
 from qgen.models import lora as qpeft
 from qgen.models.attention import use_qgen_attention
 from qgen.models.dropout import use_gap_dropout
+from qgen.models.formats.sequence import SequenceFormat, make_format
 from qgen.models.loading import (
     check_positions,
     load_config,
     load_model,
     load_tokenizer,
-    make_adapter,
     model_kind,
     resolve,
 )
@@ -35,9 +35,9 @@ from qgen.training.config import TrainConfig
 class Loaded:
     """What the loop trains: the model (LoRA-wrapped as asked), its tokenizer and the format that encodes examples."""
 
-    model: Any
+    model: torch.nn.Module
     tokenizer: Any
-    adapter: Any
+    format: SequenceFormat
     kind: str
     path: str  # what the weights were loaded from
 
@@ -76,12 +76,11 @@ def build(cfg: TrainConfig, texts: list[str] | None = None, output_dir: str | Pa
         model = qpeft.load_adapter_for_training(model, adapter_dir, spec)
     else:  # LoRA / QLoRA wrapping and (non-reentrant) gradient checkpointing; a no-op for plain full fine-tuning
         model = qpeft.apply_peft(model, spec, tokenizer)
-    adapter = make_adapter(kind, tokenizer, max_source_len=m.max_source_len, max_target_len=m.max_target_len,
-                           max_len=m.max_len, prompt_format=m.prompt_format, train_on_inputs=m.train_on_inputs)
-    return Loaded(model, tokenizer, adapter, kind, path)
+    sequence_format = make_format(kind, tokenizer, cfg.input_spec(), train_on_inputs=m.train_on_inputs)
+    return Loaded(model, tokenizer, sequence_format, kind, path)
 
 
-def adapter_settings(cfg: TrainConfig, kind: str) -> dict[str, Any]:
+def format_settings(cfg: TrainConfig, kind: str) -> dict[str, Any]:
     """The settings that change how an example is tokenised (part of the tokenisation cache key)."""
     m = cfg.model
     if kind == "seq2seq":

@@ -14,6 +14,10 @@ from qgen.data.jsquad import convert, holdout_split
 from qgen.data.squad import read_squad
 from qgen.data.tsv import write_tsv
 from qgen.models.loading import resolve
+from qgen.training.distributed.ddp import DistInfo
+from qgen.training.guards import StopOnSignal
+from qgen.training.loop import TrainingRun
+from qgen.training.run_inputs import as_config, guess_task, read_data
 
 DROPOUT_KEYS = ("dropout_rate", "resid_pdrop", "embd_pdrop", "attn_pdrop", "hidden_dropout", "attention_dropout")
 
@@ -70,6 +74,16 @@ def settings(out: Path, train: Path, valid: Path | None, **kw) -> dict:
             "max_source_len": 96, "max_target_len": 24, "max_len": 120, "seed": 0}
     base.update(kw)
     return base
+
+
+def set_up_run(out: Path, train: Path, valid: Path | None, **kw) -> TrainingRun:
+    """A run set up as `train()` sets it up (one process), to call its step or validation directly; close its
+    `logger` at the end."""
+    cfg = as_config(settings(out, train, valid, **kw))
+    data = read_data(cfg)
+    if cfg.model.task == "auto":
+        cfg.model.task = guess_task(data[0], cfg.data.train_file)
+    return TrainingRun(cfg, DistInfo(), data, StopOnSignal())
 
 
 def records(out: Path, event: str) -> list[dict]:

@@ -1,37 +1,30 @@
-"""Encoder-decoder adapter (T5, mT5, anything AutoModelForSeq2SeqLM loads): source → target."""
+"""The encoder-decoder sequence format (T5, mT5, anything AutoModelForSeq2SeqLM loads): source → target."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
 from qgen.core.constants import HL, IGNORE
 from qgen.data.examples import Example
 from qgen.models.padding import pad_rows
+from qgen.models.unwrap import unwrap
 
 
-def answer_cuts(adapter, examples, prompts: list[list[int]]) -> list[int]:
-    """Indices of the examples whose `<hl>` answer was cut off by the length limit (`prompts`: the source / prompt ids
-    each kept; a seq2seq source is cut from the right, a causal prompt from the left)."""
-    return [i for i, (ex, ids) in enumerate(zip(examples, prompts)) if adapter.answer_cut(ex, ids)]
+class Seq2SeqFormat:
+    """Source ids to the encoder, target ids (with EOS) as labels, each cut to its own limit: a question is short,
+    its paragraph long, and the decoder is fed the labels shifted right (the model's own rule)."""
 
-
-def cut_note(examples, cuts: list[int], adapter, shown: int = 5) -> str:
-    """`N of M records (3 (id a), 17 (id b), …) have their <hl> answer beyond max_source_len L tokens` (records
-    numbered from 1 in their file's order; max_len for a causal model)."""
-    first = ", ".join(f"{i + 1} (id {examples[i].id})" for i in cuts[:shown]) + (", …" if len(cuts) > shown else "")
-    name, value = adapter.length_limit
-    return f"{len(cuts)} of {len(examples)} records ({first}) have their <hl> answer beyond {name} {value} tokens"
-
-
-class Seq2SeqAdapter:
     kind = "seq2seq"
 
-    def __init__(self, tokenizer, max_source_len: int = 512, max_target_len: int = 64, **_ignored):
+    def __init__(self, tokenizer: Any, max_source_len: int = 512, max_target_len: int = 64):
         self.tokenizer = tokenizer
         self.max_source_len = max_source_len
         self.max_target_len = max_target_len
 
     def prompt(self, ex: Example) -> str:
+        """The source text: the example's source, then its input (if any) on a new line."""
         return ex.source + (f"\n{ex.input}" if ex.input else "")
 
     def encode(self, ex: Example) -> dict:
@@ -66,16 +59,15 @@ class Seq2SeqAdapter:
         return len(self.tokenizer(prompt[:end])["input_ids"]) > self.max_source_len
 
     def collate(self, features: list[dict]) -> dict:
+        """Sources padded with the pad id (and a mask), targets padded with IGNORE."""
         input_ids, attention_mask = pad_rows([f["input_ids"] for f in features], self.tokenizer.pad_token_id)
         labels, _ = pad_rows([f["labels"] for f in features], IGNORE)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
-    def logits(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward without the model's own loss; returns (logits, labels) aligned position by position."""
         labels = batch["labels"]
-        base = getattr(model, "module", model)  # inside DDP / FSDP wrappers
-        base = base.get_base_model() if hasattr(base, "get_base_model") else base
-        decoder_input_ids = base.prepare_decoder_input_ids_from_labels(labels=labels)
+        decoder_input_ids = unwrap(model, peft=True).prepare_decoder_input_ids_from_labels(labels=labels)
         out = model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids
         )

@@ -9,11 +9,12 @@ embedding matrix. Under LoRA the ids returned here are made trainable (see `qgen
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-def add_special_tokens(tokenizer, tokens: list[str]) -> list[int]:
+def add_special_tokens(tokenizer: Any, tokens: list[str]) -> list[int]:
     """Register `tokens` as special tokens; return their ids (new or existing), in the order given."""
     tokens = [t for t in dict.fromkeys(tokens) if t]
     if not tokens:
@@ -32,7 +33,7 @@ def add_special_tokens(tokenizer, tokens: list[str]) -> list[int]:
     return list(ids)
 
 
-def resize_embeddings(model, tokenizer) -> bool:
+def resize_embeddings(model: Any, tokenizer: Any) -> bool:
     """Grow the embeddings (and untied output layer) when the tokenizer has ids beyond them; True if resized.
 
     Embedding matrices padded past the vocabulary (T5: 32128 rows for 32100 tokens) are left alone: the new ids fit.

@@ -7,6 +7,8 @@ A template's cue is not repeated when the data already ends with it (quiz train-
 
 from __future__ import annotations
 
+from typing import Any
+
 from qgen.core.constants import ALPACA_PREAMBLE
 from qgen.data.examples import Example
 from qgen.models.formats.axolotl_prompts import AXOLOTL_ALPACA, axolotl_alpaca_prompt
@@ -24,7 +26,8 @@ INPUT_BLOCKS = {"alpaca": "\n\n### Input:\n{input}", "raw": "{input}"}
 FORMATS = ("auto", "chat", *TEMPLATES, AXOLOTL_ALPACA)
 
 
-def resolve_format(name: str, tokenizer) -> str:
+def resolve_format(name: str, tokenizer: Any) -> str:
+    """The prompt format `name` stands for (`auto`: the tokenizer's chat template when it has one, else opencalm)."""
     if name not in FORMATS:
         raise ValueError(f"unknown prompt format {name!r}; choose from {FORMATS}")
     if name == "auto":
@@ -32,7 +35,7 @@ def resolve_format(name: str, tokenizer) -> str:
     return name
 
 
-def format_prompt(ex: Example, name: str, tokenizer=None, system: str | None = None) -> str:
+def format_prompt(ex: Example, name: str, tokenizer: Any = None, system: str | None = None) -> str:
     """The text before the target for `ex` under prompt format `name`.
 
     `system` replaces the system prompt of the formats that have one (ja-chat: JA_SYSTEM; chat: none by default,
@@ -51,13 +54,13 @@ def format_prompt(ex: Example, name: str, tokenizer=None, system: str | None = N
     return text
 
 
-def adds_bos(tokenizer) -> bool:
+def adds_bos(tokenizer: Any) -> bool:
     """Whether the tokenizer puts BOS in front of plain text itself (Llama, Gemma) or not (GPT-2 style)."""
     bos = getattr(tokenizer, "bos_token_id", None)
     return bos is not None and tokenizer("a")["input_ids"][:1] == [bos]
 
 
-def chat_prompt(ex: Example, tokenizer, system: str | None = None) -> str:
+def chat_prompt(ex: Example, tokenizer: Any, system: str | None = None) -> str:
     """One user turn (after a system turn when `system` is given) through the tokenizer's chat template, ending with
     the assistant cue. A template without a system role (Gemma's) gets the system text at the top of the user turn.
 

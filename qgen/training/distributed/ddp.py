@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -19,11 +22,16 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from qgen.training.distributed import fsdp
 from qgen.training.distributed.fsdp import wrap_fsdp  # by name: wrap()'s `fsdp` flag hides the module
 
+if TYPE_CHECKING:  # annotations only
+    from qgen.training.config import RunArgs
+
 log = logging.getLogger("qgen.training.loop")  # the loop's messages
 
 
 @dataclass(frozen=True)
 class DistInfo:
+    """This process's place in the run: its rank, the world size, its device (world 1 without torchrun)."""
+
     rank: int = 0
     world: int = 1
     local_rank: int = 0
@@ -31,10 +39,12 @@ class DistInfo:
 
     @property
     def is_main(self) -> bool:
+        """Rank 0: the process that writes files and logs."""
         return self.rank == 0
 
     @property
     def enabled(self) -> bool:
+        """More than one process: the collectives below do something."""
         return self.world > 1
 
 
@@ -63,7 +73,7 @@ def is_timeout(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "timed out" in str(error).lower()
 
 
-def resume_on_restart(run) -> None:
+def resume_on_restart(run: RunArgs) -> None:
     """torchrun restarted the worker group (`--max-restarts`, after a rank was lost): this attempt continues from the
     newest complete last/ exactly as `--resume` does, with no flag added, and is a resume for every check that treats
     a fresh run and a resumed one differently (`run`: the config's RunArgs). Attempt 0 is what the command line says."""
@@ -75,14 +85,14 @@ def resume_on_restart(run) -> None:
 
 
 @contextlib.contextmanager
-def timeouts_as_errors(info: DistInfo, timeout_s: float, last_dir):
+def timeouts_as_errors(process: DistInfo, timeout_s: float, last_dir: str | Path) -> Iterator[None]:
     """A collective's timeout (a rank hung, stopped or lost) → RankTimeoutError, one line saying so."""
     try:
         yield
     except RuntimeError as e:
-        if not (info.enabled and is_timeout(e)):
+        if not (process.enabled and is_timeout(e)):
             raise
-        raise RankTimeoutError(f"rank {info.rank}: the other ranks did not answer for {timeout_s:g} s "
+        raise RankTimeoutError(f"rank {process.rank}: the other ranks did not answer for {timeout_s:g} s "
                                f"(--dist-timeout): a rank hung, was stopped or is lost; stopping. {last_dir} holds "
                                f"the last saved step (relaunch with --resume)") from None
 
@@ -112,25 +122,22 @@ def init(device: str | None = None, timeout_s: float = 1800.0) -> DistInfo:
 
 
 def cleanup() -> None:
+    """Leave the process group (if any), so a second run in the same process can join a new one."""
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
-def wrap(model: torch.nn.Module, info: DistInfo, fsdp: bool = False) -> torch.nn.Module:
+def wrap(model: torch.nn.Module, process: DistInfo, fsdp: bool = False) -> torch.nn.Module:
     """DDP under torchrun, or FSDP2 (qgen.training.distributed.fsdp) when `--fsdp` is set."""
     if fsdp:
-        return wrap_fsdp(model, info)
-    if not info.enabled:
+        return wrap_fsdp(model, process)
+    if not process.enabled:
         return model
-    return DDP(model, device_ids=[info.device.index] if info.device.type == "cuda" else None)
+    return DDP(model, device_ids=[process.device.index] if process.device.type == "cuda" else None)
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside a DDP wrapper (what save_pretrained is called on)."""
-    return model.module if isinstance(model, DDP) else model
-
-
-def state_for_save(model: torch.nn.Module, optimizer, with_state: bool) -> tuple[dict | None, dict | None]:
+def state_for_save(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                   with_state: bool) -> tuple[dict | None, dict | None]:
     """(model state dict, optimiser state) to save. Under FSDP both are gathered whole onto rank 0 by collectives,
     so every rank must call this; otherwise (None = let save_pretrained read the model, optimizer.state_dict())."""
     if fsdp.is_sharded(model):
@@ -139,7 +146,7 @@ def state_for_save(model: torch.nn.Module, optimizer, with_state: bool) -> tuple
     return None, optimizer.state_dict() if with_state else None
 
 
-def load_optimizer_state(model: torch.nn.Module, optimizer, state: dict) -> None:
+def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
     """Restore what `state_for_save` returned (FSDP: re-shard the full state into each rank's optimiser)."""
     if fsdp.is_sharded(model):
         fsdp.load_optimizer_state(model, optimizer, state)
@@ -147,25 +154,26 @@ def load_optimizer_state(model: torch.nn.Module, optimizer, state: dict) -> None
         optimizer.load_state_dict(state)
 
 
-def no_sync(model: torch.nn.Module, skip: bool):
+def no_sync(model: torch.nn.Module, skip: bool) -> contextlib.AbstractContextManager:
     """Skip DDP's gradient all-reduce for all but the last micro-batch of a step."""
     return model.no_sync() if skip and hasattr(model, "no_sync") else contextlib.nullcontext()
 
 
-def sum_(values: list[float], info: DistInfo) -> list[float]:
+def sum_(values: list[float], process: DistInfo) -> list[float]:
     """Sum a few numbers over ranks (one all_reduce, float64 so token counts stay exact)."""
-    if not info.enabled:
+    if not process.enabled:
         return list(values)
-    t = torch.tensor(values, dtype=torch.float64, device=info.device)
+    t = torch.tensor(values, dtype=torch.float64, device=process.device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.tolist()
 
 
-def any_(flag: bool, info: DistInfo) -> bool:
+def any_(flag: bool, process: DistInfo) -> bool:
     """True on every rank if it is True on any rank (agreeing on skipping a non-finite step)."""
-    return sum_([1.0 if flag else 0.0], info)[0] > 0
+    return sum_([1.0 if flag else 0.0], process)[0] > 0
 
 
-def barrier(info: DistInfo) -> None:
-    if info.enabled:
+def barrier(process: DistInfo) -> None:
+    """Wait for every rank (a no-op in one process)."""
+    if process.enabled:
         dist.barrier()

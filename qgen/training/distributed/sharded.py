@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -22,17 +24,20 @@ import torch.distributed as dist
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir, pause_point
 
+if TYPE_CHECKING:  # annotations only
+    from qgen.training.distributed.ddp import DistInfo
+
 log = logging.getLogger(__name__)
 
 DCP_DIR = "dcp"
 
 
-def is_sharded_dir(directory) -> bool:
+def is_sharded_dir(directory: str | Path) -> bool:
     """A checkpoint written by `save` (DCP shards + metadata), as opposed to a plain HF directory."""
     return (Path(directory) / DCP_DIR / ".metadata").is_file()
 
 
-def check_shards(directory) -> None:
+def check_shards(directory: str | Path) -> None:
     """Every shard file DCP's metadata names exists and is long enough (a QgenInputError names the first that is
     not), without reading the tensors."""
     from torch.distributed.checkpoint import FileSystemReader  # ~1 s: only when a sharded checkpoint is checked
@@ -55,16 +60,17 @@ def check_shards(directory) -> None:
             raise QgenInputError(f"truncated shard: {size} bytes, the metadata needs {end}", path=path)
 
 
-def _share_path(path: str | None, info) -> str | None:
+def _share_path(path: str | None, process: DistInfo) -> str | None:
     """Rank 0's temp directory name, given to every rank (None: rank 0 could not make one)."""
-    if not info.enabled:
+    if not process.enabled:
         return path
     box = [path]
     dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
-def save(directory, model, optimizer, write_rest, info, point: str | None = None) -> None:
+def save(directory: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, write_rest: Callable[[Path], None],
+         process: DistInfo, point: str | None = None) -> None:
     """All ranks: write `directory` atomically; every rank its shards, then rank 0 `write_rest(tmp)` (the small
     files). Raises OSError / DCP's CheckpointException on every rank when any rank's write failed (the previous
     `directory` is then untouched)."""
@@ -76,25 +82,25 @@ def save(directory, model, optimizer, write_rest, info, point: str | None = None
     model_state, optim_state = get_state_dict(model, optimizer)  # this rank's shards (DTensors under FSDP)
     with contextlib.ExitStack() as stack:
         tmp = None
-        if info.is_main:
+        if process.is_main:
             try:
                 tmp = str(stack.enter_context(atomic_dir(directory, point)))
             finally:
-                _share_path(tmp, info)  # also on failure, so the other ranks do not wait for it
+                _share_path(tmp, process)  # also on failure, so the other ranks do not wait for it
         else:
-            tmp = _share_path(None, info)
+            tmp = _share_path(None, process)
             if tmp is None:
                 raise OSError(f"rank 0 could not create a temp directory beside {directory}")
         # sync_files: every shard is fsynced before DCP's metadata (the last file, rank 0's) is written
         dcp_save({"model": model_state, "optim": optim_state},
-                 storage_writer=FileSystemWriter(Path(tmp) / DCP_DIR, sync_files=True), no_dist=not info.enabled)
+                 storage_writer=FileSystemWriter(Path(tmp) / DCP_DIR, sync_files=True), no_dist=not process.enabled)
         mark("shards")
-        if info.is_main:
+        if process.is_main:
             write_rest(Path(tmp))
         # leaving the block: rank 0 fsyncs the tree and swaps it in (atomic_dir)
 
 
-def load(directory, model, optimizer) -> None:
+def load(directory: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """All ranks: read `directory`'s shards into `model` and `optimizer`, resharded to this run's world size."""
     from torch.distributed.checkpoint import load as dcp_load  # ~1 s: only when a sharded checkpoint is read
     from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
@@ -105,7 +111,7 @@ def load(directory, model, optimizer) -> None:
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
 
 
-def consolidate(directory, model) -> None:
+def consolidate(directory: str | Path, model: torch.nn.Module) -> None:
     """Fill a full, unwrapped `model` (built from the checkpoint's config.json) with the sharded weights, offline: one
     process, no process group (DCP then reads without collectives), the optimiser state left unread."""
     from torch.distributed.checkpoint import load as dcp_load  # as above
@@ -115,7 +121,7 @@ def consolidate(directory, model) -> None:
     model.load_state_dict(state)
 
 
-def local_finite(model) -> bool:
+def local_finite(model: torch.nn.Module) -> bool:
     """Whether this rank's part of the weights is finite (a DTensor's own shard: no collective)."""
     for p in model.parameters():
         t = p.to_local() if hasattr(p, "to_local") else p

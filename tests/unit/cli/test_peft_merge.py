@@ -12,7 +12,9 @@ from qgen.cli.merge import main
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
 from qgen.models import lora as qpeft
-from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
+from qgen.models.formats.sequence import make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_model, load_tokenizer, resolve
 from qgen.training.config import TrainConfig, load_saved
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -32,12 +34,12 @@ def adapter_dir(jsquad_valid, tmp_path_factory):
     model = load_model(str(path), "causal")
     qpeft.add_special_tokens(model, tok, cfg.model.add_special_tokens)
     model = qpeft.apply_peft(model, cfg.lora_spec(), tok)
-    adapter = make_adapter("causal", tok, max_len=64, prompt_format="raw")
-    batch = adapter.collate([adapter.encode(ex) for ex in examples[:4]])
+    sequence_format = make_format("causal", tok, InputSpec(max_len=64, prompt_format="raw"))
+    batch = sequence_format.collate([sequence_format.encode(ex) for ex in examples[:4]])
     batch["input_ids"][:, 2] = tok.convert_tokens_to_ids("<ans>")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-2)
     for _ in range(4):
-        logits, labels = adapter.logits(model, batch)
+        logits, labels = sequence_format.logits(model, batch)
         torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)).backward()
         opt.step()
         opt.zero_grad()
@@ -47,12 +49,12 @@ def adapter_dir(jsquad_valid, tmp_path_factory):
     tok.save_pretrained(out)
     cfg.save(out)
     with torch.no_grad():
-        want = adapter.logits(model, batch)[0]
-    return out, adapter, batch, want
+        want = sequence_format.logits(model, batch)[0]
+    return out, sequence_format, batch, want
 
 
 def test_merge_matches_adapter_and_loads_without_peft(adapter_dir, tmp_path):
-    src, adapter, batch, want = adapter_dir
+    src, sequence_format, batch, want = adapter_dir
     assert main(["--adapter", str(src), "--output", str(tmp_path / "merged")]) == 0
     out = tmp_path / "merged"
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
@@ -61,7 +63,7 @@ def test_merge_matches_adapter_and_loads_without_peft(adapter_dir, tmp_path):
     assert tok.convert_tokens_to_ids("<ans>") == len(tok) - 1
     assert tok.tokenize("a<ans>b").count("<ans>") == 1
     with torch.no_grad():
-        torch.testing.assert_close(adapter.logits(model, batch)[0], want, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(sequence_format.logits(model, batch)[0], want, atol=1e-4, rtol=1e-4)
     saved = load_saved(out)
     assert saved.lora.lora_r == 0 and saved.lora.quantization == "none" and saved.model.prompt_format == "raw"
     assert yaml.safe_load((out / "qgen_config.yaml").read_text())["model"]["model"] == str(out)

@@ -88,7 +88,7 @@ def test_predict_is_identical_to_pipeline_one_by_one_greedy(models, examples, de
 
     g = Generator(load_inference_model(models["t5"]))
     tok = g.tokenizer
-    assert all(len(tok(e.source)["input_ids"]) < g.im.adapter.max_source_len for e in examples)  # no truncation
+    assert all(len(tok(e.source)["input_ids"]) < g.im.format.max_source_len for e in examples)  # no truncation
     assert len({len(tok(e.source)["input_ids"]) for e in examples}) > 10  # batches really are padded
     batched = g.generate(examples, GenerationSettings(num_beams=1, no_repeat_ngram_size=0, max_new_tokens=MAX_NEW),
                          batch_size=8)

@@ -36,9 +36,9 @@ def _copy(checkpoint, tmp_path):
 def test_the_saved_spec_builds_the_inputs(checkpoint):
     im = load_inference_model(str(checkpoint))
     assert im.has_saved_config and im.spec == InputSpec(task="aqg", lang="ko", max_source_len=100, max_target_len=20)
-    assert (im.task, im.lang, im.adapter.max_source_len, im.adapter.max_target_len) == ("aqg", "ko", 100, 20)
+    assert (im.task, im.lang, im.format.max_source_len, im.format.max_target_len) == ("aqg", "ko", 100, 20)
     over = load_inference_model(str(checkpoint), task="qa", lang="ja")  # the caller's task / lang win
-    assert (over.task, over.lang, over.adapter.max_source_len) == ("qa", "ja", 100)
+    assert (over.task, over.lang, over.format.max_source_len) == ("qa", "ja", 100)
 
 
 def test_a_checkpoint_written_before_input_spec_loads_the_same(checkpoint, tmp_path):
@@ -53,7 +53,7 @@ def test_inference_reads_input_spec_not_the_training_config(checkpoint, tmp_path
     spec = json.loads((d / INPUT_SPEC_NAME).read_text(encoding="utf-8"))
     (d / INPUT_SPEC_NAME).write_text(json.dumps({**spec, "max_source_len": 50}), encoding="utf-8")
     (d / SAVED_NAME).write_text("a training config this version does not know: 1\n", encoding="utf-8")
-    assert load_inference_model(str(d)).adapter.max_source_len == 50
+    assert load_inference_model(str(d)).format.max_source_len == 50
 
 
 def test_no_saved_settings_means_the_defaults(checkpoint, tmp_path):
@@ -73,7 +73,7 @@ def test_an_exported_model_keeps_its_input_settings(checkpoint, tmp_path, writte
         (src / INPUT_SPEC_NAME).unlink()
     export(src, tmp_path / "shipped", max_source_len=80)
     im = load_inference_model(str(tmp_path / "shipped"))
-    assert (im.task, im.lang, im.adapter.max_source_len, im.adapter.max_target_len) == ("aqg", "ko", 80, 20)
+    assert (im.task, im.lang, im.format.max_source_len, im.format.max_target_len) == ("aqg", "ko", 80, 20)
     export(src, tmp_path / "as-is")
     assert (tmp_path / "as-is" / INPUT_SPEC_NAME).exists() != written_before  # copied when there is one
-    assert load_inference_model(str(tmp_path / "as-is")).adapter.max_source_len == 100
+    assert load_inference_model(str(tmp_path / "as-is")).format.max_source_len == 100

@@ -4,8 +4,9 @@ right (max_source_len), a causal prompt from the left (max_len). Checked on the 
 import pytest
 
 from qgen.data.examples import Example
-from qgen.models.formats.seq2seq import answer_cuts, cut_note
-from qgen.models.loading import load_tokenizer, make_adapter, resolve
+from qgen.models.formats.sequence import answer_cuts, cut_note, make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_tokenizer, resolve
 
 TEXT = "山梨県の県庁所在地は甲府市です。東京は日本の首都です。"
 
@@ -26,18 +27,17 @@ def _examples():
 @pytest.mark.parametrize("name, lost", [("tiny-t5", ["late"]), ("tiny-gpt2", ["early"])])
 def test_the_cut_side_decides_which_answer_is_lost(tokenizers, name, lost):
     kind = "seq2seq" if name == "tiny-t5" else "causal"
-    adapter = make_adapter(kind, tokenizers[name], max_source_len=32, max_target_len=8, max_len=40,
-                           prompt_format="raw")
+    sequence_format = make_format(kind, tokenizers[name], InputSpec(max_source_len=32, max_target_len=8, max_len=40, prompt_format="raw"))
     examples = _examples()
-    features = [adapter.encode(ex) for ex in examples]
-    cuts = answer_cuts(adapter, examples, [adapter.kept_prompt(f) for f in features])
+    features = [sequence_format.encode(ex) for ex in examples]
+    cuts = answer_cuts(sequence_format, examples, [sequence_format.kept_prompt(f) for f in features])
     assert [examples[i].id for i in cuts] == lost
     limit = "max_source_len 32" if kind == "seq2seq" else "max_len 40"
-    assert cut_note(examples, cuts, adapter) == (f"1 of 4 records ({cuts[0] + 1} (id {lost[0]})) have their <hl> "
+    assert cut_note(examples, cuts, sequence_format) == (f"1 of 4 records ({cuts[0] + 1} (id {lost[0]})) have their <hl> "
                                                  f"answer beyond {limit} tokens")
 
 
 def test_nothing_is_lost_within_the_limit(tokenizers):
-    adapter = make_adapter("seq2seq", tokenizers["tiny-t5"], max_source_len=512, max_target_len=8)
+    sequence_format = make_format("seq2seq", tokenizers["tiny-t5"], InputSpec(max_source_len=512, max_target_len=8))
     examples = _examples()
-    assert answer_cuts(adapter, examples, [adapter.encode(ex)["input_ids"] for ex in examples]) == []
+    assert answer_cuts(sequence_format, examples, [sequence_format.encode(ex)["input_ids"] for ex in examples]) == []

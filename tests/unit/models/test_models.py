@@ -8,8 +8,11 @@ from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokeni
 
 from qgen.core.text import normalize
 from qgen.data.examples import Example
+from qgen.models.formats.causal import CausalFormat
+from qgen.models.formats.sequence import make_format
 from qgen.models.formats.templates import format_prompt
-from qgen.models.loading import load_model, load_tokenizer, make_adapter, model_kind, resolve
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_model, load_tokenizer, model_kind, resolve
 from qgen.models.tiny import TINY_MODELS
 
 
@@ -48,33 +51,33 @@ def test_tiny_is_cached(tiny_dir, texts):
 def test_seq2seq_encode_and_logits(tiny_dir):
     path = str(tiny_dir / "tiny-t5")
     tok = load_tokenizer(path)
-    adapter = make_adapter("seq2seq", tok, max_source_len=32, max_target_len=8)
+    sequence_format = make_format("seq2seq", tok, InputSpec(max_source_len=32, max_target_len=8))
     ex = Example("1", "answer: 甲府市 context: 山梨県の県庁所在地は甲府市です。", "山梨県の県庁所在地はどこ?")
-    feat = adapter.encode(ex)
+    feat = sequence_format.encode(ex)
     assert feat["labels"][-1] == tok.eos_token_id and len(feat["labels"]) <= 8
     assert len(feat["input_ids"]) <= 32
-    batch = adapter.collate([feat, adapter.encode(Example("2", "短い", "はい"))])
-    logits, labels = adapter.logits(load_model(path), batch)
+    batch = sequence_format.collate([feat, sequence_format.encode(Example("2", "短い", "はい"))])
+    logits, labels = sequence_format.logits(load_model(path), batch)
     assert logits.shape[:2] == labels.shape
-    assert (labels[1] == -100).sum() == labels.shape[1] - len(adapter.encode(Example("2", "短い", "はい"))["labels"])
+    assert (labels[1] == -100).sum() == labels.shape[1] - len(sequence_format.encode(Example("2", "短い", "はい"))["labels"])
 
 
 @pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-gpt-neox", "tiny-llama"])
 def test_causal_prompt_tokens_carry_no_loss(tiny_dir, name):
     path = str(tiny_dir / name)
     tok = load_tokenizer(path)
-    adapter = make_adapter("causal", tok, max_len=64, prompt_format="opencalm")
+    sequence_format = make_format("causal", tok, InputSpec(max_len=64, prompt_format="opencalm"))
     ex = Example("1", "問題: 日本の首都は?", "0: 東京")
-    feat = adapter.encode(ex)
-    prompt_ids = adapter.encode_prompt(ex)
+    feat = sequence_format.encode(ex)
+    prompt_ids = sequence_format.encode_prompt(ex)
     target_ids = tok("0: 東京", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     assert feat["input_ids"] == prompt_ids + target_ids
     assert feat["labels"] == [-100] * len(prompt_ids) + target_ids
     assert tok.decode(prompt_ids, skip_special_tokens=True).rstrip().endswith("### 回答:")
 
     model = load_model(path)
-    batch = adapter.collate([feat])
-    logits, labels = adapter.logits(model, batch)
+    batch = sequence_format.collate([feat])
+    logits, labels = sequence_format.logits(model, batch)
     # the loss only sees target positions: changing a prompt-only label position changes nothing
     n_loss = int((labels != -100).sum())
     assert n_loss == len(target_ids)
@@ -87,9 +90,9 @@ def test_causal_prompt_tokens_carry_no_loss(tiny_dir, name):
 
 def test_causal_truncation_keeps_cue_and_target(tiny_dir):
     tok = load_tokenizer(str(tiny_dir / "tiny-llama"))
-    adapter = make_adapter("causal", tok, max_len=40, prompt_format="opencalm", min_target_len=4)
+    sequence_format = CausalFormat(tok, max_len=40, prompt_format="opencalm", min_target_len=4)
     ex = Example("1", "長い文脈。" * 50, "答え")
-    feat = adapter.encode(ex)
+    feat = sequence_format.encode(ex)
     assert len(feat["input_ids"]) <= 40
     assert feat["input_ids"][0] == tok.bos_token_id
     kept_prompt = [i for i, label in zip(feat["input_ids"], feat["labels"]) if label == -100]

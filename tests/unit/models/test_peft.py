@@ -12,7 +12,9 @@ from qgen.core.errors import QgenInputError
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
 from qgen.models import lora as qpeft
-from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
+from qgen.models.formats.sequence import make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_model, load_tokenizer, resolve
 from qgen.models.lora_spec import LoraSpec
 from qgen.models.tiny import TINY_MODELS
 from qgen.training.config import TrainConfig
@@ -53,22 +55,21 @@ def kind_of(name):
 
 
 def batch_for(tok, name, examples, n=4, max_len=64):
-    adapter = make_adapter(kind_of(name), tok, max_source_len=max_len, max_target_len=32, max_len=max_len,
-                           prompt_format="raw")
-    return adapter, adapter.collate([adapter.encode(ex) for ex in examples[:n]])
+    sequence_format = make_format(kind_of(name), tok, InputSpec(max_source_len=max_len, max_target_len=32, max_len=max_len, prompt_format="raw"))
+    return sequence_format, sequence_format.collate([sequence_format.encode(ex) for ex in examples[:n]])
 
 
-def loss_of(model, adapter, batch):
-    logits, labels = adapter.logits(model, batch)
+def loss_of(model, sequence_format, batch):
+    logits, labels = sequence_format.logits(model, batch)
     return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
 
 
-def train_steps(model, adapter, batch, steps=8, lr=3e-2):
+def train_steps(model, sequence_format, batch, steps=8, lr=3e-2):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     model.train()
     losses = []
     for _ in range(steps):
-        loss = loss_of(model, adapter, batch)
+        loss = loss_of(model, sequence_format, batch)
         loss.backward()
         opt.step()
         opt.zero_grad()
@@ -109,10 +110,10 @@ def test_lora_trains_only_adapter_weights(tiny_dir, examples, name):
     tok = load_tokenizer(path)
     torch.manual_seed(0)
     model = qpeft.apply_peft(load_model(path, kind_of(name)), make_spec(lora_r=8, lora_alpha=16, lora_dropout=0.0))
-    adapter, batch = batch_for(tok, name, examples)
+    sequence_format, batch = batch_for(tok, name, examples)
     frozen, b0 = frozen_snapshot(model), lora_b(model)
     assert b0 and all(v.abs().sum() == 0 for v in b0.values())  # LoRA B starts at zero: the wrapped model = the base
-    losses = train_steps(model, adapter, batch)
+    losses = train_steps(model, sequence_format, batch)
     assert losses[-1] < losses[0] - 0.3
     assert all(not torch.equal(b0[n], v) for n, v in lora_b(model).items())
     assert all(torch.equal(frozen[n], p) for n, p in model.named_parameters() if n in frozen)
@@ -129,12 +130,12 @@ def test_adapter_reload_and_merge_match(tiny_dir, examples, tmp_path, name):
     ids = qpeft.add_special_tokens(model, tok, list(cfg.added_tokens))
     assert ids[1] == len(tok) - 1 and model.get_input_embeddings().weight.shape[0] >= len(tok)
     model = qpeft.apply_peft(model, cfg, tok)
-    adapter, batch = batch_for(tok, name, examples)
+    sequence_format, batch = batch_for(tok, name, examples)
     batch["input_ids"][:, 1] = ids[1]  # the new token takes part, so its trained row matters below
-    train_steps(model, adapter, batch, steps=4)
+    train_steps(model, sequence_format, batch, steps=4)
     model.eval()
     with torch.no_grad():
-        want = adapter.logits(model, batch)[0]
+        want = sequence_format.logits(model, batch)[0]
     model.save_pretrained(tmp_path / "adapter")
     tok.save_pretrained(tmp_path / "adapter")
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
@@ -144,14 +145,14 @@ def test_adapter_reload_and_merge_match(tiny_dir, examples, tmp_path, name):
     base.resize_token_embeddings(len(load_tokenizer(str(tmp_path / "adapter"))))
     plain = PeftModel.from_pretrained(base, str(tmp_path / "adapter")).eval()
     with torch.no_grad():
-        torch.testing.assert_close(adapter.logits(plain, batch)[0], want)
+        torch.testing.assert_close(sequence_format.logits(plain, batch)[0], want)
     loaded, tok2 = qpeft.load_adapter_model(tmp_path / "adapter")
     assert tok2.convert_tokens_to_ids("<ans>") == ids[1]
     merged, _ = qpeft.load_adapter_model(tmp_path / "adapter", merge=True)
     assert not isinstance(merged, PeftModel)
     with torch.no_grad():
-        torch.testing.assert_close(adapter.logits(loaded, batch)[0], want)
-        torch.testing.assert_close(adapter.logits(merged, batch)[0], want, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(sequence_format.logits(loaded, batch)[0], want)
+        torch.testing.assert_close(sequence_format.logits(merged, batch)[0], want, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["tiny-gpt2", "tiny-llama", "tiny-t5"])
@@ -163,10 +164,10 @@ def test_new_special_token_row_trains_under_lora(tiny_dir, examples, name):
     cfg = make_spec(lora_r=4, lora_dropout=0.0, add_special_tokens=["<ans>"])
     (new,) = qpeft.add_special_tokens(model, tok, ["<ans>"])
     model = qpeft.apply_peft(model, cfg, tok)
-    adapter, batch = batch_for(tok, name, examples, n=2)
+    sequence_format, batch = batch_for(tok, name, examples, n=2)
     batch["input_ids"][:, 1] = new
     before = model.get_input_embeddings().token_adapter.trainable_tokens_delta["default"].detach().clone()
-    train_steps(model, adapter, batch, steps=3)
+    train_steps(model, sequence_format, batch, steps=3)
     after = model.get_input_embeddings().token_adapter.trainable_tokens_delta["default"]
     assert not torch.equal(before, after)
     merged = model.merge_and_unload().get_input_embeddings().weight
@@ -187,24 +188,24 @@ def test_qlora_4bit_trains_on_cpu(tiny_dir, examples, tmp_path):
     assert q_layers  # the projections really are 4-bit
     packed = {id(m): m.weight.detach().clone() for m in q_layers}
     model = qpeft.apply_peft(model, cfg, tok)
-    adapter, batch = batch_for(tok, "tiny-llama", examples)
+    sequence_format, batch = batch_for(tok, "tiny-llama", examples)
     b0 = lora_b(model)
     model.eval()
     with torch.no_grad():  # validation before training (step 0): must not cut the 4-bit layers out of backward
-        adapter.logits(model, batch)
-    losses = train_steps(model, adapter, batch)
+        sequence_format.logits(model, batch)
+    losses = train_steps(model, sequence_format, batch)
     assert losses[-1] < losses[0] - 0.3
     assert all(not torch.equal(b0[n], v) for n, v in lora_b(model).items())
     assert all(torch.equal(packed[id(m)], m.weight) for m in q_layers)  # quantised base untouched
     model.eval()
     with torch.no_grad():
-        want = adapter.logits(model, batch)[0]
+        want = sequence_format.logits(model, batch)[0]
     model.save_pretrained(tmp_path / "a")
     tok.save_pretrained(tmp_path / "a")
     again, _ = qpeft.load_adapter_model(tmp_path / "a", **qpeft.quantization_kwargs(cfg))
     qpeft.keep_cpu_4bit_trainable(again)  # same fp32 dequantising path as in training, not the bf16 CPU kernel
     with torch.no_grad():
-        torch.testing.assert_close(adapter.logits(again, batch)[0], want)
+        torch.testing.assert_close(sequence_format.logits(again, batch)[0], want)
 
 
 def test_qlora_8bit_trains_on_cpu(tiny_dir, examples):
@@ -213,16 +214,16 @@ def test_qlora_8bit_trains_on_cpu(tiny_dir, examples):
     cfg = make_spec(lora_r=8, lora_dropout=0.0, quantization="8bit")
     model = qpeft.apply_peft(load_model(path, "causal", **qpeft.quantization_kwargs(cfg)), cfg, tok)
     assert qpeft.is_quantized(model.get_base_model())
-    adapter, batch = batch_for(tok, "tiny-gpt-neox", examples)
+    sequence_format, batch = batch_for(tok, "tiny-gpt-neox", examples)
     b0 = lora_b(model)
-    losses = train_steps(model, adapter, batch, steps=6)
+    losses = train_steps(model, sequence_format, batch, steps=6)
     assert losses[-1] < losses[0]
     assert all(not torch.equal(b0[n], v) for n, v in lora_b(model).items())
 
 
-def _grads(model, adapter, batch):
+def _grads(model, sequence_format, batch):
     model.zero_grad()
-    loss = loss_of(model, adapter, batch)
+    loss = loss_of(model, sequence_format, batch)
     loss.backward()
     return loss.item(), {n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()
                          if p.requires_grad}
@@ -232,7 +233,7 @@ def _grads(model, adapter, batch):
 def test_gradient_checkpointing_same_loss_and_grads(tiny_dir, examples, name):
     path = str(tiny_dir / name)
     tok = load_tokenizer(path)
-    adapter, batch = batch_for(tok, name, examples)
+    sequence_format, batch = batch_for(tok, name, examples)
     results = []
     for gc in (False, True):
         torch.manual_seed(0)
@@ -243,7 +244,7 @@ def test_gradient_checkpointing_same_loss_and_grads(tiny_dir, examples, name):
                 if "lora_B" in n:
                     p.normal_(0, 0.02, generator=torch.Generator().manual_seed(hash(n) % 1000))
         model.train()
-        results.append(_grads(model, adapter, batch))
+        results.append(_grads(model, sequence_format, batch))
     (l0, g0), (l1, g1) = results
     assert l0 == pytest.approx(l1, rel=1e-6)
     assert g0.keys() == g1.keys() and all(g is not None for g in g1.values())
@@ -255,13 +256,13 @@ def test_reentrant_checkpointing_trap_is_real(tiny_dir, examples):
     """Why qgen forces use_reentrant=False: reentrant checkpointing with frozen inputs leaves LoRA without gradient."""
     path = str(tiny_dir / "tiny-llama")
     tok = load_tokenizer(path)
-    adapter, batch = batch_for(tok, "tiny-llama", examples)
+    sequence_format, batch = batch_for(tok, "tiny-llama", examples)
     model = qpeft.apply_peft(load_model(path, "causal"), make_spec(lora_r=4, lora_dropout=0.0))
     model.get_base_model()._set_gradient_checkpointing(
         enable=True, gradient_checkpointing_func=functools.partial(checkpoint, use_reentrant=True))
     model.get_base_model().lm_head.weight.requires_grad_(True)  # something outside the blocks trains (modules_to_save)
     model.train()
-    _, grads = _grads(model, adapter, batch)
+    _, grads = _grads(model, sequence_format, batch)
     assert grads["base_model.model.lm_head.weight"] is not None
     assert all(g is None for n, g in grads.items() if "lora_" in n)  # backward "works", LoRA silently gets nothing
 

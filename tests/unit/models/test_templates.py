@@ -6,8 +6,10 @@ import pytest
 
 from qgen.core.text import normalize
 from qgen.data.examples import Example
+from qgen.models.formats.sequence import make_format
 from qgen.models.formats.templates import format_prompt, resolve_format
-from qgen.models.loading import load_tokenizer, make_adapter, resolve
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_tokenizer, resolve
 
 GEMMA = ("{{ bos_token }}{% for message in messages %}{% set role = 'model' if message['role'] == 'assistant' "
          "else message['role'] %}<start_of_turn>{{ role }}\n{{ message['content'] | trim }}<end_of_turn>\n"
@@ -47,9 +49,9 @@ def test_chat_template_prompt_has_one_bos_and_the_assistant_cue(tiny_dir, name, 
     assert resolve_format("auto", tok) == "chat"
     text = format_prompt(ex, "auto", tok)
     assert text.endswith(expected)
-    adapter = make_adapter("causal", tok, max_len=128, prompt_format="auto")
-    feat = adapter.encode(ex)
-    prompt = adapter.encode_prompt(ex)
+    causal_format = make_format("causal", tok, InputSpec(max_len=128, prompt_format="auto"))
+    feat = causal_format.encode(ex)
+    prompt = causal_format.encode_prompt(ex)
     assert prompt[0] == tok.bos_token_id and prompt.count(tok.bos_token_id) == 1  # never <s><s>
     for special in ("<start_of_turn>", "<|eot_id|>"):
         if special in template:

@@ -16,8 +16,10 @@ from qgen.inference.generation import Generator
 from qgen.inference.loader import load_inference_model
 from qgen.models import lora as qpeft
 from qgen.models.formats.causal import IGNORE
+from qgen.models.formats.sequence import make_format
 from qgen.models.formats.special_tokens import add_special_tokens, resize_embeddings
-from qgen.models.loading import load_model, load_tokenizer, make_adapter
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_model, load_tokenizer
 from qgen.quiz.prompt import read_quiz
 from qgen.quiz.scoring import QuizScorer, label_token_ids
 from qgen.training.config import TrainConfig
@@ -79,30 +81,30 @@ def test_rinna_style_unknown_characters_become_unk(dirs):
 @pytest.mark.parametrize("name", CAUSAL)
 def test_causal_label_masking_with_pad_equal_to_eos(dirs, name):
     tok = load_tokenizer(str(dirs[name]))
-    adapter = make_adapter("causal", tok, prompt_format="opencalm", max_len=256)
+    sequence_format = make_format("causal", tok, InputSpec(prompt_format="opencalm", max_len=256))
     exs = [Example("a", "問題: 日本の首都は?", "東京"), Example("b", "問題: 山梨県の県庁所在地は?", "甲府市です")]
-    batch = adapter.collate([adapter.encode(ex) for ex in exs])
+    batch = sequence_format.collate([sequence_format.encode(ex) for ex in exs])
     for row, ex in enumerate(exs):
-        prompt = adapter.encode_prompt(ex)
+        prompt = sequence_format.encode_prompt(ex)
         target = tok(ex.target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
         n = len(prompt) + len(target)
         labels = batch["labels"][row].tolist()
         assert labels[: len(prompt)] == [IGNORE] * len(prompt)  # the prompt carries no loss
         assert labels[len(prompt): n] == target  # the target and its EOS do, even where EOS is also the pad id
         assert labels[n:] == [IGNORE] * (len(labels) - n) and batch["attention_mask"][row].sum() == n
-        assert prompt[: len(adapter.bos)] == adapter.bos and prompt.count(tok.bos_token_id) <= 1 + (
+        assert prompt[: len(sequence_format.bos)] == sequence_format.bos and prompt.count(tok.bos_token_id) <= 1 + (
             tok.bos_token_id == tok.eos_token_id)
 
 
 def test_seq2seq_labels_sonoisa_style(dirs):
     tok = load_tokenizer(str(dirs["sonoisa-t5"]))
     model = load_model(str(dirs["sonoisa-t5"]))
-    adapter = make_adapter("seq2seq", tok, max_source_len=64, max_target_len=16)
-    batch = adapter.collate([adapter.encode(Example("a", "東京", "首都")), adapter.encode(Example("b", "京", "都市は"))])
+    sequence_format = make_format("seq2seq", tok, InputSpec(max_source_len=64, max_target_len=16))
+    batch = sequence_format.collate([sequence_format.encode(Example("a", "東京", "首都")), sequence_format.encode(Example("b", "京", "都市は"))])
     for row in batch["labels"].tolist():
         kept = [t for t in row if t != IGNORE]
         assert kept[-1] == tok.eos_token_id == 1 and kept.count(1) == 1 and 0 not in kept  # pad 0 never a label
-    _, labels = adapter.logits(model, batch)
+    _, labels = sequence_format.logits(model, batch)
     start = model.prepare_decoder_input_ids_from_labels(labels=labels)
     assert start[:, 0].tolist() == [0, 0]  # decoder starts from pad (id 0), as T5 does
 
@@ -151,8 +153,8 @@ def test_choice_label_ids_include_the_trained_answer_token(dirs, name):
     assert expected in spellings
 
 
-def _apart_by_hand(model, tok, adapter, prompt, choice):
-    ctx = adapter.bos + tok(prompt, add_special_tokens=False)["input_ids"]
+def _apart_by_hand(model, tok, sequence_format, prompt, choice):
+    ctx = sequence_format.bos + tok(prompt, add_special_tokens=False)["input_ids"]
     cont = tok(choice, add_special_tokens=False)["input_ids"]
     return _sum_logp(model, ctx, cont)
 
@@ -174,16 +176,16 @@ def _sum_logp(model, ctx, cont):
 def test_loglik_in_both_tokenisations(dirs, items, name):
     tok = load_tokenizer(str(dirs[name]))
     model = load_model(str(dirs[name])).eval()
-    adapter = make_adapter("causal", tok, prompt_format="opencalm")
-    apart = QuizScorer(model, tok, adapter, "loglik", loglik_tokenization="apart").score(items)
-    joint = QuizScorer(model, tok, adapter, "loglik", loglik_tokenization="joint").score(items)
+    sequence_format = make_format("causal", tok, InputSpec(prompt_format="opencalm"))
+    apart = QuizScorer(model, tok, sequence_format, "loglik", loglik_tokenization="apart").score(items)
+    joint = QuizScorer(model, tok, sequence_format, "loglik", loglik_tokenization="joint").score(items)
     for it, a, j in zip(items, apart, joint):
         # float32 KV-cached sums vs one plain float64 log-softmax: differences ~1e-6 (see test_quiz_harness)
-        assert a.scores == pytest.approx([_apart_by_hand(model, tok, adapter, a.prompt, c) for c in it.choices],
+        assert a.scores == pytest.approx([_apart_by_hand(model, tok, sequence_format, a.prompt, c) for c in it.choices],
                                          abs=1e-4)
         assert j.scores == pytest.approx([_joint_by_hand(model, tok, j.prompt, c) for c in it.choices], abs=1e-4)
     if name == "rinna-gpt2":  # T5-style: the harness's default encoding ends the context with </s>, as here
-        assert QuizScorer(model, tok, adapter, "loglik", loglik_tokenization="joint")._pair(
+        assert QuizScorer(model, tok, sequence_format, "loglik", loglik_tokenization="joint")._pair(
             items[0], joint[0].prompt, [], {})[0][-1] == tok.eos_token_id
 
 
@@ -191,7 +193,7 @@ def test_loglik_in_both_tokenisations(dirs, items, name):
 @pytest.mark.parametrize("fmt", ["opencalm", "alpaca", "ja-chat", "raw"])
 def test_named_prompt_formats_start_with_at_most_one_bos(dirs, name, fmt):
     tok = load_tokenizer(str(dirs[name]))
-    ids = make_adapter("causal", tok, prompt_format=fmt).encode_prompt(Example("a", "日本の首都は?", "", "0: 東京"))
+    ids = make_format("causal", tok, InputSpec(prompt_format=fmt)).encode_prompt(Example("a", "日本の首都は?", "", "0: 東京"))
     assert ids.count(tok.bos_token_id) == (1 if name == "llama2" else 0)  # Llama-2: one, first; the others: none
     assert name != "llama2" or ids[0] == tok.bos_token_id
 
@@ -200,7 +202,7 @@ def test_chat_format_with_a_template_writing_bos(dirs):
     # Llama-2-chat's template starts with {{ bos_token }}; the tokenizer adds BOS too — the ids must hold one
     tok = load_tokenizer(str(dirs["llama2"]))
     tok.chat_template = ("{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}")
-    ids = make_adapter("causal", tok, prompt_format="chat").encode_prompt(Example("a", "日本の首都は?", ""))
+    ids = make_format("causal", tok, InputSpec(prompt_format="chat")).encode_prompt(Example("a", "日本の首都は?", ""))
     assert ids[0] == tok.bos_token_id and ids.count(tok.bos_token_id) == 1
     assert tok.decode(ids, skip_special_tokens=True).strip().startswith("[INST]")
 

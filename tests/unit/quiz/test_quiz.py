@@ -7,7 +7,9 @@ from qgen.core.files import write_json
 from qgen.core.text import ELLIPSIS, cut_middle
 from qgen.data.examples import Example
 from qgen.data.quiz import read_quizzes, render
-from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
+from qgen.models.formats.sequence import make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_model, load_tokenizer, resolve
 from qgen.quiz.prompt import read_quiz
 from qgen.quiz.scoring import QuizScorer, label_token_ids, parse_answer
 
@@ -27,7 +29,7 @@ def tiny(tmp_path_factory, jcqa_train):
     for name in ("tiny-gpt-neox", "tiny-gpt2"):
         path = resolve(name, texts, d)
         tok = load_tokenizer(path)
-        out[name] = (load_model(path).eval(), tok, make_adapter("causal", tok, prompt_format="opencalm"))
+        out[name] = (load_model(path).eval(), tok, make_format("causal", tok, InputSpec(prompt_format="opencalm")))
     return out
 
 
@@ -50,12 +52,12 @@ def test_read_quiz_eval_and_train_style(items, quizzes, tmp_path):
 
 
 def test_train_style_prompt_is_the_training_prompt(tiny, items, quizzes):
-    # the prompt ids are exactly what the trainer's adapter puts before the answer for the train-style record
-    model, tok, adapter = tiny["tiny-gpt-neox"]
-    scorer = QuizScorer(model, tok, adapter)
+    # the prompt ids are exactly what the trainer's causal format puts before the answer for the train-style record
+    model, tok, causal_format = tiny["tiny-gpt-neox"]
+    scorer = QuizScorer(model, tok, causal_format)
     for it, q in zip(items, quizzes):
         rec = render(q, "train")
-        assert scorer.prompter.build(it)[0] == adapter.encode_prompt(Example(q.id, rec["instruction"], rec["output"]))
+        assert scorer.prompter.build(it)[0] == causal_format.encode_prompt(Example(q.id, rec["instruction"], rec["output"]))
 
 
 @pytest.mark.parametrize("name", ["tiny-gpt-neox", "tiny-gpt2"])
@@ -90,8 +92,8 @@ def _independent_label_probs(model, tok, text):
 
 @pytest.mark.parametrize("name", ["tiny-gpt-neox", "tiny-gpt2"])
 def test_choice_token_matches_plain_forward(tiny, items, quizzes, name):
-    model, tok, adapter = tiny[name]
-    scored = QuizScorer(model, tok, adapter, "choice-token", batch_size=3).score(items)  # padded batches
+    model, tok, causal_format = tiny[name]
+    scored = QuizScorer(model, tok, causal_format, "choice-token", batch_size=3).score(items)  # padded batches
     for s, q in zip(scored, quizzes):
         text = render(q, "train")["instruction"]  # ends with the "### 回答:" cue, so opencalm adds nothing
         expected = _independent_label_probs(model, tok, text)
@@ -102,10 +104,10 @@ def test_choice_token_matches_plain_forward(tiny, items, quizzes, name):
 
 @pytest.mark.parametrize("name", ["tiny-gpt-neox", "tiny-gpt2"])
 def test_loglik_matches_summed_log_softmax(tiny, items, name):
-    model, tok, adapter = tiny[name]
-    sc = QuizScorer(model, tok, adapter, "loglik")
+    model, tok, causal_format = tiny[name]
+    sc = QuizScorer(model, tok, causal_format, "loglik")
     scored = sc.score(items[:3])
-    norm = QuizScorer(model, tok, adapter, "loglik-norm").score(items[:3])
+    norm = QuizScorer(model, tok, causal_format, "loglik-norm").score(items[:3])
     for it, s, sn in zip(items, scored, norm):
         prompt = sc.prompter.build(it)[0]
         sums = []
@@ -122,17 +124,17 @@ def test_loglik_matches_summed_log_softmax(tiny, items, name):
 
 
 def test_loglik_answer_target_scores_the_whole_answer(tiny, items):
-    model, tok, adapter = tiny["tiny-gpt-neox"]
-    sc = QuizScorer(model, tok, adapter, "loglik", loglik_target="answer")
+    model, tok, causal_format = tiny["tiny-gpt-neox"]
+    sc = QuizScorer(model, tok, causal_format, "loglik", loglik_target="answer")
     assert sc.continuation(items[0], 2) == f"2: {items[0].choices[2]}"
     assert len(sc.score(items[:1])[0].scores) == len(items[0].choices)
 
 
 def test_generate_matches_unpadded_greedy(tiny, items):
-    model, tok, adapter = tiny["tiny-gpt-neox"]
-    sc = QuizScorer(model, tok, adapter, "generate", batch_size=4, max_new_tokens=6)
+    model, tok, causal_format = tiny["tiny-gpt-neox"]
+    sc = QuizScorer(model, tok, causal_format, "generate", batch_size=4, max_new_tokens=6)
     scored = sc.score(items[:4])
-    first = QuizScorer(model, tok, adapter, "choice-token").score(items[:4])
+    first = QuizScorer(model, tok, causal_format, "choice-token").score(items[:4])
     for it, s, f in zip(items, scored, first):
         prompt = sc.prompter.build(it)[0]
         with torch.no_grad():
@@ -176,10 +178,10 @@ def test_cut_middle_by_hand():
 
 
 def test_truncation_cuts_reference_then_question_never_choices_or_cue(tiny, items):
-    model, tok, adapter = tiny["tiny-gpt-neox"]
+    model, tok, causal_format = tiny["tiny-gpt-neox"]
     it = items[0]
     passages = [{"title": f"記事{i}", "text": "これは参考のための長い文章です。" * 4} for i in range(3)]
-    sc = QuizScorer(model, tok, adapter, "choice-token")
+    sc = QuizScorer(model, tok, causal_format, "choice-token")
     full_ids, info = sc.prompter.build(it, passages)
     assert info["cut_reference"] == 0 and "[参考]\n・記事0: これは" in tok.decode(full_ids)
     sc.prompter.budget = len(full_ids) - 100
@@ -198,18 +200,18 @@ def test_truncation_cuts_reference_then_question_never_choices_or_cue(tiny, item
 
 
 def test_record_style_keeps_the_record_text(tiny, items):
-    model, tok, adapter = tiny["tiny-gpt-neox"]
-    sc = QuizScorer(model, tok, adapter, prompt_style="record")
+    model, tok, causal_format = tiny["tiny-gpt-neox"]
+    sc = QuizScorer(model, tok, causal_format, prompt_style="record")
     text = sc.prompter.text(items[0], "[参考]\n・本文")
     assert text.startswith(items[0].instruction.split("問題")[0] + "[参考]\n・本文\n\n問題")
     assert items[0].input in text and text.endswith("### 回答:\n")
 
 
 def test_loglik_prompt_leaves_room_for_the_longest_choice(tiny, items):
-    model, tok, adapter = tiny["tiny-gpt-neox"]
+    model, tok, causal_format = tiny["tiny-gpt-neox"]
     passages = [{"title": "記事", "text": "これは参考のための長い文章です。" * 10}]
     for max_len in (120, 60):
-        sc = QuizScorer(model, tok, adapter, "loglik", max_len=max_len)
+        sc = QuizScorer(model, tok, causal_format, "loglik", max_len=max_len)
         s = sc.score(items[:1], [passages])[0]
         longest = max(len(tok(c, add_special_tokens=False)["input_ids"]) for c in items[0].choices)
         assert s.prompt_tokens + longest <= max_len

@@ -10,7 +10,9 @@ from helpers.tiny_conventions import build
 
 from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
-from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
+from qgen.models.formats.sequence import make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_model, load_tokenizer, resolve
 from qgen.quiz.prompt import read_quiz
 from qgen.quiz.scoring import QuizScorer, default_tokenization, harness_encode_pair
 
@@ -28,7 +30,7 @@ def models(tmp_path_factory, jcqa_train):
     out = {"paths": paths}
     for name, path in paths.items():
         tok = load_tokenizer(path)
-        out[name] = (load_model(path).eval(), tok, make_adapter("causal", tok, prompt_format="opencalm"))
+        out[name] = (load_model(path).eval(), tok, make_format("causal", tok, InputSpec(prompt_format="opencalm")))
     return out
 
 
@@ -66,9 +68,9 @@ def test_encode_pair_moves_trailing_whitespace(models):
 @pytest.mark.parametrize("name", ["spm", "bpe"])
 @pytest.mark.parametrize("delimiter", ["", " "])
 def test_joint_scores_equal_hand_computed(models, items, name, delimiter):
-    model, tok, adapter = models[name]
-    sc = QuizScorer(model, tok, adapter, "loglik", loglik_tokenization="joint", target_delimiter=delimiter)
-    norm = QuizScorer(model, tok, adapter, "loglik-norm", loglik_tokenization="joint", target_delimiter=delimiter)
+    model, tok, causal_format = models[name]
+    sc = QuizScorer(model, tok, causal_format, "loglik", loglik_tokenization="joint", target_delimiter=delimiter)
+    norm = QuizScorer(model, tok, causal_format, "loglik-norm", loglik_tokenization="joint", target_delimiter=delimiter)
     for it, s, sn in zip(items, sc.score(items), norm.score(items)):
         assert s.prompt.endswith("### 回答:\n")  # the prompt recorded is the text scored
         expected = [_by_hand(model, tok, s.prompt, delimiter + c) for c in it.choices]
@@ -81,9 +83,9 @@ def test_joint_scores_equal_hand_computed(models, items, name, delimiter):
 
 def test_apart_differs_from_joint_with_a_dummy_prefix(models, items):
     # sentencepiece: the apart continuation starts with "▁" (and follows a BOS); the joint one never has it
-    model, tok, adapter = models["spm"]
-    apart = QuizScorer(model, tok, adapter, "loglik", loglik_tokenization="apart").score(items[:2])
-    joint = QuizScorer(model, tok, adapter, "loglik", loglik_tokenization="joint").score(items[:2])
+    model, tok, causal_format = models["spm"]
+    apart = QuizScorer(model, tok, causal_format, "loglik", loglik_tokenization="apart").score(items[:2])
+    joint = QuizScorer(model, tok, causal_format, "loglik", loglik_tokenization="joint").score(items[:2])
     first = tok(items[0].choices[0], add_special_tokens=False)["input_ids"][0]
     assert tok.convert_ids_to_tokens(first).startswith("▁")
     for a, j in zip(apart, joint):
@@ -101,7 +103,7 @@ def test_default_tokenization(tmp_path, models):
 def test_cli_records_the_prompt_and_both_accuracies(models, items, tmp_path, capsys):
     from qgen.cli.quiz import main
 
-    _, tok, adapter = models["bpe"]
+    _, tok, causal_format = models["bpe"]
     base = ["--model", models["paths"]["bpe"], "--input", items[0].file]
     assert main([*base, "--output-dir", str(tmp_path / "ll"), "--scoring", "loglik"]) == 0
     assert "acc_norm" in capsys.readouterr().out.splitlines()[-2]  # the overall line
@@ -116,5 +118,5 @@ def test_cli_records_the_prompt_and_both_accuracies(models, items, tmp_path, cap
     assert main([*base, "--output-dir", str(tmp_path / "ct")]) == 0
     for r in json.loads((tmp_path / "ct" / "result.json").read_text(encoding="utf-8")):
         # the recorded prompt is exactly the text whose tokens were scored
-        assert r["prompt_tokens"] == len(adapter.bos + tok(r["prompt"], add_special_tokens=False)["input_ids"])
+        assert r["prompt_tokens"] == len(causal_format.bos + tok(r["prompt"], add_special_tokens=False)["input_ids"])
         assert "acc" not in r

@@ -7,7 +7,9 @@ import pytest
 from qgen.core.errors import QgenInputError
 from qgen.core.files import write_json
 from qgen.data.quiz import read_quizzes, render
-from qgen.models.loading import load_model, load_tokenizer, make_adapter, resolve
+from qgen.models.formats.sequence import make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_model, load_tokenizer, resolve
 from qgen.quiz.prompt import read_quiz
 from qgen.quiz.scoring import QuizScorer, label_token_ids
 
@@ -20,7 +22,7 @@ def tiny(tmp_path_factory, jcqa_train):
     texts = [render(q, "train")["instruction"] + render(q, "train")["output"] for q in train[:300]]
     path = resolve("tiny-gpt2", texts, tmp_path_factory.mktemp("quiz-tiny"))
     tok = load_tokenizer(path)
-    return load_model(path).eval(), tok, make_adapter("causal", tok, prompt_format="opencalm")
+    return load_model(path).eval(), tok, make_format("causal", tok, InputSpec(prompt_format="opencalm"))
 
 
 @pytest.fixture()
@@ -32,16 +34,16 @@ def twelve(tmp_path):
 
 
 def test_choice_token_refuses_labels_that_are_not_one_token(tiny, twelve):
-    model, tok, adapter = tiny
+    model, tok, causal_format = tiny
     with pytest.raises(ValueError):
         label_token_ids(tok, ["10"])  # the premise: this tokenizer has no single token "10"
     with pytest.raises(QgenInputError) as e:
-        QuizScorer(model, tok, adapter).score(read_quiz(twelve))
+        QuizScorer(model, tok, causal_format).score(read_quiz(twelve))
     assert str(e.value).startswith(f"{twelve}, record q12, field 'input': 12 choices: choice label '10'")
     assert "--scoring loglik" in str(e.value)
 
 
 def test_loglik_scores_all_twelve(tiny, twelve):
-    model, tok, adapter = tiny
-    (scored,) = QuizScorer(model, tok, adapter, "loglik").score(read_quiz(twelve))
+    model, tok, causal_format = tiny
+    (scored,) = QuizScorer(model, tok, causal_format, "loglik").score(read_quiz(twelve))
     assert len(scored.probs) == 12 and abs(sum(scored.probs) - 1) < 1e-4  # a softmax over the 12 (float32 sums)

@@ -132,7 +132,7 @@ def test_dataset_type_must_fit_the_records(tmp_path):
 def test_train_on_inputs_masks_or_keeps_the_prompt(opencalm_dir):
     from transformers import AutoTokenizer
 
-    from qgen.models.formats.causal import CausalAdapter
+    from qgen.models.formats.causal import CausalFormat
 
     tok = AutoTokenizer.from_pretrained(opencalm_dir)
     tok.pad_token = tok.eos_token
@@ -142,9 +142,9 @@ def test_train_on_inputs_masks_or_keeps_the_prompt(opencalm_dir):
     # them), then the output with EOS appended; labels IGNORE over the prompt unless train_on_inputs
     p_ids = tok(prompt)["input_ids"]
     r_ids = tok(ex.target)["input_ids"] + [tok.eos_token_id]
-    masked = CausalAdapter(tok, max_len=512, prompt_format="axolotl-alpaca").encode(ex)
+    masked = CausalFormat(tok, max_len=512, prompt_format="axolotl-alpaca").encode(ex)
     assert masked == {"input_ids": p_ids + r_ids, "labels": [IGNORE] * len(p_ids) + r_ids}
-    kept = CausalAdapter(tok, max_len=512, prompt_format="axolotl-alpaca", train_on_inputs=True).encode(ex)
+    kept = CausalFormat(tok, max_len=512, prompt_format="axolotl-alpaca", train_on_inputs=True).encode(ex)
     assert kept == {"input_ids": p_ids + r_ids, "labels": p_ids + r_ids}
 
 

@@ -8,7 +8,9 @@ from helpers.train_helpers import (
 
 from qgen.data.jsquad import convert
 from qgen.data.squad import read_squad
-from qgen.models.loading import load_tokenizer, make_adapter
+from qgen.models.formats.sequence import make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_tokenizer
 from qgen.training import batching
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -19,8 +21,8 @@ def lens(jsquad_valid, tmp_path_factory):
     questions, _ = read_squad(jsquad_valid)
     examples = convert(questions, "aqg")
     root = build_tiny(tmp_path_factory.mktemp("tiny"), ["tiny-t5"], [e.source for e in examples[:1500]])
-    adapter = make_adapter("seq2seq", load_tokenizer(str(root / "tiny-t5")), max_source_len=512, max_target_len=64)
-    feats = [adapter.encode(e) for e in examples]
+    sequence_format = make_format("seq2seq", load_tokenizer(str(root / "tiny-t5")), InputSpec(max_source_len=512, max_target_len=64))
+    feats = [sequence_format.encode(e) for e in examples]
     return batching.lengths(feats), [len(f["input_ids"]) for f in feats]
 
 

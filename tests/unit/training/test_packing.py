@@ -16,7 +16,9 @@ from qgen.core.constants import IGNORE
 from qgen.core.errors import QgenInputError
 from qgen.data.examples import read_examples
 from qgen.data.tsv import write_tsv
-from qgen.models.loading import load_model, load_tokenizer, make_adapter
+from qgen.models.formats.sequence import make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_model, load_tokenizer
 from qgen.training import batching, losses, packing
 from qgen.training.forward import causal_targets, keeps_logits, logits_and_labels
 from qgen.training.loop import train
@@ -46,24 +48,24 @@ def tiny(files_and_tiny):
 
 def _features(tiny, name, files):
     tok = load_tokenizer(str(tiny / name))
-    adapter = make_adapter("causal", tok, max_len=120, prompt_format="opencalm")
-    full = [adapter.encode(ex) for ex in read_examples(files[0])[: len(CUT)]]
+    sequence_format = make_format("causal", tok, InputSpec(max_len=120, prompt_format="opencalm"))
+    full = [sequence_format.encode(ex) for ex in read_examples(files[0])[: len(CUT)]]
     feats = [{k: v[-n:] for k, v in f.items()} for f, n in zip(full, CUT)]
     # plain-text LM style: every token is a target, the first included (the shift drops it; packing must too)
     feats.append({"input_ids": full[0]["input_ids"][:15], "labels": full[0]["input_ids"][:15]})
-    return adapter, feats
+    return sequence_format, feats
 
 
-def _target_only_equals_full(model, adapter, batch):
-    full = _loss_and_grads(model, adapter, batch, target_only=False)
-    rows = _loss_and_grads(model, adapter, batch, target_only=True)
+def _target_only_equals_full(model, sequence_format, batch):
+    full = _loss_and_grads(model, sequence_format, batch, target_only=False)
+    rows = _loss_and_grads(model, sequence_format, batch, target_only=True)
     assert rows[1] == full[1] and rows[0] == pytest.approx(full[0], abs=1e-5)
     torch.testing.assert_close(rows[2], full[2], atol=1e-5, rtol=0)
 
 
-def _loss_and_grads(model, adapter, batch, target_only):
+def _loss_and_grads(model, sequence_format, batch, target_only):
     model.zero_grad(set_to_none=True)
-    logits, labels = logits_and_labels(model, adapter, batch, target_only)
+    logits, labels = logits_and_labels(model, sequence_format, batch, target_only)
     loss_sum, n = losses.cross_entropy(logits, labels)
     (loss_sum / n).backward()
     loss_sum = loss_sum.detach()
@@ -74,14 +76,14 @@ def _loss_and_grads(model, adapter, batch, target_only):
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 @pytest.mark.parametrize("name", CAUSAL)
 def test_packed_and_target_only_equal_the_plain_batch(tiny, files, name, attn):
-    adapter, feats = _features(tiny, name, files)
+    sequence_format, feats = _features(tiny, name, files)
     model = load_model(str(tiny / name), attn_implementation=attn).eval()  # eval: no dropout masks to differ
     assert keeps_logits(model)
-    plain = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=False)
-    target = _loss_and_grads(model, adapter, adapter.collate(feats), target_only=True)
-    packed_batch = packing.collate(feats, adapter.tokenizer.pad_token_id)
+    plain = _loss_and_grads(model, sequence_format, sequence_format.collate(feats), target_only=False)
+    target = _loss_and_grads(model, sequence_format, sequence_format.collate(feats), target_only=True)
+    packed_batch = packing.collate(feats, sequence_format.tokenizer.pad_token_id)
     assert packed_batch["input_ids"].shape[0] < len(feats)  # it really packed
-    packed = _loss_and_grads(model, adapter, packed_batch, target_only=True)
+    packed = _loss_and_grads(model, sequence_format, packed_batch, target_only=True)
     for got in (target, packed):
         assert got[1] == plain[1]  # the same target tokens
         assert got[0] == pytest.approx(plain[0], abs=1e-5)
@@ -94,11 +96,11 @@ def test_seq2seq_target_rows_only_equal_the_full_decoder_logits(tiny, files):
     """T5 (tied embeddings: the decoder output is scaled before the output layer) with the output layer's input cut to
     the target rows: the same loss and gradients (fp32 summation order only, see the module docstring)."""
     tok = load_tokenizer(str(tiny / "tiny-t5"))
-    adapter = make_adapter("seq2seq", tok, max_source_len=96, max_target_len=24)
-    feats = [adapter.encode(ex) for ex in read_examples(files[0])[:8]]
+    sequence_format = make_format("seq2seq", tok, InputSpec(max_source_len=96, max_target_len=24))
+    feats = [sequence_format.encode(ex) for ex in read_examples(files[0])[:8]]
     assert len({len(f["labels"]) for f in feats}) > 1  # targets of several lengths: padded rows to skip
     model = load_model(str(tiny / "tiny-t5")).eval()
-    _target_only_equals_full(model, adapter, adapter.collate(feats))
+    _target_only_equals_full(model, sequence_format, sequence_format.collate(feats))
     assert not model.get_output_embeddings()._forward_pre_hooks  # the hook is gone afterwards
 
 
@@ -118,10 +120,10 @@ class _NoKeep(torch.nn.Module):
 
 
 def test_causal_without_logits_to_keep_cuts_the_output_layer_input(tiny, files):
-    adapter, feats = _features(tiny, "tiny-llama", files)
+    sequence_format, feats = _features(tiny, "tiny-llama", files)
     model = _NoKeep(load_model(str(tiny / "tiny-llama")).eval())
     assert not keeps_logits(model)
-    _target_only_equals_full(model, adapter, adapter.collate(feats))
+    _target_only_equals_full(model, sequence_format, sequence_format.collate(feats))
 
 
 def test_causal_targets_pairs_each_position_with_the_next_label():

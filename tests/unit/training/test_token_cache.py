@@ -8,7 +8,9 @@ import logging
 import pytest
 
 from qgen.data.examples import Example
-from qgen.models.loading import load_tokenizer, make_adapter, resolve
+from qgen.models.formats.sequence import make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_tokenizer, resolve
 from qgen.training.batching import encode_cached
 
 TEXTS = ["answer: 東京 context: 東京は日本の首都である。", "日本の首都は?", "answer: 大阪 context: 大阪は商業の街。", "商業の街は?"]
@@ -16,9 +18,9 @@ EXAMPLES = [Example("a", TEXTS[0], TEXTS[1]), Example("b", TEXTS[2], TEXTS[3])]
 
 
 @pytest.fixture(scope="module")
-def adapter(tmp_path_factory):
+def sequence_format(tmp_path_factory):
     tok = load_tokenizer(resolve("tiny-t5", TEXTS * 20, tmp_path_factory.mktemp("tiny")))
-    return make_adapter("seq2seq", tok, max_source_len=32, max_target_len=16)
+    return make_format("seq2seq", tok, InputSpec(max_source_len=32, max_target_len=16))
 
 
 DAMAGE = {
@@ -30,13 +32,13 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
-def test_damaged_cache_is_rebuilt(adapter, tmp_path, caplog, damage):
+def test_damaged_cache_is_rebuilt(sequence_format, tmp_path, caplog, damage):
     source = tmp_path / "train.tsv"
     source.write_text("\n".join(f"{e.id}\t{e.source}\t{e.target}" for e in EXAMPLES) + "\n", encoding="utf-8")
-    fresh = encode_cached(EXAMPLES, adapter, source, tmp_path / "cache", {"max_source_len": 32})
+    fresh = encode_cached(EXAMPLES, sequence_format, source, tmp_path / "cache", {"max_source_len": 32})
     (cache,) = (tmp_path / "cache").glob("*.json")
-    cache.write_text(DAMAGE[damage](fresh, len(adapter.tokenizer)), encoding="utf-8")
+    cache.write_text(DAMAGE[damage](fresh, len(sequence_format.tokenizer)), encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="qgen.training.batching"):
-        again = encode_cached(EXAMPLES, adapter, source, tmp_path / "cache", {"max_source_len": 32})
+        again = encode_cached(EXAMPLES, sequence_format, source, tmp_path / "cache", {"max_source_len": 32})
     assert again == fresh and json.loads(cache.read_text(encoding="utf-8")) == fresh
     assert f"token cache {cache} is damaged: rebuilding it" in caplog.text

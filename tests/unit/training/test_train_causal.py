@@ -7,16 +7,15 @@ from helpers.train_helpers import (
     one_thread,  # noqa: F401  (a fixture, used by pytestmark)
     prepare_run,
     records,
+    set_up_run,
     settings,
     write_jsquad,
 )
 from transformers import pipeline
 
 from qgen.data.examples import read_examples
-from qgen.models.loading import load_model, load_tokenizer, make_adapter
-from qgen.training import batching, losses
-from qgen.training.distributed.ddp import DistInfo
-from qgen.training.loop import evaluate, train
+from qgen.training import batching
+from qgen.training.loop import train
 
 CAUSAL = ["tiny-gpt2", "tiny-gpt-neox", "tiny-llama"]
 
@@ -34,15 +33,16 @@ def tiny(files, tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", CAUSAL)
-def test_loop_loss_is_the_target_tokens_only(files, tiny, name):
-    tok = load_tokenizer(str(tiny / name))
-    adapter = make_adapter("causal", tok, max_len=400, prompt_format="opencalm")
-    model = load_model(str(tiny / name)).eval()
+def test_loop_loss_is_the_target_tokens_only(tmp_path, files, tiny, name):
+    run = set_up_run(prepare_run(tmp_path, tiny, name), *files, model=name, max_len=400, prompt_format="opencalm")
+    tok, causal_format, feats = run.loaded.tokenizer, run.format, run.valid_features
+    model = run.plain_model.eval()
     examples = read_examples(files[1])
-    feats = [adapter.encode(ex) for ex in examples]
+    assert len(feats) == len(examples) and len(run.valid_batches) == 1  # every dev example, in one batch
     lens = batching.lengths(feats)
     assert len(set(lens)) > 1  # batches really mix lengths (right padding)
-    got = evaluate(model, adapter, feats, [list(range(len(feats)))], losses.get("ce"), DistInfo(), "fp32")
+    got = run.validation_metrics()
+    run.logger.close()
     # reference: each example alone, no padding; the target is the last len(target ids) + 1 (EOS) tokens
     total = n = 0.0
     with torch.no_grad():
@@ -53,7 +53,7 @@ def test_loop_loss_is_the_target_tokens_only(files, tiny, name):
             total -= sum(float(logp[t - 1, ids[0, t]]) for t in range(ids.shape[1] - k, ids.shape[1]))
             n += k
     assert got["valid_loss"] == pytest.approx(total / n, rel=1e-5)
-    assert batching.count_targets("causal", adapter.collate(feats)) == n
+    assert batching.count_targets("causal", causal_format.collate(feats)) == n
 
 
 def test_tiny_gpt2_trains_and_loads_in_a_pipeline(tmp_path, files, tiny):

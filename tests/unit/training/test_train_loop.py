@@ -9,6 +9,7 @@ from helpers.train_helpers import (
     one_thread,  # noqa: F401  (a fixture, used by pytestmark)
     prepare_run,
     records,
+    set_up_run,
     settings,
     write_jsquad,
 )
@@ -16,11 +17,12 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from qgen.data.examples import read_examples
-from qgen.models.loading import load_model, load_tokenizer, make_adapter
+from qgen.models.formats.sequence import make_format
+from qgen.models.input_spec import InputSpec
+from qgen.models.loading import load_model, load_tokenizer
 from qgen.training import batching, checkpoint, losses, precision
 from qgen.training.config import load_saved
-from qgen.training.distributed.ddp import DistInfo
-from qgen.training.loop import TrainingDiverged, train, train_step
+from qgen.training.loop import TrainingDiverged, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -62,17 +64,17 @@ def test_loss_decreases_and_checkpoints_are_plain_hf(tmp_path, files, tiny):
 def test_tokenisation_is_cached(tmp_path, files, tiny):
     tok = load_tokenizer(str(tiny / "tiny-t5"))
     examples = read_examples(files[0])
-    adapter = make_adapter("seq2seq", tok, max_source_len=96, max_target_len=24)
-    first = batching.encode_cached(examples, adapter, files[0], tmp_path, {"max_source_len": 96})
+    sequence_format = make_format("seq2seq", tok, InputSpec(max_source_len=96, max_target_len=24))
+    first = batching.encode_cached(examples, sequence_format, files[0], tmp_path, {"max_source_len": 96})
     (path,) = tmp_path.iterdir()
     mtime = path.stat().st_mtime_ns
     # a fresh tokenizer (no truncation state left by encoding) finds the same entry and does not re-tokenise
-    fresh = make_adapter("seq2seq", load_tokenizer(str(tiny / "tiny-t5")), max_source_len=96, max_target_len=24)
+    fresh = make_format("seq2seq", load_tokenizer(str(tiny / "tiny-t5")), InputSpec(max_source_len=96, max_target_len=24))
     fresh.encode = None  # would fail if called
     assert batching.encode_cached(examples, fresh, files[0], tmp_path, {"max_source_len": 96}) == first
     assert list(tmp_path.iterdir()) == [path] and path.stat().st_mtime_ns == mtime
-    # another adapter setting is another entry
-    short = make_adapter("seq2seq", tok, max_source_len=32, max_target_len=24)
+    # another format setting is another entry
+    short = make_format("seq2seq", tok, InputSpec(max_source_len=32, max_target_len=24))
     second = batching.encode_cached(examples, short, files[0], tmp_path, {"max_source_len": 32})
     assert len(list(tmp_path.iterdir())) == 2 and max(len(f["input_ids"]) for f in second) == 32
 
@@ -81,25 +83,26 @@ def _grads(model):
     return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-def test_accumulation_equals_one_big_batch(files, tiny):
-    model = load_model(str(tiny / "tiny-t5")).double().eval()  # eval: no dropout, so only the batching differs
-    adapter = make_adapter("seq2seq", load_tokenizer(str(tiny / "tiny-t5")), max_source_len=96, max_target_len=24)
-    feats = [adapter.encode(ex) for ex in read_examples(files[0])[:7]]
-    info, scaler = DistInfo(), precision.make_scaler("fp32", torch.device("cpu"))
-    big = [adapter.collate(feats)]
-    micro = [adapter.collate(feats[:3]), adapter.collate(feats[3:4]), adapter.collate(feats[4:])]  # uneven sizes
-    loss_big, n_big, _ = train_step(model, adapter, big, losses.get("ce"), info, "fp32", scaler)
+def test_accumulation_equals_one_big_batch(tmp_path, files, tiny):
+    run = set_up_run(prepare_run(tmp_path / "r", tiny), *files)
+    model = run.model.double().eval()  # eval: no dropout, so only the batching differs
+    sequence_format, feats = run.format, run.train_features[:7]
+    big = [sequence_format.collate(feats)]
+    micro = [sequence_format.collate(feats[:3]), sequence_format.collate(feats[3:4]),
+             sequence_format.collate(feats[4:])]  # uneven sizes
+    loss_big, n_big, _ = run.forward_backward(big)
     g_big = _grads(model)
     model.zero_grad(set_to_none=True)
-    loss_micro, n_micro, _ = train_step(model, adapter, micro, losses.get("ce"), info, "fp32", scaler)
+    loss_micro, n_micro, _ = run.forward_backward(micro)
     g_micro = _grads(model)
+    run.logger.close()
     assert n_big == n_micro and loss_big == pytest.approx(loss_micro, rel=1e-12)
     for name, g in g_big.items():
         torch.testing.assert_close(g_micro[name], g, atol=1e-6, rtol=0)
     # the HF-style mean of per-micro-batch means differs: this test can tell the two apart
     model.zero_grad(set_to_none=True)
     for b in micro:
-        logits, labels = adapter.logits(model, b)
+        logits, labels = sequence_format.logits(model, b)
         ls, n = losses.get("ce")(logits, labels)
         (ls / n / len(micro)).backward()
     naive = _grads(model)
@@ -219,13 +222,14 @@ def _scripted(logits, labels):
 
 
 def _rescore(directory, valid_file) -> float:
-    adapter = make_adapter("seq2seq", load_tokenizer(str(directory)), max_source_len=96, max_target_len=24)
-    feats = [adapter.encode(ex) for ex in read_examples(valid_file)]
+    spec = InputSpec(max_source_len=96, max_target_len=24)
+    sequence_format = make_format("seq2seq", load_tokenizer(str(directory)), spec)
+    feats = [sequence_format.encode(ex) for ex in read_examples(valid_file)]
     model = load_model(str(directory)).eval()
     total = n = 0.0
     with torch.no_grad():
         for b in batching.eval_batches(batching.lengths(feats), 16):
-            ls, k = losses.cross_entropy(*adapter.logits(model, adapter.collate([feats[i] for i in b])))
+            ls, k = losses.cross_entropy(*sequence_format.logits(model, sequence_format.collate([feats[i] for i in b])))
             total, n = total + float(ls), n + int(k)
     return total / n
 
