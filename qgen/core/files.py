@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -328,7 +327,8 @@ def _alive(pid: int) -> bool:
 # ---- test-only hook ---------------------------------------------------------------------------------------------------
 
 TEST_PAUSE_ENV = "QGEN_TEST_PAUSE_AT"
-_wake = threading.Event()
+PAUSE_POLL_S = 0.05  # how often a paused run looks whether it was woken
+_woken = False  # set by wake_paused (from a signal handler): a plain flag, never a lock
 
 
 def pause_point(name: str) -> None:
@@ -340,15 +340,22 @@ def pause_point(name: str) -> None:
     spec = os.environ.get(TEST_PAUSE_ENV)
     if not spec or name not in spec.split(","):
         return
+    global _woken
     os.write(2, f"\nQGEN_TEST_PAUSED {name}\n".encode())
-    while not _wake.wait(0.05):
-        pass
-    _wake.clear()
+    while not _woken:
+        time.sleep(PAUSE_POLL_S)  # a handler that runs inside the sleep sets the flag; the next look sees it
+    _woken = False
 
 
 def wake_paused() -> None:
-    """Let a pause_point return: a signal handler calls it so the signalled run goes on to its clean exit."""
-    _wake.set()
+    """Let a pause_point return: a signal handler calls it so the signalled run goes on to its clean exit.
+
+    It only sets a flag. A Python signal handler runs in the main thread between two of its bytecodes, so a handler
+    that takes a lock deadlocks whenever the signal comes while that same thread holds the lock: with a
+    threading.Event here, a SIGTERM landing inside the paused thread's own Event.wait hung the run for good (seen as a
+    rare reliability-test hang on a busy machine; tests/integration/reliability/test_signals.py sweeps every point)."""
+    global _woken
+    _woken = True
 
 
 TEST_KILL_ENV = "QGEN_TEST_KILL_AT"

@@ -60,6 +60,8 @@ class StopOnSignal:
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        """Runs in the main thread between two of its bytecodes, wherever it is: it takes no lock (no logging, print or
+        threading.Event), since the interrupted code may hold it and the handler would wait on itself for good."""
         if self.signum is not None:
             if signum == signal.SIGTERM and distributed.under_torchrun():
                 # SLURM signals every process of the step, and torchrun forwards its own SIGTERM too: the second

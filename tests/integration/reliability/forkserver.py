@@ -10,12 +10,14 @@ needs once, runs no torch op (so no thread pool exists to be broken by fork), th
 Each run is a forked child that sets argv/env/cwd, points fd 1 and 2 at the given files and calls
 `qgen.cli.train.main(argv)` — exactly what train.py runs — then exits with its code. The test signals or kills the
 child's pid directly. Used by the kill sweep, where ~25 runs would otherwise spend most of their time importing.
-`fault` (see install_fault) makes one write in the child fail as a full disk does.
+`fault` (see install_fault) makes one write in the child fail as a full disk does. A child prints every thread's stack
+on SIGABRT (faulthandler), which the test sends to a run that hangs.
 """
 
 from __future__ import annotations
 
 import errno
+import faulthandler
 import io
 import json
 import os
@@ -96,6 +98,7 @@ def child(req: dict, err_fd: int) -> None:
         os.close(err_fd)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
+        faulthandler.enable(all_threads=True)  # on the FIFO: a hung run's stacks reach the test (SIGABRT)
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL)
         sys.argv = ["train.py", *req["argv"]]

@@ -2,12 +2,14 @@
 
 Kill points are deterministic: the run is started with QGEN_TEST_PAUSE_AT=<point> (a test-only hook, qgen.core.files.pause_point),
 prints `QGEN_TEST_PAUSED <point>` on stderr when it gets there and waits; the test then sends SIGKILL (or SIGTERM /
-SIGINT, which wake it up). Nothing here sleeps and hopes: the deadline below only turns a hang into a failure.
+SIGINT, which wake it up). Nothing here sleeps and hopes: the deadline below only turns a hang into a failure, and
+that failure shows where the run waited (every thread's stack, printed by faulthandler on SIGABRT).
 Every run uses one thread (OMP_NUM_THREADS=1), so runs on one machine are bit-identical by construction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -23,6 +25,7 @@ from helpers.train_helpers import cli_flags
 REPO = Path(__file__).resolve().parents[3]
 STEPS = 10  # the reference run's length (conftest.make_conf)
 HANG_GUARD_S = 600  # a run that neither pauses nor ends within this is a hang, reported as a failure
+DUMP_S = 60  # how long a hung run gets to print its stacks after SIGABRT
 ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
        "TOKENIZERS_PARALLELISM": "false"}
 
@@ -71,7 +74,8 @@ class _Child:
             assert fault is None, "faults are injected by the forkserver"
             with open(stdout, "wb") as f:
                 self.proc = subprocess.Popen([*(command or [sys.executable, str(REPO / "train.py")]), *argv],
-                                             cwd=REPO, env=env, stdout=f, stderr=subprocess.PIPE)
+                                             cwd=REPO, env={**env, "PYTHONFAULTHANDLER": "1"}, stdout=f,
+                                             stderr=subprocess.PIPE)
             self.pid, self.fd = self.proc.pid, self.proc.stderr.fileno()
         else:
             fifo = stdout.with_suffix(".stderr")
@@ -84,15 +88,25 @@ class _Child:
         self.returncode: int | None = None
 
     def read_until(self, marker: bytes | None) -> None:
-        """Collect stderr until `marker` appears (None: until the process closes it, i.e. ends)."""
+        """Collect stderr until `marker` appears (None: until the process closes it, i.e. ends). A hang fails with
+        the run's stacks at the end of the stderr shown."""
+        if not self._collect(marker, HANG_GUARD_S):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGABRT)  # faulthandler prints every thread's stack, then the run dies
+            self._collect(None, DUMP_S)
+            raise AssertionError(f"train.py neither reached {marker!r} nor ended within {HANG_GUARD_S} s; its stderr, "
+                                 f"ending with where it waited (faulthandler):\n{self.text()[-6000:]}")
+
+    def _collect(self, marker: bytes | None, within_s: float) -> bool:
+        """read_until's reading; False when `within_s` passed first."""
         start = len(self.err)
-        deadline = time.monotonic() + HANG_GUARD_S
+        deadline = time.monotonic() + within_s
         with selectors.DefaultSelector() as sel:
             sel.register(self.fd, selectors.EVENT_READ)
             while marker is None or marker not in self.err[max(0, start - len(marker)):]:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"train.py neither reached {marker!r} nor ended; stderr:\n{self.text()[-3000:]}")
+                    return False
                 if not sel.select(timeout=left):
                     continue
                 try:
@@ -103,8 +117,9 @@ class _Child:
                     if marker is not None:
                         raise AssertionError(f"train.py ended (exit {self.wait()}) before {marker!r}; "
                                              f"stderr:\n{self.text()[-3000:]}")
-                    return
+                    return True
                 self.err += chunk
+        return True
 
     def signal(self, sig: int) -> None:
         os.kill(self.pid, sig)
@@ -193,3 +208,22 @@ def assert_same_result(out: Path, ref: Path) -> None:
     assert records(out, "valid") == records(ref, "valid")
     assert leftovers(out) == []
     assert not (out / ".qgen.lock").exists()
+
+
+def run_script(path: Path, within_s: float) -> subprocess.CompletedProcess:
+    """`python PATH` in the training environment. Past `within_s` it is a hang: SIGABRT makes faulthandler print every
+    thread's stack, and the failure shows them (where it waited)."""
+    proc = subprocess.Popen([sys.executable, str(path)], cwd=REPO, env=train_env(PYTHONFAULTHANDLER=1),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=within_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            err = proc.communicate(timeout=DUMP_S)[1]
+        finally:
+            proc.kill()
+            proc.wait()
+        raise AssertionError(f"{path.name} hung ({within_s} s); its stderr, ending with where it waited "
+                             f"(faulthandler):\n{err[-6000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

@@ -1,13 +1,25 @@
 """SIGTERM and Ctrl-C (SIGINT): the run finishes the current step (with its validation), writes last/, prints how to
 resume and exits 143 / 130; the printed command continues it to the uninterrupted run's exact weights. A second signal
-stops at once, and the atomic checkpoints still resume exactly."""
+stops at once, and the atomic checkpoints still resume exactly. The handler works wherever the signal lands."""
 
+import re
 import shlex
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
-from .reliability_helpers import REPO, STEPS, assert_loads, assert_same_result, run_train, saved_step, train_env
+from . import signal_sweep
+from .reliability_helpers import (
+    REPO,
+    STEPS,
+    assert_loads,
+    assert_same_result,
+    run_script,
+    run_train,
+    saved_step,
+    train_env,
+)
 
 
 def resume_line(stderr: str) -> list[str]:
@@ -65,3 +77,14 @@ def test_sigterm_to_train_py_and_the_printed_resume_command(make_conf, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"done: {STEPS} steps (completed" in done.stdout
     assert saved_step(out / "last") == STEPS
+
+
+def test_a_signal_before_any_bytecode_of_a_pause_wakes_it():
+    """Python runs a signal handler between two bytecodes of the main thread, wherever it is: a SIGTERM before each
+    bytecode of a pause_point wait (signal_sweep.py, with train.py's StopOnSignal) must wake it every time. With a
+    threading.Event there, a signal landing while the paused thread held the Event's own lock deadlocked the handler:
+    the rare hang of the tests above on a busy machine (seen as a run stuck after 'SIGTERM: stopping after this step')."""
+    result = run_script(Path(signal_sweep.__file__), within_s=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    swept = re.fullmatch(r"swept (\d+) points\n", result.stdout)
+    assert swept and int(swept[1]) >= signal_sweep.CYCLES, result.stdout  # the wait loop itself was swept
