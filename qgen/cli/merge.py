@@ -13,11 +13,11 @@ from pathlib import Path
 
 from qgen.cli.parser import ArgumentParser, command_prog, output_dir
 from qgen.core import console
-from qgen.core.constants import DTYPE_NAMES
+from qgen.core.constants import DTYPE_NAMES, SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
 from qgen.core.outputs import check_outputs
-from qgen.training.config import SAVED_NAME, load_saved
+from qgen.training.config import load_saved
 
 
 def build_parser() -> argparse.ArgumentParser:

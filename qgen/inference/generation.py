@@ -16,7 +16,6 @@ import torch
 from qgen.core.console import progress as progress_bar
 from qgen.core.text import cut_left
 from qgen.data.examples import Example
-from qgen.data.jsquad import build_source  # noqa: F401  (its home is data preparation; imported from here too)
 from qgen.inference.bad_words import SubstringBanProcessor, bad_words_ids, contains_bad, token_texts, variants
 from qgen.inference.decoding import GenerationSettings  # the defaults live in qgen.inference.decoding
 from qgen.inference.loader import InferenceModel

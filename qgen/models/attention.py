@@ -9,7 +9,7 @@ japanese-gpt2 models: 0.1) has the same problem without the bias: SDPA cannot us
 and falls back to the math path and torch's dropout; it gets this function too. Models without attention dropout
 keep SDPA. It is registered with transformers' AttentionInterface (transformers ≥ 5, where these models dispatch
 through it) together with eager's additive float masks. A saved checkpoint does not record it: config.json keeps no
-attention choice, so it loads anywhere as before.
+attention choice, so it loads anywhere, with or without qgen.
 """
 
 from __future__ import annotations

@@ -30,10 +30,7 @@ from qgen.data.quiz import QuizTemplate
 from qgen.models.formats.causal import CausalFormat
 from qgen.models.padding import pad_rows
 from qgen.quiz.prompt import QuizItem, QuizPrompter
-from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, default_tokenization, harness_encode_pair, label_token_ids
-
-__all__ = ["METHODS", "TOKENIZATIONS", "QuizScorer", "Scored", "default_tokenization", "harness_encode_pair",
-           "label_token_ids", "parse_answer"]  # the tokenisation helpers live in qgen.quiz.tokenization
+from qgen.quiz.tokenization import METHODS, TOKENIZATIONS, harness_encode_pair, label_token_ids
 
 _ANSWER_RE = re.compile(r"^\s*(\d+)\s*(?:[:.)、,]\s*(.*))?$", re.S)
 

@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError, os_error_message
 from qgen.core.files import atomic_dir, pause_point, recover_dir, remove_leftovers, write_text
 from qgen.models.input_spec import read_input_spec
 from qgen.models.loading import check_tokenizer_files
 from qgen.models.unwrap import unwrap
 from qgen.models.weights_file import check_weights
-from qgen.training.config import SAVED_NAME, TrainConfig, load_saved
+from qgen.training.config import TrainConfig, load_saved
 from qgen.training.distributed.sharded import check_shards, is_sharded_dir
 from qgen.training.precision import weights_finite
 

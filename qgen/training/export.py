@@ -16,12 +16,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from qgen.core.constants import SAVED_NAME
 from qgen.core.errors import QgenInputError
 from qgen.core.files import atomic_dir
 from qgen.models.dtypes import DTYPES
 from qgen.models.input_spec import INPUT_SPEC_NAME
 from qgen.models.loading import load_model
-from qgen.training.config import SAVED_NAME, load_saved
+from qgen.training.config import load_saved
 from qgen.training.distributed.sharded import is_sharded_dir
 
 EXPORT_DTYPES = ("fp16", "bf16", "fp32")  # storage dtypes, the first the default

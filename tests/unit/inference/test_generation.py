@@ -9,10 +9,10 @@ from helpers.greedy import BATCH_TOL, assert_greedy_under, stop_ids, teacher_for
 
 from qgen.cli.generate import main as generate_main
 from qgen.data.examples import Example
-from qgen.data.jsquad import convert
+from qgen.data.jsquad import build_source, convert
 from qgen.data.squad import read_squad
 from qgen.inference.bad_words import bad_words_ids, contains_bad, variants
-from qgen.inference.generation import GenerationSettings, Generator, Output, build_source
+from qgen.inference.generation import GenerationSettings, Generator, Output
 from qgen.inference.loader import load_inference_model
 
 GREEDY = GenerationSettings(num_beams=1, no_repeat_ngram_size=0, max_new_tokens=16)  # as model.generate(do_sample=False)

@@ -8,10 +8,11 @@ import shutil
 
 import pytest
 
+from qgen.core.constants import SAVED_NAME
 from qgen.inference.loader import load_inference_model
 from qgen.models.input_spec import INPUT_SPEC_NAME, InputSpec
 from qgen.models.loading import resolve
-from qgen.training.config import SAVED_NAME, TrainConfig
+from qgen.training.config import TrainConfig
 
 TEXTS = ["東京は日本の首都です。", "富士山は山梨県と静岡県にあります。", "猫は魚が好きです。", "空は青い。"] * 30
 

@@ -21,7 +21,8 @@ from qgen.models.formats.special_tokens import add_special_tokens, resize_embedd
 from qgen.models.input_spec import InputSpec
 from qgen.models.loading import load_model, load_tokenizer
 from qgen.quiz.prompt import read_quiz
-from qgen.quiz.scoring import QuizScorer, label_token_ids
+from qgen.quiz.scoring import QuizScorer
+from qgen.quiz.tokenization import label_token_ids
 from qgen.training.config import TrainConfig
 
 GREEDY = GenerationSettings(num_beams=1, no_repeat_ngram_size=0, max_new_tokens=8)

@@ -11,7 +11,8 @@ from qgen.models.formats.sequence import make_format
 from qgen.models.input_spec import InputSpec
 from qgen.models.loading import load_model, load_tokenizer, resolve
 from qgen.quiz.prompt import read_quiz
-from qgen.quiz.scoring import QuizScorer, label_token_ids, parse_answer
+from qgen.quiz.scoring import QuizScorer, parse_answer
+from qgen.quiz.tokenization import label_token_ids
 
 
 @pytest.fixture(scope="module")

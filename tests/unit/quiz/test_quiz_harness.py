@@ -14,7 +14,8 @@ from qgen.models.formats.sequence import make_format
 from qgen.models.input_spec import InputSpec
 from qgen.models.loading import load_model, load_tokenizer, resolve
 from qgen.quiz.prompt import read_quiz
-from qgen.quiz.scoring import QuizScorer, default_tokenization, harness_encode_pair
+from qgen.quiz.scoring import QuizScorer
+from qgen.quiz.tokenization import default_tokenization, harness_encode_pair
 
 # summed float32 log-probs over a few tokens, computed with a KV cache vs one plain forward: observed differences are
 # ~1e-6; 1e-4 is the tolerance the harness comparison is stated with

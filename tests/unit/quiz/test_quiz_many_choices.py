@@ -11,7 +11,8 @@ from qgen.models.formats.sequence import make_format
 from qgen.models.input_spec import InputSpec
 from qgen.models.loading import load_model, load_tokenizer, resolve
 from qgen.quiz.prompt import read_quiz
-from qgen.quiz.scoring import QuizScorer, label_token_ids
+from qgen.quiz.scoring import QuizScorer
+from qgen.quiz.tokenization import label_token_ids
 
 CHOICES = ["東京", "大阪", "京都", "札幌", "福岡", "仙台", "広島", "名古屋", "神戸", "横浜", "千葉", "奈良"]
 
