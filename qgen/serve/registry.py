@@ -13,25 +13,32 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qgen.core.errors import QgenInputError
 from qgen.models import pretrained
 from qgen.models.input_spec import INPUT_SPEC_NAME, read_input_spec
+
+if TYPE_CHECKING:  # the engine imports this module (and torch): only the type is named here
+    from qgen.serve.engine import LoadedModel
 
 MAX_DEPTH = 4  # how deep under --models checkpoints are looked for (runs/NAME/train/best is depth 3)
 
 
 @dataclass
 class ModelEntry:
+    """One model a request may name: what GET /v1/models says of it, and the model once loaded (once, under `lock`)."""
+
     name: str
     path: Path
     kind: str  # "seq2seq" | "causal"
     task: str
     lang: str
-    loaded: object | None = None  # qgen.serve.engine.LoadedModel once loaded
+    loaded: LoadedModel | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def describe(self, default: str) -> dict:
+    def describe(self, default: str) -> dict[str, str | bool]:
+        """Its row of GET /v1/models (`default`: the name of the server's default model)."""
         return {"name": self.name, "kind": self.kind, "task": self.task, "lang": self.lang,
                 "loaded": self.loaded is not None, "default": self.name == default}
 
@@ -66,7 +73,7 @@ def discover(root: Path) -> list[tuple[str, Path]]:
 class Registry:
     """Name → ModelEntry. `default` is the name of the model used when a request names none."""
 
-    def __init__(self, default: str, models_dir: Path | None = None):
+    def __init__(self, default: str, models_dir: Path | None = None) -> None:
         self.entries: dict[str, ModelEntry] = {}
         for name in pretrained.BUILTIN_MODELS:
             self.entries[name] = _entry(name, pretrained.path(name))
@@ -91,5 +98,6 @@ class Registry:
         """The entry of `name` (None: the default); KeyError for a name not in the table."""
         return self.entries[self.default if name is None else name]
 
-    def describe(self) -> list[dict]:
+    def describe(self) -> list[dict[str, str | bool]]:
+        """The rows of GET /v1/models."""
         return [e.describe(self.default) for e in self.entries.values()]

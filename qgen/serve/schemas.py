@@ -13,10 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Request(BaseModel):
+    """Requests refuse unknown fields: a misspelt one is a 422 naming it, not a silently ignored field."""
+
     model_config = ConfigDict(extra="forbid")
 
 
 class QuestionsRequest(_Request):
+    """POST /v1/questions: the paragraph, the answer to ask about (or none: the best candidates) and decoding."""
+
     context: str = Field(min_length=1, description="the paragraph")
     answer: str | None = Field(None, min_length=1, description="the answer span; left out: the best candidate "
                                                               "answers are chosen, one question each")
@@ -39,6 +43,8 @@ class QuestionsRequest(_Request):
 
 
 class Question(BaseModel):
+    """One generated question with the checks a reviewer needs to accept or reject it."""
+
     question: str
     answer: str
     answer_start: int
@@ -50,11 +56,15 @@ class Question(BaseModel):
 
 
 class QuestionsResponse(BaseModel):
+    """POST /v1/questions' answer: the model that wrote the questions and the questions."""
+
     model: str
     questions: list[Question]
 
 
 class SuggestRequest(_Request):
+    """POST /v1/suggest: the paragraph whose candidate answers to rank."""
+
     context: str = Field(min_length=1)
     model: str | None = None
     limit: int = Field(8, ge=1, le=24)
@@ -62,6 +72,8 @@ class SuggestRequest(_Request):
 
 
 class Suggestion(BaseModel):
+    """One candidate answer, where it is in the context and the question the model would write for it."""
+
     text: str
     start: int
     end: int
@@ -70,17 +82,23 @@ class Suggestion(BaseModel):
 
 
 class SuggestResponse(BaseModel):
+    """POST /v1/suggest's answer: the candidate answers, best first."""
+
     model: str
     answers: list[Suggestion]
 
 
 class AnswersRequest(_Request):
+    """POST /v1/answers: a question to answer from a paragraph (the span reader; round-trip checks by hand)."""
+
     context: str = Field(min_length=1)
     question: str = Field(min_length=1)
     model: str | None = None
 
 
 class AnswersResponse(BaseModel):
+    """POST /v1/answers' answer: the span read and where it is."""
+
     model: str
     answer: str
     score: float
@@ -89,6 +107,8 @@ class AnswersResponse(BaseModel):
 
 
 class QuizRequest(_Request):
+    """POST /v1/quiz: a multiple-choice question to score and the retrieval gate's thresholds."""
+
     question: str = Field(min_length=1)
     choices: list[str] = Field(min_length=2)
     model: str | None = Field(None, description="a causal model (default: the first one offered)")
@@ -97,12 +117,16 @@ class QuizRequest(_Request):
 
 
 class Gate(BaseModel):
+    """Whether the retrieval gate would fire for this question (the first pass is unsure), and its thresholds."""
+
     fires: bool
     top1_below: float
     margin_below: float
 
 
 class QuizResponse(BaseModel):
+    """POST /v1/quiz's answer: the choices' probabilities, the prediction and how sure it is."""
+
     model: str
     probabilities: list[float]
     pred: int
@@ -113,6 +137,8 @@ class QuizResponse(BaseModel):
 
 
 class AcceptedItem(_Request):
+    """A question a reviewer accepted, with its paragraph and answer (the source of one quiz record)."""
+
     id: str | None = None
     context: str = Field(min_length=1)
     question: str = Field(min_length=1)
@@ -120,11 +146,15 @@ class AcceptedItem(_Request):
 
 
 class QuizRecordsRequest(_Request):
+    """POST /v1/quiz-records: accepted questions to turn into train-style quiz records."""
+
     items: list[AcceptedItem] = Field(min_length=1, max_length=200)
     num_choices: int = Field(5, ge=2, le=10)
     seed: int = Field(0, ge=0)
 
 
 class QuizRecordsResponse(BaseModel):
-    records: list[dict]
-    skipped: list[dict]
+    """POST /v1/quiz-records' answer: the records and the items that could not become one (why)."""
+
+    records: list[dict[str, object]]
+    skipped: list[dict[str, object]]

@@ -9,14 +9,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
-def _f(default, help_: str):
+def _f(default: T, help_: str) -> T:
     return field(default=default, metadata={"help": help_})
 
 
 @dataclass
 class ServeSettings:
+    """Everything `qgen serve` is started with (its flags are derived from these fields and their help)."""
+
     model: str = _f("qgen-small-ja", "default model: a shipped model's name, a checkpoint name under --models, or a "
                                      "checkpoint directory")
     models: Path | None = _f(None, "directory whose checkpoints (folders with config.json and input_spec.json) are "
@@ -35,7 +40,7 @@ class ServeSettings:
     batch_wait_ms: float = _f(5.0, "how long a request waits for others to batch with")
     timeout_s: float = _f(120.0, "a request still waiting for the model after this long gets 503")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.models = None if self.models is None else Path(self.models)
         for name in ("max_body_bytes", "max_context_chars", "max_text_chars", "max_questions", "max_beams",
                      "max_new_tokens", "max_batch"):
@@ -52,4 +57,5 @@ class ServeSettings:
 
     @property
     def loopback(self) -> bool:
+        """Listening on the loopback interface only (anything else is reachable by others: the CLI warns)."""
         return self.host in ("127.0.0.1", "localhost", "::1")

@@ -8,6 +8,7 @@ pasted paragraph; offsets are into the text as pasted, so the page can mark them
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from qgen.data.jsquad import build_source, sentence_window
@@ -22,6 +23,8 @@ _SEP_RE = re.compile(r"\[sep\]", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Span:
+    """A candidate answer and its offset in the context as pasted (so the page can mark it)."""
+
     text: str
     start: int  # offset in the pasted context
 
@@ -82,11 +85,13 @@ def same_answer(a: str, b: str, lang: str) -> bool:
     return bool(a) and clean(a, lang) == clean(b, lang)
 
 
-def quiz_records(items: list[dict], num_choices: int, seed: int, lang: str = "ja") -> tuple[list[dict], list[dict]]:
+def quiz_records(items: Sequence[Mapping[str, str]], num_choices: int, seed: int, lang: str = "ja"
+                 ) -> tuple[list[dict[str, object]], list[dict[str, int | str]]]:
     """Train-style quiz records (qgen.data.quiz.render, the format `qgen prepare-quiz` writes) for accepted items
     {id, context, question, answer}; the wrong choices are other candidate answers of the same paragraph, sampled as
     prepare-quiz samples JAQKET's. Returns (records, skipped: [{index, reason}])."""
-    records, skipped = [], []
+    records: list[dict[str, object]] = []
+    skipped: list[dict[str, int | str]] = []
     for n, item in enumerate(items):
         qid = item.get("id") or f"serve-{n}"
         answer = clean(item["answer"], lang)
