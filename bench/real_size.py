@@ -126,13 +126,16 @@ def lengths(spec: dict) -> list[tuple[int, int]]:
     return [(len(f["input_ids"]), sum(1 for x in f["labels"] if x != -100)) for f in feats]
 
 
-def run_worker(name: str, spec: dict, work: Path, kind: str) -> dict:
+def run_worker(name: str, spec: dict, work: Path, kind: str, profile: int = 0) -> dict:
     cmd = [sys.executable, str(COMPARE), "--worker", name, "--work", str(work), "--kind", kind,
-           "--train", spec["train_file"], "--model-dir", spec["model"], "--spec", json.dumps(spec)]
+           "--train", spec["train_file"], "--model-dir", spec["model"], "--spec", json.dumps(spec),
+           "--profile", str(profile)]
     t = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
         return {"error": (res.stderr or res.stdout)[-1500:], "wall": time.perf_counter() - t}
+    if profile:  # cProfile's top functions by own time, whole process (start-up included)
+        print(f"--- profile: {name}\n" + res.stderr[res.stderr.find("Ordered by"):], flush=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -298,12 +301,19 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="append each row's result to this JSON-lines file")
     p.add_argument("--precision", default="fp32", help="fp32 (the CPU) | bf16 | fp16 (a GPU: bench/gpu_check.sh)")
     p.add_argument("--qgen-extra", default="{}", help='JSON of settings for both sides, e.g. \'{"compile": true}\'')
+    p.add_argument("--profile", type=int, default=0, help="cProfile each run; print its top N functions by own time")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads of both sides (OMP_NUM_THREADS for the workers; 0: that variable as set, else "
+                        "each side's default: qgen's from the load, torch's one per core: not comparable on a busy "
+                        "machine)")
     p.add_argument("--shrink", action="store_true", help="two-layer, 64-wide stand-ins: a quick check of the script")
     args = p.parse_args()
     if args.gen_worker:
         return gen_worker(args.gen_worker, args.model_dir, args.train, args.out)
     from qgen.training import memory
 
+    if args.threads:  # inherited by every worker: qgen's --threads 0 and torch's default both follow it
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     base = baseline_rss_mib()
     if args.sizes:
         sizes(base)
@@ -312,7 +322,8 @@ def main() -> int:
         table(args.table, base)
         return 0
     print(f"# real_size: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, K={args.steps}, rounds={args.rounds}, "
-          f"load {os.getloadavg()[0]:.2f}, import-only RSS {base:.0f} MiB", flush=True)
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load {os.getloadavg()[0]:.2f}, "
+          f"import-only RSS {base:.0f} MiB", flush=True)
     for key in [r for r in args.rows.split(",") if r]:
         row = ROWS[key]
         settings = recipe_settings(row.recipe)
@@ -341,7 +352,7 @@ def main() -> int:
             results: dict[str, list[dict]] = {nm: [] for nm in names}
             for r in range(args.rounds):
                 for nm in names:
-                    m = run_worker(nm, spec, work, kind)
+                    m = run_worker(nm, spec, work, kind, args.profile)
                     results[nm].append(m)
                     if "error" in m:
                         print(f"  round {r + 1} {nm}: FAILED after {m['wall']:.0f} s\n{m['error']}", flush=True)
