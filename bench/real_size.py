@@ -144,6 +144,8 @@ def _skips(m: dict, spec: dict) -> str:
     gpu = f"GPU peak {m['gpu_peak_mib']:,.0f} MiB  " if "gpu_peak_mib" in m else ""
     if "rss_phases" in m:  # where the peak is: loading, the steps, or saving at the end
         gpu += "(load/loop/end " + "/".join(f"{v:,.0f}" for v in m["rss_phases"].values()) + ")  "
+    if m.get("in_use_mib"):  # RSS less glibc's retained free heap: the memory the tensors and libraries use
+        gpu += f"in use {m['in_use_mib']:,.0f}  "
     if "skipped_steps" in m:
         return f"{gpu}skipped {m['skipped_steps']}  "
     if "global_steps" in m:
@@ -306,6 +308,8 @@ def main() -> int:
                    help="torch threads of both sides (OMP_NUM_THREADS for the workers; 0: that variable as set, else "
                         "each side's default: qgen's from the load, torch's one per core: not comparable on a busy "
                         "machine)")
+    p.add_argument("--batch", type=int, default=0,
+                   help="batch size of both sides instead of the recipe's (to fit a machine's memory; 0: the recipe's)")
     p.add_argument("--shrink", action="store_true", help="two-layer, 64-wide stand-ins: a quick check of the script")
     args = p.parse_args()
     if args.gen_worker:
@@ -327,6 +331,8 @@ def main() -> int:
     for key in [r for r in args.rows.split(",") if r]:
         row = ROWS[key]
         settings = recipe_settings(row.recipe)
+        if args.batch:  # a smaller batch than the recipe's: both sides, said in the row's heading
+            settings["batch_size"] = args.batch
         batch = settings["batch_size"]
         n = (args.steps + 1) * batch
         with tempfile.TemporaryDirectory(prefix=f"qgen-real-{key}-") as tmp:
@@ -357,7 +363,9 @@ def main() -> int:
                     if "error" in m:
                         print(f"  round {r + 1} {nm}: FAILED after {m['wall']:.0f} s\n{m['error']}", flush=True)
                         continue
-                    print(f"  round {r + 1} {nm:8s} start-up {m['startup']:6.1f} s  loop {m['loop']:7.1f} s  "
+                    cpu = (f"CPU start-up {m['startup_cpu']:6.1f} s  loop {m['loop_cpu']:7.1f} s  "
+                           if "loop_cpu" in m else "")
+                    print(f"  round {r + 1} {nm:8s} {cpu}start-up {m['startup']:6.1f} s  loop {m['loop']:7.1f} s  "
                           f"steps {m['steps']}  {m['loop'] / max(m['steps'], 1):7.1f} s/step  "
                           f"{real / m['loop']:7.1f} tok/s  peak RSS {m['rss_mib']:7,.0f} MiB  "
                           f"{_skips(m, spec)}load {os.getloadavg()[0]:.2f}", flush=True)
@@ -368,12 +376,23 @@ def main() -> int:
             if ok.get("qgen") and ok.get("hf-group"):
                 q = min(m["loop"] for m in ok["qgen"])
                 h = min(m["loop"] for m in ok["hf-group"])
+                if all("loop_cpu" in m for m in ok["qgen"] + ok["hf-group"]):  # the work, whatever the neighbours did
+                    qc = min(m["loop_cpu"] for m in ok["qgen"])
+                    hc = min(m["loop_cpu"] for m in ok["hf-group"])
+                    qs = min(m["startup_cpu"] for m in ok["qgen"])
+                    hs = min(m["startup_cpu"] for m in ok["hf-group"])
+                    print(f"  => CPU time: loop qgen {qc:.1f} s vs HF {hc:.1f} s: {hc / qc:.2f}x; start-up {qs:.1f} vs "
+                          f"{hs:.1f} s", flush=True)
                 qr = max(m["rss_mib"] for m in ok["qgen"])
                 hr = max(m["rss_mib"] for m in ok["hf-group"])
+                qu = max(m.get("in_use_mib", 0) for m in ok["qgen"])
+                hu = max(m.get("in_use_mib", 0) for m in ok["hf-group"])
                 print(f"  => qgen {real / q:.1f} tok/s vs HF {real / h:.1f}: {h / q:.2f}x; peak RSS {qr:,.0f} vs "
-                      f"{hr:,.0f} MiB; memory model {est['qgen']['total_mib']:,.0f} "
-                      f"({(est['qgen']['total_mib'] / qr - 1) * 100:+.0f}%) vs {est['hf']['total_mib']:,.0f} "
-                      f"({(est['hf']['total_mib'] / hr - 1) * 100:+.0f}%)", flush=True)
+                      f"{hr:,.0f} MiB (in use {qu:,.0f} vs {hu:,.0f}); memory model {est['qgen']['total_mib']:,.0f} "
+                      f"({(est['qgen']['total_mib'] / qr - 1) * 100:+.0f}% of the peak RSS, "
+                      f"{(est['qgen']['total_mib'] / max(qu, 1) - 1) * 100:+.0f}% of in use) vs "
+                      f"{est['hf']['total_mib']:,.0f} ({(est['hf']['total_mib'] / hr - 1) * 100:+.0f}%, "
+                      f"{(est['hf']['total_mib'] / max(hu, 1) - 1) * 100:+.0f}%)", flush=True)
             if args.json:
                 with args.json.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(summary) + "\n")
