@@ -247,10 +247,11 @@ def table(path: Path, baseline: float) -> None:
     print("| row | parameters (trained) | qgen s/step | HF s/step | qgen tok/s | HF tok/s | qgen / HF speed | "
           "qgen peak RSS (load/loop/end) | HF peak RSS | memory model qgen / HF (vs peak) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    # runs with CPU times (compare_hf since 2026-12-05): seconds are the loop's CPU seconds, in use beside the RSS
     for line in path.read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
         row = ROWS[d["row"]]
-        spec_keys = recipe_settings(row.recipe)
+        spec_keys = {**recipe_settings(row.recipe), "batch_size": d["batch"]}  # --batch runs: their own batch
         with tempfile.TemporaryDirectory() as tmp:
             train = prepare_rows(row.data, d["rows"], Path(tmp))
             spec = {**spec_keys, "model": str(stand_in(row.like)), "train_file": str(train), "precision": "fp32"}
@@ -263,8 +264,8 @@ def table(path: Path, baseline: float) -> None:
             if not ok:
                 cells[side] = None
                 continue
-            m = min(ok, key=lambda m: m["loop"])
-            cells[side] = m
+            m = min(ok, key=lambda m: m.get("loop_cpu", m["loop"]))
+            cells[side] = {**m, "loop": m["loop_cpu"]} if "loop_cpu" in m else m
         q, h = cells["qgen"], cells["hf"]
 
         def fmt(m, what, d=d):
@@ -276,11 +277,18 @@ def table(path: Path, baseline: float) -> None:
                 return f"{d['real_tokens'] / m['loop']:.1f}"
             ph = m.get("rss_phases")
             extra = " (" + "/".join(f"{v:,.0f}" for v in ph.values()) + ")" if ph and what == "rss+" else ""
-            return f"{m['rss_mib']:,.0f}{extra}"
+            used = f", in use {m['in_use_mib']:,.0f}" if m.get("in_use_mib") else ""
+            return f"{m['rss_mib']:,.0f}{extra}{used}"
 
         ratio = f"{h['loop'] / q['loop']:.2f}x" if q and h else "–"
-        model = " / ".join(f"{est[s]['total_mib']:,.0f}" + (f" ({(est[s]['total_mib'] / c['rss_mib'] - 1) * 100:+.0f}%)"
-                                                           if c else "") for s, c in (("qgen", q), ("hf", h)))
+
+        def vs(total, c):
+            if not c:
+                return ""
+            used = f", {(total / c['in_use_mib'] - 1) * 100:+.0f}% of in use" if c.get("in_use_mib") else ""
+            return f" ({(total / c['rss_mib'] - 1) * 100:+.0f}%{used})"
+
+        model = " / ".join(f"{est[s]['total_mib']:,.0f}{vs(est[s]['total_mib'], c)}" for s, c in (("qgen", q), ("hf", h)))
         print(f"| {d['row']} | {est['qgen']['parameters'] / 1e6:,.1f}M ({est['qgen']['trainable'] / 1e6:,.2f}M) | "
               f"{fmt(q, 'step')} | {fmt(h, 'step')} | {fmt(q, 'tok')} | {fmt(h, 'tok')} | {ratio} | "
               f"{fmt(q, 'rss+')} | {fmt(h, 'rss')} | {model} |")
