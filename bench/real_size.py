@@ -174,7 +174,7 @@ def gen_worker(side: str, model_dir: str, tsv: str, out: str) -> int:
         predict(["--model", model_dir, "--input", tsv, "--output", out, "--batch-size", str(GEN["batch"]),
                  "--num-beams", str(GEN["beams"]), "--max-new-tokens", str(GEN["new_tokens"])])
         outputs = [json.loads(line)["prediction"] for line in Path(out).read_text(encoding="utf-8").splitlines()]
-        t_gen = None
+        t_gen = c_gen = None
     else:
         import torch
         import transformers as tf
@@ -183,15 +183,18 @@ def gen_worker(side: str, model_dir: str, tsv: str, out: str) -> int:
         tok = tf.AutoTokenizer.from_pretrained(model_dir)
         model = tf.AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
         sources = [line.split("\t")[1] for line in Path(tsv).read_text(encoding="utf-8").splitlines()]
-        outputs, t1 = [], time.perf_counter()
+        outputs, t1, c1 = [], time.perf_counter(), time.process_time()
         with torch.inference_mode():
             for i in range(0, len(sources), GEN["batch"]):
                 enc = tok(sources[i:i + GEN["batch"]], return_tensors="pt", padding=True, truncation=True,
                           max_length=512)
-                ids = model.generate(**enc, num_beams=GEN["beams"], max_new_tokens=GEN["new_tokens"])
+                ids = model.generate(**enc, num_beams=GEN["beams"], max_new_tokens=GEN["new_tokens"],
+                                     no_repeat_ngram_size=3)  # predict.py's default (qgen.inference.decoding)
                 outputs += tok.batch_decode(ids, skip_special_tokens=True)
         t_gen = time.perf_counter() - t1
-    print(json.dumps({"wall": time.perf_counter() - t0, "generate": t_gen, "outputs": outputs,
+        c_gen = time.process_time() - c1
+    print(json.dumps({"wall": time.perf_counter() - t0, "generate": t_gen, "cpu": time.process_time(),
+                      "generate_cpu": c_gen, "outputs": outputs,
                       "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     return 0
 
@@ -204,6 +207,7 @@ def generation_row(rounds: int, shrink: bool) -> None:
         print(f"\n## generation: t5-base stand-in, {GEN['rows']} JSQuAD sources, batch {GEN['batch']}, beam "
               f"{GEN['beams']}, {GEN['new_tokens']} new tokens at most (random weights: most run to the limit)",
               flush=True)
+        outputs = {}
         for r in range(rounds):
             for side in ("qgen", "hf"):
                 res = subprocess.run([sys.executable, __file__, "--gen-worker", side, "--model-dir", str(model_dir),
@@ -213,10 +217,15 @@ def generation_row(rounds: int, shrink: bool) -> None:
                     print(f"  {side}: FAILED\n{res.stderr[-1500:]}", flush=True)
                     continue
                 m = json.loads(res.stdout.strip().splitlines()[-1])
-                gen = f"generate {m['generate']:6.1f} s  " if m["generate"] is not None else ""
-                print(f"  round {r + 1} {side:4s} wall {m['wall']:6.1f} s  {gen}peak RSS {m['rss_mib']:7,.0f} MiB  "
+                outputs[side] = m["outputs"]
+                gen = (f"generate {m['generate']:6.1f} s (CPU {m['generate_cpu']:6.1f} s)  "
+                       if m["generate"] is not None else "")
+                print(f"  round {r + 1} {side:4s} wall {m['wall']:6.1f} s  CPU {m['cpu']:6.1f} s  {gen}peak RSS {m['rss_mib']:7,.0f} MiB  "
                       f"mean output {sum(map(len, m['outputs'])) / max(len(m['outputs']), 1):.0f} chars  "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
+            if len(outputs) == 2:  # the same work only if the same questions come out
+                same = sum(a == b for a, b in zip(outputs["qgen"], outputs["hf"]))
+                print(f"  round {r + 1}: {same} of {len(outputs['qgen'])} outputs identical", flush=True)
 
 
 def sizes(baseline: float) -> None:
