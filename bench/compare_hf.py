@@ -64,16 +64,17 @@ class Clock:
         import torch
 
         self.first = self.last = None
+        self.first_cpu = self.last_cpu = None  # the same instants in process CPU time (all threads)
         self.steps = 0
         self.target = 1 << 30  # optimizer steps of the run when known (--spec: max_steps)
 
         def fwd(module, args):
             if self.first is None and module.training and hasattr(module, "config"):  # the model, before its parts
-                self.first = time.perf_counter()
+                self.first, self.first_cpu = time.perf_counter(), time.process_time()
 
         def step(opt, args, kwargs):
             self.steps += 1
-            self.last = time.perf_counter()
+            self.last, self.last_cpu = time.perf_counter(), time.process_time()
 
         from torch.optim.optimizer import register_optimizer_step_post_hook
 
@@ -81,22 +82,47 @@ class Clock:
         register_optimizer_step_post_hook(step)
 
 
+def _heap_free():
+    """() -> bytes glibc's malloc holds freed but has not returned to the system (mallinfo2's fordblks), or None
+    where there is no glibc >= 2.33."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in
+                    "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = MallInfo2
+    return lambda: fn().fordblks
+
+
 class RssPhases:
     """Peak RSS of each phase, sampled every 20 ms from /proc: load (before the first training forward), loop (to the
-    last optimizer step), end (saving, exit): which phase sets a run's peak."""
+    last optimizer step), end (saving, exit): which phase sets a run's peak. Also the peak of RSS less the freed
+    memory glibc keeps (mallinfo2, every 100 ms): the memory in use, what a memory model of the tensors can predict;
+    the rest of the RSS is freed heap the allocator has not handed back (fragmentation)."""
 
     def __init__(self, clock: Clock):
         import threading
 
         self.peak = {"load": 0.0, "loop": 0.0, "end": 0.0}
+        self.in_use = 0.0
         page = os.sysconf("SC_PAGE_SIZE")
+        heap_free = _heap_free()
 
         def sample():
+            n = 0
             while True:
                 with open("/proc/self/statm") as f:
                     rss = int(f.read().split()[1]) * page / 2**20
                 phase = "load" if clock.first is None else "loop" if clock.steps < clock.target else "end"
                 self.peak[phase] = max(self.peak[phase], rss)
+                if heap_free is not None and n % 5 == 0:
+                    self.in_use = max(self.in_use, rss - heap_free() / 2**20)
+                n += 1
                 time.sleep(0.02)
 
         threading.Thread(target=sample, daemon=True).start()
@@ -233,8 +259,11 @@ def worker(args) -> int:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():  # a GPU run (bench/gpu_check.sh): its peak too
         extra = {**(extra or {}), "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20}
+    # CPU seconds: on a machine other jobs share, wall time measures the neighbours as much as the work; with the
+    # threads pinned (bench/real_size.py --threads 1) the CPU time of the loop is the work itself
     print(json.dumps({"startup": clock.first - T_PROCESS, "loop": clock.last - clock.first, "steps": clock.steps,
-                      "rss_mib": rss, "rss_phases": phases.peak, **(extra or {})}))
+                      "startup_cpu": clock.first_cpu, "loop_cpu": clock.last_cpu - clock.first_cpu,
+                      "rss_mib": rss, "rss_phases": phases.peak, "in_use_mib": phases.in_use, **(extra or {})}))
     return 0
 
 

@@ -126,13 +126,16 @@ def lengths(spec: dict) -> list[tuple[int, int]]:
     return [(len(f["input_ids"]), sum(1 for x in f["labels"] if x != -100)) for f in feats]
 
 
-def run_worker(name: str, spec: dict, work: Path, kind: str) -> dict:
+def run_worker(name: str, spec: dict, work: Path, kind: str, profile: int = 0) -> dict:
     cmd = [sys.executable, str(COMPARE), "--worker", name, "--work", str(work), "--kind", kind,
-           "--train", spec["train_file"], "--model-dir", spec["model"], "--spec", json.dumps(spec)]
+           "--train", spec["train_file"], "--model-dir", spec["model"], "--spec", json.dumps(spec),
+           "--profile", str(profile)]
     t = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
         return {"error": (res.stderr or res.stdout)[-1500:], "wall": time.perf_counter() - t}
+    if profile:  # cProfile's top functions by own time, whole process (start-up included)
+        print(f"--- profile: {name}\n" + res.stderr[res.stderr.find("Ordered by"):], flush=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -141,6 +144,8 @@ def _skips(m: dict, spec: dict) -> str:
     gpu = f"GPU peak {m['gpu_peak_mib']:,.0f} MiB  " if "gpu_peak_mib" in m else ""
     if "rss_phases" in m:  # where the peak is: loading, the steps, or saving at the end
         gpu += "(load/loop/end " + "/".join(f"{v:,.0f}" for v in m["rss_phases"].values()) + ")  "
+    if m.get("in_use_mib"):  # RSS less glibc's retained free heap: the memory the tensors and libraries use
+        gpu += f"in use {m['in_use_mib']:,.0f}  "
     if "skipped_steps" in m:
         return f"{gpu}skipped {m['skipped_steps']}  "
     if "global_steps" in m:
@@ -169,7 +174,7 @@ def gen_worker(side: str, model_dir: str, tsv: str, out: str) -> int:
         predict(["--model", model_dir, "--input", tsv, "--output", out, "--batch-size", str(GEN["batch"]),
                  "--num-beams", str(GEN["beams"]), "--max-new-tokens", str(GEN["new_tokens"])])
         outputs = [json.loads(line)["prediction"] for line in Path(out).read_text(encoding="utf-8").splitlines()]
-        t_gen = None
+        t_gen = c_gen = None
     else:
         import torch
         import transformers as tf
@@ -178,15 +183,18 @@ def gen_worker(side: str, model_dir: str, tsv: str, out: str) -> int:
         tok = tf.AutoTokenizer.from_pretrained(model_dir)
         model = tf.AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
         sources = [line.split("\t")[1] for line in Path(tsv).read_text(encoding="utf-8").splitlines()]
-        outputs, t1 = [], time.perf_counter()
+        outputs, t1, c1 = [], time.perf_counter(), time.process_time()
         with torch.inference_mode():
             for i in range(0, len(sources), GEN["batch"]):
                 enc = tok(sources[i:i + GEN["batch"]], return_tensors="pt", padding=True, truncation=True,
                           max_length=512)
-                ids = model.generate(**enc, num_beams=GEN["beams"], max_new_tokens=GEN["new_tokens"])
+                ids = model.generate(**enc, num_beams=GEN["beams"], max_new_tokens=GEN["new_tokens"],
+                                     no_repeat_ngram_size=3)  # predict.py's default (qgen.inference.decoding)
                 outputs += tok.batch_decode(ids, skip_special_tokens=True)
         t_gen = time.perf_counter() - t1
-    print(json.dumps({"wall": time.perf_counter() - t0, "generate": t_gen, "outputs": outputs,
+        c_gen = time.process_time() - c1
+    print(json.dumps({"wall": time.perf_counter() - t0, "generate": t_gen, "cpu": time.process_time(),
+                      "generate_cpu": c_gen, "outputs": outputs,
                       "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
     return 0
 
@@ -199,6 +207,7 @@ def generation_row(rounds: int, shrink: bool) -> None:
         print(f"\n## generation: t5-base stand-in, {GEN['rows']} JSQuAD sources, batch {GEN['batch']}, beam "
               f"{GEN['beams']}, {GEN['new_tokens']} new tokens at most (random weights: most run to the limit)",
               flush=True)
+        outputs = {}
         for r in range(rounds):
             for side in ("qgen", "hf"):
                 res = subprocess.run([sys.executable, __file__, "--gen-worker", side, "--model-dir", str(model_dir),
@@ -208,10 +217,15 @@ def generation_row(rounds: int, shrink: bool) -> None:
                     print(f"  {side}: FAILED\n{res.stderr[-1500:]}", flush=True)
                     continue
                 m = json.loads(res.stdout.strip().splitlines()[-1])
-                gen = f"generate {m['generate']:6.1f} s  " if m["generate"] is not None else ""
-                print(f"  round {r + 1} {side:4s} wall {m['wall']:6.1f} s  {gen}peak RSS {m['rss_mib']:7,.0f} MiB  "
+                outputs[side] = m["outputs"]
+                gen = (f"generate {m['generate']:6.1f} s (CPU {m['generate_cpu']:6.1f} s)  "
+                       if m["generate"] is not None else "")
+                print(f"  round {r + 1} {side:4s} wall {m['wall']:6.1f} s  CPU {m['cpu']:6.1f} s  {gen}peak RSS {m['rss_mib']:7,.0f} MiB  "
                       f"mean output {sum(map(len, m['outputs'])) / max(len(m['outputs']), 1):.0f} chars  "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
+            if len(outputs) == 2:  # the same work only if the same questions come out
+                same = sum(a == b for a, b in zip(outputs["qgen"], outputs["hf"]))
+                print(f"  round {r + 1}: {same} of {len(outputs['qgen'])} outputs identical", flush=True)
 
 
 def sizes(baseline: float) -> None:
@@ -242,10 +256,11 @@ def table(path: Path, baseline: float) -> None:
     print("| row | parameters (trained) | qgen s/step | HF s/step | qgen tok/s | HF tok/s | qgen / HF speed | "
           "qgen peak RSS (load/loop/end) | HF peak RSS | memory model qgen / HF (vs peak) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    # runs with CPU times (compare_hf since 2026-12-05): seconds are the loop's CPU seconds, in use beside the RSS
     for line in path.read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
         row = ROWS[d["row"]]
-        spec_keys = recipe_settings(row.recipe)
+        spec_keys = {**recipe_settings(row.recipe), "batch_size": d["batch"]}  # --batch runs: their own batch
         with tempfile.TemporaryDirectory() as tmp:
             train = prepare_rows(row.data, d["rows"], Path(tmp))
             spec = {**spec_keys, "model": str(stand_in(row.like)), "train_file": str(train), "precision": "fp32"}
@@ -258,8 +273,8 @@ def table(path: Path, baseline: float) -> None:
             if not ok:
                 cells[side] = None
                 continue
-            m = min(ok, key=lambda m: m["loop"])
-            cells[side] = m
+            m = min(ok, key=lambda m: m.get("loop_cpu", m["loop"]))
+            cells[side] = {**m, "loop": m["loop_cpu"]} if "loop_cpu" in m else m
         q, h = cells["qgen"], cells["hf"]
 
         def fmt(m, what, d=d):
@@ -271,11 +286,18 @@ def table(path: Path, baseline: float) -> None:
                 return f"{d['real_tokens'] / m['loop']:.1f}"
             ph = m.get("rss_phases")
             extra = " (" + "/".join(f"{v:,.0f}" for v in ph.values()) + ")" if ph and what == "rss+" else ""
-            return f"{m['rss_mib']:,.0f}{extra}"
+            used = f", in use {m['in_use_mib']:,.0f}" if m.get("in_use_mib") else ""
+            return f"{m['rss_mib']:,.0f}{extra}{used}"
 
         ratio = f"{h['loop'] / q['loop']:.2f}x" if q and h else "–"
-        model = " / ".join(f"{est[s]['total_mib']:,.0f}" + (f" ({(est[s]['total_mib'] / c['rss_mib'] - 1) * 100:+.0f}%)"
-                                                           if c else "") for s, c in (("qgen", q), ("hf", h)))
+
+        def vs(total, c):
+            if not c:
+                return ""
+            used = f", {(total / c['in_use_mib'] - 1) * 100:+.0f}% of in use" if c.get("in_use_mib") else ""
+            return f" ({(total / c['rss_mib'] - 1) * 100:+.0f}%{used})"
+
+        model = " / ".join(f"{est[s]['total_mib']:,.0f}{vs(est[s]['total_mib'], c)}" for s, c in (("qgen", q), ("hf", h)))
         print(f"| {d['row']} | {est['qgen']['parameters'] / 1e6:,.1f}M ({est['qgen']['trainable'] / 1e6:,.2f}M) | "
               f"{fmt(q, 'step')} | {fmt(h, 'step')} | {fmt(q, 'tok')} | {fmt(h, 'tok')} | {ratio} | "
               f"{fmt(q, 'rss+')} | {fmt(h, 'rss')} | {model} |")
@@ -298,12 +320,21 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="append each row's result to this JSON-lines file")
     p.add_argument("--precision", default="fp32", help="fp32 (the CPU) | bf16 | fp16 (a GPU: bench/gpu_check.sh)")
     p.add_argument("--qgen-extra", default="{}", help='JSON of settings for both sides, e.g. \'{"compile": true}\'')
+    p.add_argument("--profile", type=int, default=0, help="cProfile each run; print its top N functions by own time")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads of both sides (OMP_NUM_THREADS for the workers; 0: that variable as set, else "
+                        "each side's default: qgen's from the load, torch's one per core: not comparable on a busy "
+                        "machine)")
+    p.add_argument("--batch", type=int, default=0,
+                   help="batch size of both sides instead of the recipe's (to fit a machine's memory; 0: the recipe's)")
     p.add_argument("--shrink", action="store_true", help="two-layer, 64-wide stand-ins: a quick check of the script")
     args = p.parse_args()
     if args.gen_worker:
         return gen_worker(args.gen_worker, args.model_dir, args.train, args.out)
     from qgen.training import memory
 
+    if args.threads:  # inherited by every worker: qgen's --threads 0 and torch's default both follow it
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     base = baseline_rss_mib()
     if args.sizes:
         sizes(base)
@@ -312,10 +343,13 @@ def main() -> int:
         table(args.table, base)
         return 0
     print(f"# real_size: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, K={args.steps}, rounds={args.rounds}, "
-          f"load {os.getloadavg()[0]:.2f}, import-only RSS {base:.0f} MiB", flush=True)
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load {os.getloadavg()[0]:.2f}, "
+          f"import-only RSS {base:.0f} MiB", flush=True)
     for key in [r for r in args.rows.split(",") if r]:
         row = ROWS[key]
         settings = recipe_settings(row.recipe)
+        if args.batch:  # a smaller batch than the recipe's: both sides, said in the row's heading
+            settings["batch_size"] = args.batch
         batch = settings["batch_size"]
         n = (args.steps + 1) * batch
         with tempfile.TemporaryDirectory(prefix=f"qgen-real-{key}-") as tmp:
@@ -341,12 +375,14 @@ def main() -> int:
             results: dict[str, list[dict]] = {nm: [] for nm in names}
             for r in range(args.rounds):
                 for nm in names:
-                    m = run_worker(nm, spec, work, kind)
+                    m = run_worker(nm, spec, work, kind, args.profile)
                     results[nm].append(m)
                     if "error" in m:
                         print(f"  round {r + 1} {nm}: FAILED after {m['wall']:.0f} s\n{m['error']}", flush=True)
                         continue
-                    print(f"  round {r + 1} {nm:8s} start-up {m['startup']:6.1f} s  loop {m['loop']:7.1f} s  "
+                    cpu = (f"CPU start-up {m['startup_cpu']:6.1f} s  loop {m['loop_cpu']:7.1f} s  "
+                           if "loop_cpu" in m else "")
+                    print(f"  round {r + 1} {nm:8s} {cpu}start-up {m['startup']:6.1f} s  loop {m['loop']:7.1f} s  "
                           f"steps {m['steps']}  {m['loop'] / max(m['steps'], 1):7.1f} s/step  "
                           f"{real / m['loop']:7.1f} tok/s  peak RSS {m['rss_mib']:7,.0f} MiB  "
                           f"{_skips(m, spec)}load {os.getloadavg()[0]:.2f}", flush=True)
@@ -357,12 +393,23 @@ def main() -> int:
             if ok.get("qgen") and ok.get("hf-group"):
                 q = min(m["loop"] for m in ok["qgen"])
                 h = min(m["loop"] for m in ok["hf-group"])
+                if all("loop_cpu" in m for m in ok["qgen"] + ok["hf-group"]):  # the work, whatever the neighbours did
+                    qc = min(m["loop_cpu"] for m in ok["qgen"])
+                    hc = min(m["loop_cpu"] for m in ok["hf-group"])
+                    qs = min(m["startup_cpu"] for m in ok["qgen"])
+                    hs = min(m["startup_cpu"] for m in ok["hf-group"])
+                    print(f"  => CPU time: loop qgen {qc:.1f} s vs HF {hc:.1f} s: {hc / qc:.2f}x; start-up {qs:.1f} vs "
+                          f"{hs:.1f} s", flush=True)
                 qr = max(m["rss_mib"] for m in ok["qgen"])
                 hr = max(m["rss_mib"] for m in ok["hf-group"])
+                qu = max(m.get("in_use_mib", 0) for m in ok["qgen"])
+                hu = max(m.get("in_use_mib", 0) for m in ok["hf-group"])
                 print(f"  => qgen {real / q:.1f} tok/s vs HF {real / h:.1f}: {h / q:.2f}x; peak RSS {qr:,.0f} vs "
-                      f"{hr:,.0f} MiB; memory model {est['qgen']['total_mib']:,.0f} "
-                      f"({(est['qgen']['total_mib'] / qr - 1) * 100:+.0f}%) vs {est['hf']['total_mib']:,.0f} "
-                      f"({(est['hf']['total_mib'] / hr - 1) * 100:+.0f}%)", flush=True)
+                      f"{hr:,.0f} MiB (in use {qu:,.0f} vs {hu:,.0f}); memory model {est['qgen']['total_mib']:,.0f} "
+                      f"({(est['qgen']['total_mib'] / qr - 1) * 100:+.0f}% of the peak RSS, "
+                      f"{(est['qgen']['total_mib'] / max(qu, 1) - 1) * 100:+.0f}% of in use) vs "
+                      f"{est['hf']['total_mib']:,.0f} ({(est['hf']['total_mib'] / hr - 1) * 100:+.0f}%, "
+                      f"{(est['hf']['total_mib'] / max(hu, 1) - 1) * 100:+.0f}%)", flush=True)
             if args.json:
                 with args.json.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(summary) + "\n")
