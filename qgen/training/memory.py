@@ -103,8 +103,8 @@ def saved_bytes(config, cls, b: int, t_in: int, t_out: int, lora_r: int = 0, tar
     if checkpointing:  # the checkpoints, then one layer's own activations while it is recomputed
         one = config.__class__.from_dict({**config.to_dict(), **_one_layer(config)})
         single = saved_bytes(one, cls, b, t_in, t_out, lora_r, targets, False)["activations"]
-        inputs = _layers(config) * b * (t_in + t_out) * _hidden(config) * FP32
-        return {"activations": inputs + single}
+        checkpoint_bytes = _layers(config) * b * (t_in + t_out) * _hidden(config) * FP32
+        return {"activations": checkpoint_bytes + single}
     with torch.device("meta"):
         model = cls.from_config(config, dtype=torch.float32).train()
     if lora_r:
