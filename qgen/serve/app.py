@@ -95,6 +95,34 @@ def _check_sizes(req: BaseModel, settings: ServeSettings) -> None:
             raise ApiError(422, f"choices.{i}", "empty choice")
 
 
+async def _api_error(request: Request, e: ApiError) -> JSONResponse:
+    """The error's status and body (the field at fault and why)."""
+    return JSONResponse(e.body(), e.status)
+
+
+async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+    """pydantic's first complaint as one `FIELD: why` line: 400 for JSON that does not parse, else 422."""
+    errors = e.errors()
+    first: ErrorDetails = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": "",
+                                                    "input": None}
+    if first.get("type") == "json_invalid":
+        return JSONResponse({"detail": f"body: invalid JSON ({first.get('ctx', {}).get('error', 'parse error')})",
+                             "field": "body"}, 400)
+    field = _field(first.get("loc", ()))
+    msg = first.get("msg", "invalid")
+    if first.get("type") == "missing":
+        msg = "missing"
+    elif first.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    return JSONResponse({"detail": f"{field}: {msg}", "field": field, "errors": len(errors)}, 422)
+
+
+async def _internal(request: Request, e: Exception) -> JSONResponse:
+    """A bug: the traceback goes to the server's log, the client gets a 500 without it."""
+    log.exception("internal error on %s", request.url.path)
+    return JSONResponse({"detail": "internal error (see the server's log)", "field": None}, 500)
+
+
 def create_app(engine: Engine, preload: bool = True) -> FastAPI:
     """The app over `engine` (its registry and settings); `preload` loads the default model at start-up."""
     settings = engine.settings
@@ -111,33 +139,9 @@ def create_app(engine: Engine, preload: bool = True) -> FastAPI:
                          description="Question generation, answers and quiz scoring with qgen models (offline).")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, e: ApiError) -> JSONResponse:
-        """The error's status and body (the field at fault and why)."""
-        return JSONResponse(e.body(), e.status)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
-        """pydantic's first complaint as one `FIELD: why` line: 400 for JSON that does not parse, else 422."""
-        errors = e.errors()
-        first: ErrorDetails = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": "",
-                                                        "input": None}
-        if first.get("type") == "json_invalid":
-            return JSONResponse({"detail": f"body: invalid JSON ({first.get('ctx', {}).get('error', 'parse error')})",
-                                 "field": "body"}, 400)
-        field = _field(first.get("loc", ()))
-        msg = first.get("msg", "invalid")
-        if first.get("type") == "missing":
-            msg = "missing"
-        elif first.get("type") == "extra_forbidden":
-            msg = "unknown field"
-        return JSONResponse({"detail": f"{field}: {msg}", "field": field, "errors": len(errors)}, 422)
-
-    @app.exception_handler(Exception)
-    async def internal(request: Request, e: Exception) -> JSONResponse:
-        """A bug: the traceback goes to the server's log, the client gets a 500 without it."""
-        log.exception("internal error on %s", request.url.path)
-        return JSONResponse({"detail": "internal error (see the server's log)", "field": None}, 500)
+    app.exception_handler(ApiError)(_api_error)
+    app.exception_handler(RequestValidationError)(_invalid)
+    app.exception_handler(Exception)(_internal)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, object]:
