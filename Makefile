@@ -59,7 +59,10 @@ model: $(MODEL_RUN)/data/train_mix.tsv
 	  --arch tiny-t5 --arch-config configs/qgen-small-ja/arch.yaml --vocab-size 8000 --position-prior copy \
 	  --output $(MODEL_RUN)/untrained-v8k-copy
 	$(BIN)/python train.py --config configs/qgen-small-ja/train.yaml --resume
-	$(BIN)/qgen export --checkpoint $(MODEL_RUN)/train/best --max-source-len 512 \
+	test -d $(MODEL_RUN)/stage1 || $(BIN)/qgen export --checkpoint $(MODEL_RUN)/train/best --max-source-len 512 \
+	  --output $(MODEL_RUN)/stage1
+	$(BIN)/python train.py --config configs/qgen-small-ja/train_stage2.yaml --resume
+	$(BIN)/qgen export --checkpoint $(MODEL_RUN)/train-stage2/best --max-source-len 512 \
 	  --card configs/qgen-small-ja/MODEL_CARD.md \
 	  --output $(MODEL_RUN)/qgen-small-ja
 # (shipping = copying that directory, with its model card, to qgen/models/pretrained/ once it meets the minimum)
